@@ -1,0 +1,3 @@
+from a3cli.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The shared PyTorch engine: numerical work only, no CLI code."""

@@ -1,0 +1,51 @@
+"""Device choice and seeding, shared by every command."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import torch
+
+from a3cli.engine.errors import A3Error
+
+DEVICE_CHOICES = "auto|cpu|cuda|cuda:N|mps"
+
+
+def auto_device() -> torch.device:
+    """CUDA when available, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """Turn a `--device` value into a usable torch.device, or say why it can't be used."""
+    spec = spec.strip().lower()
+    if spec == "auto":
+        return auto_device()
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "mps":
+        if not torch.backends.mps.is_available():
+            raise A3Error("--device mps: Apple MPS is not available on this machine (try --device auto)")
+        return torch.device("mps")
+    match = re.fullmatch(r"cuda(?::(\d+))?", spec)
+    if match:
+        if not torch.cuda.is_available():
+            raise A3Error(f"--device {spec}: CUDA is not available on this machine (try --device auto or cpu)")
+        index = int(match.group(1) or 0)
+        if index >= torch.cuda.device_count():
+            raise A3Error(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
+        return torch.device("cuda", index)
+    raise A3Error(f"--device {spec!r} is not one of {DEVICE_CHOICES}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) so a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

@@ -1,0 +1,45 @@
+"""Figures drawn with matplotlib (Agg, no window) and saved as PNG, atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from PIL import Image
+
+from a3cli.engine.files import atomic_write
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    try:
+        return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def predictions_figure(images: Sequence[Image.Image], titles: Sequence[str],
+                       predictions: Sequence[Sequence[tuple[int, str, float]]], path: str | Path) -> Path:
+    """One row per image: the photo beside a bar chart of its top-k classes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = len(images)
+    fig, axes = plt.subplots(rows, 2, figsize=(9, 3.2 * rows), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.4]})
+    for (ax_img, ax_bar), image, title, top in zip(axes, images, titles, predictions):
+        ax_img.imshow(image)
+        ax_img.set_title(title, fontsize=9)
+        ax_img.axis("off")
+        names = [name for _, name, _ in top][::-1]
+        probs = [p for _, _, p in top][::-1]
+        ax_bar.barh(names, probs, color="#4c72b0")
+        ax_bar.set_xlim(0, 1)
+        ax_bar.set_xlabel("probability")
+        for y, p in enumerate(probs):
+            ax_bar.text(min(p + 0.02, 0.85), y, f"{p:.2f}", va="center", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -1,0 +1,33 @@
+"""Shared fixtures: real photographs that scikit-image and scikit-learn ship, written to disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> dict[str, Path]:
+    """Real photos as JPEG files: skimage's coffee, chelsea, rocket; sklearn's china and flower."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    folder = tmp_path_factory.mktemp("photos")
+    arrays = {name: getattr(data, name)() for name in ("coffee", "chelsea", "rocket", "astronaut")}
+    arrays.update(zip(("china", "flower"), load_sample_images().images))
+    paths = {}
+    for name, array in arrays.items():
+        paths[name] = folder / f"{name}.jpg"
+        Image.fromarray(array).save(paths[name], quality=95)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    from a3cli.engine.backbones import load_backbone
+
+    return load_backbone("efficientnet_lite0")
