@@ -75,7 +75,7 @@ def info(device: DeviceOption = "auto", seed: SeedOption = 0) -> None:
     models = Table(title="backbones")
     models.add_column("model")
     models.add_column("offline")
-    models.add_column("weights")
+    models.add_column("weights", overflow="fold")
     for name in backbone_names():
         ok, where = weights_status(name)
         models.add_row(name, "[green]yes[/]" if ok else "[yellow]no[/]", where)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -17,13 +17,15 @@ from a3cli.engine.errors import A3Error
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Call `write(file)` on a temporary file, then move it to `path`."""
+    """Call `write(file)` on a temporary file beside `path`, then rename it to `path`."""
     path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # Mode 0o666 (less the umask) gives the usual permissions, unlike mkstemp's 0o600.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as error:
-        raise A3Error(f"cannot write {str(path)!r}: {error.strerror or error}") from None
+        raise A3Error(f"cannot write '{path}': {error.strerror or error}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -31,9 +33,9 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as error:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise A3Error(f"cannot write {str(path)!r}: {error.strerror or error}") from None
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):  # disk full, permission denied, path is a folder
+            raise A3Error(f"cannot write '{path}': {error.strerror or error}") from None
         raise
     return path
 

@@ -1,0 +1,95 @@
+"""The `a3` command end to end: help without torch, classify and info on real photos, and user mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from a3cli.cli import main
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["classify", "--help"], ["info", "--help"]])
+def test_help_does_not_import_torch(argv):
+    code = (
+        "import sys\n"
+        "from a3cli.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Usage" in result.stdout
+    assert result.stdout.strip().endswith("NO-TORCH")
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "a3cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "classify" in result.stdout and "info" in result.stdout
+
+
+def test_classify_names_the_espresso(photos, tmp_path, capsys):
+    out_png, out_json = tmp_path / "pred.png", tmp_path / "pred.json"
+    code, out, err = run(["classify", str(photos["coffee"]), str(photos["chelsea"]), "--top", "3",
+                          "--device", "cpu", "--out", str(out_png), "--json", str(out_json)], capsys)
+    assert code == 0, err
+    assert "espresso" in out
+    results = json.loads(out_json.read_text())
+    assert [r["top"][0]["class"] for r in results][0] == "espresso"
+    assert len(results) == 2 and all(len(r["top"]) == 3 for r in results)
+    from PIL import Image
+
+    with Image.open(out_png) as picture:
+        assert picture.format == "PNG" and picture.width > 300 and picture.height > 300
+
+
+def test_info_lists_backbones(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    code, out, err = run(["info", "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert torch.__version__ in out
+    line = next(line for line in out.splitlines() if "efficientnet_lite0" in line)
+    assert "yes" in line
+    assert "squeezenet1_1" in out and "not cached" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["classify", "missing.jpg"], "no such file"),
+        (["classify", "{text}"], "not an image"),
+        (["classify", "{coffee}", "--top", "0"], "--top"),
+        (["classify", "{coffee}", "--device", "tpu"], "--device 'tpu'"),
+        (["classify", "{coffee}", "--device", "cuda:7"], "--device cuda:7"),
+        (["classify", "{coffee}", "--model", "alexnet"], "unknown model 'alexnet'"),
+        (["classify", "{coffee}", "--model", "squeezenet1_1"], "not available offline"),
+        (["classify", "{coffee}", "--weights", "{text}"], "cannot load weights"),
+        (["classify", "{coffee}", "--json", "{text}/x.json"], "cannot write"),
+        (["classify"], "Missing argument"),
+        (["nonsense"], "No such command"),
+    ],
+)
+def test_user_mistakes_end_with_one_line_and_status_2(argv, message, photos, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("A3_OFFLINE", "1")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture")
+    argv = [a.format(text=text, coffee=photos["coffee"]) for a in argv]
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "Traceback" not in err + out
