@@ -1,1 +1,41 @@
-"""The shared PyTorch engine: numerical work only, no CLI code."""
+"""The shared PyTorch engine: numerical work only, no CLI code.
+
+Names are loaded on first use (PEP 562) so that importing a light module such as
+`a3cli.engine.errors` does not import torch: `a3 --help` must stay instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "A3Error": "errors",
+    "resolve_device": "device",
+    "seed_everything": "device",
+    "rnn_step_forward": "rnn",
+    "rnn_forward": "rnn",
+    "lstm_step_forward": "rnn",
+    "lstm_forward": "rnn",
+    "word_embedding_forward": "layers",
+    "temporal_affine_forward": "layers",
+    "temporal_softmax_loss": "losses",
+    "Backbone": "backbones",
+    "load_backbone": "backbones",
+    "backbone_names": "backbones",
+    "imagenet_classes": "backbones",
+    "load_image": "images",
+    "save_image": "images",
+    "save_checkpoint": "checkpoints",
+    "load_checkpoint": "checkpoints",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'a3cli.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"a3cli.engine.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__
