@@ -2,7 +2,8 @@
 
 Compares, in one process and at the same sizes and upstream gradient:
   * ours vs torch.nn.LSTM / torch.nn.RNN (batch_first): ratio ours / nn, target <= 1.10;
-  * a NumPy version of the assignment's loops vs ours: ratio numpy / ours, target >= 3.
+  * a NumPy version of the assignment's loops vs ours: ratio numpy / ours, target >= 3,
+    in float32 and in float64 (the dtype of the assignment's arrays).
 
 Run as `python benchmarks/bench_lstm.py` (the Makefile unsets OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE, which slow NumPy's OpenBLAS on this machine). Prints a table and a
@@ -171,17 +172,17 @@ def bench(cell: str) -> dict:
 
     ours_ms, nn_ms = interleaved(ours, nn, TORCH_REPEATS)
 
-    arrays = [t.detach().numpy() for t in (x, h0, Wx, Wh, b)]
-    dh_np = dh.numpy()
-    if cell == "lstm":
-        def numpy_loops():
-            np_lstm_backward(dh_np, np_lstm_forward(*arrays)[1])
-    else:
-        def numpy_loops():
-            np_rnn_backward(dh_np, np_rnn_forward(*arrays)[1])
-    numpy_loops()
-    numpy_ms = median_ms(numpy_loops, NUMPY_REPEATS)
-    return {"ours": ours_ms, "nn": nn_ms, "numpy": numpy_ms}
+    # The NumPy loops in float32 (the same dtype as ours) and in float64, the dtype the
+    # assignment's arrays have.
+    result = {"ours": ours_ms, "nn": nn_ms}
+    for name, dtype in (("numpy", np.float32), ("numpy64", np.float64)):
+        arrays = [t.detach().numpy().astype(dtype) for t in (x, h0, Wx, Wh, b)]
+        dh_np = dh.numpy().astype(dtype)
+        forward, backward = (np_lstm_forward, np_lstm_backward) if cell == "lstm" else (np_rnn_forward, np_rnn_backward)
+        numpy_loops = lambda: backward(dh_np, forward(*arrays)[1])  # noqa: E731
+        numpy_loops()
+        result[name] = median_ms(numpy_loops, NUMPY_REPEATS)
+    return result
 
 
 def blas_description() -> str:
@@ -203,14 +204,17 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} (other work on the machine skews the numbers); "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
     results = {cell: bench(cell) for cell in ("lstm", "rnn")}
-    print(f"\n{'':6}{'ours ms':>10}{'torch.nn ms':>13}{'numpy ms':>11}{'ours/nn':>10}{'numpy/ours':>12}")
+    print(f"\n{'':6}{'ours ms':>9}{'torch.nn ms':>13}{'numpy32 ms':>12}{'numpy64 ms':>12}"
+          f"{'ours/nn':>9}{'np32/ours':>11}{'np64/ours':>11}")
     ratios = {}
     for cell, r in results.items():
         ratios[f"{cell}_ours_over_nn"] = round(r["ours"] / r["nn"], 3)
-        ratios[f"{cell}_numpy_over_ours"] = round(r["numpy"] / r["ours"], 2)
-        print(f"{cell:6}{r['ours']:10.1f}{r['nn']:13.1f}{r['numpy']:11.1f}"
-              f"{ratios[f'{cell}_ours_over_nn']:10.3f}{ratios[f'{cell}_numpy_over_ours']:12.2f}")
-    print("targets: ours/nn <= 1.10, numpy/ours >= 3")
+        ratios[f"{cell}_numpy32_over_ours"] = round(r["numpy"] / r["ours"], 2)
+        ratios[f"{cell}_numpy64_over_ours"] = round(r["numpy64"] / r["ours"], 2)
+        print(f"{cell:6}{r['ours']:9.1f}{r['nn']:13.1f}{r['numpy']:12.1f}{r['numpy64']:12.1f}"
+              f"{ratios[f'{cell}_ours_over_nn']:9.3f}{ratios[f'{cell}_numpy32_over_ours']:11.2f}"
+              f"{ratios[f'{cell}_numpy64_over_ours']:11.2f}")
+    print("targets (LSTM): ours/nn <= 1.10, numpy/ours >= 3")
     print(json.dumps(ratios))
 
 

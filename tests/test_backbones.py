@@ -149,3 +149,12 @@ def test_weights_file_option_and_its_errors(hub, tmp_path):
         load_backbone("resnet18", weights=evil)
     with pytest.raises(A3Error, match="unknown model 'alexnet'"):
         load_backbone("alexnet")
+
+
+def test_classify_in_batches_gives_the_same_answers(lite0, photos):
+    images = [Image.open(photos[n]).convert("RGB") for n in ("coffee", "chelsea", "flower")]
+    together = classify(lite0, images, top=3)
+    one_by_one = classify(lite0, images, top=3, batch_size=1)
+    for a, b in zip(together, one_by_one):
+        assert [i for i, _, _ in a] == [i for i, _, _ in b]
+        assert all(abs(p - q) < 1e-5 for (_, _, p), (_, _, q) in zip(a, b))

@@ -341,11 +341,13 @@ def load_backbone(name: str = DEFAULT_BACKBONE, device: torch.device | str = "cp
     )
 
 
-def classify(backbone: Backbone, images: Sequence[Image.Image], top: int = 5) -> list[list[tuple[int, str, float]]]:
-    """Top-k (index, class name, probability) for each image."""
+def classify(backbone: Backbone, images: Sequence[Image.Image], top: int = 5,
+             batch_size: int = 32) -> list[list[tuple[int, str, float]]]:
+    """Top-k (index, class name, probability) for each image, in batches."""
     top = min(top, len(backbone.classes))
     with torch.no_grad():
-        probs = backbone.logits(backbone.preprocess(images)).softmax(dim=1)
+        probs = torch.cat([backbone.logits(backbone.preprocess(images[i : i + batch_size])).softmax(dim=1)
+                           for i in range(0, len(images), batch_size)])
     values, indices = probs.topk(top, dim=1)
     return [
         [(int(i), backbone.classes[int(i)], float(p)) for p, i in zip(row_p, row_i)]
