@@ -216,50 +216,38 @@ def ifog_to_ifgo(w):
     return torch.cat([i, f, g, o], dim=-1)
 
 
+def same_order(w):
+    return w
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
-def test_lstm_matches_torch_nn_lstm(dtype, tol):
-    x, h0, Wx, Wh, b = make_inputs("lstm", dtype)
-    lstm = torch.nn.LSTM(D, H, batch_first=True).to(dtype)
+def test_matches_torch_nn(kind, dtype, tol):
+    """lstm_forward / rnn_forward against torch.nn.LSTM / torch.nn.RNN holding the same numbers."""
+    x, h0, Wx, Wh, b = make_inputs(kind, dtype)
+    if kind == "lstm":
+        module, to_nn, ours = torch.nn.LSTM(D, H, batch_first=True), ifog_to_ifgo, lstm_forward
+    else:
+        module, to_nn, ours = torch.nn.RNN(D, H, nonlinearity="tanh", batch_first=True), same_order, rnn_forward
+    module = module.to(dtype)
     with torch.no_grad():
-        lstm.weight_ih_l0.copy_(ifog_to_ifgo(Wx).T)
-        lstm.weight_hh_l0.copy_(ifog_to_ifgo(Wh).T)
-        lstm.bias_ih_l0.copy_(ifog_to_ifgo(b))
-        lstm.bias_hh_l0.zero_()
+        module.weight_ih_l0.copy_(to_nn(Wx).T)
+        module.weight_hh_l0.copy_(to_nn(Wh).T)
+        module.bias_ih_l0.copy_(to_nn(b))
+        module.bias_hh_l0.zero_()
     x_nn, h0_nn = x.detach().clone().requires_grad_(), h0.detach().clone().requires_grad_()
-    out_nn, _ = lstm(x_nn, (h0_nn[None], torch.zeros_like(h0_nn)[None]))
-    out = lstm_forward(x, h0, Wx, Wh, b)
+    state = (h0_nn[None], torch.zeros_like(h0_nn)[None]) if kind == "lstm" else h0_nn[None]
+    out_nn, _ = module(x_nn, state)
+    out = ours(x, h0, Wx, Wh, b)
     torch.testing.assert_close(out, out_nn, rtol=tol, atol=tol)
     upstream = torch.randn_like(out)
     out.backward(upstream)
     out_nn.backward(upstream)
     torch.testing.assert_close(x.grad, x_nn.grad, rtol=tol, atol=tol)
     torch.testing.assert_close(h0.grad, h0_nn.grad, rtol=tol, atol=tol)
-    torch.testing.assert_close(ifog_to_ifgo(Wx.grad).T, lstm.weight_ih_l0.grad, rtol=tol, atol=tol)
-    torch.testing.assert_close(ifog_to_ifgo(Wh.grad).T, lstm.weight_hh_l0.grad, rtol=tol, atol=tol)
-    torch.testing.assert_close(ifog_to_ifgo(b.grad), lstm.bias_ih_l0.grad, rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
-def test_rnn_matches_torch_nn_rnn(dtype, tol):
-    x, h0, Wx, Wh, b = make_inputs("rnn", dtype)
-    rnn = torch.nn.RNN(D, H, nonlinearity="tanh", batch_first=True).to(dtype)
-    with torch.no_grad():
-        rnn.weight_ih_l0.copy_(Wx.T)
-        rnn.weight_hh_l0.copy_(Wh.T)
-        rnn.bias_ih_l0.copy_(b)
-        rnn.bias_hh_l0.zero_()
-    x_nn, h0_nn = x.detach().clone().requires_grad_(), h0.detach().clone().requires_grad_()
-    out_nn, _ = rnn(x_nn, h0_nn[None])
-    out = rnn_forward(x, h0, Wx, Wh, b)
-    torch.testing.assert_close(out, out_nn, rtol=tol, atol=tol)
-    upstream = torch.randn_like(out)
-    out.backward(upstream)
-    out_nn.backward(upstream)
-    torch.testing.assert_close(x.grad, x_nn.grad, rtol=tol, atol=tol)
-    torch.testing.assert_close(h0.grad, h0_nn.grad, rtol=tol, atol=tol)
-    torch.testing.assert_close(Wx.grad.T, rnn.weight_ih_l0.grad, rtol=tol, atol=tol)
-    torch.testing.assert_close(Wh.grad.T, rnn.weight_hh_l0.grad, rtol=tol, atol=tol)
-    torch.testing.assert_close(b.grad, rnn.bias_ih_l0.grad, rtol=tol, atol=tol)
+    torch.testing.assert_close(to_nn(Wx.grad).T, module.weight_ih_l0.grad, rtol=tol, atol=tol)
+    torch.testing.assert_close(to_nn(Wh.grad).T, module.weight_hh_l0.grad, rtol=tol, atol=tol)
+    torch.testing.assert_close(to_nn(b.grad), module.bias_ih_l0.grad, rtol=tol, atol=tol)
 
 
 def test_single_step_sequence_equals_step():

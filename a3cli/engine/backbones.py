@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 from urllib.error import URLError
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from a3cli.engine.errors import A3Error
+from a3cli.engine.images import to_tensor
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -95,7 +95,7 @@ class Backbone:
             if crop:
                 left, top = (w - size) // 2, (h - size) // 2
                 img = img.crop((left, top, left + size, top + size))
-            batch.append(torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1))
+            batch.append(to_tensor(img))
         if not crop and len({t.shape for t in batch}) > 1:
             raise ValueError("uncropped images of different shapes cannot form one batch")
         return self.normalize(torch.stack(batch).to(self.device))

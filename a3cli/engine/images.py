@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from a3cli.engine.errors import A3Error
@@ -191,6 +190,8 @@ def make_grid(
     """Tile images (N, C, H, W) or a list of (C, H, W), C = 1 or 3, into one (3, H', W') image."""
     if isinstance(images, torch.Tensor) and images.dim() == 4:
         images = list(images)
+    import torchvision  # heavy, and only needed here
+
     batch = torch.stack([_three_channels(t) for t in images])
     return torchvision.utils.make_grid(batch, nrow=nrow, padding=padding, pad_value=pad_value)
 

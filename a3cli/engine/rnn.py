@@ -43,12 +43,7 @@ class RNNStep(torch.autograd.Function):
     def backward(ctx, dnext_h: Tensor):
         x, prev_h, Wx, Wh, next_h = ctx.saved_tensors
         dtheta = dnext_h * (1 - next_h * next_h)  # tanh' = 1 - tanh²
-        dx = dtheta @ Wx.T if ctx.needs_input_grad[0] else None
-        dprev_h = dtheta @ Wh.T if ctx.needs_input_grad[1] else None
-        dWx = x.T @ dtheta if ctx.needs_input_grad[2] else None
-        dWh = prev_h.T @ dtheta if ctx.needs_input_grad[3] else None
-        db = dtheta.sum(0) if ctx.needs_input_grad[4] else None
-        return dx, dprev_h, dWx, dWh, db
+        return _step_grads(ctx.needs_input_grad, dtheta, x, prev_h, Wx, Wh)
 
 
 class RNNSequence(torch.autograd.Function):
@@ -72,7 +67,7 @@ class RNNSequence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dhs: Tensor):
         xt, h0, Wx, Wh, hs = ctx.saved_tensors
-        T, N, H = hs.shape
+        T = hs.shape[0]
         # da[t]: gradient of step t's pre-activation. Only the recurrence is a loop.
         da = torch.empty_like(hs)
         for t in reversed(range(T)):
@@ -81,24 +76,40 @@ class RNNSequence(torch.autograd.Function):
             else:
                 torch.addmm(dhs[t], da[t + 1], Wh.T, out=da[t])  # gradient reaching h_t
             da[t].addcmul_(da[t] * hs[t], hs[t], value=-1)  # tanh' = 1 - h²
-        # The shared weights' gradients are sums over time: one matmul each.
-        da2 = da.view(T * N, H)
-        need = ctx.needs_input_grad
-        dx = torch.matmul(da, Wx.T).transpose(0, 1) if need[0] else None
-        dh0 = da[0] @ Wh.T if need[1] else None
-        dWx = xt.T @ da2 if need[2] else None
-        dWh = _sum_prev_h_outer(h0, hs, da) if need[3] else None
-        db = da2.sum(0) if need[4] else None
-        return dx, dh0, dWx, dWh, db
+        return _sequence_grads(ctx.needs_input_grad, da, xt, h0, hs, Wx, Wh)
 
 
-def _sum_prev_h_outer(h0: Tensor, hs: Tensor, da: Tensor) -> Tensor:
-    """dWh = sum over t of h_{t-1}ᵀ·da_t, with h_{-1} = h0: one matmul for steps 1..T-1."""
+def _step_grads(need: tuple[bool, ...], da: Tensor, x: Tensor, prev_h: Tensor, Wx: Tensor, Wh: Tensor):
+    """Gradients of x, prev_h, Wx, Wh, b through a = x·Wx + prev_h·Wh + b, given da."""
+    return (
+        da @ Wx.T if need[0] else None,
+        da @ Wh.T if need[1] else None,
+        x.T @ da if need[2] else None,
+        prev_h.T @ da if need[3] else None,
+        da.sum(0) if need[4] else None,
+    )
+
+
+def _sequence_grads(need: tuple[bool, ...], da: Tensor, xt: Tensor, h0: Tensor, hs: Tensor, Wx: Tensor, Wh: Tensor):
+    """Gradients of x, h0, Wx, Wh, b from the pre-activation gradients da (T, N, kH) of all steps.
+
+    The shared weights' gradients are sums over time, so each is one matmul over
+    the stacked steps; xt is x time-major (T·N, D) and hs the hidden states (T, N, H).
+    """
     T, N, H = hs.shape
-    dWh = h0.T @ da[0]
-    if T > 1:
-        dWh.addmm_(hs[:-1].reshape((T - 1) * N, H).T, da[1:].reshape((T - 1) * N, -1))
-    return dWh
+    da2 = da.view(T * N, -1)
+    dWh = None
+    if need[3]:  # sum over t of h_{t-1}ᵀ·da_t, with h_{-1} = h0
+        dWh = h0.T @ da[0]
+        if T > 1:
+            dWh.addmm_(hs[:-1].reshape((T - 1) * N, H).T, da2[N:])
+    return (
+        torch.matmul(da, Wx.T).transpose(0, 1) if need[0] else None,
+        da[0] @ Wh.T if need[1] else None,
+        xt.T @ da2 if need[2] else None,
+        dWh,
+        da2.sum(0) if need[4] else None,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -160,11 +171,7 @@ class LSTMStep(torch.autograd.Function):
         dprev_c = dnext_c.clone()
         _lstm_cell_backward(dnext_h, dprev_c, act, prev_c, tc, k, da, torch.empty_like(act))
         need = ctx.needs_input_grad
-        dx = da @ Wx.T if need[0] else None
-        dprev_h = da @ Wh.T if need[1] else None
-        dWx = x.T @ da if need[3] else None
-        dWh = prev_h.T @ da if need[4] else None
-        db = da.sum(0) if need[5] else None
+        dx, dprev_h, dWx, dWh, db = _step_grads(need[:2] + need[3:], da, x, prev_h, Wx, Wh)
         return dx, dprev_h, dprev_c if need[2] else None, dWx, dWh, db
 
 
@@ -212,15 +219,7 @@ class LSTMSequence(torch.autograd.Function):
             # Gradient reaching h_t: from the output, and from step t+1 through Wh.
             dh = dhs[t] if t == T - 1 else torch.addmm(dhs[t], da[t + 1], Wh.T, out=dh_buf)
             _lstm_cell_backward(dh, dc, acts[t], cs[t], tcs[t], ks[t], da[t], deriv)
-        # The shared weights' gradients are sums over time: one matmul each.
-        da2 = da.view(T * N, 4 * H)
-        need = ctx.needs_input_grad
-        dx = torch.matmul(da, Wx.T).transpose(0, 1) if need[0] else None
-        dh0 = da[0] @ Wh.T if need[1] else None
-        dWx = xt.T @ da2 if need[2] else None
-        dWh = _sum_prev_h_outer(h0, hs, da) if need[3] else None
-        db = da2.sum(0) if need[4] else None
-        return dx, dh0, dWx, dWh, db
+        return _sequence_grads(ctx.needs_input_grad, da, xt, h0, hs, Wx, Wh)
 
 
 # ---------------------------------------------------------------------------
