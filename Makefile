@@ -6,7 +6,7 @@ A3     := $(VENV)/bin/a3
 OUT    ?= out/demo
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo demo-classify demo-caption demo-visualize demo-stylize demo-gan bench weights clean
 
 setup: $(STAMP)
 
@@ -20,10 +20,24 @@ $(STAMP): pyproject.toml
 test: setup
 	$(PY) -m pytest -q
 
-demo: setup
+demo: demo-classify demo-caption demo-visualize demo-stylize demo-gan
+
+demo-classify: setup
 	$(A3) info
 	$(A3) classify examples/coffee.jpg examples/chelsea.jpg examples/rocket.jpg --top 3 \
 		--out $(OUT)/classify.png --json $(OUT)/classify.json
+
+demo-caption: setup
+
+demo-visualize: setup
+
+demo-stylize: setup
+
+demo-gan: setup
+
+# Small weights the project trains itself with its own code (weights/README.md says how).
+WEIGHTS :=
+weights: $(WEIGHTS)
 
 # OpenBLAS variables that this machine may set slow NumPy down; unset them so the
 # NumPy baseline is fair.

@@ -80,3 +80,38 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     torch.save({"kind": "gan", "obj": A3Error("x")}, evil)
     with pytest.raises(A3Error, match="cannot load checkpoint"):
         load_checkpoint(evil)
+
+
+def test_rng_state_survives_a_weights_only_checkpoint(tmp_path):
+    import random
+
+    import numpy as np
+
+    from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
+    from a3cli.engine.device import rng_state, seed_everything, set_rng_state
+
+    seed_everything(5)
+    save_checkpoint({"rng": rng_state()}, tmp_path / "rng.pt")
+    first = (random.random(), np.random.rand(), np.random.randn(), torch.rand(3).tolist())
+    set_rng_state(load_checkpoint(tmp_path / "rng.pt")["rng"])
+    assert (random.random(), np.random.rand(), np.random.randn(), torch.rand(3).tolist()) == first
+
+
+def test_progress_bar_reports_steps_and_metrics(capsys):
+    from a3cli.app import progress_bar
+
+    with progress_bar(3, "training") as progress:
+        for step in range(1, 4):
+            progress(step, {"loss": 1.0 / step})
+    err = capsys.readouterr().err
+    assert "training" in err and "3/3" in err and "loss 0.3333" in err
+
+
+def test_loss_curves_figure_writes_a_png(tmp_path):
+    from PIL import Image
+
+    from a3cli.engine.plots import loss_curves_figure
+
+    loss_curves_figure({"D": [1.0 / (i + 1) for i in range(200)], "G": [0.5] * 200}, tmp_path / "curve.png")
+    with Image.open(tmp_path / "curve.png") as picture:
+        assert picture.format == "PNG" and picture.width > 300

@@ -19,6 +19,17 @@ _EXPORTS = {
     "word_embedding_forward": "layers",
     "temporal_affine_forward": "layers",
     "temporal_softmax_loss": "losses",
+    "content_loss": "losses",
+    "gram_matrix": "losses",
+    "style_loss": "losses",
+    "tv_loss": "losses",
+    "discriminator_loss": "losses",
+    "generator_loss": "losses",
+    "ls_discriminator_loss": "losses",
+    "ls_generator_loss": "losses",
+    "gradient_penalty": "losses",
+    "wgan_critic_loss": "losses",
+    "wgan_generator_loss": "losses",
     "Backbone": "backbones",
     "load_backbone": "backbones",
     "backbone_names": "backbones",
@@ -27,6 +38,12 @@ _EXPORTS = {
     "save_image": "images",
     "save_checkpoint": "checkpoints",
     "load_checkpoint": "checkpoints",
+    "rng_state": "device",
+    "set_rng_state": "device",
+    # captioning (issue 3): add names here
+    # visualization (issue 4): add names here
+    # style transfer (issue 5): add names here
+    # GANs (issue 6): add names here
 }
 __all__ = list(_EXPORTS)
 

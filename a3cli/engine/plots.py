@@ -43,3 +43,31 @@ def predictions_figure(images: Sequence[Image.Image], titles: Sequence[str],
             ax_bar.text(min(p + 0.02, 0.85), y, f"{p:.2f}", va="center", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def loss_curves_figure(curves: dict[str, Sequence[float]], path: str | Path, xlabel: str = "iteration",
+                       title: str = "") -> Path:
+    """Training curves, one line per named series (raw, with a moving average when long)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in curves.items():
+        values = np.asarray(values, dtype=float)
+        line, = ax.plot(np.arange(1, len(values) + 1), values, alpha=0.35 if len(values) > 50 else 1.0,
+                        label=None if len(values) > 50 else name)
+        if len(values) > 50:
+            width = max(len(values) // 50, 2)
+            smooth = np.convolve(values, np.ones(width) / width, mode="valid")
+            ax.plot(np.arange(width, len(values) + 1), smooth, color=line.get_color(), label=f"{name} (mean of {width})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("loss")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -1,0 +1,1 @@
+"""One module per part of the assignment; each registers its commands on `a3cli.app.app`."""

@@ -1,0 +1,99 @@
+"""`a3 info` and `a3 classify`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from a3cli.app import DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, console, setup
+
+
+@app.command()
+def info(device: DeviceOption = "auto", seed: SeedOption = 0) -> None:
+    """Versions, the device `auto` picks, and which backbones work offline right now.
+
+    Example: a3 info
+    """
+    import platform
+
+    import torch
+    import torchvision
+
+    from a3cli import __version__
+    from a3cli.engine.backbones import backbone_names, weights_status
+
+    picked = setup(device, seed)
+    table = Table(show_header=False, box=None)
+    table.add_row("a3", __version__)
+    table.add_row("python", platform.python_version())
+    table.add_row("torch", torch.__version__)
+    table.add_row("torchvision", torchvision.__version__)
+    cuda = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "not available"
+    table.add_row("CUDA", cuda)
+    table.add_row(f"device ({device})", str(picked))
+    console.print(table)
+
+    models = Table(title="backbones")
+    models.add_column("model")
+    models.add_column("offline")
+    models.add_column("weights", overflow="fold")
+    for name in backbone_names():
+        ok, where = weights_status(name)
+        models.add_row(name, "[green]yes[/]" if ok else "[yellow]no[/]", where)
+    console.print(models)
+
+
+@app.command()
+def classify(
+    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)],
+    model: ModelOption = DEFAULT_MODEL,
+    weights: WeightsOption = None,
+    top: Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes to show.")] = 5,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a PNG: each image beside its top-k bar chart.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the predictions as JSON.")] = None,
+    device: DeviceOption = "auto",
+    seed: SeedOption = 0,
+) -> None:
+    """Top-k ImageNet predictions for each image.
+
+    Examples:
+
+      a3 classify examples/coffee.jpg
+
+      a3 classify examples/*.jpg --top 3 --out predictions.png --json predictions.json
+
+      a3 classify photo.jpg --model squeezenet1_1 --weights squeezenet1_1-b8a52dc0.pth
+    """
+    from a3cli.engine.backbones import classify as top_k
+    from a3cli.engine.backbones import load_backbone
+    from a3cli.engine.images import load_image
+
+    picked = setup(device, seed)
+    pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
+    backbone = load_backbone(model, picked, weights)
+    results = []
+    all_predictions = top_k(backbone, pictures, top)
+    for path, predictions in zip(images, all_predictions):
+        table = Table(title=f"{path}  ({backbone.name})", title_justify="left")
+        table.add_column("rank", justify="right")
+        table.add_column("class")
+        table.add_column("index", justify="right")
+        table.add_column("probability", justify="right")
+        for rank, (index, name, prob) in enumerate(predictions, 1):
+            table.add_row(str(rank), name, str(index), f"{prob:.3f}")
+        console.print(table)
+        results.append({"image": str(path), "model": backbone.name,
+                        "top": [{"index": i, "class": n, "probability": p} for i, n, p in predictions]})
+    if out is not None:
+        from a3cli.engine.plots import predictions_figure
+
+        predictions_figure(pictures, [str(p.name) for p in images], all_predictions, out)
+        console.print(f"wrote {out}")
+    if json_out is not None:
+        from a3cli.engine.files import write_json
+
+        write_json(json_out, results)
+        console.print(f"wrote {json_out}")
