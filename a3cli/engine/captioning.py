@@ -1,0 +1,265 @@
+"""The assignment's CaptioningRNN as an nn.Module, and its decoders.
+
+The parameters are exactly the assignment's (names, shapes, initialisation), and
+the loss is built from the engine's cores with their hand-derived backward
+passes: word_embedding_forward, rnn_forward / lstm_forward,
+temporal_affine_forward and temporal_softmax_loss. So with the assignment's
+fixed test parameters it gives the assignment's reference losses.
+
+Decoding: `sample` is the assignment's greedy decoder; `beam_search` keeps the
+K best partial captions (with length normalisation); `sample_random` draws
+words with a temperature and optional top-k.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from a3cli.engine.errors import A3Error
+from a3cli.engine.layers import temporal_affine_forward, word_embedding_forward
+from a3cli.engine.losses import temporal_softmax_loss
+from a3cli.engine.rnn import lstm_forward, lstm_step_forward, rnn_forward, rnn_step_forward
+
+PARAM_NAMES = ("W_embed", "W_proj", "b_proj", "Wx", "Wh", "b", "W_vocab", "b_vocab")
+
+
+class CaptioningRNN(nn.Module):
+    """Image features (N, D) -> captions, with a vanilla RNN or an LSTM.
+
+    h0 = features·W_proj + b_proj; each step reads the previous word's vector
+    (W_embed) and scores the next word with W_vocab, b_vocab.
+    """
+
+    def __init__(self, word_to_idx: dict[str, int], input_dim: int = 512, wordvec_dim: int = 128,
+                 hidden_dim: int = 128, cell_type: str = "rnn", dtype: torch.dtype = torch.float32):
+        super().__init__()
+        if cell_type not in ("rnn", "lstm"):
+            raise A3Error(f"invalid cell_type {cell_type!r}: choose rnn or lstm")
+        self.cell_type = cell_type
+        self.word_to_idx = dict(word_to_idx)
+        self.idx_to_word = {i: w for w, i in word_to_idx.items()}
+        self._null = word_to_idx["<NULL>"]
+        self._start = word_to_idx.get("<START>")
+        self._end = word_to_idx.get("<END>")
+        V, D, W, H = len(word_to_idx), input_dim, wordvec_dim, hidden_dim
+        k = 4 if cell_type == "lstm" else 1
+
+        def randn(*shape: int, scale: float) -> nn.Parameter:
+            return nn.Parameter(torch.randn(*shape, dtype=dtype) * scale)
+
+        # Initialisation as in the assignment.
+        self.W_embed = randn(V, W, scale=1 / 100)
+        self.W_proj = randn(D, H, scale=1 / math.sqrt(D))
+        self.b_proj = nn.Parameter(torch.zeros(H, dtype=dtype))
+        self.Wx = randn(W, k * H, scale=1 / math.sqrt(W))
+        self.Wh = randn(H, k * H, scale=1 / math.sqrt(H))
+        self.b = nn.Parameter(torch.zeros(k * H, dtype=dtype))
+        self.W_vocab = randn(H, V, scale=1 / math.sqrt(H))
+        self.b_vocab = nn.Parameter(torch.zeros(V, dtype=dtype))
+
+    @property
+    def params(self) -> dict[str, nn.Parameter]:
+        """The parameters by the assignment's names."""
+        return {name: getattr(self, name) for name in PARAM_NAMES}
+
+    @property
+    def hidden_dim(self) -> int:
+        return self.W_proj.shape[1]
+
+    def loss(self, features: Tensor, captions: Tensor) -> Tensor:
+        """The assignment's teacher-forced loss: summed over time, averaged over the batch."""
+        captions = captions.long()
+        captions_in, captions_out = captions[:, :-1], captions[:, 1:]
+        mask = captions_out != self._null
+        h0 = features.to(self.W_proj.dtype) @ self.W_proj + self.b_proj
+        x = word_embedding_forward(captions_in, self.W_embed)
+        core = rnn_forward if self.cell_type == "rnn" else lstm_forward
+        h = core(x, h0, self.Wx, self.Wh, self.b)
+        scores = temporal_affine_forward(h, self.W_vocab, self.b_vocab)
+        return temporal_softmax_loss(scores, captions_out, mask)
+
+    forward = loss
+
+    # ---- decoding --------------------------------------------------------------------------
+
+    def _need_start(self) -> None:
+        if self._start is None or self._end is None:
+            raise A3Error("this vocabulary has no <START>/<END> tokens, so captions cannot be generated")
+
+    def _step(self, words: Tensor, h: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """One decoding step: previous words (N,) -> next-word scores (N, V) and the new state."""
+        x = self.W_embed[words]
+        if self.cell_type == "rnn":
+            h = rnn_step_forward(x, h, self.Wx, self.Wh, self.b)
+        else:
+            h, c = lstm_step_forward(x, h, c, self.Wx, self.Wh, self.b)
+        return h @ self.W_vocab + self.b_vocab, h, c
+
+    def _init_state(self, features: Tensor) -> tuple[Tensor, Tensor | None]:
+        h = features.to(self.W_proj.dtype) @ self.W_proj + self.b_proj
+        return h, (torch.zeros_like(h) if self.cell_type == "lstm" else None)
+
+    @torch.no_grad()
+    def sample(self, features: Tensor, max_length: int = 30) -> Tensor:
+        """Greedy decoding as in the assignment: (N, max_length) word indices.
+
+        Starts from <START> and feeds back the most likely word; after a caption
+        emits <END> the rest of it is <NULL>.
+        """
+        return self._decode(features, max_length, lambda scores: scores.argmax(dim=1))
+
+    @torch.no_grad()
+    def sample_random(self, features: Tensor, max_length: int = 30, temperature: float = 1.0,
+                      top_k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Draw each word from softmax(scores / temperature), among the top_k words if given."""
+        if temperature <= 0:
+            raise A3Error("--temperature must be positive")
+
+        def pick(scores: Tensor) -> Tensor:
+            scores = scores / temperature
+            if top_k is not None and top_k < scores.shape[1]:
+                kth = scores.topk(top_k, dim=1).values[:, -1:]
+                scores = scores.masked_fill(scores < kth, float("-inf"))
+            return torch.multinomial(scores.softmax(dim=1), 1, generator=generator).squeeze(1)
+
+        return self._decode(features, max_length, pick)
+
+    def _decode(self, features: Tensor, max_length: int, pick) -> Tensor:
+        self._need_start()
+        N = features.shape[0]
+        h, c = self._init_state(features)
+        captions = torch.full((N, max_length), self._null, dtype=torch.long, device=features.device)
+        words = torch.full((N,), self._start, dtype=torch.long, device=features.device)
+        done = torch.zeros(N, dtype=torch.bool, device=features.device)
+        for t in range(max_length):
+            scores, h, c = self._step(words, h, c)
+            words = pick(scores)
+            captions[:, t] = torch.where(done, torch.full_like(words, self._null), words)
+            done |= words == self._end
+            if bool(done.all()):
+                break
+        return captions
+
+    @torch.no_grad()
+    def beam_search(self, features: Tensor, beam_size: int = 3, max_length: int = 30,
+                    length_penalty: float = 0.7) -> Tensor:
+        """The best caption per image by beam search: (N, max_length) word indices.
+
+        Finished captions are ranked by log-probability / length**length_penalty,
+        so longer captions are not punished merely for having more words.
+        """
+        self._need_start()
+        out = torch.full((features.shape[0], max_length), self._null, dtype=torch.long, device=features.device)
+        for n in range(features.shape[0]):
+            words = self._beam_one(features[n: n + 1], beam_size, max_length, length_penalty)
+            out[n, : len(words)] = torch.tensor(words, dtype=torch.long)
+        return out
+
+    def _beam_one(self, feature: Tensor, K: int, max_length: int, alpha: float) -> list[int]:
+        h, c = self._init_state(feature)
+        beams = [[]]  # word lists
+        logp = feature.new_zeros(1)  # their log-probabilities
+        finished: list[tuple[float, list[int]]] = []
+        words = torch.full((1,), self._start, dtype=torch.long, device=feature.device)
+        for t in range(max_length):
+            scores, h, c = self._step(words, h, c)
+            total = (logp[:, None] + scores.log_softmax(dim=1)).flatten()
+            best, flat = total.topk(min(K, total.numel()))
+            V = scores.shape[1]
+            keep_rows, keep_words, keep_logp = [], [], []
+            for value, index in zip(best.tolist(), flat.tolist()):
+                row, word = divmod(index, V)
+                if word == self._end:
+                    length = len(beams[row]) + 1
+                    finished.append((value / length ** alpha, beams[row] + [word]))
+                else:
+                    keep_rows.append(row)
+                    keep_words.append(word)
+                    keep_logp.append(value)
+            if len(finished) >= K or not keep_rows:
+                break
+            rows = torch.tensor(keep_rows, device=feature.device)
+            beams = [beams[r] + [w] for r, w in zip(keep_rows, keep_words)]
+            logp = feature.new_tensor(keep_logp)
+            words = torch.tensor(keep_words, dtype=torch.long, device=feature.device)
+            h = h[rows]
+            c = c[rows] if c is not None else None
+        if not finished:  # nothing ended within max_length: take the best unfinished one
+            finished = [(float(logp[0]) / max(len(beams[0]), 1) ** alpha, beams[0])]
+        return max(finished, key=lambda item: item[0])[1][:max_length]
+
+
+def model_config(model: CaptioningRNN) -> dict:
+    """What it takes to build the same model again (stored in checkpoints)."""
+    return {"input_dim": model.W_proj.shape[0], "wordvec_dim": model.W_embed.shape[1],
+            "hidden_dim": model.W_proj.shape[1], "cell_type": model.cell_type}
+
+
+@dataclass
+class Decoding:
+    """How to turn scores into words: greedy (the default), beam search, or sampling."""
+
+    beam_size: int = 1
+    temperature: float | None = None  # set: draw words instead of taking the most likely
+    top_k: int | None = None
+    length_penalty: float = 0.7
+    max_length: int = 30
+
+    def check(self) -> None:
+        if self.beam_size < 1:
+            raise A3Error("--beam-size must be at least 1")
+        if self.beam_size > 1 and self.temperature is not None:
+            raise A3Error("choose either --beam-size or --temperature, not both")
+
+
+def describe(model: CaptioningRNN, features: Tensor, decoding: Decoding = Decoding(),
+             generator: torch.Generator | None = None) -> list[str]:
+    """One caption (a string) per feature row, decoded as `decoding` says."""
+    decoding.check()
+    if decoding.temperature is not None:
+        ids = model.sample_random(features, decoding.max_length, decoding.temperature, decoding.top_k, generator)
+    elif decoding.beam_size > 1:
+        ids = model.beam_search(features, decoding.beam_size, decoding.max_length, decoding.length_penalty)
+    else:
+        ids = model.sample(features, decoding.max_length)
+    words = []
+    for row in ids.tolist():
+        caption = []
+        for i in row:
+            if i == model._end:
+                break
+            if i not in (model._null, model._start):
+                caption.append(model.idx_to_word.get(i, "<UNK>"))
+        words.append(" ".join(caption))
+    return words
+
+
+def captions_figure(images: Sequence, captions: Sequence[str], path, truths: Sequence[str] | None = None,
+                    columns: int = 3):
+    """Images in a grid, each titled with its generated caption (and the true one when given)."""
+    import textwrap
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from a3cli.engine.plots import save_figure
+
+    rows = math.ceil(len(images) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 4.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k, (ax, image, caption) in enumerate(zip(axes.flat, images, captions)):
+        ax.imshow(image)
+        title = textwrap.fill(caption, 34)
+        if truths is not None:
+            title += "\n" + textwrap.fill(f"(true: {truths[k]})", 34)
+        ax.set_title(title, fontsize=8.5)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -1,0 +1,196 @@
+"""Captioning measurements: training speed against NumPy, the assignment's overfit check, shapes BLEU.
+
+  python benchmarks/bench_caption.py speed     # iterations/s of caption-train's step vs a NumPy
+                                               # CaptioningRNN + Adam (the assignment's), same sizes
+  python benchmarks/bench_caption.py overfit   # 50 training captions, the assignment's settings
+  python benchmarks/bench_caption.py shapes    # the defaults of `a3 caption-train` on shapes: BLEU on test
+
+speed: one training iteration = loss, backward, Adam step, at the assignment's COCO sizes
+(batch 50, T = 17, D = 512, W = 256, H = 512, V = 1004), float32, CPU. Timings are medians of
+interleaved repeats in one process; the ratio is ours / NumPy in iterations per second.
+The NumPy layers are those of benchmarks/bench_lstm.py (the assignment's loops).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench_lstm import np_lstm_backward, np_lstm_forward, np_rnn_backward, np_rnn_forward
+
+N, T, D, W, H, V = 50, 17, 512, 256, 512, 1004
+
+
+# ---- the assignment's CaptioningRNN in NumPy ---------------------------------------------------
+
+
+def np_init(cell: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    k = 4 if cell == "lstm" else 1
+    p = {
+        "W_embed": rng.standard_normal((V, W)) / 100, "W_proj": rng.standard_normal((D, H)) / math.sqrt(D),
+        "b_proj": np.zeros(H), "Wx": rng.standard_normal((W, k * H)) / math.sqrt(W),
+        "Wh": rng.standard_normal((H, k * H)) / math.sqrt(H), "b": np.zeros(k * H),
+        "W_vocab": rng.standard_normal((H, V)) / math.sqrt(H), "b_vocab": np.zeros(V),
+    }
+    return {name: value.astype(np.float32) for name, value in p.items()}
+
+
+def np_loss(params, features, captions, cell):
+    """The assignment's CaptioningRNN.loss: forward and backward, returning (loss, grads)."""
+    p = params
+    cin, cout = captions[:, :-1], captions[:, 1:]
+    mask = cout != 0
+    h0 = features @ p["W_proj"] + p["b_proj"]
+    x = p["W_embed"][cin]
+    h, caches = (np_rnn_forward if cell == "rnn" else np_lstm_forward)(x, h0, p["Wx"], p["Wh"], p["b"])
+    n, t, hd = h.shape
+    scores = h.reshape(n * t, hd) @ p["W_vocab"] + p["b_vocab"]
+    # temporal softmax loss
+    flat_y, flat_mask = cout.reshape(n * t), mask.reshape(n * t)
+    probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    loss = -np.sum(flat_mask * np.log(probs[np.arange(n * t), flat_y])) / n
+    dscores = probs.copy()
+    dscores[np.arange(n * t), flat_y] -= 1
+    dscores *= flat_mask[:, None] / n
+    grads = {"W_vocab": h.reshape(n * t, hd).T @ dscores, "b_vocab": dscores.sum(0)}
+    dh = (dscores @ p["W_vocab"].T).reshape(n, t, hd)
+    dx, dh0, grads["Wx"], grads["Wh"], grads["b"] = (np_rnn_backward if cell == "rnn" else np_lstm_backward)(dh, caches)
+    dW_embed = np.zeros_like(p["W_embed"])
+    np.add.at(dW_embed, cin, dx)
+    grads["W_embed"] = dW_embed
+    grads["W_proj"], grads["b_proj"] = features.T @ dh0, dh0.sum(0)
+    return loss, grads
+
+
+def np_adam(params, grads, state, lr=5e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """The assignment's optim.adam, per parameter."""
+    state["t"] = state.get("t", 0) + 1
+    t = state["t"]
+    for name, w in params.items():
+        m = state.setdefault(("m", name), np.zeros_like(w))
+        v = state.setdefault(("v", name), np.zeros_like(w))
+        m *= beta1
+        m += (1 - beta1) * grads[name]
+        v *= beta2
+        v += (1 - beta2) * grads[name] ** 2
+        mt, vt = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+        w -= (lr * mt / (np.sqrt(vt) + eps)).astype(w.dtype)
+
+
+def speed(repeats: int = 15) -> dict:
+    from a3cli.engine.captioning import CaptioningRNN
+
+    rng = np.random.default_rng(0)
+    word_to_idx = {"<NULL>": 0, "<START>": 1, "<END>": 2, **{f"w{i}": i for i in range(3, V)}}
+    features = rng.standard_normal((N, D)).astype(np.float32)
+    captions = rng.integers(1, V, size=(N, T))
+    captions[:, -3:] = 0
+    results = {}
+    for cell in ("rnn", "lstm"):
+        params, state = np_init(cell, rng), {}
+        torch.manual_seed(0)
+        model = CaptioningRNN(word_to_idx, D, W, H, cell)
+        optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+        tf, tc = torch.from_numpy(features), torch.from_numpy(captions)
+
+        def ours():
+            loss = model.loss(tf, tc)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        def numpy_step():
+            _, grads = np_loss(params, features, captions, cell)
+            np_adam(params, grads, state)
+
+        for _ in range(3):
+            ours()
+            numpy_step()
+        times = {"ours": [], "numpy": []}
+        for _ in range(repeats):  # interleaved, so drifting machine load hits both alike
+            for name, fn in (("ours", ours), ("numpy", numpy_step)):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+        med = {name: statistics.median(v) for name, v in times.items()}
+        results[cell] = {"ours_it_per_s": 1 / med["ours"], "numpy_it_per_s": 1 / med["numpy"],
+                         "ratio": med["numpy"] / med["ours"]}
+        print(f"{cell:4s}  ours {1 / med['ours']:6.2f} it/s   numpy {1 / med['numpy']:6.2f} it/s   "
+              f"ratio ours/numpy {med['numpy'] / med['ours']:.2f}x", flush=True)
+    return results
+
+
+# ---- quality ----------------------------------------------------------------------------------------
+
+
+def overfit() -> dict:
+    """The assignment's overfit check on 50 training captions: shapes, and random COCO-sized captions."""
+    import tempfile
+
+    from a3cli.engine.backbones import load_backbone
+    from a3cli.engine.caption_data import CaptionData, Split, load_shapes
+    from a3cli.engine.caption_train import TrainConfig, train_captioner
+
+    shapes = load_shapes(lambda name: load_backbone(name), max_train=50)
+    shapes.splits = {"train": shapes.splits["train"]}
+    rng = np.random.default_rng(231)
+    caps = np.zeros((50, 17), dtype=np.int64)  # COCO-like: 512-d features, 1004 words, up to 15 words
+    for row in caps:
+        length = rng.integers(8, 16)
+        row[0], row[1:length + 1], row[length + 1] = 1, rng.integers(4, V, size=length), 2
+    i2w = ["<NULL>", "<START>", "<END>", "<UNK>"] + [f"w{i}" for i in range(4, V)]
+    random_set = CaptionData({w: i for i, w in enumerate(i2w)}, i2w,
+                             {"train": Split(torch.from_numpy(caps), torch.arange(50),
+                                             torch.from_numpy(rng.standard_normal((50, 512)).astype(np.float32)),
+                                             [""] * 50)}, {}, "random")
+    results = {}
+    for name, data in (("shapes", shapes), ("random 512-d, V=1004", random_set)):
+        for cell, decay in (("rnn", 0.95), ("lstm", 0.995)):
+            np.random.seed(231)
+            torch.manual_seed(231)
+            config = TrainConfig(cell_type=cell, hidden_dim=512, wordvec_dim=256, lr=5e-3, lr_decay=decay,
+                                 batch_size=25, epochs=50)
+            with tempfile.TemporaryDirectory() as out:
+                metrics = train_captioner(data, config, out, torch.device("cpu"))
+            final = metrics["train_loss"][-1]
+            target = 0.1 if cell == "rnn" else 0.5
+            results[f"{name} {cell}"] = {"final_loss": final, "iterations": metrics["iterations"], "target": target}
+            print(f"{name:22s} {cell:4s} {metrics['iterations']} iterations: final loss {final:.4f} "
+                  f"(target < {target}) {'ok' if final < target else 'NOT MET'}", flush=True)
+    return results
+
+
+def shapes() -> dict:
+    """`a3 caption-train` with its defaults on shapes, timed; BLEU on the test split."""
+    import tempfile
+
+    from a3cli.engine.backbones import load_backbone
+    from a3cli.engine.caption_data import load_shapes
+    from a3cli.engine.caption_train import TrainConfig, train_captioner
+
+    start = time.perf_counter()
+    data = load_shapes(lambda name: load_backbone(name))
+    extracted = time.perf_counter() - start
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as out:
+        metrics = train_captioner(data, TrainConfig(), out, torch.device("cpu"))
+    result = {"features_seconds": extracted, "train_seconds": metrics["train_seconds"], "bleu": metrics["bleu"]}
+    print(f"features {extracted:.0f} s (0 when cached), training {metrics['train_seconds']:.0f} s; "
+          f"test BLEU-4 {metrics['bleu']['test']['bleu4']:.3f}", flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    what = sys.argv[1] if len(sys.argv) > 1 else "speed"
+    runs = {"speed": speed, "overfit": overfit, "shapes": shapes}
+    if what not in runs:
+        sys.exit(f"usage: {Path(__file__).name} [speed|overfit|shapes]")
+    print(json.dumps({what: runs[what]()}))

@@ -1,0 +1,139 @@
+"""`a3 caption-train` and `a3 caption-sample` end to end, and the mistakes users make."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.helpers import run_cli as run, torch_free_help
+from tests.test_caption_data import write_coco_h5, write_coco_json
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+
+
+@pytest.mark.parametrize("command", ["caption-train", "caption-sample"])
+def test_help_does_not_import_torch(command):
+    text = torch_free_help([command])
+    assert "--cell-type" in text or "--beam-size" in text
+
+
+def test_train_on_coco_h5_then_sample_its_features(tmp_path, capsys):
+    data = write_coco_h5(tmp_path / "coco")
+    out = tmp_path / "run"
+    code, stdout, err = run(["caption-train", "--data", str(data), "--cell-type", "rnn", "--hidden-dim", "16",
+                             "--wordvec-dim", "8", "--epochs", "2", "--batch-size", "20", "--out", str(out),
+                             "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "BLEU-4" in stdout and "coco_h5: 80 training captions" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["train_loss"]) == 8 and len(metrics["val_loss"]) == 2 and "val" in metrics["bleu"]
+    assert metrics["model"]["input_dim"] == 8 and metrics["config"]["cell_type"] == "rnn"
+    code, stdout, err = run(["caption-train", "--data", str(data), "--cell-type", "rnn", "--epochs", "3",
+                             "--out", str(out), "--resume", "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert len(json.loads((out / "metrics.json").read_text())["train_loss"]) == 12
+    code, stdout, err = run(["caption-sample", "--data", str(data), "--split", "val", "--num", "3",
+                             "--checkpoint", str(out / "captioner.pt"), "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert stdout.count("generated:") == 3 and stdout.count("truth:") == 3 and "val2014" in stdout
+    # Those features cannot be made from an image file: said in one line.
+    code, stdout, err = run(["caption-sample", str(tmp_path / "coco" / "coco2014_vocab.json"),
+                             "--checkpoint", str(out / "captioner.pt")], capsys)
+    assert code == 2
+
+
+def test_train_on_coco_json_then_caption_a_photo(tmp_path, photos, monkeypatch, capsys):
+    monkeypatch.setenv("A3_CACHE", str(tmp_path / "cache"))
+    ann = write_coco_json(tmp_path / "imgs", photos)
+    out = tmp_path / "run"
+    argv = ["caption-train", "--images", str(tmp_path / "imgs"), "--annotations", str(ann), "--layer", "block4",
+            "--grid", "2", "--image-size", "64", "--hidden-dim", "32", "--wordvec-dim", "16", "--epochs", "80",
+            "--batch-size", "10", "--lr", "2e-2", "--lr-decay", "1", "--out", str(out), "--device", "cpu",
+            "--export", str(tmp_path / "small.pt")]
+    code, stdout, err = run(argv, capsys)
+    assert code == 0, err
+    ckpt = torch.load(tmp_path / "small.pt", weights_only=True)
+    assert ckpt["feature_spec"] == {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64, "grid": 2}
+    assert "optimizer" not in ckpt
+    for decoding in ([], ["--beam-size", "3"]):
+        code, stdout, err = run(["caption-sample", str(tmp_path / "imgs" / "china.jpg"), "--checkpoint",
+                                 str(tmp_path / "small.pt"), "--device", "cpu", *decoding,
+                                 "--out", str(tmp_path / "c.png")], capsys)
+        assert code == 0, err
+        line = next(line for line in stdout.splitlines() if "china.jpg" in line)
+        assert "temple with trees" in line  # a training image: its caption was learnt
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    code, stdout, err = run(["caption-sample", str(photos["coffee"]), str(photos["rocket"]), "--checkpoint",
+                             str(tmp_path / "small.pt"), "--temperature", "1.5", "--top-k", "3"], capsys)
+    assert code == 0, err
+    assert len([line for line in stdout.splitlines() if ".jpg:" in line]) == 2
+
+
+def test_the_shipped_checkpoint_captions_shapes(tmp_path, capsys):
+    from a3cli.commands.caption import DEFAULT_CHECKPOINT
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("weights/caption_shapes.pt not built (make weights)")
+    assert DEFAULT_CHECKPOINT.stat().st_size < 10_000_000
+    ckpt = torch.load(DEFAULT_CHECKPOINT, weights_only=True)
+    assert ckpt["kind"] == "captioner" and ckpt["bleu"]["test"]["bleu4"] >= 0.8
+    code, stdout, err = run(["caption-sample", "--dataset", "shapes", "--split", "test", "--num", "20",
+                             "--save-images", str(tmp_path / "shapes"), "--out", str(tmp_path / "c.png")], capsys)
+    assert code == 0, err
+    lines = [line for line in stdout.splitlines() if "(true:" in line]
+    assert len(lines) == 20 and sum(line.endswith(" ok") for line in lines) >= 8
+    single = [line for line in lines if "left" not in line.split("(true:")[1] and "above" not in line.split("(true:")[1]]
+    assert single and sum(line.endswith(" ok") for line in single) >= 0.8 * len(single)
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    # The same images read back from the PNG files get the same captions (same features, same decoding).
+    images = sorted((tmp_path / "shapes").glob("*.png"))
+    assert len(images) == 20
+    code, stdout2, err = run(["caption-sample", *map(str, images[:5])], capsys)
+    assert code == 0, err
+    generated = [line.split(": ", 1)[1].split("   (true:")[0] for line in lines[:5]]
+    from_files = [line.split(": ", 1)[1] for line in stdout2.splitlines() if ".png:" in line]
+    assert from_files == generated
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["caption-train", "--data", "{tmp}/nowhere"], "is not a folder"),
+    (["caption-train", "--data", "{coco}", "--cell-type", "gru"], "--cell-type 'gru'"),
+    (["caption-train", "--images", "{tmp}", "--annotations", "{bad_json}"], "not valid JSON"),
+    (["caption-train", "--images", "{tmp}"], "go together"),
+    (["caption-train", "--dataset", "mnist"], "built-in data set is 'shapes'"),
+    (["caption-train", "--data", "{coco}", "--dataset", "shapes"], "choose one data source"),
+    (["caption-train", "--data", "{coco}", "--out", "{tmp}/fresh", "--resume"], "does not exist"),
+    (["caption-sample", "{text}", "--checkpoint", "{ckpt}"], "not an image"),
+    (["caption-sample", "{image}", "--checkpoint", "{other_kind}"], "expected a captioner checkpoint"),
+    (["caption-sample", "{image}", "--checkpoint", "{text}"], "cannot load checkpoint"),
+    (["caption-sample", "{image}", "--checkpoint", "{ckpt}", "--beam-size", "2", "--temperature", "1"], "not both"),
+    (["caption-sample"], "exactly one"),
+    (["caption-sample", "--data", "{coco}", "--checkpoint", "{ckpt}", "--split", "test"], "--split 'test'"),
+])
+def test_user_mistakes_end_with_one_line_and_status_2(argv, message, tmp_path, capsys, photos):
+    coco = write_coco_h5(tmp_path / "coco")
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{")
+    other = tmp_path / "gan.pt"
+    torch.save({"kind": "gan"}, other)
+    ckpt = tmp_path / "run" / "captioner.pt"
+    if "{ckpt}" in " ".join(argv):
+        code, _, err = run(["caption-train", "--data", str(coco), "--epochs", "1", "--hidden-dim", "8",
+                            "--wordvec-dim", "4", "--out", str(tmp_path / "run")], capsys)
+        assert code == 0, err
+    values = dict(tmp=tmp_path, coco=coco, text=text, bad_json=bad_json, other_kind=other, ckpt=ckpt,
+                  image=photos["coffee"])
+    argv = [a.format(**values) for a in argv]
+    code, out, err = run(argv, capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "Traceback" not in err + out

@@ -1,0 +1,117 @@
+"""Captioner training: learning, BLEU, checkpoints, and resuming a run killed mid-epoch."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from a3cli.engine.caption_data import CaptionData, Split, decode, encode, shapes_vocab, tokenize
+from a3cli.engine.caption_train import CHECKPOINT, TrainConfig, bleu, load_captioner, train_captioner
+from a3cli.engine.checkpoints import load_checkpoint
+from a3cli.engine.errors import A3Error
+
+CPU = torch.device("cpu")
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def toy_data(n_images=24, dim=10, seed=0) -> CaptionData:
+    """Captions that are a function of the features: 'a <size> <color> <kind>' read off feature signs."""
+    g = torch.Generator().manual_seed(seed)
+    w2i, i2w = shapes_vocab()
+    sizes, colors, kinds = ["small", "large"], ["red", "green", "blue", "yellow"], ["circle", "square"]
+    splits = {}
+    for name, n in (("train", n_images), ("val", 8)):
+        feats = torch.randn(n, dim, generator=g)
+        caps = []
+        for f in feats:
+            words = ["a", sizes[int(f[0] > 0)], colors[int(f[1] > 0) * 2 + int(f[2] > 0)], kinds[int(f[3] > 0)]]
+            caps.append(encode(words, w2i, 6))
+        splits[name] = Split(torch.tensor(caps), torch.arange(n), feats, [str(i) for i in range(n)])
+    return CaptionData(w2i, i2w, splits, {"note": "toy"}, "toy")
+
+
+def test_bleu_uses_all_references():
+    refs = [[["a", "red", "circle", "left", "of", "a", "square"]],
+            [["one", "big", "brown", "dog", "runs"], ["a", "big", "dog", "is", "running"]]]
+    assert bleu(refs, [refs[0][0], refs[1][1]]) == pytest.approx({f"bleu{n}": 1.0 for n in range(1, 5)})
+    scores = bleu([[["a", "b", "c", "d"]]], [["a", "b", "x", "y"]])
+    assert scores["bleu1"] == pytest.approx(0.5) and scores["bleu2"] == pytest.approx((0.5 * 1 / 3) ** 0.5)
+
+
+def test_training_learns_and_writes_its_files(tmp_path):
+    torch.manual_seed(0)
+    data = toy_data(n_images=64)
+    config = TrainConfig(cell_type="lstm", hidden_dim=32, wordvec_dim=16, lr=1e-2, batch_size=16, epochs=15)
+    metrics = train_captioner(data, config, tmp_path, CPU, export=tmp_path / "small.pt")
+    losses = metrics["train_loss"]
+    assert len(losses) == 15 * 4 and losses[-1] < 0.25 * losses[0]
+    assert len(metrics["val_loss"]) == 15 and metrics["bleu"]["val"]["bleu1"] > 0.7
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["train_loss"] == losses and set(saved["bleu"]["val"]) == {"bleu1", "bleu2", "bleu3", "bleu4"}
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    model, ckpt = load_captioner(tmp_path / CHECKPOINT)
+    assert ckpt["kind"] == "captioner" and ckpt["epoch"] == 15 and "optimizer" in ckpt and "rng" in ckpt
+    small, small_ckpt = load_captioner(tmp_path / "small.pt")
+    assert "optimizer" not in small_ckpt and small_ckpt["idx_to_word"] == data.idx_to_word
+    for a, b in zip(model.parameters(), small.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_overfits_the_training_captions_exactly():
+    torch.manual_seed(0)
+    data = toy_data(n_images=20)
+    config = TrainConfig(cell_type="rnn", hidden_dim=64, wordvec_dim=32, lr=1e-2, batch_size=20, epochs=30)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        train_captioner(data, config, out, CPU)
+        model, _ = load_captioner(f"{out}/{CHECKPOINT}")
+    train = data.splits["train"]
+    got = [decode(c, data.idx_to_word) for c in model.sample(train.features, 8).tolist()]
+    want = [decode(c, data.idx_to_word) for c in train.captions.tolist()]
+    assert got == want
+
+
+def test_a_run_killed_mid_epoch_resumes_exactly(tmp_path):
+    data = toy_data(n_images=40)
+    config = TrainConfig(cell_type="lstm", hidden_dim=16, wordvec_dim=8, batch_size=8, epochs=3, lr_decay=0.9)
+    torch.manual_seed(7)
+    whole = train_captioner(data, config, tmp_path / "whole", CPU)
+
+    def stop_at(step):
+        def progress(i, metrics):
+            if i == step:
+                raise KeyboardInterrupt
+        return progress
+
+    torch.manual_seed(7)
+    with pytest.raises(KeyboardInterrupt):
+        train_captioner(data, config, tmp_path / "cut", CPU, progress=stop_at(7))  # in epoch 2 of 3
+    ckpt = load_checkpoint(tmp_path / "cut" / CHECKPOINT, kind="captioner")
+    assert (ckpt["epoch"], ckpt["position"], len(ckpt["train_loss"])) == (1, 2, 7)
+    torch.manual_seed(12345)  # the resumed run takes its RNG state from the checkpoint
+    resumed = train_captioner(data, config, tmp_path / "cut", CPU, resume=True)
+    assert resumed["train_loss"] == whole["train_loss"] and resumed["val_loss"] == whole["val_loss"]
+    a, _ = load_captioner(tmp_path / "whole" / CHECKPOINT)
+    b, _ = load_captioner(tmp_path / "cut" / CHECKPOINT)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    # Resuming with more epochs trains on; resuming on other data is refused.
+    longer = train_captioner(data, TrainConfig(epochs=4), tmp_path / "cut", CPU, resume=True)
+    assert len(longer["train_loss"]) == 4 * 5 and longer["train_loss"][:15] == whole["train_loss"]
+    other = toy_data(dim=12)
+    with pytest.raises(A3Error, match="other data"):
+        train_captioner(other, config, tmp_path / "cut", CPU, resume=True)
+    with pytest.raises(A3Error, match="does not exist"):
+        train_captioner(data, config, tmp_path / "nothing", CPU, resume=True)
+
+
+def test_shapes_tokens_cover_the_grammar():
+    from a3cli.engine.caption_data import shapes_split
+
+    w2i, _ = shapes_vocab()
+    assert all(w in w2i for s in shapes_split("val") for w in tokenize(s.caption()))
