@@ -1,0 +1,195 @@
+"""Class visualization: an image the classifier is sure shows a class, made from noise.
+
+The assignment's method (Simonyan et al. 2014, with Yosinski et al.'s 2015
+regularisers): start from random noise and repeat
+
+  roll the image by a random (dx, dy) of up to `max_jitter` pixels;
+  x ← x + lr·g/‖g‖₂, g = ∂/∂x [s_y(x) − λ‖x‖²]   (the unnormalised class score);
+  roll back; clamp to the valid pixel range; every `blur_every` steps blur a little.
+
+Optionally (`param="fourier"`) the image is instead described as in feature
+visualization work (Olah et al. 2017, "Feature Visualization"): a Fourier spectrum
+scaled by 1/frequency, mapped through a decorrelated colour basis and a sigmoid,
+and optimised with Adam under random jitter and scaling. Large-scale structure is
+then as cheap to change as fine detail, which gives smoother pictures.
+
+Everything happens in the backbone's normalised input space; images come out in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.functional import gaussian_blur
+
+from a3cli.engine.backbones import Backbone
+from a3cli.engine.errors import A3Error
+from a3cli.engine.progress import Progress, report
+
+PARAMS = ("pixel", "fourier")
+DEFAULT_LR = {"pixel": 40.0, "fourier": 0.05}
+
+# Square root of ImageNet's colour covariance (from Lucid): its columns decorrelate RGB.
+COLOR_CORRELATION_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+
+
+@dataclass
+class ClassVisConfig:
+    target: int
+    iterations: int = 200
+    lr: float | None = None  # None: DEFAULT_LR for the parametrisation
+    l2_reg: float = 1e-3
+    blur_every: int = 4
+    blur_sigma: float = 0.75
+    max_jitter: int = 16
+    size: int = 224
+    param: str = "pixel"
+    save_every: int = 0  # hand a frame to `on_frame` every this many steps (0: never)
+    init_std: float = 1.0  # pixel: std of the starting noise, in the normalised space
+
+    def check(self) -> None:
+        if self.param not in PARAMS:
+            raise A3Error(f"unknown parametrisation {self.param!r}; choose one of: {', '.join(PARAMS)}")
+        if self.iterations < 1:
+            raise A3Error("--iterations must be at least 1")
+        if self.lr is not None and not self.lr > 0:
+            raise A3Error("--lr must be positive")
+        if self.l2_reg < 0 or self.blur_sigma < 0 or self.max_jitter < 0 or self.save_every < 0:
+            raise A3Error("--l2-reg, --blur-sigma, --max-jitter and --save-every must be 0 or more")
+        if self.blur_every < 0:
+            raise A3Error("--blur-every must be 0 (never) or more")
+        if not 32 <= self.size <= 1024:
+            raise A3Error("--size must be between 32 and 1024")
+        if self.max_jitter >= self.size:
+            raise A3Error("--max-jitter must be smaller than --size")
+
+
+def jitter(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Circular shift by dx pixels to the right and dy down (the assignment's `jitter`)."""
+    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur with a kernel of ±3σ (σ = 0.5 as in the assignment's `blur_image`)."""
+    if sigma <= 0:
+        return x
+    size = 2 * math.ceil(3 * sigma) + 1
+    return gaussian_blur(x, [size, size], [sigma, sigma])
+
+
+class FourierImage:
+    """An image described by a 1/f-scaled spectrum in a decorrelated colour space (Lucid's `fft_image`)."""
+
+    def __init__(self, size: int, device: torch.device, generator: torch.Generator | None = None,
+                 sd: float = 0.01, decay: float = 1.0):
+        fy = torch.fft.fftfreq(size, device=device)[:, None]
+        fx = torch.fft.rfftfreq(size, device=device)[None, :]
+        freqs = (fx**2 + fy**2).sqrt()
+        self.scale = 1.0 / freqs.clamp(min=1.0 / size) ** decay
+        noise = torch.randn((1, 3, size, size // 2 + 1, 2), generator=generator, device="cpu") * sd
+        self.spectrum = noise.to(device).requires_grad_(True)
+        self.size = size
+        basis = COLOR_CORRELATION_SQRT.to(device)
+        self.color = basis / basis.norm(dim=0).max()
+
+    def __call__(self) -> torch.Tensor:
+        """(1, 3, size, size) in [0, 1]."""
+        spectrum = torch.view_as_complex(self.spectrum) * self.scale
+        image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho") / 4.0
+        image = torch.einsum("nchw,dc->ndhw", image, self.color)
+        return torch.sigmoid(image)
+
+
+def class_visualization(backbone: Backbone, config: ClassVisConfig, progress: Progress | None = None,
+                        on_frame: Callable[[int, torch.Tensor], None] | None = None,
+                        on_interrupt: Callable[[torch.Tensor], None] | None = None,
+                        seed: int = 0) -> torch.Tensor:
+    """Run the optimisation and return the image, (3, size, size) in [0, 1].
+
+    `on_frame(step, image)` gets every `save_every`-th image; on Ctrl-C the current
+    image goes to `on_interrupt` before KeyboardInterrupt propagates.
+    """
+    config.check()
+    rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
+    run = _pixel if config.param == "pixel" else _fourier
+    return run(backbone, config, progress, on_frame, on_interrupt, rng, generator)
+
+
+def _valid_range(backbone: Backbone) -> tuple[torch.Tensor, torch.Tensor]:
+    lo = backbone.normalize(torch.zeros(1, 3, 1, 1, device=backbone.device))
+    hi = backbone.normalize(torch.ones(1, 3, 1, 1, device=backbone.device))
+    return lo, hi
+
+
+def _pixel(backbone, config, progress, on_frame, on_interrupt, rng, generator) -> torch.Tensor:
+    lr = config.lr or DEFAULT_LR["pixel"]
+    lo, hi = _valid_range(backbone)
+    noise = torch.randn((1, 3, config.size, config.size), generator=generator) * config.init_std
+    img = torch.maximum(torch.minimum(noise.to(backbone.device), hi), lo)
+    picture = lambda: backbone.deprocess(img)[0].clamp(0, 1)  # noqa: E731
+    try:
+        for t in range(config.iterations):
+            dx, dy = rng.randint(0, config.max_jitter), rng.randint(0, config.max_jitter)
+            x = jitter(img, dx, dy).requires_grad_(True)
+            score = backbone.logits(x)[0, config.target]
+            objective = score - config.l2_reg * x.pow(2).sum()
+            (grad,) = torch.autograd.grad(objective, x)
+            with torch.no_grad():
+                x = x + lr * grad / grad.norm().clamp(min=1e-12)
+                img = torch.maximum(torch.minimum(jitter(x, -dx, -dy), hi), lo)
+                if config.blur_every and t % config.blur_every == 0:
+                    img = blur(img, config.blur_sigma)
+            report(progress, t + 1, {"score": float(score.detach())})
+            if on_frame and config.save_every and (t + 1) % config.save_every == 0:
+                on_frame(t + 1, picture())
+    except KeyboardInterrupt:
+        if on_interrupt:
+            on_interrupt(picture())
+        raise
+    return picture()
+
+
+def _fourier(backbone, config, progress, on_frame, on_interrupt, rng, generator) -> torch.Tensor:
+    lr = config.lr or DEFAULT_LR["fourier"]
+    image = FourierImage(config.size, backbone.device, generator)
+    optimizer = torch.optim.Adam([image.spectrum], lr=lr)
+    pad = config.max_jitter
+    picture = lambda: image().detach()[0]  # noqa: E731
+    try:
+        for t in range(config.iterations):
+            x = image()
+            if pad:  # Lucid's standard transforms: pad, jitter, scale
+                x = F.pad(x, (pad, pad, pad, pad), mode="constant", value=0.5)
+                x = jitter(x, rng.randint(-pad // 2, pad // 2), rng.randint(-pad // 2, pad // 2))
+                factor = rng.choice((1.0, 0.975, 1.025, 0.95, 1.05))
+                x = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+            x = backbone.normalize(x)
+            score = backbone.logits(x)[0, config.target]
+            loss = -score + config.l2_reg * x.pow(2).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            report(progress, t + 1, {"score": float(score.detach())})
+            if on_frame and config.save_every and (t + 1) % config.save_every == 0:
+                on_frame(t + 1, picture())
+    except KeyboardInterrupt:
+        if on_interrupt:
+            on_interrupt(picture())
+        raise
+    return picture()
+
+
+def target_probability(backbone: Backbone, image: torch.Tensor, target: int) -> tuple[float, list]:
+    """Probability of `target` for an image (3, H, W) in [0, 1] as an 8-bit file stores it, and its top 5."""
+    quantized = (image.clamp(0, 1) * 255).round() / 255
+    with torch.no_grad():
+        probs = backbone.logits(backbone.normalize(quantized[None].to(backbone.device))).softmax(dim=1)[0]
+    values, indices = probs.topk(5)
+    top = [(int(i), backbone.classes[int(i)], float(p)) for p, i in zip(values.cpu(), indices.cpu())]
+    return float(probs[target]), top

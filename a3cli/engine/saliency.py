@@ -1,0 +1,218 @@
+"""Saliency maps: which pixels the class score is most sensitive to.
+
+Three methods, all on the unnormalised class score s_y (the logit, as in the
+assignment, so that other classes cannot raise it by losing score themselves):
+
+- vanilla (Simonyan et al. 2014, the assignment's): |∂s_y/∂x|, maximum over the
+  colour channels;
+- SmoothGrad (Smilkov et al. 2017): the vanilla map averaged over copies of the
+  image with Gaussian noise added, which removes much of its speckle;
+- Integrated Gradients (Sundararajan et al. 2017): (x − x₀)·∫ ∂s_y/∂x along the
+  straight path from a baseline x₀; its attributions add up to s_y(x) − s_y(x₀)
+  ("completeness"). The map is the absolute attribution summed over channels.
+
+All work on batches of images and are taken in the backbone's normalised input space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from a3cli.engine.backbones import Backbone
+from a3cli.engine.errors import A3Error
+from a3cli.engine.progress import Progress, report
+
+METHODS = ("vanilla", "smoothgrad", "integrated-gradients")
+BASELINES = ("black", "grey", "white", "blur")
+
+
+@dataclass
+class SaliencyConfig:
+    method: str = "vanilla"
+    samples: int = 25  # SmoothGrad: noisy copies averaged
+    noise: float = 0.15  # SmoothGrad: noise std as a fraction of the image's value range
+    steps: int = 32  # Integrated Gradients: points on the path (midpoint rule)
+    baseline: str = "black"  # Integrated Gradients: the image the path starts from
+    batch_size: int = 16  # images (or noisy/path copies) per forward-backward pass
+
+    def check(self) -> None:
+        if self.method not in METHODS:
+            raise A3Error(f"unknown saliency method {self.method!r}; choose one of: {', '.join(METHODS)}")
+        if self.baseline not in BASELINES:
+            raise A3Error(f"unknown baseline {self.baseline!r}; choose one of: {', '.join(BASELINES)}")
+        if self.samples < 1 or self.steps < 1 or self.batch_size < 1:
+            raise A3Error("--samples, --steps and --batch-size must be at least 1")
+        if self.noise < 0:
+            raise A3Error("--noise must be 0 or more")
+
+
+@dataclass
+class SaliencyResult:
+    images: torch.Tensor  # (N, 3, H, W) in [0, 1]: what the network saw (resized, centre-cropped)
+    maps: torch.Tensor  # (N, H, W), non-negative
+    targets: list[int]  # the class each map explains
+    top: list[list[tuple[int, str, float]]]  # top-5 (index, name, probability) per image
+
+
+def input_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """∂s_y/∂x for each image of the batch, (N, 3, H, W).
+
+    The scores of different images do not interact (the network is in eval mode), so
+    the gradient of their sum is each image's own gradient.
+    """
+    x = x.detach().requires_grad_(True)
+    scores = backbone.logits(x).gather(1, targets.view(-1, 1)).sum()
+    (grad,) = torch.autograd.grad(scores, x)
+    return grad
+
+
+def vanilla_saliency(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The assignment's map: |∂s_y/∂x|, maximum over channels -> (N, H, W)."""
+    return input_gradients(backbone, x, targets).abs().amax(dim=1)
+
+
+def _chunks(total: int, size: int):
+    for start in range(0, total, size):
+        yield start, min(size, total - start)
+
+
+def smoothgrad(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, samples: int = 25,
+               noise: float = 0.15, batch_size: int = 16, generator: torch.Generator | None = None,
+               tick=None) -> torch.Tensor:
+    """Vanilla maps averaged over `samples` noisy copies, noise std = `noise`·(max − min) of each image."""
+    n = x.shape[0]
+    sigma = noise * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).view(n, 1, 1, 1, 1)
+    total = torch.zeros(n, *x.shape[2:], device=x.device, dtype=x.dtype)
+    per_pass = max(1, batch_size // n)
+    for _, k in _chunks(samples, per_pass):
+        eps = torch.randn((n, k, *x.shape[1:]), device=x.device, dtype=x.dtype, generator=generator)
+        noisy = (x.unsqueeze(1) + sigma * eps).flatten(0, 1)
+        maps = vanilla_saliency(backbone, noisy, targets.repeat_interleave(k))
+        total += maps.view(n, k, *maps.shape[1:]).sum(dim=1)
+        if tick:
+            tick(k)
+    return total / samples
+
+
+def baseline_image(backbone: Backbone, x: torch.Tensor, kind: str) -> torch.Tensor:
+    """The Integrated Gradients start point, in the normalised space."""
+    if kind == "blur":  # keeps the colours, removes the detail (Sturmfels et al. 2020)
+        from torchvision.transforms.functional import gaussian_blur
+
+        sigma = x.shape[-1] / 16
+        size = 2 * int(3 * sigma) + 1
+        return gaussian_blur(x, [size, size], [sigma, sigma])
+    value = {"black": 0.0, "grey": 0.5, "white": 1.0}[kind]
+    return backbone.normalize(torch.full_like(x, value))
+
+
+def integrated_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, steps: int = 32,
+                         baseline: str | torch.Tensor = "black", batch_size: int = 16,
+                         tick=None) -> torch.Tensor:
+    """Attributions (x − x₀)·mean of ∂s_y/∂x at x₀ + α(x − x₀), α at the midpoints of `steps` intervals.
+
+    Returns (N, 3, H, W); summed over everything they approximate s_y(x) − s_y(x₀).
+    """
+    x0 = baseline_image(backbone, x, baseline) if isinstance(baseline, str) else baseline.expand_as(x)
+    n = x.shape[0]
+    alphas = (torch.arange(steps, device=x.device, dtype=x.dtype) + 0.5) / steps
+    total = torch.zeros_like(x)
+    per_pass = max(1, batch_size // n)
+    for start, k in _chunks(steps, per_pass):
+        a = alphas[start:start + k].view(1, k, 1, 1, 1)
+        path = (x0.unsqueeze(1) + a * (x - x0).unsqueeze(1)).flatten(0, 1)
+        grads = input_gradients(backbone, path, targets.repeat_interleave(k))
+        total += grads.view(n, k, *x.shape[1:]).sum(dim=1)
+        if tick:
+            tick(k)
+    return (x - x0) * total / steps
+
+
+def saliency_maps(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
+                  generator: torch.Generator | None = None, tick=None) -> torch.Tensor:
+    """(N, H, W) maps for a normalised batch, by `config.method`."""
+    if config.method == "vanilla":
+        maps = vanilla_saliency(backbone, x, targets)
+        if tick:
+            tick(1)
+        return maps
+    if config.method == "smoothgrad":
+        return smoothgrad(backbone, x, targets, config.samples, config.noise, config.batch_size, generator, tick)
+    attributions = integrated_gradients(backbone, x, targets, config.steps, config.baseline, config.batch_size, tick)
+    return attributions.abs().sum(dim=1)
+
+
+def saliency(backbone: Backbone, images: list[Image.Image], target: int | None = None,
+             config: SaliencyConfig | None = None, progress: Progress | None = None,
+             top: int = 5) -> SaliencyResult:
+    """Maps for PIL images, in batches: for class `target`, or each image's predicted class when None."""
+    config = config or SaliencyConfig()
+    config.check()
+    done = 0
+
+    def tick(k: int) -> None:
+        nonlocal done
+        done += k
+        report(progress, done, {})
+
+    maps, pictures, targets, tops = [], [], [], []
+    for start in range(0, len(images), config.batch_size):
+        x = backbone.preprocess(images[start:start + config.batch_size])
+        with torch.no_grad():
+            probs = backbone.logits(x).softmax(dim=1)
+        wanted = probs.argmax(dim=1) if target is None else torch.full_like(probs[:, 0], target, dtype=torch.long)
+        batch_tick = (lambda k, n=x.shape[0]: tick(k * n))  # noqa: E731  (count image-passes)
+        maps.append(saliency_maps(backbone, x, wanted, config, tick=batch_tick).cpu())
+        pictures.append(backbone.deprocess(x).clamp(0, 1).cpu())
+        targets += [int(t) for t in wanted]
+        values, indices = probs.topk(min(top, probs.shape[1]), dim=1)
+        tops += [[(int(i), backbone.classes[int(i)], float(p)) for p, i in zip(vs, ix)]
+                 for vs, ix in zip(values.cpu(), indices.cpu())]
+    return SaliencyResult(torch.cat(pictures), torch.cat(maps), targets, tops)
+
+
+def total_passes(config: SaliencyConfig, images: int) -> int:
+    """How many image-passes `saliency` reports, for a progress bar's total."""
+    return images * {"vanilla": 1, "smoothgrad": config.samples, "integrated-gradients": config.steps}[config.method]
+
+
+def saliency_panel(image: torch.Tensor, values: torch.Tensor, clip: float = 0.995) -> torch.Tensor:
+    """One row: the image, its heat map and the overlay, (3, H, 3W + padding).
+
+    For display only, the map is clipped at its `clip` quantile: a few extreme
+    gradients would otherwise leave the rest of the map black.
+    """
+    from a3cli.engine.images import heatmap, overlay, side_by_side
+
+    v = values.float()
+    if 0 < clip < 1:
+        v = v.clamp(max=float(torch.quantile(v.flatten(), clip)))
+    return side_by_side([image, heatmap(v, "inferno"), overlay(image, v, alpha=0.6, cmap="inferno")])
+
+
+def randomize_weights(backbone: Backbone, scope: str = "all", seed: int = 0) -> Backbone:
+    """Re-initialise `backbone`'s weights in place: the model-randomisation sanity check.
+
+    Adebayo et al. (2018): a saliency method that explains the model must give a
+    different map when the weights are random. `scope` "head" re-initialises only
+    the final linear layer, "all" every layer (BatchNorm back to identity). Load a
+    fresh backbone for this: the weights are gone afterwards.
+    """
+    if scope not in ("all", "head"):
+        raise ValueError("scope must be 'all' or 'head'")
+    modules = [m for m in backbone.model.modules() if hasattr(m, "reset_parameters")]
+    if scope == "head":
+        modules = [m for m in modules if isinstance(m, torch.nn.Linear)][-1:]
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for module in modules:
+            module.reset_parameters()
+            if hasattr(module, "reset_running_stats"):
+                module.reset_running_stats()
+    torch.random.set_rng_state(generator_state)
+    backbone.model.eval().requires_grad_(False)
+    return backbone
