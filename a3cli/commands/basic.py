@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from a3cli.app import DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, console, setup
+from a3cli.app import DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, console, setup, top_table
 
 
 @app.command()
@@ -77,14 +77,7 @@ def classify(
     results = []
     all_predictions = top_k(backbone, pictures, top)
     for path, predictions in zip(images, all_predictions):
-        table = Table(title=f"{path}  ({backbone.name})", title_justify="left")
-        table.add_column("rank", justify="right")
-        table.add_column("class")
-        table.add_column("index", justify="right")
-        table.add_column("probability", justify="right")
-        for rank, (index, name, prob) in enumerate(predictions, 1):
-            table.add_row(str(rank), name, str(index), f"{prob:.3f}")
-        console.print(table)
+        console.print(top_table(f"{path}  ({backbone.name})", predictions))
         results.append({"image": str(path), "model": backbone.name,
                         "top": [{"index": i, "class": n, "probability": p} for i, n, p in predictions]})
     if out is not None:

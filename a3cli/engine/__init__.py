@@ -41,9 +41,44 @@ _EXPORTS = {
     "rng_state": "device",
     "set_rng_state": "device",
     # captioning (issue 3): add names here
+    "CaptioningRNN": "captioning",
+    "load_shapes": "caption_data",
+    "load_coco_h5": "caption_data",
+    "load_coco_json": "caption_data",
+    "train_captioner": "caption_train",
+    "load_captioner": "caption_train",
     # visualization (issue 4): add names here
+    "saliency_maps": "saliency",  # (the function `saliency` shares its module's name: not exported)
+    "SaliencyConfig": "saliency",
+    "vanilla_saliency": "saliency",
+    "smoothgrad": "saliency",
+    "integrated_gradients": "saliency",
+    "randomize_weights": "saliency",
+    "fool": "fooling",
+    "FoolConfig": "fooling",
+    "class_visualization": "classvis",
+    "ClassVisConfig": "classvis",
+    "resolve_class": "imagenet_names",
     # style transfer (issue 5): add names here
+    "StyleConfig": "style",
+    "StyleResult": "style",
+    "StyleTransfer": "style",
+    "stylize": "style",
     # GANs (issue 6): add names here
+    "sample_noise": "gan",
+    "discriminator": "gan",
+    "generator": "gan",
+    "dc_discriminator": "gan",
+    "dc_generator": "gan",
+    "wgan_critic": "gan",
+    "load_dataset": "gan_data",
+    "GanConfig": "gan_train",
+    "prepare_gan": "gan_train",
+    "train_gan": "gan_train",
+    "load_generator": "gan_train",
+    "MnistClassifier": "frechet",
+    "load_classifier": "frechet",
+    "frechet_distance": "frechet",
 }
 __all__ = list(_EXPORTS)
 
