@@ -6,14 +6,12 @@ import dataclasses
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
 from PIL import Image
 
-from a3cli.cli import main
+from tests.helpers import run_cli, torch_free_help
 from a3cli.engine import A3Error
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seed_everything
@@ -119,11 +117,6 @@ def test_resume_refuses_other_settings_and_fresh_runs_refuse_an_existing_one(tmp
 
 # ---- the command line ----
 
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 def test_gan_train_and_sample_end_to_end(tmp_path, capsys):
@@ -180,17 +173,6 @@ def test_user_mistakes_give_one_error_line(argv, message, tmp_path, photos, caps
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [["gan-train", "--help"], ["gan-sample", "--help"], ["gan-classifier", "--help"]])
-def test_help_does_not_import_torch(argv):
-    code = (
-        "import sys\n"
-        "from a3cli.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit as e:\n"
-        "    assert e.code == 0, e.code\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "Usage" in result.stdout
-    assert result.stdout.strip().endswith("NO-TORCH")
+@pytest.mark.parametrize("command", ["gan-train", "gan-sample", "gan-classifier"])
+def test_help_does_not_import_torch(command):
+    torch_free_help([command])
