@@ -11,7 +11,8 @@ import sys
 import typer
 
 from a3cli.app import app
-from a3cli.commands import basic, caption, gan, style, visualize  # noqa: F401  (they register commands)
+# Imported for their side effect, registering commands, in the order of the assignment's parts (and of --help).
+from a3cli.commands import basic, caption, visualize, style, gan  # noqa: F401, I001
 
 
 def main(argv: list[str] | None = None) -> None:
