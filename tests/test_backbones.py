@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -158,3 +159,13 @@ def test_classify_in_batches_gives_the_same_answers(lite0, photos):
     for a, b in zip(together, one_by_one):
         assert [i for i, _, _ in a] == [i for i, _, _ in b]
         assert all(abs(p - q) < 1e-5 for (_, _, p), (_, _, q) in zip(a, b))
+
+
+def test_an_image_of_the_input_size_goes_in_unchanged(lite0):
+    from a3cli.engine.images import to_tensor
+
+    rng = np.random.default_rng(0)
+    exact = Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8))
+    torch.testing.assert_close(lite0.preprocess(exact), lite0.normalize(to_tensor(exact)[None]))
+    larger = exact.resize((230, 230))
+    assert lite0.preprocess(larger).shape == (1, 3, 224, 224)

@@ -82,12 +82,17 @@ class Backbone:
         With `crop` (classification) the shorter side goes to size·256/224 and the
         centre size×size is kept, as these networks were evaluated; without it the
         shorter side goes to `size` and the aspect ratio is kept (single images only).
+        An image that already is size×size goes in unchanged: resampling the
+        224-px pictures that `a3 fool` and `a3 classvis` write would change them.
         """
         if isinstance(images, Image.Image):
             images = [images]
         size = size or self.image_size
         batch = []
         for img in images:
+            if img.size == (size, size):
+                batch.append(to_tensor(img.convert("RGB")))
+                continue
             target = round(size * 256 / 224) if crop else size
             scale = target / min(img.size)
             w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
