@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--only", default="fool,classvis,saliency")
     parser.add_argument("--out", type=Path, default=Path("out/bench_visualize"))
     parser.add_argument("--targets", type=int, default=10, help="random target classes per photo (fool)")
-    parser.add_argument("--param", default="pixel", help="classvis parametrisation(s), comma-separated")
+    parser.add_argument("--param", default="fourier", help="classvis parametrisation(s), comma-separated")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

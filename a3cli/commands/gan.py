@@ -61,8 +61,9 @@ def gan_train(
 ) -> None:
     """Train a GAN on MNIST (or Fashion-MNIST, or a folder of images) and report its Fréchet distance.
 
-    Writes OUT/samples/iter_*.png (fixed-noise grids), samples.png, samples.gif, losses.png,
-    checkpoint.pt and metrics.json; prints the metrics as JSON on stdout.
+    Writes grids of fixed noise (OUT/samples/), samples.png, samples.gif, losses.png, checkpoint.pt, metrics.json.
+
+    Prints the metrics as JSON on stdout.
 
     Examples:
 

@@ -9,9 +9,9 @@ regularisers): start from random noise and repeat
 
 Optionally (`param="fourier"`) the image is instead described as in feature
 visualization work (Olah et al. 2017, "Feature Visualization"): a Fourier spectrum
-scaled by 1/frequency, mapped through a decorrelated colour basis and a sigmoid,
-and optimised with Adam under random jitter and scaling. Large-scale structure is
-then as cheap to change as fine detail, which gives smoother pictures.
+scaled by 1/frequency^1.75, mapped through a decorrelated colour basis and a sigmoid,
+and optimised with Adam under random padding, jitter, scaling and rotation. Large-scale
+structure is then cheaper to change than fine detail, which gives smoother pictures.
 
 Everything happens in the backbone's normalised input space; images come out in [0, 1].
 """
@@ -32,7 +32,14 @@ from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress, report
 
 PARAMS = ("pixel", "fourier")
-DEFAULT_LR = {"pixel": 40.0, "fourier": 0.05}
+DEFAULT_LR = {"pixel": 40.0, "fourier": 0.4}
+# Fourier image: spectrum ∝ 1/f^FOURIER_DECAY (Lucid uses 1; a steeper fall-off gives fewer, larger
+# structures and far less high-frequency noise on efficientnet_lite0), and the per-step random
+# transforms (Lucid's standard ones, made stronger): pad, jitter, scale, rotate, jitter again.
+FOURIER_DECAY = 1.75
+FOURIER_SCALE = (0.6, 1.2)
+FOURIER_ROTATE = 15.0  # degrees, ±
+FOURIER_SECOND_JITTER = 4
 
 # Square root of ImageNet's colour covariance (from Lucid): its columns decorrelate RGB.
 COLOR_CORRELATION_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
@@ -90,7 +97,9 @@ class FourierImage:
         fy = torch.fft.fftfreq(size, device=device)[:, None]
         fx = torch.fft.rfftfreq(size, device=device)[None, :]
         freqs = (fx**2 + fy**2).sqrt()
-        self.scale = 1.0 / freqs.clamp(min=1.0 / size) ** decay
+        # Normalised so the lowest frequency has the same weight whatever the decay (and size):
+        # the learning rate then means the same thing for every --size.
+        self.scale = 1.0 / freqs.clamp(min=1.0 / size) ** decay / size ** (decay - 1.0)
         noise = torch.randn((1, 3, size, size // 2 + 1, 2), generator=generator, device="cpu") * sd
         self.spectrum = noise.to(device).requires_grad_(True)
         self.size = size
@@ -155,20 +164,32 @@ def _pixel(backbone, config, progress, on_frame, on_interrupt, rng, generator) -
     return picture()
 
 
+def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Rotate about the centre by `degrees` (bilinear, edges reflected), same size."""
+    theta = math.radians(degrees)
+    matrix = torch.tensor([[math.cos(theta), -math.sin(theta), 0.0], [math.sin(theta), math.cos(theta), 0.0]],
+                          dtype=x.dtype, device=x.device)[None].expand(x.shape[0], 2, 3)
+    grid = F.affine_grid(matrix, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
 def _fourier(backbone, config, progress, on_frame, on_interrupt, rng, generator) -> torch.Tensor:
     lr = config.lr or DEFAULT_LR["fourier"]
-    image = FourierImage(config.size, backbone.device, generator)
+    image = FourierImage(config.size, backbone.device, generator, decay=FOURIER_DECAY)
     optimizer = torch.optim.Adam([image.spectrum], lr=lr)
     pad = config.max_jitter
+    second = min(FOURIER_SECOND_JITTER, pad)
     picture = lambda: image().detach()[0]  # noqa: E731
     try:
         for t in range(config.iterations):
             x = image()
-            if pad:  # Lucid's standard transforms: pad, jitter, scale
+            if pad:  # Lucid's standard transforms, stronger: pad, jitter, scale, rotate, jitter
                 x = F.pad(x, (pad, pad, pad, pad), mode="constant", value=0.5)
-                x = jitter(x, rng.randint(-pad // 2, pad // 2), rng.randint(-pad // 2, pad // 2))
-                factor = rng.choice((1.0, 0.975, 1.025, 0.95, 1.05))
-                x = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+                x = jitter(x, rng.randint(-pad, pad), rng.randint(-pad, pad))
+                x = F.interpolate(x, scale_factor=rng.uniform(*FOURIER_SCALE), mode="bilinear", align_corners=False)
+                x = rotate(x, rng.uniform(-FOURIER_ROTATE, FOURIER_ROTATE))
+                x = jitter(x, rng.randint(-second, second), rng.randint(-second, second))
+                x = F.interpolate(x, size=(config.size, config.size), mode="bilinear", align_corners=False)
             x = backbone.normalize(x)
             score = backbone.logits(x)[0, config.target]
             loss = -score + config.l2_reg * x.pow(2).sum()
