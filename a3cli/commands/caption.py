@@ -10,9 +10,10 @@ import typer
 from rich.table import Table
 
 from a3cli.app import DeviceOption, SeedOption, app, console, progress_bar, setup
+from a3cli.engine.files import WEIGHTS_DIR
 
 # The checkpoint trained on shapes that ships with the project (`make weights` makes it).
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "weights" / "caption_shapes.pt"
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "caption_shapes.pt"
 
 
 @dataclass

@@ -29,6 +29,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 from a3cli.engine.backbones import Backbone
 from a3cli.engine.errors import A3Error
+from a3cli.engine.images import quantize
 from a3cli.engine.progress import Progress, report
 
 PARAMS = ("pixel", "fourier")
@@ -126,8 +127,19 @@ def class_visualization(backbone: Backbone, config: ClassVisConfig, progress: Pr
     config.check()
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
-    run = _pixel if config.param == "pixel" else _fourier
-    return run(backbone, config, progress, on_frame, on_interrupt, rng, generator)
+    make = _pixel if config.param == "pixel" else _fourier
+    step, picture = make(backbone, config, rng, generator)
+    try:
+        for t in range(config.iterations):
+            score = step(t)
+            report(progress, t + 1, {"score": score})
+            if on_frame and config.save_every and (t + 1) % config.save_every == 0:
+                on_frame(t + 1, picture())
+    except KeyboardInterrupt:
+        if on_interrupt:
+            on_interrupt(picture())
+        raise
+    return picture()
 
 
 def _valid_range(backbone: Backbone) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,32 +148,28 @@ def _valid_range(backbone: Backbone) -> tuple[torch.Tensor, torch.Tensor]:
     return lo, hi
 
 
-def _pixel(backbone, config, progress, on_frame, on_interrupt, rng, generator) -> torch.Tensor:
+def _pixel(backbone, config, rng, generator):
+    """The assignment's method: (one step of the ascent, the current picture)."""
     lr = config.lr or DEFAULT_LR["pixel"]
     lo, hi = _valid_range(backbone)
     noise = torch.randn((1, 3, config.size, config.size), generator=generator) * config.init_std
     img = torch.maximum(torch.minimum(noise.to(backbone.device), hi), lo)
-    picture = lambda: backbone.deprocess(img)[0].clamp(0, 1)  # noqa: E731
-    try:
-        for t in range(config.iterations):
-            dx, dy = rng.randint(0, config.max_jitter), rng.randint(0, config.max_jitter)
-            x = jitter(img, dx, dy).requires_grad_(True)
-            score = backbone.logits(x)[0, config.target]
-            objective = score - config.l2_reg * x.pow(2).sum()
-            (grad,) = torch.autograd.grad(objective, x)
-            with torch.no_grad():
-                x = x + lr * grad / grad.norm().clamp(min=1e-12)
-                img = torch.maximum(torch.minimum(jitter(x, -dx, -dy), hi), lo)
-                if config.blur_every and t % config.blur_every == 0:
-                    img = blur(img, config.blur_sigma)
-            report(progress, t + 1, {"score": float(score.detach())})
-            if on_frame and config.save_every and (t + 1) % config.save_every == 0:
-                on_frame(t + 1, picture())
-    except KeyboardInterrupt:
-        if on_interrupt:
-            on_interrupt(picture())
-        raise
-    return picture()
+
+    def step(t: int) -> float:
+        nonlocal img
+        dx, dy = rng.randint(0, config.max_jitter), rng.randint(0, config.max_jitter)
+        x = jitter(img, dx, dy).requires_grad_(True)
+        score = backbone.logits(x)[0, config.target]
+        objective = score - config.l2_reg * x.pow(2).sum()
+        (grad,) = torch.autograd.grad(objective, x)
+        with torch.no_grad():
+            x = x + lr * grad / grad.norm().clamp(min=1e-12)
+            img = torch.maximum(torch.minimum(jitter(x, -dx, -dy), hi), lo)
+            if config.blur_every and t % config.blur_every == 0:
+                img = blur(img, config.blur_sigma)
+        return float(score.detach())
+
+    return step, lambda: backbone.deprocess(img)[0].clamp(0, 1)
 
 
 def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
@@ -173,42 +181,37 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def _fourier(backbone, config, progress, on_frame, on_interrupt, rng, generator) -> torch.Tensor:
+def _fourier(backbone, config, rng, generator):
+    """The Fourier parametrisation: (one Adam step under random transforms, the current picture)."""
     lr = config.lr or DEFAULT_LR["fourier"]
     image = FourierImage(config.size, backbone.device, generator, decay=FOURIER_DECAY)
     optimizer = torch.optim.Adam([image.spectrum], lr=lr)
     pad = config.max_jitter
     second = min(FOURIER_SECOND_JITTER, pad)
-    picture = lambda: image().detach()[0]  # noqa: E731
-    try:
-        for t in range(config.iterations):
-            x = image()
-            if pad:  # Lucid's standard transforms, stronger: pad, jitter, scale, rotate, jitter
-                x = F.pad(x, (pad, pad, pad, pad), mode="constant", value=0.5)
-                x = jitter(x, rng.randint(-pad, pad), rng.randint(-pad, pad))
-                x = F.interpolate(x, scale_factor=rng.uniform(*FOURIER_SCALE), mode="bilinear", align_corners=False)
-                x = rotate(x, rng.uniform(-FOURIER_ROTATE, FOURIER_ROTATE))
-                x = jitter(x, rng.randint(-second, second), rng.randint(-second, second))
-                x = F.interpolate(x, size=(config.size, config.size), mode="bilinear", align_corners=False)
-            x = backbone.normalize(x)
-            score = backbone.logits(x)[0, config.target]
-            loss = -score + config.l2_reg * x.pow(2).sum()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            report(progress, t + 1, {"score": float(score.detach())})
-            if on_frame and config.save_every and (t + 1) % config.save_every == 0:
-                on_frame(t + 1, picture())
-    except KeyboardInterrupt:
-        if on_interrupt:
-            on_interrupt(picture())
-        raise
-    return picture()
+
+    def step(t: int) -> float:
+        x = image()
+        if pad:  # Lucid's standard transforms, stronger: pad, jitter, scale, rotate, jitter
+            x = F.pad(x, (pad, pad, pad, pad), mode="constant", value=0.5)
+            x = jitter(x, rng.randint(-pad, pad), rng.randint(-pad, pad))
+            x = F.interpolate(x, scale_factor=rng.uniform(*FOURIER_SCALE), mode="bilinear", align_corners=False)
+            x = rotate(x, rng.uniform(-FOURIER_ROTATE, FOURIER_ROTATE))
+            x = jitter(x, rng.randint(-second, second), rng.randint(-second, second))
+            x = F.interpolate(x, size=(config.size, config.size), mode="bilinear", align_corners=False)
+        x = backbone.normalize(x)
+        score = backbone.logits(x)[0, config.target]
+        loss = -score + config.l2_reg * x.pow(2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return float(score.detach())
+
+    return step, lambda: image().detach()[0]
 
 
 def target_probability(backbone: Backbone, image: torch.Tensor, target: int) -> tuple[float, list]:
     """Probability of `target` for an image (3, H, W) in [0, 1] as an 8-bit file stores it, and its top 5."""
-    quantized = (image.clamp(0, 1) * 255).round() / 255
+    quantized = quantize(image)
     with torch.no_grad():
         probs = backbone.logits(backbone.normalize(quantized[None].to(backbone.device))).softmax(dim=1)[0]
     values, indices = probs.topk(5)

@@ -15,6 +15,9 @@ from typing import Any, BinaryIO, Callable
 
 from a3cli.engine.errors import A3Error
 
+# The small weights the project trains itself (weights/README.md); in the source tree, beside the package.
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call `write(file)` on a temporary file beside `path`, then rename it to `path`."""

@@ -17,6 +17,7 @@ from PIL import Image
 
 from a3cli.engine.backbones import Backbone
 from a3cli.engine.errors import A3Error
+from a3cli.engine.images import quantize as quantize_pixels
 from a3cli.engine.progress import Progress, report
 
 
@@ -65,7 +66,7 @@ class FoolResult:
 
 def quantize(backbone: Backbone, x: torch.Tensor) -> torch.Tensor:
     """The normalised image as an 8-bit file stores it: clamp to [0, 1], round to 1/255 steps."""
-    return backbone.normalize((backbone.deprocess(x).clamp(0, 1) * 255).round() / 255)
+    return backbone.normalize(quantize_pixels(backbone.deprocess(x)))
 
 
 def fool(backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConfig,
@@ -106,8 +107,8 @@ def fool(backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConf
     saved = quantize(backbone, x.detach())
     with torch.no_grad():
         probs = backbone.logits(saved).softmax(dim=1)[0]
-    original = ((backbone.deprocess(x0)[0].clamp(0, 1) * 255).round() / 255).cpu()
-    fooled = ((backbone.deprocess(saved)[0].clamp(0, 1) * 255).round() / 255).cpu()
+    original = quantize_pixels(backbone.deprocess(x0)[0]).cpu()
+    fooled = quantize_pixels(backbone.deprocess(saved)[0]).cpu()
     diff = (fooled - original) * 255
     return FoolResult(
         original=original, fooled=fooled, success=success, iterations=iterations, target=target,

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.errors import A3Error
+from a3cli.engine.files import WEIGHTS_DIR
 from a3cli.engine.progress import Progress, report
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
     "frechet_distance", "FEATURE_DIM",
 ]
 
-DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "weights" / "mnist_classifier.pt"
+DEFAULT_CLASSIFIER = WEIGHTS_DIR / "mnist_classifier.pt"
 FEATURE_DIM = 128
 KIND = "mnist-classifier"
 

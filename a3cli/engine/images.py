@@ -96,6 +96,11 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(a.copy()).permute(2, 0, 1).float().div(255.0)
 
 
+def quantize(t: torch.Tensor) -> torch.Tensor:
+    """Values in [0, 1] as an 8-bit file stores them: clamped and rounded to steps of 1/255."""
+    return (t.clamp(0, 1) * 255).round() / 255
+
+
 def to_pil(t: torch.Tensor) -> Image.Image:
     """Tensor (3, H, W), (1, H, W) or (H, W) in [0, 1] -> PIL image (RGB or L).
 
