@@ -1,18 +1,22 @@
-"""The Typer app, the options every command shares, and the progress bar.
+"""The Typer app, the options every command shares, and what commands show: tables, progress, files.
 
 Command modules in `a3cli.commands` register themselves on `app`. Nothing here
-imports torch, so that `a3 --help` stays instant.
+imports torch, so that `a3 --help` stays instant; help texts read the torch-free
+catalogue (`a3cli.engine.catalogue`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 from contextlib import contextmanager
-from typing import Annotated, Callable, Iterator, Mapping, Optional
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, Mapping, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from a3cli.engine.catalogue import DEFAULT_BACKBONE, backbones_help, show
 
 app = typer.Typer(
     help="Hands-on tools for the ideas of CS231n Assignment 3: captioning, saliency, fooling images, "
@@ -24,29 +28,62 @@ app = typer.Typer(
 )
 console = Console()
 
-DEFAULT_MODEL = "efficientnet_lite0"  # the engine's DEFAULT_BACKBONE; repeated here to keep --help torch-free
-
+DEFAULT_MODEL = DEFAULT_BACKBONE
 DeviceOption = Annotated[
     str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).")
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed, for repeatable runs.")]
-ModelOption = Annotated[
-    str,
-    typer.Option("--model", "-m", help="Backbone: efficientnet_lite0 (offline), squeezenet1_1, vgg16, vgg19, resnet18."),
-]
+ModelOption = Annotated[str, typer.Option("--model", "-m", help=f"Backbone: {backbones_help()}.")]
 WeightsOption = Annotated[
     Optional[Path], typer.Option("--weights", help="Load the backbone's weights from this state_dict file.")
 ]
 
 
-def setup(device: str, seed: int):
-    """Seed everything and resolve --device: the first step of every command."""
+def optional(*flags: str, help: str = "", default: object = None, **kwargs) -> typer.Option:
+    """An option that is None unless given, so that the engine fills in the default (of the model, the
+    variant or the resumed run); `default` is only what the help says."""
+    if default is not None:
+        help = f"{help} (default: {show(default)})".strip()
+    return typer.Option(*flags, help=help, show_default=False, **kwargs)
+
+
+def seeded_device(device: str, seed: int):
+    """Seed every generator and resolve --device: the first step of every command (engine/device.py)."""
     from a3cli.engine.device import resolve_device, seed_everything
 
     seed_everything(seed)
     return resolve_device(device)
 
 
+def check_output_image(path: Path, png_only: bool = False, why: str = "") -> None:
+    """Refuse an output picture that cannot be written, before the work rather than after it."""
+    from PIL import Image
+
+    from a3cli.engine.errors import A3Error
+
+    if png_only and path.suffix.lower() != ".png":
+        raise A3Error(f"--out must name a .png file{why}, not {str(path)!r}")
+    Image.init()
+    if Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
+        raise A3Error(f"cannot save image '{path}': unknown image file type '{path.suffix}' (use .png or .jpg)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if path.is_dir() or not folder.is_dir():
+        raise A3Error(f"cannot write '{path}': {'it is a folder' if path.is_dir() else f'{folder} is not a folder'}")
+
+
+@contextmanager
+def picture_kept_on_interrupt(path: Path, current: Callable[[], Any]) -> Iterator[None]:
+    """On Ctrl-C, save `current()` (the picture so far) to `path`, say so, and stop."""
+    from a3cli.engine.images import save_image
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        save_image(current(), path)
+        print(f"wrote {path} (the picture so far)", file=sys.stderr)
+        raise
 
 
 def top_table(title: str, top: list[tuple[int, str, float]]) -> Table:
@@ -61,8 +98,13 @@ def top_table(title: str, top: list[tuple[int, str, float]]) -> Table:
     return table
 
 
+def top_records(top: list[tuple[int, str, float]]) -> list[dict[str, Any]]:
+    """Top-k predictions for JSON."""
+    return [{"index": index, "class": name, "probability": prob} for index, name, prob in top]
+
+
 @contextmanager
-def progress_bar(total: int, description: str) -> Iterator[Callable[[int, Mapping[str, float]], None]]:
+def progress_bar(total: Optional[int], description: str) -> Iterator[Callable[[int, Mapping[str, float]], None]]:
     """A rich progress bar on stderr, given to the engine as its `progress(step, metrics)` callback.
 
     The engine counts steps from 1 and passes the numbers worth watching (losses); the
@@ -80,3 +122,20 @@ def progress_bar(total: int, description: str) -> Iterator[Callable[[int, Mappin
             bar.update(task, completed=step, metrics=shown)
 
         yield report
+
+
+def lazy_progress_bar(description: str) -> tuple[Callable[[int, Mapping[str, float]], None], Callable[[], None]]:
+    """(progress callback, close): a bar that appears only if the engine reports anything (feature extraction)."""
+    state: dict[str, Any] = {}
+
+    def progress(step: int, metrics: Mapping[str, float]) -> None:
+        if "bar" not in state:
+            state["cm"] = progress_bar(None, description)
+            state["bar"] = state["cm"].__enter__()
+        state["bar"](step, metrics)
+
+    def close() -> None:
+        if "cm" in state:
+            state["cm"].__exit__(None, None, None)
+
+    return progress, close

@@ -86,7 +86,7 @@ def np_adam(params, grads, state, lr=5e-3, beta1=0.9, beta2=0.999, eps=1e-8):
 
 
 def speed(repeats: int = 8, block: int = 3) -> dict:
-    from a3cli.engine.captioning import CaptioningRNN
+    from a3cli.engine.captioning.model import CaptioningRNN
 
     rng = np.random.default_rng(0)
     word_to_idx = {"<NULL>": 0, "<START>": 1, "<END>": 2, **{f"w{i}": i for i in range(3, V)}}
@@ -140,9 +140,10 @@ def overfit() -> dict:
     """The assignment's overfit check on 50 training captions: shapes, and random COCO-sized captions."""
     import tempfile
 
-    from a3cli.engine.backbones import load_backbone
-    from a3cli.engine.caption_data import CaptionData, Split, load_shapes
-    from a3cli.engine.caption_train import TrainConfig, train_captioner
+    from a3cli.engine.backbones.registry import load_backbone
+    from a3cli.engine.captioning.data import CaptionData, Split
+    from a3cli.engine.captioning.shapes import load_shapes
+    from a3cli.engine.captioning.training import TrainConfig, train_captioner
 
     shapes = load_shapes(lambda name: load_backbone(name), max_train=50)
     shapes.splits = {"train": shapes.splits["train"]}
@@ -160,11 +161,10 @@ def overfit() -> dict:
     for name, data in (("shapes", shapes), ("random 512-d, V=1004", random_set)):
         for cell, decay in (("rnn", 0.95), ("lstm", 0.995)):
             np.random.seed(231)
-            torch.manual_seed(231)
             config = TrainConfig(cell_type=cell, hidden_dim=512, wordvec_dim=256, lr=5e-3, lr_decay=decay,
                                  batch_size=25, epochs=50)
             with tempfile.TemporaryDirectory() as out:
-                metrics = train_captioner(data, config, out, torch.device("cpu"))
+                metrics = train_captioner(data, config, out, torch.device("cpu"), seed=231)
             final = metrics["train_loss"][-1]
             target = 0.1 if cell == "rnn" else 0.5
             results[f"{name} {cell}"] = {"final_loss": final, "iterations": metrics["iterations"], "target": target}
@@ -177,16 +177,15 @@ def shapes() -> dict:
     """`a3 caption-train` with its defaults on shapes, timed; BLEU on the test split."""
     import tempfile
 
-    from a3cli.engine.backbones import load_backbone
-    from a3cli.engine.caption_data import load_shapes
-    from a3cli.engine.caption_train import TrainConfig, train_captioner
+    from a3cli.engine.backbones.registry import load_backbone
+    from a3cli.engine.captioning.shapes import load_shapes
+    from a3cli.engine.captioning.training import TrainConfig, train_captioner
 
     start = time.perf_counter()
     data = load_shapes(lambda name: load_backbone(name))
     extracted = time.perf_counter() - start
-    torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as out:
-        metrics = train_captioner(data, TrainConfig(), out, torch.device("cpu"))
+        metrics = train_captioner(data, TrainConfig(), out, torch.device("cpu"), seed=0)
     result = {"features_seconds": extracted, "train_seconds": metrics["train_seconds"], "bleu": metrics["bleu"]}
     print(f"features {extracted:.0f} s (0 when cached), training {metrics['train_seconds']:.0f} s; "
           f"test BLEU-4 {metrics['bleu']['test']['bleu4']:.3f}", flush=True)

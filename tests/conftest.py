@@ -28,7 +28,7 @@ def photos(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def lite0():
-    from a3cli.engine.backbones import load_backbone
+    from a3cli.engine.backbones.registry import load_backbone
 
     return load_backbone("efficientnet_lite0")
 

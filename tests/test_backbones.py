@@ -8,9 +8,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from a3cli.engine import backbones
-from a3cli.engine.backbones import classify, load_backbone, weights_status
-from a3cli.engine.efficientnet_lite import EfficientNetLite0, SamePadConv2d
+from a3cli.engine.backbones import builders
+from a3cli.engine.backbones.weights import package_weights_file
+from a3cli.engine.catalogue import BACKBONES
+from a3cli.engine.backbones.registry import classify, load_backbone
+from a3cli.engine.backbones.weights import weights_status
+from a3cli.engine.backbones.efficientnet_lite import EfficientNetLite0, SamePadConv2d
 from a3cli.engine.errors import A3Error
 
 CATS = {"tiger cat", "tabby", "Egyptian cat", "Persian cat", "Siamese cat"}
@@ -18,7 +21,7 @@ CATS = {"tiger cat", "tabby", "Egyptian cat", "Persian cat", "Siamese cat"}
 
 def test_efficientnet_lite0_loads_strictly_with_the_expected_size(lite0):
     assert lite0.name == "efficientnet_lite0"
-    state = torch.load(backbones.efficientnet_weights_path(), weights_only=True)
+    state = torch.load(package_weights_file(BACKBONES["efficientnet_lite0"]), weights_only=True)
     assert len(state) == 296
     assert sum(p.numel() for p in lite0.model.parameters()) == 4_652_008
     assert not lite0.model.training
@@ -83,7 +86,7 @@ def test_preprocess_and_deprocess(lite0):
 
 def test_vgg_layers_are_named_like_neural_style():
     with torch.device("meta"):
-        model, stages, *_ = backbones.build_vgg("vgg19")
+        stages = builders.vgg(BACKBONES["vgg19"]).stages
     names = [name for name, _ in stages]
     assert names[:5] == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
     assert {"relu4_2", "relu5_1", "conv5_4", "pool5"} <= set(names)
@@ -105,7 +108,7 @@ def test_torchvision_weights_from_the_hub_cache(hub):
     reference = squeezenet1_1()
     hub.mkdir(parents=True)
     torch.save(reference.state_dict(), hub / "squeezenet1_1-b8a52dc0.pth")
-    ok, where = weights_status("squeezenet1_1")
+    ok, where = weights_status(BACKBONES["squeezenet1_1"])
     assert ok and "hub cache" in where
     backbone = load_backbone("squeezenet1_1")
     assert torch.equal(backbone.model.features[0].weight, reference.features[0].weight)
@@ -119,7 +122,7 @@ def test_torchvision_weights_from_the_hub_cache(hub):
 
 
 def test_offline_without_cached_weights_says_what_to_do(hub):
-    ok, where = weights_status("resnet18")
+    ok, where = weights_status(BACKBONES["resnet18"])
     assert not ok and "resnet18-f37072fd.pth" in where
     with pytest.raises(A3Error) as error:
         load_backbone("resnet18")

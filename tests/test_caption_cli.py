@@ -38,12 +38,12 @@ def test_train_on_coco_h5_then_sample_its_features(tmp_path, capsys):
     assert code == 0, err
     assert len(json.loads((out / "metrics.json").read_text())["train_loss"]) == 12
     code, stdout, err = run(["caption-sample", "--data", str(data), "--split", "val", "--num", "3",
-                             "--checkpoint", str(out / "captioner.pt"), "--device", "cpu"], capsys)
+                             "--checkpoint", str(out / "checkpoint.pt"), "--device", "cpu"], capsys)
     assert code == 0, err
     assert stdout.count("generated:") == 3 and stdout.count("truth:") == 3 and "val2014" in stdout
     # Those features cannot be made from an image file: said in one line.
     code, stdout, err = run(["caption-sample", str(tmp_path / "coco" / "coco2014_vocab.json"),
-                             "--checkpoint", str(out / "captioner.pt")], capsys)
+                             "--checkpoint", str(out / "checkpoint.pt")], capsys)
     assert code == 2
 
 
@@ -75,7 +75,7 @@ def test_train_on_coco_json_then_caption_a_photo(tmp_path, photos, monkeypatch, 
 
 
 def test_the_shipped_checkpoint_captions_shapes(tmp_path, capsys):
-    from a3cli.commands.caption import DEFAULT_CHECKPOINT
+    from a3cli.engine.files import SHIPPED_CAPTIONER as DEFAULT_CHECKPOINT
 
     if not DEFAULT_CHECKPOINT.is_file():
         pytest.skip("weights/caption_shapes.pt not built (make weights)")
@@ -123,7 +123,7 @@ def test_user_mistakes_end_with_one_line_and_status_2(argv, message, tmp_path, c
     bad_json.write_text("{")
     other = tmp_path / "gan.pt"
     torch.save({"kind": "gan"}, other)
-    ckpt = tmp_path / "run" / "captioner.pt"
+    ckpt = tmp_path / "run" / "checkpoint.pt"
     if "{ckpt}" in " ".join(argv):
         code, _, err = run(["caption-train", "--data", str(coco), "--epochs", "1", "--hidden-dim", "8",
                             "--wordvec-dim", "4", "--out", str(tmp_path / "run")], capsys)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from a3cli.engine.caption_data import (
-    END, NULL, START, UNK, FeatureSpec, build_vocab, decode, draw_scene, encode, load_coco_h5, load_coco_json,
-    load_shapes, shapes_split, shapes_vocab, tokenize,
-)
+from a3cli.engine.captioning.coco import load_coco_h5, load_coco_json
+from a3cli.engine.captioning.features import FeatureSpec
+from a3cli.engine.captioning.shapes import draw_scene, load_shapes, shapes_split, shapes_vocab
+from a3cli.engine.captioning.vocab import END, NULL, START, UNK, build_vocab, decode, encode, tokenize
 from a3cli.engine.errors import A3Error
 
 
@@ -137,7 +137,7 @@ def test_coco_json_extracts_once_then_reads_the_cache(tmp_path, photos, monkeypa
     assert loads == ["efficientnet_lite0"]  # cached: no backbone needed
     assert torch.equal(again.splits["train"].features, data.splits["train"].features)
     # The cached features are those of the images, in the split's order.
-    from a3cli.engine.caption_data import features_of
+    from a3cli.engine.captioning.features import features_of
     from a3cli.engine.images import load_image
 
     first = load_image(data.splits["train"].images[0])
@@ -189,7 +189,7 @@ def test_shapes_are_deterministic_and_captions_match_the_layout():
     # The drawn colour is the named one, at the named place.
     scene = next(s for s in a if len(s.objects) == 1)
     size, color, kind, x, y = scene.objects[0]
-    from a3cli.engine.caption_data import SHAPE_COLORS
+    from a3cli.engine.captioning.shapes import SHAPE_COLORS
 
     pixel = np.asarray(draw_scene(scene, 128))[round(y * 128), round(x * 128)]
     assert tuple(pixel) == SHAPE_COLORS[color]

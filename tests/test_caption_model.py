@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from a3cli.engine import CaptioningRNN
-from a3cli.engine.captioning import Decoding, describe
+from a3cli.engine.captioning.decoding import Decoding, generate_captions
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -182,11 +182,11 @@ def test_hot_sampling_varies_and_respects_top_k():
     assert set(drawn.tolist()) <= top2 and len(set(drawn.tolist())) == 2
 
 
-def test_describe_turns_ids_into_words():
+def test_generate_captions_turns_ids_into_words():
     model = tiny_model("lstm", seed=5)
     features = torch.randn(3, 3, dtype=torch.float64)
     ids = model.sample(features, 7)
-    texts = describe(model, features, Decoding(max_length=7))
+    texts = generate_captions(model, features, Decoding(max_length=7))
     for row, text in zip(ids.tolist(), texts):
         words = [model.idx_to_word[i] for i in row]
         words = words[: words.index("<END>")] if "<END>" in words else words

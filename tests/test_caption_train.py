@@ -7,8 +7,13 @@ import json
 import pytest
 import torch
 
-from a3cli.engine.caption_data import CaptionData, Split, decode, encode, shapes_vocab, tokenize
-from a3cli.engine.caption_train import CHECKPOINT, TrainConfig, bleu, load_captioner, train_captioner
+from a3cli.engine.captioning.data import CaptionData, Split
+from a3cli.engine.captioning.shapes import shapes_vocab
+from a3cli.engine.captioning.vocab import decode, encode, tokenize
+from a3cli.engine.captioning.evaluation import bleu
+from a3cli.engine.captioning.sampling import load_captioner
+from a3cli.engine.captioning.training import TrainConfig, train_captioner
+from a3cli.engine.runs import CHECKPOINT_NAME as CHECKPOINT
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.errors import A3Error
 
@@ -111,7 +116,7 @@ def test_a_run_killed_mid_epoch_resumes_exactly(tmp_path):
 
 
 def test_shapes_tokens_cover_the_grammar():
-    from a3cli.engine.caption_data import shapes_split
+    from a3cli.engine.captioning.shapes import shapes_split
 
     w2i, _ = shapes_vocab()
     assert all(w in w2i for s in shapes_split("val") for w in tokenize(s.caption()))

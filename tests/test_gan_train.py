@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -15,7 +14,9 @@ from tests.helpers import run_cli, torch_free_help
 from a3cli.engine import A3Error
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seed_everything
-from a3cli.engine.gan_train import VARIANTS, GanConfig, train_gan
+from a3cli.engine.catalogue import GAN_VARIANTS as VARIANTS
+from a3cli.engine.gan.training import GanConfig, train_gan
+from a3cli.engine.layers import losses
 
 
 def config(tmp_path, out: str, **changes) -> GanConfig:
@@ -93,13 +94,13 @@ def test_wgan_gp_uses_its_papers_settings(tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_loss = VARIANTS["gan"].generator_loss
+    real_loss = losses.generator_loss
 
     def loss_that_explodes(scores):
         calls["n"] += 1
         return real_loss(scores) * (float("nan") if calls["n"] == 3 else 1.0)
 
-    monkeypatch.setitem(VARIANTS, "gan", dataclasses.replace(VARIANTS["gan"], generator_loss=loss_that_explodes))
+    monkeypatch.setattr(losses, "generator_loss", loss_that_explodes)  # the "gan" variant's generator loss
     with pytest.raises(A3Error, match=r"non-finite loss at iteration 3 .*last good checkpoint"):
         train(config(tmp_path, "nan", iterations=5, checkpoint_every=1))
     saved = load_checkpoint(tmp_path / "nan" / "checkpoint.pt", kind="gan")
@@ -120,7 +121,7 @@ def test_resume_refuses_other_settings_and_fresh_runs_refuse_an_existing_one(tmp
 
 
 def test_gan_train_and_sample_end_to_end(tmp_path, capsys):
-    from a3cli.engine.frechet import MnistClassifier, save_classifier
+    from a3cli.engine.gan.frechet import MnistClassifier, save_classifier
 
     torch.manual_seed(0)
     classifier = save_classifier(MnistClassifier(), tmp_path / "classifier.pt", {"test_accuracy": 0.1})
@@ -162,7 +163,7 @@ def test_gan_train_and_sample_end_to_end(tmp_path, capsys):
     ],
 )
 def test_user_mistakes_give_one_error_line(argv, message, tmp_path, photos, capsys):
-    from a3cli.engine.frechet import MnistClassifier, save_classifier
+    from a3cli.engine.gan.frechet import MnistClassifier, save_classifier
 
     classifier = save_classifier(MnistClassifier(), tmp_path / "c.pt", {})
     argv = [a.format(tmp=tmp_path, photos=photos["coffee"].parent, classifier=classifier) for a in argv]

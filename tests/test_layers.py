@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from a3cli.engine.layers import temporal_affine_forward, word_embedding_forward
-from a3cli.engine.losses import temporal_softmax_loss
+from a3cli.engine.layers.embedding import temporal_affine_forward, word_embedding_forward
+from a3cli.engine.layers.losses import temporal_softmax_loss
 
 N, T, D, M, V = 3, 4, 5, 6, 7
 

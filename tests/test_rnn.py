@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from a3cli.engine.rnn import lstm_forward, lstm_step_forward, rnn_forward, rnn_step_forward
+from a3cli.engine.layers.rnn import lstm_forward, lstm_step_forward, rnn_forward, rnn_step_forward
 
 N, T, D, H = 3, 4, 5, 6
 

@@ -14,7 +14,8 @@ from PIL import Image
 from a3cli.engine import gram_matrix, tv_loss
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import load_image, to_tensor
-from a3cli.engine.style import StyleConfig, StyleTransfer, keep_colors, luminance_only, stylize
+from a3cli.engine.style.colors import keep_colors, luminance_only
+from a3cli.engine.style.transfer import StyleConfig, StyleTransfer, stylize
 
 LAYERS = dict(content_layer="block4", style_layers=["stem", "block1", "block4"])
 
@@ -142,7 +143,7 @@ def test_adam_follows_the_assignments_schedule_and_stays_in_range(lite0, picture
 def test_random_init_is_repeatable_with_a_seed(lite0, pictures):
     def run(seed):
         return stylize(lite0, pictures["chelsea"], [pictures["coffee"]], config(init="random", iterations=3),
-                       generator=torch.Generator().manual_seed(seed)).image
+                       seed=seed).image
 
     first, again, other = run(5), run(5), run(6)
     assert torch.equal(first, again)
@@ -233,10 +234,9 @@ def test_bad_settings_are_refused_before_any_work(lite0, pictures, changes, mess
 
 def test_random_start_is_the_assignments_noise_in_pixels(lite0, pictures):
     """The assignment starts from U(0, 1) in SqueezeNet's normalised space: ImageNet mean + std·U(0, 1) in pixels."""
-    from a3cli.engine.backbones import IMAGENET_MEAN, IMAGENET_STD
+    from a3cli.engine.catalogue import IMAGENET_MEAN, IMAGENET_STD
 
-    transfer = StyleTransfer(lite0, pictures["chelsea"], [pictures["coffee"]], config(init="random"),
-                             generator=torch.Generator().manual_seed(7))
+    transfer = StyleTransfer(lite0, pictures["chelsea"], [pictures["coffee"]], config(init="random"), seed=7)
     content, _, _ = transfer.prepare(32)
     pixels = lite0.deprocess(transfer.initial_image(content))
     noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(7))

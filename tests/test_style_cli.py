@@ -9,7 +9,9 @@ import torch
 from PIL import Image
 
 from tests.helpers import run_cli as run, torch_free_help
-from a3cli.commands.style import MODEL_DEFAULTS, PRESETS, resolve_settings
+from a3cli.engine.catalogue import BACKBONES
+from a3cli.engine.catalogue import STYLE_PRESETS as PRESETS
+from a3cli.engine.style.settings import resolve_settings
 
 TINY = ["--image-size", "32", "--iterations", "3", "--device", "cpu"]
 
@@ -34,7 +36,7 @@ def test_stylize_writes_the_picture_keeping_the_aspect_ratio(photos, tmp_path, c
     data = json.loads(report.read_text())
     assert set(data["start"]) == {"content", "style", "tv", "total"}
     assert data["end"]["total"] < data["start"]["total"]
-    assert data["config"]["content_layer"] == MODEL_DEFAULTS["efficientnet_lite0"]["content_layer"]
+    assert data["config"]["content_layer"] == BACKBONES["efficientnet_lite0"].style["content_layer"]
     assert "start" in stdout and "end" in stdout and "content" in stdout
 
 
@@ -59,7 +61,7 @@ def test_several_styles_blended_with_original_colors(photos, tmp_path, capsys):
 
 
 def test_ctrl_c_writes_the_current_picture(photos, tmp_path, capsys, monkeypatch):
-    from a3cli.engine import style
+    from a3cli.engine.style import transfer as style
 
     calls = {"n": 0}
     losses = style.StyleTransfer.losses
@@ -106,15 +108,13 @@ def test_presets_on_squeezenet_are_the_assignments_numbers():
 def test_every_preset_runs_on_its_backbone(preset, model, photos):
     """The preset's layers exist and the run works: squeezenet1_1 with random weights (its pretrained
     weights are not available offline), which checks the wiring, not the look."""
-    from a3cli.engine.backbones import IMAGENET_MEAN, IMAGENET_STD, BUILDERS, Backbone, load_backbone
+    from a3cli.engine.backbones.registry import build_backbone, load_backbone
     from a3cli.engine.images import load_image
-    from a3cli.engine.style import StyleConfig, stylize
+    from a3cli.engine.style.transfer import StyleConfig, stylize
 
     if model == "squeezenet1_1":
         torch.manual_seed(0)
-        net, stages, head, pool, dim = BUILDERS[model]()
-        backbone = Backbone(name=model, model=net.eval().requires_grad_(False), stages=stages, head=head,
-                            pool=pool, feature_dim=dim, mean=IMAGENET_MEAN, std=IMAGENET_STD, source="random")
+        backbone = build_backbone(model)
     else:
         backbone = load_backbone(model)
     settings = resolve_settings(model, preset, {"image_size": 32, "style_size": 32, "iterations": 2})

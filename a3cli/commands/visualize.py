@@ -1,19 +1,16 @@
-"""`a3 saliency`, `a3 fool` and `a3 classvis`: what a classifier looks at, how to fool it, what it wants to see.
-
-Class visualization's defaults depend on the backbone and the parametrisation; they
-are plain data here (no torch) so that `--help` can show them instantly.
-"""
+"""`a3 saliency`, `a3 fool` and `a3 classvis`: what a classifier looks at, how to fool it, what it wants to see."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, console,
-                       progress_bar, setup, top_table)
+from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, check_output_image,
+                       console, picture_kept_on_interrupt, progress_bar, seeded_device, top_records, top_table)
+from a3cli.engine.catalogue import SALIENCY_BASELINES, SALIENCY_METHODS
 
 ClassOption = Annotated[
     Optional[str],
@@ -21,28 +18,7 @@ ClassOption = Annotated[
                  "'Egyptian cat', 'espresso' (case-insensitive).", show_default=False),
 ]
 JsonOption = Annotated[Optional[Path], typer.Option("--json", help="Also write the numbers as JSON.")]
-
-# The assignment's class-visualization settings (SqueezeNet), and ours for EfficientNet-Lite0.
-ASSIGNMENT_CLASSVIS = {"iterations": 100, "lr": 25.0, "l2_reg": 1e-3, "blur_every": 10, "blur_sigma": 0.5,
-                       "max_jitter": 16}
-CLASSVIS_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "pixel": {
-        "squeezenet1_1": ASSIGNMENT_CLASSVIS,
-        # Looked at by eye (README): a longer step and a stronger, more frequent blur
-        # than the assignment's keep the picture from turning into high-frequency noise on this network.
-        "efficientnet_lite0": {"iterations": 200, "lr": 40.0, "l2_reg": 1e-3, "blur_every": 4, "blur_sigma": 0.75,
-                               "max_jitter": 16},
-        "default": ASSIGNMENT_CLASSVIS,
-    },
-    "fourier": {
-        # Looked at by eye: 1/f^1.75 spectrum, strong transforms (a3cli/engine/classvis.py), Adam lr 0.4.
-        "default": {"iterations": 150, "lr": 0.4, "l2_reg": 0.0, "blur_every": 0, "blur_sigma": 0.0,
-                    "max_jitter": 16},
-    },
-}
-# --param when none is given: the Fourier image gives far clearer pictures than the pixel method on
-# efficientnet_lite0; other models keep the assignment's pixel method.
-CLASSVIS_DEFAULT_PARAM = {"efficientnet_lite0": "fourier"}
+METHOD_HELP = " | ".join(f"{m.name} ({m.help})" for m in SALIENCY_METHODS.values()) + "."
 
 
 def per_image_paths(out: Path, images: list[Path], suffix: str) -> list[Path]:
@@ -60,14 +36,13 @@ def saliency(
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
     target: ClassOption = None,
-    method: Annotated[str, typer.Option("--method", help="vanilla (the assignment's) | smoothgrad | "
-                                        "integrated-gradients.")] = "vanilla",
+    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "vanilla",
     samples: Annotated[int, typer.Option("--samples", min=1, help="SmoothGrad: noisy copies averaged.")] = 25,
     noise: Annotated[float, typer.Option("--noise", min=0.0, help="SmoothGrad: noise std as a fraction of the "
                                          "image's value range.")] = 0.15,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Integrated Gradients: steps along the path.")] = 32,
-    baseline: Annotated[str, typer.Option("--baseline", help="Integrated Gradients: black | grey | white | "
-                                          "blur.")] = "black",
+    baseline: Annotated[str, typer.Option("--baseline", help="Integrated Gradients: "
+                                          f"{' | '.join(SALIENCY_BASELINES)}.")] = "black",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images (or copies) per pass.")] = 16,
     out: Annotated[Path, typer.Option("--out", "-o", help="The panel PNG (image, heat map, overlay); with several "
                                       "images, one per image named OUT_<image>.png.")] = Path("saliency.png"),
@@ -78,7 +53,8 @@ def saliency(
 ) -> None:
     """Saliency maps: which pixels the class score is most sensitive to.
 
-    The map explains --class, or each image's predicted class. vanilla is the assignment's |d score / d pixel| (max over channels).
+    The map explains --class, or each image's predicted class. vanilla is the assignment's
+    |d score / d pixel| (max over channels).
 
     smoothgrad averages it over noisy copies;
     integrated-gradients integrates from a baseline image.
@@ -91,34 +67,30 @@ def saliency(
 
       a3 saliency examples/coffee.jpg --class cup --method integrated-gradients --baseline blur
     """
-    from a3cli.engine.backbones import load_backbone
+    from a3cli.engine.backbones.imagenet_names import resolve_class
+    from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.files import write_json
-    from a3cli.engine.imagenet_names import resolve_class
     from a3cli.engine.images import load_image, save_image
-    from a3cli.engine.saliency import SaliencyConfig, saliency_panel, total_passes
-    from a3cli.engine.saliency import saliency as compute
+    from a3cli.engine.visualize.saliency import SaliencyConfig, saliency_panel, total_passes
+    from a3cli.engine.visualize.saliency import saliency as compute
 
-    picked = setup(device, seed)
+    torch_device = seeded_device(device, seed)
     config = SaliencyConfig(method=method, samples=samples, noise=noise, steps=steps, baseline=baseline,
                             batch_size=batch_size)
     config.check()
-    if out.suffix.lower() != ".png":
-        from a3cli.engine.errors import A3Error
-
-        raise A3Error(f"--out must name a .png file, not {str(out)!r}")
+    check_output_image(out, png_only=True)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
-    backbone = load_backbone(model, picked, weights)
+    backbone = load_backbone(model, torch_device, weights)
     class_index = None if target is None else resolve_class(target, backbone.classes)
     with progress_bar(total_passes(config, len(pictures)), f"saliency ({method})") as progress:
-        result = compute(backbone, pictures, class_index, config, progress)
+        result = compute(backbone, pictures, class_index, config, progress, seed=seed)
     records = []
     for i, (path, png) in enumerate(zip(images, per_image_paths(out, images, ".png"))):
         console.print(top_table(f"{path}  ({backbone.name})", result.top[i]))
         save_image(saliency_panel(result.images[i], result.maps[i]), png)
         record = {"image": str(path), "model": backbone.name, "method": method,
                   "class": {"index": result.targets[i], "name": backbone.classes[result.targets[i]]},
-                  "panel": str(png),
-                  "top": [{"index": k, "class": n, "probability": p} for k, n, p in result.top[i]]}
+                  "panel": str(png), "top": top_records(result.top[i])}
         console.print(f"map for class {result.targets[i]} {backbone.classes[result.targets[i]]!r}: wrote {png}")
         if npy:
             import numpy as np
@@ -164,19 +136,17 @@ def fool(
 
       a3 fool examples/coffee.jpg --target 'Egyptian cat' --confidence 0.9 --json fool.json
     """
-    from a3cli.engine.backbones import load_backbone
-    from a3cli.engine.errors import A3Error
+    from a3cli.engine.backbones.imagenet_names import resolve_class
+    from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.files import write_json
-    from a3cli.engine.fooling import FoolConfig, difference_image, fool_panel
-    from a3cli.engine.fooling import fool as make_fooling_image
-    from a3cli.engine.imagenet_names import resolve_class
     from a3cli.engine.images import load_image, save_image
+    from a3cli.engine.visualize.fooling import FoolConfig, difference_image, fool_panel
+    from a3cli.engine.visualize.fooling import fool as make_fooling_image
 
-    picked = setup(device, seed)
-    if out.suffix.lower() != ".png":
-        raise A3Error(f"--out must name a .png file (a lossy format would undo the change), not {str(out)!r}")
+    torch_device = seeded_device(device, seed)
+    check_output_image(out, png_only=True, why=" (a lossy format would undo the change)")
     picture = load_image(image)
-    backbone = load_backbone(model, picked, weights)
+    backbone = load_backbone(model, torch_device, weights)
     config = FoolConfig(target=resolve_class(target, backbone.classes), lr=lr, max_iter=max_iter,
                         confidence=confidence)
     config.check()
@@ -211,8 +181,9 @@ def classvis(
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
     param: Annotated[Optional[str], typer.Option("--param", help="pixel (the assignment's method) | fourier "
-                                                 "(decorrelated Fourier-space image, Adam) (default: fourier on "
-                                                 "efficientnet_lite0, else pixel).", show_default=False)] = None,
+                                                 "(decorrelated Fourier-space image, Adam) (default: per model: "
+                                                 "fourier on efficientnet_lite0, else pixel).",
+                                                 show_default=False)] = None,
     iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", min=1, help="Steps (default: per "
                                                       "model and --param).", show_default=False)] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Step length lr·g/‖g‖₂ (pixel) or Adam's lr "
@@ -247,27 +218,21 @@ def classvis(
 
       a3 classvis --class flamingo --param pixel --iterations 300
     """
-    from a3cli.engine.backbones import load_backbone
-    from a3cli.engine.classvis import PARAMS, ClassVisConfig, class_visualization, target_probability
-    from a3cli.engine.errors import A3Error
+    from a3cli.engine.backbones.imagenet_names import resolve_class
+    from a3cli.engine.backbones.registry import imagenet_classes, load_backbone
     from a3cli.engine.files import write_json
-    from a3cli.engine.imagenet_names import resolve_class
     from a3cli.engine.images import save_gif, save_image
+    from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, target_probability
 
-    picked = setup(device, seed)
-    if param is not None and param not in PARAMS:
-        raise A3Error(f"unknown --param {param!r}; choose one of: {', '.join(PARAMS)}")
-    if out.suffix.lower() != ".png":
-        raise A3Error(f"--out must name a .png file, not {str(out)!r}")
-    backbone = load_backbone(model, picked, weights)
-    param = param or CLASSVIS_DEFAULT_PARAM.get(backbone.name, "pixel")
-    defaults = CLASSVIS_DEFAULTS[param].get(backbone.name, CLASSVIS_DEFAULTS[param]["default"])
-    given = {"iterations": iterations, "lr": lr, "l2_reg": l2_reg, "blur_every": blur_every,
-             "blur_sigma": blur_sigma, "max_jitter": max_jitter}
-    settings = {k: (v if v is not None else defaults[k]) for k, v in given.items()}
-    config = ClassVisConfig(target=resolve_class(target, backbone.classes), size=size, param=param,
-                            save_every=save_every, **settings)
+    torch_device = seeded_device(device, seed)
+    config = ClassVisConfig(target=resolve_class(target, imagenet_classes()), param=param, iterations=iterations,
+                            lr=lr, l2_reg=l2_reg, blur_every=blur_every, blur_sigma=blur_sigma,
+                            max_jitter=max_jitter, size=size, save_every=save_every)
     config.check()
+    check_output_image(out, png_only=True)
+    backbone = load_backbone(model, torch_device, weights)
+    drawing = ClassVisualization(backbone, config, seed)
+    config = drawing.config
     name = backbone.classes[config.target]
     frames = []
     frame_dir = out.with_name(f"{out.stem}_frames")
@@ -276,19 +241,15 @@ def classvis(
         save_image(image, frame_dir / f"{step:05d}.png")
         frames.append(image.cpu())
 
-    def keep_on_interrupt(image) -> None:
-        save_image(image, out)
-        console.print(f"wrote {out} (the picture so far)", style="yellow")
-
-    with progress_bar(config.iterations, f"classvis {name}") as progress:
-        image = class_visualization(backbone, config, progress, keep_frame, keep_on_interrupt, seed=seed)
+    with picture_kept_on_interrupt(out, drawing.current_image), \
+            progress_bar(config.iterations, f"classvis {name}") as progress:
+        image = drawing.run(progress, keep_frame)
     save_image(image, out)
     prob, top = target_probability(backbone, image, config.target)
     console.print(top_table(f"{out}  ({backbone.name}, saved image)", top))
     console.print(f"{name!r} ({config.target}) has probability {prob:.3f} on the saved image; wrote {out}")
     numbers = {"class": {"index": config.target, "name": name}, "model": backbone.name, "out": str(out),
-               "target_probability": prob, "settings": {**settings, "size": size, "param": param, "seed": seed},
-               "top": [{"index": k, "class": n, "probability": p} for k, n, p in top]}
+               "target_probability": prob, "settings": {**config.settings(), "seed": seed}, "top": top_records(top)}
     if frames:
         gif = out.with_suffix(".gif")
         save_gif(frames, gif, duration_ms=120)

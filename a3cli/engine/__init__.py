@@ -1,7 +1,8 @@
-"""The shared PyTorch engine: numerical work only, no CLI code.
+"""The shared PyTorch engine: numerical work only, no CLI code, no printing.
 
 Names are loaded on first use (PEP 562) so that importing a light module such as
-`a3cli.engine.errors` does not import torch: `a3 --help` must stay instant.
+`a3cli.engine.errors` or `a3cli.engine.catalogue` does not import torch: `a3 --help`
+must stay instant. docs/ARCHITECTURE.md says where things live.
 """
 
 from __future__ import annotations
@@ -9,76 +10,80 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
+    # shared support
     "A3Error": "errors",
     "resolve_device": "device",
     "seed_everything": "device",
-    "rnn_step_forward": "rnn",
-    "rnn_forward": "rnn",
-    "lstm_step_forward": "rnn",
-    "lstm_forward": "rnn",
-    "word_embedding_forward": "layers",
-    "temporal_affine_forward": "layers",
-    "temporal_softmax_loss": "losses",
-    "content_loss": "losses",
-    "gram_matrix": "losses",
-    "style_loss": "losses",
-    "tv_loss": "losses",
-    "discriminator_loss": "losses",
-    "generator_loss": "losses",
-    "ls_discriminator_loss": "losses",
-    "ls_generator_loss": "losses",
-    "gradient_penalty": "losses",
-    "wgan_critic_loss": "losses",
-    "wgan_generator_loss": "losses",
-    "Backbone": "backbones",
-    "load_backbone": "backbones",
-    "backbone_names": "backbones",
-    "imagenet_classes": "backbones",
+    "seeded_generator": "device",
+    "rng_state": "device",
+    "set_rng_state": "device",
     "load_image": "images",
     "save_image": "images",
     "save_checkpoint": "checkpoints",
     "load_checkpoint": "checkpoints",
-    "rng_state": "device",
-    "set_rng_state": "device",
-    # captioning (issue 3): add names here
-    "CaptioningRNN": "captioning",
-    "load_shapes": "caption_data",
-    "load_coco_h5": "caption_data",
-    "load_coco_json": "caption_data",
-    "train_captioner": "caption_train",
-    "load_captioner": "caption_train",
-    # visualization (issue 4): add names here
-    "saliency_maps": "saliency",  # (the function `saliency` shares its module's name: not exported)
-    "SaliencyConfig": "saliency",
-    "vanilla_saliency": "saliency",
-    "smoothgrad": "saliency",
-    "integrated_gradients": "saliency",
-    "randomize_weights": "saliency",
-    "fool": "fooling",
-    "FoolConfig": "fooling",
-    "class_visualization": "classvis",
-    "ClassVisConfig": "classvis",
-    "resolve_class": "imagenet_names",
-    # style transfer (issue 5): add names here
-    "StyleConfig": "style",
-    "StyleResult": "style",
-    "StyleTransfer": "style",
-    "stylize": "style",
-    # GANs (issue 6): add names here
-    "sample_noise": "gan",
-    "discriminator": "gan",
-    "generator": "gan",
-    "dc_discriminator": "gan",
-    "dc_generator": "gan",
-    "wgan_critic": "gan",
-    "load_dataset": "gan_data",
-    "GanConfig": "gan_train",
-    "prepare_gan": "gan_train",
-    "train_gan": "gan_train",
-    "load_generator": "gan_train",
-    "MnistClassifier": "frechet",
-    "load_classifier": "frechet",
-    "frechet_distance": "frechet",
+    # the assignment's layers
+    "rnn_step_forward": "layers.rnn",
+    "rnn_forward": "layers.rnn",
+    "lstm_step_forward": "layers.rnn",
+    "lstm_forward": "layers.rnn",
+    "word_embedding_forward": "layers.embedding",
+    "temporal_affine_forward": "layers.embedding",
+    "temporal_softmax_loss": "layers.losses",
+    "content_loss": "layers.losses",
+    "gram_matrix": "layers.losses",
+    "style_loss": "layers.losses",
+    "tv_loss": "layers.losses",
+    "discriminator_loss": "layers.losses",
+    "generator_loss": "layers.losses",
+    "ls_discriminator_loss": "layers.losses",
+    "ls_generator_loss": "layers.losses",
+    "gradient_penalty": "layers.losses",
+    "wgan_critic_loss": "layers.losses",
+    "wgan_generator_loss": "layers.losses",
+    # backbones
+    "Backbone": "backbones.registry",
+    "load_backbone": "backbones.registry",
+    "backbone_names": "backbones.registry",
+    "imagenet_classes": "backbones.registry",
+    "resolve_class": "backbones.imagenet_names",
+    # captioning
+    "CaptioningRNN": "captioning.model",
+    "load_shapes": "captioning.shapes",
+    "load_coco_h5": "captioning.coco",
+    "load_coco_json": "captioning.coco",
+    "train_captioner": "captioning.training",
+    "load_captioner": "captioning.sampling",
+    # visualization
+    "saliency_maps": "visualize.saliency",  # (the function `saliency` shares its module's name: not exported)
+    "SaliencyConfig": "visualize.saliency",
+    "vanilla_saliency": "visualize.saliency",
+    "smoothgrad": "visualize.saliency",
+    "integrated_gradients": "visualize.saliency",
+    "randomize_weights": "visualize.saliency",
+    "fool": "visualize.fooling",
+    "FoolConfig": "visualize.fooling",
+    "class_visualization": "visualize.classvis",
+    "ClassVisConfig": "visualize.classvis",
+    # style transfer
+    "StyleConfig": "style.transfer",
+    "StyleResult": "style.transfer",
+    "StyleTransfer": "style.transfer",
+    "stylize": "style.transfer",
+    # GANs
+    "sample_noise": "gan.networks",
+    "discriminator": "gan.networks",
+    "generator": "gan.networks",
+    "dc_discriminator": "gan.networks",
+    "dc_generator": "gan.networks",
+    "wgan_critic": "gan.networks",
+    "load_dataset": "gan.data",
+    "GanConfig": "gan.training",
+    "prepare_gan": "gan.training",
+    "train_gan": "gan.training",
+    "load_generator": "gan.training",
+    "MnistClassifier": "gan.frechet",
+    "load_classifier": "gan.frechet",
+    "frechet_distance": "gan.frechet",
 }
 __all__ = list(_EXPORTS)
 

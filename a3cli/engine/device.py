@@ -1,4 +1,17 @@
-"""Device choice and seeding, shared by every command."""
+"""Device choice and seeding, shared by every command.
+
+The seeding rule: every random draw starts from `--seed`, never from what ran before
+it (building a backbone, say, or making a feature cache draws numbers too).
+
+- A command first seeds Python's, NumPy's and torch's global generators
+  (`seed_everything`); data loading draws from them.
+- A training run seeds them again from its seed just before it builds its networks,
+  and its checkpoint saves and restores them (`rng_state`), so `--resume` continues
+  the same run.
+- Every other random process (a picture's starting noise, SmoothGrad's noise, a data
+  set's order, a caption drawn at a temperature) takes a `seed` and draws from its
+  own `seeded_generator(seed)`.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +62,11 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A private torch generator on `device`, seeded: its numbers depend on nothing else."""
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def rng_state() -> dict:

@@ -17,6 +17,8 @@ from a3cli.engine.errors import A3Error
 
 # The small weights the project trains itself (weights/README.md); in the source tree, beside the package.
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+SHIPPED_CAPTIONER = WEIGHTS_DIR / "caption_shapes.pt"  # caption-sample's default (make weights)
+SHIPPED_MNIST_CLASSIFIER = WEIGHTS_DIR / "mnist_classifier.pt"  # the GANs' Fréchet distance (make weights)
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:

@@ -9,6 +9,7 @@ Inside the engine images are float tensors (3, H, W) with values in [0, 1].
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -94,6 +95,12 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL image -> float32 tensor (3, H, W) with values in [0, 1]."""
     a = np.asarray(_to_rgb(img), dtype=np.uint8)
     return torch.from_numpy(a.copy()).permute(2, 0, 1).float().div(255.0)
+
+
+def resize_shorter_side(img: Image.Image, size: int) -> Image.Image:
+    """Shorter side to `size`, aspect ratio kept, bicubic (the assignment's T.Resize(size))."""
+    scale = size / min(img.size)
+    return img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
 
 
 def quantize(t: torch.Tensor) -> torch.Tensor:
@@ -188,16 +195,20 @@ def _three_channels(t: torch.Tensor) -> torch.Tensor:
 
 def make_grid(
     images: torch.Tensor | list[torch.Tensor],
-    nrow: int = 8,
+    nrow: int | None = None,
     padding: int = 2,
     pad_value: float = 1.0,
 ) -> torch.Tensor:
-    """Tile images (N, C, H, W) or a list of (C, H, W), C = 1 or 3, into one (3, H', W') image."""
+    """Tile images (N, C, H, W) or a list of (C, H, W), C = 1 or 3, into one (3, H', W') image.
+
+    `nrow` images per row; by default ⌈√N⌉, which makes the grid about square.
+    """
     if isinstance(images, torch.Tensor) and images.dim() == 4:
         images = list(images)
     import torchvision  # heavy, and only needed here
 
     batch = torch.stack([_three_channels(t) for t in images])
+    nrow = nrow or math.ceil(math.sqrt(len(batch)))
     return torchvision.utils.make_grid(batch, nrow=nrow, padding=padding, pad_value=pad_value)
 
 

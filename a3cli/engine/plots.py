@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -10,22 +11,27 @@ from PIL import Image
 from a3cli.engine.files import atomic_write
 
 
-def save_figure(fig, path: str | Path) -> Path:
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no window), imported on first use: it is slow to import."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: str | Path) -> Path:
     try:
         return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
 
 
 def predictions_figure(images: Sequence[Image.Image], titles: Sequence[str],
                        predictions: Sequence[Sequence[tuple[int, str, float]]], path: str | Path) -> Path:
     """One row per image: the photo beside a bar chart of its top-k classes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = len(images)
     fig, axes = plt.subplots(rows, 2, figsize=(9, 3.2 * rows), squeeze=False,
@@ -48,10 +54,7 @@ def predictions_figure(images: Sequence[Image.Image], titles: Sequence[str],
 def loss_curves_figure(curves: dict[str, Sequence[float]], path: str | Path, xlabel: str = "iteration",
                        title: str = "") -> Path:
     """Training curves, one line per named series (raw, with a moving average when long)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -69,5 +72,26 @@ def loss_curves_figure(curves: dict[str, Sequence[float]], path: str | Path, xla
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def captions_figure(images: Sequence[Image.Image], captions: Sequence[str], path: str | Path,
+                    truths: Sequence[str] | None = None, columns: int = 3) -> Path:
+    """Images in a grid, each titled with its generated caption (and the true one when given)."""
+    import textwrap
+
+    plt = pyplot()
+
+    rows = math.ceil(len(images) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 4.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k, (ax, image, caption) in enumerate(zip(axes.flat, images, captions)):
+        ax.imshow(image)
+        title = textwrap.fill(caption, 34)
+        if truths is not None:
+            title += "\n" + textwrap.fill(f"(true: {truths[k]})", 34)
+        ax.set_title(title, fontsize=8.5)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -17,16 +17,18 @@ All work on batches of images and are taken in the backbone's normalised input s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
 from PIL import Image
 
-from a3cli.engine.backbones import Backbone
+from a3cli.engine.backbones.registry import Backbone, Prediction
+from a3cli.engine.catalogue import SALIENCY_BASELINES, SALIENCY_METHODS, load
+from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress, report
 
-METHODS = ("vanilla", "smoothgrad", "integrated-gradients")
-BASELINES = ("black", "grey", "white", "blur")
+Tick = Optional[Callable[[int], None]]  # told how many passes each chunk of work took
 
 
 @dataclass
@@ -39,10 +41,10 @@ class SaliencyConfig:
     batch_size: int = 16  # images (or noisy/path copies) per forward-backward pass
 
     def check(self) -> None:
-        if self.method not in METHODS:
-            raise A3Error(f"unknown saliency method {self.method!r}; choose one of: {', '.join(METHODS)}")
-        if self.baseline not in BASELINES:
-            raise A3Error(f"unknown baseline {self.baseline!r}; choose one of: {', '.join(BASELINES)}")
+        if self.method not in SALIENCY_METHODS:
+            raise A3Error(f"unknown saliency method {self.method!r}; choose one of: {', '.join(SALIENCY_METHODS)}")
+        if self.baseline not in SALIENCY_BASELINES:
+            raise A3Error(f"unknown baseline {self.baseline!r}; choose one of: {', '.join(SALIENCY_BASELINES)}")
         if self.samples < 1 or self.steps < 1 or self.batch_size < 1:
             raise A3Error("--samples, --steps and --batch-size must be at least 1")
         if self.noise < 0:
@@ -54,7 +56,7 @@ class SaliencyResult:
     images: torch.Tensor  # (N, 3, H, W) in [0, 1]: what the network saw (resized, centre-cropped)
     maps: torch.Tensor  # (N, H, W), non-negative
     targets: list[int]  # the class each map explains
-    top: list[list[tuple[int, str, float]]]  # top-5 (index, name, probability) per image
+    top: list[list[Prediction]]  # top-5 (index, name, probability) per image
 
 
 def input_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -81,7 +83,7 @@ def _chunks(total: int, size: int):
 
 def smoothgrad(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, samples: int = 25,
                noise: float = 0.15, batch_size: int = 16, generator: torch.Generator | None = None,
-               tick=None) -> torch.Tensor:
+               tick: Tick = None) -> torch.Tensor:
     """Vanilla maps averaged over `samples` noisy copies, noise std = `noise`·(max − min) of each image."""
     n = x.shape[0]
     sigma = noise * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).view(n, 1, 1, 1, 1)
@@ -111,7 +113,7 @@ def baseline_image(backbone: Backbone, x: torch.Tensor, kind: str) -> torch.Tens
 
 def integrated_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, steps: int = 32,
                          baseline: str | torch.Tensor = "black", batch_size: int = 16,
-                         tick=None) -> torch.Tensor:
+                         tick: Tick = None) -> torch.Tensor:
     """Attributions (x − x₀)·mean of ∂s_y/∂x at x₀ + α(x − x₀), α at the midpoints of `steps` intervals.
 
     Returns (N, 3, H, W); summed over everything they approximate s_y(x) − s_y(x₀).
@@ -131,26 +133,47 @@ def integrated_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Ten
     return (x - x0) * total / steps
 
 
-def saliency_maps(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
-                  generator: torch.Generator | None = None, tick=None) -> torch.Tensor:
-    """(N, H, W) maps for a normalised batch, by `config.method`."""
-    if config.method == "vanilla":
-        maps = vanilla_saliency(backbone, x, targets)
-        if tick:
-            tick(1)
-        return maps
-    if config.method == "smoothgrad":
-        return smoothgrad(backbone, x, targets, config.samples, config.noise, config.batch_size, generator, tick)
+# The methods as `a3 saliency --method` runs them, one signature each (their records are in the catalogue).
+
+
+def vanilla_method(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
+                   generator: torch.Generator | None = None, tick: Tick = None) -> torch.Tensor:
+    maps = vanilla_saliency(backbone, x, targets)
+    if tick:
+        tick(1)
+    return maps
+
+
+def smoothgrad_method(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
+                      generator: torch.Generator | None = None, tick: Tick = None) -> torch.Tensor:
+    return smoothgrad(backbone, x, targets, config.samples, config.noise, config.batch_size, generator, tick)
+
+
+def integrated_gradients_method(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
+                                generator: torch.Generator | None = None, tick: Tick = None) -> torch.Tensor:
+    """The map is the absolute attribution summed over channels."""
     attributions = integrated_gradients(backbone, x, targets, config.steps, config.baseline, config.batch_size, tick)
     return attributions.abs().sum(dim=1)
 
 
+def saliency_maps(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
+                  generator: torch.Generator | None = None, tick: Tick = None) -> torch.Tensor:
+    """(N, H, W) maps for a normalised batch, by `config.method`."""
+    config.check()
+    method = load(SALIENCY_METHODS[config.method].function)
+    return method(backbone, x, targets, config, generator, tick)
+
+
 def saliency(backbone: Backbone, images: list[Image.Image], target: int | None = None,
              config: SaliencyConfig | None = None, progress: Progress | None = None,
-             top: int = 5) -> SaliencyResult:
-    """Maps for PIL images, in batches: for class `target`, or each image's predicted class when None."""
+             top: int = 5, seed: int = 0) -> SaliencyResult:
+    """Maps for PIL images, in batches: for class `target`, or each image's predicted class when None.
+
+    SmoothGrad's noise comes from a generator seeded with `seed`.
+    """
     config = config or SaliencyConfig()
     config.check()
+    generator = seeded_generator(seed, backbone.device)
     done = 0
 
     def tick(k: int) -> None:
@@ -165,18 +188,17 @@ def saliency(backbone: Backbone, images: list[Image.Image], target: int | None =
             probs = backbone.logits(x).softmax(dim=1)
         wanted = probs.argmax(dim=1) if target is None else torch.full_like(probs[:, 0], target, dtype=torch.long)
         batch_tick = (lambda k, n=x.shape[0]: tick(k * n))  # noqa: E731  (count image-passes)
-        maps.append(saliency_maps(backbone, x, wanted, config, tick=batch_tick).cpu())
+        maps.append(saliency_maps(backbone, x, wanted, config, generator, batch_tick).cpu())
         pictures.append(backbone.deprocess(x).clamp(0, 1).cpu())
         targets += [int(t) for t in wanted]
-        values, indices = probs.topk(min(top, probs.shape[1]), dim=1)
-        tops += [[(int(i), backbone.classes[int(i)], float(p)) for p, i in zip(vs, ix)]
-                 for vs, ix in zip(values.cpu(), indices.cpu())]
+        tops += backbone.top_classes(probs, top)
     return SaliencyResult(torch.cat(pictures), torch.cat(maps), targets, tops)
 
 
 def total_passes(config: SaliencyConfig, images: int) -> int:
     """How many image-passes `saliency` reports, for a progress bar's total."""
-    return images * {"vanilla": 1, "smoothgrad": config.samples, "integrated-gradients": config.steps}[config.method]
+    passes = SALIENCY_METHODS[config.method].passes
+    return images * (getattr(config, passes) if passes else 1)
 
 
 def saliency_panel(image: torch.Tensor, values: torch.Tensor, clip: float = 0.995) -> torch.Tensor:

@@ -20,20 +20,20 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
-from a3cli.engine.backbones import Backbone
+from a3cli.engine.backbones.registry import Backbone, Prediction
+from a3cli.engine.catalogue import CLASSVIS_PARAMS, classvis_param, classvis_settings
+from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import quantize
 from a3cli.engine.progress import Progress, report
 
-PARAMS = ("pixel", "fourier")
-DEFAULT_LR = {"pixel": 40.0, "fourier": 0.4}
 # Fourier image: spectrum ∝ 1/f^FOURIER_DECAY (Lucid uses 1; a steeper fall-off gives fewer, larger
 # structures and far less high-frequency noise on efficientnet_lite0), and the per-step random
 # transforms (Lucid's standard ones, made stronger): pad, jitter, scale, rotate, jitter again.
@@ -45,35 +45,50 @@ FOURIER_SECOND_JITTER = 4
 # Square root of ImageNet's colour covariance (from Lucid): its columns decorrelate RGB.
 COLOR_CORRELATION_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 
+TUNED = ("iterations", "lr", "l2_reg", "blur_every", "blur_sigma", "max_jitter")  # the catalogue's settings
+
 
 @dataclass
 class ClassVisConfig:
+    """What to draw and how; a setting left None takes the catalogue's value for the backbone (`resolved`)."""
+
     target: int
-    iterations: int = 200
-    lr: float | None = None  # None: DEFAULT_LR for the parametrisation
-    l2_reg: float = 1e-3
-    blur_every: int = 4
-    blur_sigma: float = 0.75
-    max_jitter: int = 16
+    param: Optional[str] = None  # pixel | fourier; None: the backbone's default
+    iterations: Optional[int] = None
+    lr: Optional[float] = None
+    l2_reg: Optional[float] = None
+    blur_every: Optional[int] = None
+    blur_sigma: Optional[float] = None
+    max_jitter: Optional[int] = None
     size: int = 224
-    param: str = "pixel"
     save_every: int = 0  # hand a frame to `on_frame` every this many steps (0: never)
     init_std: float = 1.0  # pixel: std of the starting noise, in the normalised space
 
+    def resolved(self, backbone: str) -> "ClassVisConfig":
+        """Every setting filled in: given ones kept, the rest from the catalogue (backbone and --param)."""
+        param = self.param or classvis_param(backbone)
+        defaults = classvis_settings(backbone, param)
+        filled = {name: defaults[name] if getattr(self, name) is None else getattr(self, name) for name in TUNED}
+        return replace(self, param=param, **filled)
+
+    def settings(self) -> dict:
+        """The tuned settings, the size and the parametrisation, for a report."""
+        return {**{name: getattr(self, name) for name in TUNED}, "size": self.size, "param": self.param}
+
     def check(self) -> None:
-        if self.param not in PARAMS:
-            raise A3Error(f"unknown parametrisation {self.param!r}; choose one of: {', '.join(PARAMS)}")
-        if self.iterations < 1:
+        if self.param is not None and self.param not in CLASSVIS_PARAMS:
+            raise A3Error(f"unknown --param {self.param!r}; choose one of: {', '.join(CLASSVIS_PARAMS)}")
+        if self.iterations is not None and self.iterations < 1:
             raise A3Error("--iterations must be at least 1")
         if self.lr is not None and not self.lr > 0:
             raise A3Error("--lr must be positive")
-        if self.l2_reg < 0 or self.blur_sigma < 0 or self.max_jitter < 0 or self.save_every < 0:
+        if any(v is not None and v < 0 for v in (self.l2_reg, self.blur_sigma, self.max_jitter, self.save_every)):
             raise A3Error("--l2-reg, --blur-sigma, --max-jitter and --save-every must be 0 or more")
-        if self.blur_every < 0:
+        if self.blur_every is not None and self.blur_every < 0:
             raise A3Error("--blur-every must be 0 (never) or more")
         if not 32 <= self.size <= 1024:
             raise A3Error("--size must be between 32 and 1024")
-        if self.max_jitter >= self.size:
+        if self.max_jitter is not None and self.max_jitter >= self.size:
             raise A3Error("--max-jitter must be smaller than --size")
 
 
@@ -115,43 +130,40 @@ class FourierImage:
         return torch.sigmoid(image)
 
 
-def class_visualization(backbone: Backbone, config: ClassVisConfig, progress: Progress | None = None,
-                        on_frame: Callable[[int, torch.Tensor], None] | None = None,
-                        on_interrupt: Callable[[torch.Tensor], None] | None = None,
-                        seed: int = 0) -> torch.Tensor:
-    """Run the optimisation and return the image, (3, size, size) in [0, 1].
+class ClassVisualization:
+    """One class visualization: the picture so far is `current_image()` at any time, so a caller that
+    catches Ctrl-C can keep it."""
 
-    `on_frame(step, image)` gets every `save_every`-th image; on Ctrl-C the current
-    image goes to `on_interrupt` before KeyboardInterrupt propagates.
-    """
-    config.check()
-    rng = random.Random(seed)
-    generator = torch.Generator().manual_seed(seed)
-    make = _pixel if config.param == "pixel" else _fourier
-    step, picture = make(backbone, config, rng, generator)
-    try:
+    def __init__(self, backbone: Backbone, config: ClassVisConfig, seed: int = 0):
+        config.check()
+        self.config = config.resolved(backbone.name)
+        self.config.check()
+        make = _pixel if self.config.param == "pixel" else _fourier
+        self.step, self.current_image = make(backbone, self.config, random.Random(seed), seeded_generator(seed))
+
+    def run(self, progress: Progress | None = None,
+            on_frame: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+        """Optimise; return the image (3, size, size) in [0, 1]. `on_frame(step, image)` gets every
+        `save_every`-th image."""
+        config = self.config
         for t in range(config.iterations):
-            score = step(t)
+            score = self.step(t)
             report(progress, t + 1, {"score": score})
             if on_frame and config.save_every and (t + 1) % config.save_every == 0:
-                on_frame(t + 1, picture())
-    except KeyboardInterrupt:
-        if on_interrupt:
-            on_interrupt(picture())
-        raise
-    return picture()
+                on_frame(t + 1, self.current_image())
+        return self.current_image()
 
 
-def _valid_range(backbone: Backbone) -> tuple[torch.Tensor, torch.Tensor]:
-    lo = backbone.normalize(torch.zeros(1, 3, 1, 1, device=backbone.device))
-    hi = backbone.normalize(torch.ones(1, 3, 1, 1, device=backbone.device))
-    return lo, hi
+def class_visualization(backbone: Backbone, config: ClassVisConfig, progress: Progress | None = None,
+                        on_frame: Callable[[int, torch.Tensor], None] | None = None, seed: int = 0) -> torch.Tensor:
+    """The function form of ClassVisualization(...).run(...)."""
+    return ClassVisualization(backbone, config, seed).run(progress, on_frame)
 
 
-def _pixel(backbone, config, rng, generator):
+def _pixel(backbone: Backbone, config: ClassVisConfig, rng: random.Random, generator: torch.Generator):
     """The assignment's method: (one step of the ascent, the current picture)."""
-    lr = config.lr or DEFAULT_LR["pixel"]
-    lo, hi = _valid_range(backbone)
+    lr = config.lr
+    lo, hi = backbone.pixel_range()
     noise = torch.randn((1, 3, config.size, config.size), generator=generator) * config.init_std
     img = torch.maximum(torch.minimum(noise.to(backbone.device), hi), lo)
 
@@ -181,11 +193,10 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def _fourier(backbone, config, rng, generator):
+def _fourier(backbone: Backbone, config: ClassVisConfig, rng: random.Random, generator: torch.Generator):
     """The Fourier parametrisation: (one Adam step under random transforms, the current picture)."""
-    lr = config.lr or DEFAULT_LR["fourier"]
     image = FourierImage(config.size, backbone.device, generator, decay=FOURIER_DECAY)
-    optimizer = torch.optim.Adam([image.spectrum], lr=lr)
+    optimizer = torch.optim.Adam([image.spectrum], lr=config.lr)
     pad = config.max_jitter
     second = min(FOURIER_SECOND_JITTER, pad)
 
@@ -209,11 +220,9 @@ def _fourier(backbone, config, rng, generator):
     return step, lambda: image().detach()[0]
 
 
-def target_probability(backbone: Backbone, image: torch.Tensor, target: int) -> tuple[float, list]:
+def target_probability(backbone: Backbone, image: torch.Tensor, target: int) -> tuple[float, list[Prediction]]:
     """Probability of `target` for an image (3, H, W) in [0, 1] as an 8-bit file stores it, and its top 5."""
     quantized = quantize(image)
     with torch.no_grad():
-        probs = backbone.logits(backbone.normalize(quantized[None].to(backbone.device))).softmax(dim=1)[0]
-    values, indices = probs.topk(5)
-    top = [(int(i), backbone.classes[int(i)], float(p)) for p, i in zip(values.cpu(), indices.cpu())]
-    return float(probs[target]), top
+        probs = backbone.logits(backbone.normalize(quantized[None].to(backbone.device))).softmax(dim=1)
+    return float(probs[0, target]), backbone.top_classes(probs, 5)[0]

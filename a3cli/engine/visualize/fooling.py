@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from a3cli.engine.backbones import Backbone
+from a3cli.engine.backbones.registry import Backbone
 from a3cli.engine.errors import A3Error
-from a3cli.engine.images import quantize as quantize_pixels
+from a3cli.engine.images import quantize
 from a3cli.engine.progress import Progress, report
 
 
@@ -64,9 +64,9 @@ class FoolResult:
         }
 
 
-def quantize(backbone: Backbone, x: torch.Tensor) -> torch.Tensor:
+def as_saved(backbone: Backbone, x: torch.Tensor) -> torch.Tensor:
     """The normalised image as an 8-bit file stores it: clamp to [0, 1], round to 1/255 steps."""
-    return backbone.normalize(quantize_pixels(backbone.deprocess(x)))
+    return backbone.normalize(quantize(backbone.deprocess(x)))
 
 
 def fool(backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConfig,
@@ -74,9 +74,8 @@ def fool(backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConf
     """Make a fooling image of `image` (PIL, or a normalised (1, 3, H, W) batch) for `config.target`."""
     config.check()
     x0 = backbone.preprocess(image) if isinstance(image, Image.Image) else image.to(backbone.device)
-    x0 = quantize(backbone, x0)  # start from exactly what an 8-bit file holds
-    lo = backbone.normalize(torch.zeros(1, 3, 1, 1, device=x0.device))
-    hi = backbone.normalize(torch.ones(1, 3, 1, 1, device=x0.device))
+    x0 = as_saved(backbone, x0)  # start from exactly what an 8-bit file holds
+    lo, hi = backbone.pixel_range()
     target = config.target
 
     def goal(probs: torch.Tensor) -> bool:
@@ -93,7 +92,7 @@ def fool(backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConf
         # The assignment's test on the running image first; the saved image is checked only then.
         if goal(scores.detach().softmax(dim=1)[0]):
             with torch.no_grad():
-                if goal(backbone.logits(quantize(backbone, x)).softmax(dim=1)[0]):
+                if goal(backbone.logits(as_saved(backbone, x)).softmax(dim=1)[0]):
                     success = True
                     break
         if iterations == config.max_iter:
@@ -104,11 +103,11 @@ def fool(backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConf
         iterations += 1
         report(progress, iterations, {"target p": float(scores.detach().softmax(dim=1)[0, target])})
 
-    saved = quantize(backbone, x.detach())
+    saved = as_saved(backbone, x.detach())
     with torch.no_grad():
         probs = backbone.logits(saved).softmax(dim=1)[0]
-    original = quantize_pixels(backbone.deprocess(x0)[0]).cpu()
-    fooled = quantize_pixels(backbone.deprocess(saved)[0]).cpu()
+    original = quantize(backbone.deprocess(x0)[0]).cpu()
+    fooled = quantize(backbone.deprocess(saved)[0]).cpu()
     diff = (fooled - original) * 255
     return FoolResult(
         original=original, fooled=fooled, success=success, iterations=iterations, target=target,

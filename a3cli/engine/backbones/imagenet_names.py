@@ -25,7 +25,7 @@ def normalize_name(name: str) -> str:
 @lru_cache(maxsize=1)
 def imagenet_synonyms() -> list[list[str]]:
     """For each of the 1000 classes (torchvision's order), its WordNet lemmas."""
-    from a3cli.engine.imagenet_lemmas import LEMMAS
+    from a3cli.engine.backbones.imagenet_lemmas import LEMMAS
 
     return [[name.strip() for name in line.split("\t", 1)[1].split(",")] for line in LEMMAS.splitlines()]
 
@@ -40,7 +40,7 @@ def class_names(classes: Sequence[str]) -> list[list[str]]:
     return result
 
 
-def describe(index: int, classes: Sequence[str]) -> str:
+def class_label(index: int, classes: Sequence[str]) -> str:
     """'281 tabby (tabby, tabby cat)': an index with the names that find it."""
     names = class_names(classes)[index]
     return f"{index} {names[0]}" + (f" ({', '.join(names)})" if len(names) > 1 else "")
@@ -70,7 +70,7 @@ def resolve_class(spec: str | int, classes: Sequence[str]) -> int:
         if len(candidates) == 1:
             return candidates[0]
         if len(candidates) > 1:
-            listed = "; ".join(describe(i, classes) for i in candidates)
+            listed = "; ".join(class_label(i, classes) for i in candidates)
             raise A3Error(f"class name {text!r} is ambiguous: {listed}; give the index or a longer name")
     raise A3Error(f"unknown class {text!r}; closest: {', '.join(suggestions(text, classes))}")
 

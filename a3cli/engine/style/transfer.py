@@ -17,17 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from a3cli.engine.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone
+from a3cli.engine.backbones.registry import Backbone
+from a3cli.engine.catalogue import IMAGENET_MEAN, IMAGENET_STD
+from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
-from a3cli.engine.images import load_image, to_tensor
-from a3cli.engine.losses import content_loss, gram_matrix, style_loss, tv_loss
+from a3cli.engine.images import load_image, resize_shorter_side, to_tensor
+from a3cli.engine.layers.losses import content_loss, gram_matrix, style_loss, tv_loss
 from a3cli.engine.progress import Progress, report
+from a3cli.engine.style.colors import keep_colors, luminance_only
 
 LINE_SEARCH = "strong_wolfe"
 Snapshot = Callable[[int, Tensor], None]  # (step, image (3, H, W) in [0, 1])
@@ -66,7 +68,8 @@ class StyleConfig:
                           "give one weight per layer")
         if self.style_blend_weights is not None and len(self.style_blend_weights) != n_styles:
             raise A3Error(f"{n_styles} style image(s) but {len(self.style_blend_weights)} blend weights")
-        if self.style_blend_weights is not None and (min(self.style_blend_weights) < 0 or sum(self.style_blend_weights) <= 0):
+        blend = self.style_blend_weights
+        if blend is not None and (min(blend) < 0 or sum(blend) <= 0):
             raise A3Error("--style-blend-weights must be non-negative and not all zero")
         if self.optimizer not in ("lbfgs", "adam"):
             raise A3Error(f"--optimizer {self.optimizer!r} is not one of adam, lbfgs")
@@ -90,40 +93,7 @@ class StyleResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Colour: luminance-only transfer
-
-
-def luminance_only(style: Image.Image, content: Image.Image) -> Image.Image:
-    """The style's luminance (as grey RGB), its mean and spread matched to the content's.
-
-    Gatys et al., "Preserving colour in neural artistic style transfer" (2016): the
-    style is then transferred in luminance only and the content's colours are put back.
-    """
-    y_style = np.asarray(style.convert("YCbCr"), dtype=np.float64)[..., 0]
-    y_content = np.asarray(content.convert("YCbCr"), dtype=np.float64)[..., 0]
-    matched = (y_style - y_style.mean()) / (y_style.std() + 1e-8) * y_content.std() + y_content.mean()
-    grey = Image.fromarray(np.clip(np.round(matched), 0, 255).astype(np.uint8), mode="L")
-    return grey.convert("RGB")
-
-
-def keep_colors(image: Tensor, content: Image.Image) -> Tensor:
-    """The luminance (Y of YCbCr, Pillow's ITU-R 601 conversion) of `image`, the colours (Cb, Cr) of `content`."""
-    from a3cli.engine.images import to_pil
-
-    picture = to_pil(image)
-    y, _, _ = picture.convert("YCbCr").split()
-    _, cb, cr = content.resize(picture.size, Image.BICUBIC).convert("YCbCr").split()
-    return to_tensor(Image.merge("YCbCr", (y, cb, cr)).convert("RGB"))
-
-
-# ---------------------------------------------------------------------------------------------
 # The optimisation
-
-
-def resized(image: Image.Image, size: int) -> Image.Image:
-    """Shorter side to `size`, aspect ratio kept (the assignment's T.Resize(size))."""
-    scale = size / min(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BICUBIC)
 
 
 def blend(weights: Optional[Sequence[float]], n: int) -> list[float]:
@@ -140,7 +110,7 @@ class StyleTransfer:
     """
 
     def __init__(self, backbone: Backbone, content: Image.Image, styles: Sequence[Image.Image],
-                 config: StyleConfig, generator: Optional[torch.Generator] = None):
+                 config: StyleConfig, seed: int = 0):
         if not styles:
             raise A3Error("give at least one style image")
         config.check(backbone, len(styles))
@@ -150,13 +120,11 @@ class StyleTransfer:
         if config.original_colors:
             self.styles = [luminance_only(s, self.content) for s in self.styles]
         self.blend = blend(config.style_blend_weights, len(styles))
-        self.generator = generator
+        self.generator = seeded_generator(seed)  # for a random start
         # Only layers whose weight is not zero are computed (feature inversion needs no style layers, ...).
         self.style_layers = [(layer, w) for layer, w in zip(config.style_layers, config.style_weights) if w > 0]
         self.use_content = config.content_weight > 0
-        device, dtype = backbone.device, torch.float32
-        self.low = backbone.normalize(torch.zeros(1, 3, 1, 1, device=device, dtype=dtype))  # valid pixel range
-        self.high = backbone.normalize(torch.ones(1, 3, 1, 1, device=device, dtype=dtype))
+        self.low, self.high = backbone.pixel_range()
         self.image: Optional[Tensor] = None  # the picture being optimised, normalised (1, 3, H, W)
 
     # -- sizes and targets --
@@ -218,7 +186,7 @@ class StyleTransfer:
     def current_image(self) -> Tensor:
         """The picture so far, (3, H, W) in [0, 1] on the CPU, with the content's colours if asked."""
         if self.image is None:
-            return to_tensor(resized(self.content, self.scales()[0]))
+            return to_tensor(resize_shorter_side(self.content, self.scales()[0]))
         image = self.backbone.deprocess(self.image.detach())[0].clamp(0, 1).cpu()
         return keep_colors(image, self.content) if self.config.original_colors else image
 
@@ -306,6 +274,6 @@ class StyleTransfer:
 
 def stylize(backbone: Backbone, content: Image.Image, styles: Sequence[Image.Image], config: StyleConfig,
             progress: Optional[Progress] = None, snapshot: Optional[Snapshot] = None, save_every: int = 0,
-            generator: Optional[torch.Generator] = None) -> StyleResult:
+            seed: int = 0) -> StyleResult:
     """Make one stylised picture: the function form of StyleTransfer(...).run(...)."""
-    return StyleTransfer(backbone, content, styles, config, generator).run(progress, snapshot, save_every)
+    return StyleTransfer(backbone, content, styles, config, seed).run(progress, snapshot, save_every)

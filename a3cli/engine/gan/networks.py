@@ -10,12 +10,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from a3cli.engine.catalogue import GAN_DEFAULTS
+
 __all__ = [
     "NOISE_DIM", "sample_noise", "discriminator", "generator", "dc_discriminator", "dc_generator",
     "wgan_critic", "initialize_weights",
 ]
 
-NOISE_DIM = 96
+NOISE_DIM = GAN_DEFAULTS["noise_dim"]  # the assignment's
 
 
 def sample_noise(batch_size: int, dim: int, device: torch.device | str | None = None,

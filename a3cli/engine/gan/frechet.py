@@ -17,16 +17,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
+from a3cli.engine.device import seed_everything, seeded_generator
 from a3cli.engine.errors import A3Error
-from a3cli.engine.files import WEIGHTS_DIR
+from a3cli.engine.files import SHIPPED_MNIST_CLASSIFIER
+from a3cli.engine.gan.networks import sample_noise
+from a3cli.engine.gan.pictures import generate_images
 from a3cli.engine.progress import Progress, report
 
 __all__ = [
     "MnistClassifier", "DEFAULT_CLASSIFIER", "train_classifier", "save_classifier", "load_classifier",
-    "frechet_distance", "FEATURE_DIM",
+    "frechet_distance", "frechet_report", "FEATURE_DIM",
 ]
 
-DEFAULT_CLASSIFIER = WEIGHTS_DIR / "mnist_classifier.pt"
+DEFAULT_CLASSIFIER = SHIPPED_MNIST_CLASSIFIER
 FEATURE_DIM = 128
 KIND = "mnist-classifier"
 
@@ -91,8 +94,8 @@ def train_classifier(images: Tensor, labels: Tensor, test_fraction: float = 0.2,
 
     The held-out digits are never trained on, so the accuracy is an honest test accuracy.
     """
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    g = seeded_generator(seed)
+    seed_everything(seed)
     order = torch.randperm(images.shape[0], generator=g)
     x01 = images.reshape(images.shape[0], 784).float().div(255)[order]
     y = labels[order]
@@ -149,3 +152,27 @@ def frechet_distance(real01: Tensor, fake01: Tensor, classifier: MnistClassifier
         for chunk in images.split(batch_size):
             metric.update(chunk.to(device), real=real)
     return float(metric.compute())
+
+
+def frechet_report(dataset: str, images: Tensor, G: nn.Module, noise_dim: int, seed: int, samples: int,
+                   classifier: str | Path | None = None) -> dict[str, Any]:
+    """The Fréchet distance of `samples` generated vs as many real images (uint8 (N, 28, 28)), for metrics.json.
+
+    Only for MNIST (the features are an MNIST classifier's); without the classifier the
+    distance is None and a note says why.
+    """
+    if dataset != "mnist":
+        return {"frechet_distance": None,
+                "frechet_note": "computed only for --dataset mnist (the features are an MNIST classifier's)"}
+    try:
+        model, info = load_classifier(classifier, next(G.parameters()).device)
+    except A3Error as error:
+        return {"frechet_distance": None, "frechet_note": str(error)}
+    g = seeded_generator(seed + 1)
+    n_real = min(samples, len(images))
+    real01 = images[torch.randperm(len(images), generator=g)[:n_real]].reshape(n_real, 784).float().div(255)
+    fake01 = torch.cat([generate_images(G, sample_noise(len(chunk), noise_dim, generator=g)).reshape(-1, 784)
+                        for chunk in torch.arange(samples).split(500)])
+    return {"frechet_distance": frechet_distance(real01, fake01, model),
+            "frechet_samples": {"real": n_real, "generated": samples},
+            "classifier_test_accuracy": info.get("test_accuracy")}

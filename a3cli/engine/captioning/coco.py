@@ -1,0 +1,171 @@
+"""The two COCO sources: the assignment's coco_captioning folder, and a COCO-format captions file.
+
+- `load_coco_h5(dir)`: the assignment's folder (HDF5 + JSON), whose features are
+  already extracted (VGG16 fc7, or its 512-d PCA).
+- `load_coco_json(images, annotations)`: a COCO-format captions file and its images;
+  features come from a backbone once and are cached on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from a3cli.engine.captioning.data import CaptionData, Split, standardize
+from a3cli.engine.captioning.features import FeatureSpec, cached_features, extract_features
+from a3cli.engine.captioning.vocab import END, NULL, START, build_vocab, encode, tokenize
+from a3cli.engine.device import seeded_generator
+from a3cli.engine.errors import A3Error
+from a3cli.engine.images import load_image
+from a3cli.engine.progress import Progress
+
+
+def _read_h5(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    import h5py
+
+    if not path.is_file():
+        raise A3Error(f"missing file '{path}' (expected the assignment's coco_captioning layout)")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in keys if k not in f]
+            if missing:
+                raise A3Error(f"'{path}' has no dataset {missing[0]!r} (has: {', '.join(f.keys()) or 'nothing'})")
+            return {k: np.asarray(f[k]) for k in keys}
+    except A3Error:
+        raise
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise A3Error(f"cannot read HDF5 file '{path}': {reason}") from None
+
+
+def _read_json(path: Path) -> object:
+    if not path.is_file():
+        raise A3Error(f"missing file '{path}'")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise A3Error(f"'{path}' is not valid JSON: {error}") from None
+
+
+def load_coco_h5(folder: str | Path, pca: bool = True, max_train: int | None = None, seed: int = 0) -> CaptionData:
+    """The assignment's `load_coco_data`: captions, features, vocabulary and URLs of train and val.
+
+    With `max_train`, that many training captions are drawn at random with
+    replacement, as the assignment does (NumPy's generator, seeded with `seed`).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise A3Error(f"--data '{folder}' is not a folder")
+    caps = _read_h5(folder / "coco2014_captions.h5",
+                    ("train_captions", "train_image_idxs", "val_captions", "val_image_idxs"))
+    vocab = _read_json(folder / "coco2014_vocab.json")
+    if not (isinstance(vocab, dict) and isinstance(vocab.get("idx_to_word"), list)
+            and isinstance(vocab.get("word_to_idx"), dict)):
+        raise A3Error(f"'{folder / 'coco2014_vocab.json'}' must hold 'idx_to_word' (a list) and 'word_to_idx' (an object)")
+    idx_to_word = [str(w) for w in vocab["idx_to_word"]]
+    word_to_idx = {str(w): int(i) for w, i in vocab["word_to_idx"].items()}
+    for token in (NULL, START, END):
+        if token not in word_to_idx:
+            raise A3Error(f"the vocabulary in '{folder}' lacks the token {token}")
+    suffix = "_pca" if pca else ""
+    splits = {}
+    for name in ("train", "val"):
+        feats = _read_h5(folder / f"{name}2014_vgg16_fc7{suffix}.h5", ("features",))["features"]
+        urls_file = folder / f"{name}2014_urls.txt"
+        urls = urls_file.read_text().split() if urls_file.is_file() else [""] * len(feats)
+        captions, idxs = caps[f"{name}_captions"], caps[f"{name}_image_idxs"]
+        if captions.ndim != 2 or idxs.shape != (len(captions),) or feats.ndim != 2:
+            raise A3Error(f"malformed {name} data in '{folder}': captions {captions.shape}, "
+                          f"image_idxs {idxs.shape}, features {feats.shape}")
+        if len(captions) and (captions.min() < 0 or captions.max() >= len(idx_to_word)):
+            raise A3Error(f"{name}_captions in '{folder}' hold word indices outside the vocabulary of {len(idx_to_word)}")
+        if len(idxs) and (idxs.min() < 0 or idxs.max() >= len(feats)):
+            raise A3Error(f"{name}_image_idxs in '{folder}' point past the {len(feats)} feature rows")
+        if name == "train" and max_train is not None and max_train < len(captions):
+            pick = np.random.RandomState(seed % 2**32).randint(len(captions), size=max_train)
+            captions, idxs = captions[pick], idxs[pick]
+        splits[name] = Split(torch.as_tensor(captions.astype(np.int64)), torch.as_tensor(idxs.astype(np.int64)),
+                             torch.as_tensor(feats.astype(np.float32)), urls)
+    dims = {s.features.shape[1] for s in splits.values()}
+    if len(dims) > 1:
+        raise A3Error(f"train and val features in '{folder}' differ in size: {sorted(dims)}")
+    spec = {"backbone": "vgg16", "layer": "fc7", "pca": pca, "note": "the assignment's precomputed features"}
+    return CaptionData(word_to_idx, idx_to_word, splits, spec, "coco_h5")
+
+
+def load_coco_json(images_dir: str | Path, annotations: str | Path, spec: FeatureSpec, backbone_loader: Callable,
+                   min_count: int = 1, max_length: int = 16, val_fraction: float = 0.1,
+                   max_train: int | None = None, vocab: tuple[dict, list] | None = None,
+                   progress: Progress | None = None, seed: int = 0) -> CaptionData:
+    """Captions of a COCO-format JSON, features of its images (cached), split into train and val by image.
+
+    `vocab` (word_to_idx, idx_to_word) reuses an existing vocabulary (resuming);
+    otherwise it is built from the training captions. With `max_train`, that many
+    training captions are drawn at random (seeded with `seed`).
+    """
+    images_dir, annotations = Path(images_dir), Path(annotations)
+    if not images_dir.is_dir():
+        raise A3Error(f"--images '{images_dir}' is not a folder")
+    data = _read_json(annotations)
+    if not (isinstance(data, dict) and isinstance(data.get("images"), list)
+            and isinstance(data.get("annotations"), list)):
+        raise A3Error(f"'{annotations}' is not a COCO captions file: it needs 'images' and 'annotations' lists")
+    files: dict[int, str] = {}
+    for entry in data["images"]:
+        if not isinstance(entry, dict) or "id" not in entry or "file_name" not in entry:
+            raise A3Error(f"'{annotations}': every image needs 'id' and 'file_name' (found {str(entry)[:80]})")
+        files[entry["id"]] = str(entry["file_name"])
+    by_image: dict[int, list[list[str]]] = {}
+    for entry in data["annotations"]:
+        if not isinstance(entry, dict) or "image_id" not in entry or not isinstance(entry.get("caption"), str):
+            raise A3Error(f"'{annotations}': every annotation needs 'image_id' and 'caption' (found {str(entry)[:80]})")
+        if entry["image_id"] not in files:
+            raise A3Error(f"'{annotations}': annotation refers to image id {entry['image_id']} that is not listed")
+        by_image.setdefault(entry["image_id"], []).append(tokenize(entry["caption"]))
+    ids = sorted(by_image)
+    if len(ids) < 2:
+        raise A3Error(f"'{annotations}' has captions for {len(ids)} image(s); at least 2 are needed")
+    for i in ids:
+        if not (images_dir / files[i]).is_file():
+            raise A3Error(f"image '{images_dir / files[i]}' listed in '{annotations}' does not exist")
+    order = ids[:]
+    random.Random(0).shuffle(order)  # the split depends on the file only, not on --seed
+    n_val = max(1, round(len(order) * val_fraction))
+    split_ids = {"train": sorted(order[n_val:]), "val": sorted(order[:n_val])}
+
+    if vocab is None:
+        word_to_idx, idx_to_word = build_vocab((t for i in split_ids["train"] for t in by_image[i]), min_count)
+    else:
+        word_to_idx, idx_to_word = vocab
+
+    all_ids = split_ids["train"] + split_ids["val"]
+    paths = [images_dir / files[i] for i in all_ids]
+    key = {"spec": spec.as_dict(),
+           "files": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]}
+
+    def make() -> torch.Tensor:
+        backbone = backbone_loader(spec.backbone)
+        return extract_features(backbone, lambda i: load_image(paths[i]), len(paths), spec, progress=progress)
+
+    features = cached_features(key, make)
+    offset = {"train": 0, "val": len(split_ids["train"])}
+    splits = {}
+    for name, image_ids in split_ids.items():
+        caps, idxs = [], []
+        for k, i in enumerate(image_ids):
+            for tokens in by_image[i]:
+                caps.append(encode(tokens, word_to_idx, max_length))
+                idxs.append(k)
+        captions, image_idxs = torch.tensor(caps), torch.tensor(idxs)
+        if name == "train" and max_train is not None and max_train < len(captions):
+            pick = torch.randperm(len(captions), generator=seeded_generator(seed))[:max_train]
+            captions, image_idxs = captions[pick], image_idxs[pick]
+        feats = features[offset[name]: offset[name] + len(image_ids)]
+        splits[name] = Split(captions, image_idxs, feats, [str(images_dir / files[i]) for i in image_ids])
+    norm = standardize(splits)
+    return CaptionData(word_to_idx, idx_to_word, splits, spec.as_dict(), "coco_json", norm)

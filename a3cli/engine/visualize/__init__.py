@@ -1,0 +1,1 @@
+"""Network visualization (part 3 of the assignment): saliency maps, fooling images, class visualization."""

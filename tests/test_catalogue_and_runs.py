@@ -1,0 +1,137 @@
+"""The catalogue's records point at real code, and the training-run skeleton's rules hold for both trainers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from a3cli.engine import catalogue
+from a3cli.engine.captioning.training import TrainConfig, train_captioner
+from a3cli.engine.errors import A3Error
+from a3cli.engine.runs import CHECKPOINT_NAME, merge_settings, open_run, save_run
+from tests.helpers import run_cli
+from tests.test_caption_train import toy_data
+
+CPU = torch.device("cpu")
+
+
+def test_catalogue_does_not_import_torch():
+    code = "import sys, a3cli.engine.catalogue, a3cli.app; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_every_record_names_code_that_exists():
+    from torch import nn
+
+    from a3cli.engine.backbones.builders import Parts
+    from a3cli.engine.visualize.saliency import SaliencyConfig
+
+    for record in catalogue.BACKBONE_RECORDS:
+        with torch.device("meta"):
+            parts = catalogue.load(record.builder)(record)
+        assert isinstance(parts, Parts) and isinstance(parts.model, nn.Module), record.name
+        names = [name for name, _ in parts.stages]
+        if record.style:  # the tuned layers are layers of this network
+            assert {record.style["content_layer"], *record.style["style_layers"]} <= set(names), record.name
+            assert len(record.style["style_layers"]) == len(record.style["style_weights"])
+        assert (record.package is None) != (record.torchvision_weights is None)
+    for variant in catalogue.GAN_VARIANTS.values():
+        for reference in (variant.discriminator, variant.generator, variant.discriminator_loss, variant.generator_loss):
+            assert callable(catalogue.load(reference)), reference
+    for method in catalogue.SALIENCY_METHODS.values():
+        assert callable(catalogue.load(method.function))
+        assert method.passes is None or hasattr(SaliencyConfig(), method.passes)
+    for preset in catalogue.STYLE_PRESETS.values():
+        for model, settings in preset.items():
+            assert len(settings["style_layers"]) == len(settings["style_weights"]), model
+
+
+def test_a_new_backbone_is_one_record(monkeypatch, capsys, photos, tmp_path):
+    """One record (ResNet-34 on the ResNet builder) and the engine knows it; stylize finds its settings there."""
+    from a3cli.engine.backbones.registry import build_backbone
+    from a3cli.engine.style.settings import resolve_settings
+
+    record = catalogue.BackboneRecord("resnet34", "a3cli.engine.backbones.builders:resnet", feature_dim=512,
+                                      torchvision_weights="ResNet34_Weights",
+                                      style={"content_layer": "layer1", "style_layers": ["stem"], "style_weights": [1.0],
+                                             "content_weight": 1.0, "tv_weight": 0.0})
+    monkeypatch.setitem(catalogue.BACKBONES, record.name, record)
+    with torch.device("meta"):
+        backbone = build_backbone("resnet34")
+    assert backbone.layer_names == ["stem", "layer1", "layer2", "layer3", "layer4"]
+    assert sum(p.numel() for p in backbone.model.parameters()) == 21_797_672
+    assert resolve_settings("resnet34", None, {"iterations": 3})["content_layer"] == "layer1"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("A3_OFFLINE", "1")
+    code, _, err = run_cli(["classify", str(photos["coffee"]), "--model", "resnet34"], capsys)
+    assert code == 2 and "resnet34 weights are not available offline" in err and "resnet34-" in err
+
+
+def test_merge_settings_keeps_the_runs_and_refuses_others():
+    saved = {"lr": 0.1, "batch_size": 8}
+    assert merge_settings({"lr": None, "batch_size": 8}, saved) == saved
+    assert merge_settings({"lr": 0.5}, None) == {"lr": 0.5}
+    with pytest.raises(A3Error, match="--batch-size 4 differs from the run being resumed"):
+        merge_settings({"batch_size": 4}, saved)
+
+
+def test_open_run_refuses_a_fresh_run_where_one_is(tmp_path):
+    assert open_run(tmp_path, "gan", resume=False) is None
+    save_run(tmp_path, "gan", {"step": 1})
+    with pytest.raises(A3Error, match="already holds a run"):
+        open_run(tmp_path, "gan", resume=False)
+    assert open_run(tmp_path, "gan", resume=True)["step"] == 1
+    with pytest.raises(A3Error, match="expected a captioner checkpoint"):
+        open_run(tmp_path, "captioner", resume=True)
+
+
+def test_caption_training_does_not_depend_on_what_ran_before(tmp_path):
+    """The seeding rule: the same seed gives the same run, whatever drew random numbers first."""
+    config = TrainConfig(cell_type="lstm", hidden_dim=8, wordvec_dim=4, batch_size=8, epochs=1)
+    torch.manual_seed(1)
+    first = train_captioner(toy_data(), config, tmp_path / "a", CPU, seed=3)
+    torch.randn(1000)  # what a backbone build or a feature extraction would draw
+    second = train_captioner(toy_data(), config, tmp_path / "b", CPU, seed=3)
+    other = train_captioner(toy_data(), config, tmp_path / "c", CPU, seed=4)
+    assert first["train_loss"] == second["train_loss"] != other["train_loss"]
+
+
+def test_caption_resume_refuses_other_settings_and_keeps_the_runs(tmp_path):
+    config = TrainConfig(cell_type="rnn", hidden_dim=8, wordvec_dim=4, batch_size=8, epochs=1)
+    train_captioner(toy_data(), config, tmp_path, CPU)
+    with pytest.raises(A3Error, match="already holds a run"):
+        train_captioner(toy_data(), config, tmp_path, CPU)
+    with pytest.raises(A3Error, match="--hidden-dim 16 differs"):
+        train_captioner(toy_data(), TrainConfig(hidden_dim=16, epochs=2), tmp_path, CPU, resume=True)
+    metrics = train_captioner(toy_data(), TrainConfig(epochs=2), tmp_path, CPU, resume=True)
+    assert metrics["config"]["cell_type"] == "rnn" and metrics["model"]["hidden_dim"] == 8 and metrics["epochs"] == 2
+
+
+def test_caption_train_cli_resumes_with_the_runs_data_and_refuses_a_different_one(tmp_path, capsys):
+    from tests.test_caption_data import write_coco_h5
+
+    data = write_coco_h5(tmp_path / "coco")
+    out = tmp_path / "run"
+    common = ["--hidden-dim", "8", "--wordvec-dim", "4", "--out", str(out), "--device", "cpu"]
+    code, _, err = run_cli(["caption-train", "--data", str(data), "--max-train", "40", "--epochs", "1", *common], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["caption-train", "--resume", "--epochs", "2", *common], capsys)  # the run's data
+    assert code == 0, err
+    ckpt = torch.load(out / CHECKPOINT_NAME, weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["data"]["max_train"] == 40
+    code, _, err = run_cli(["caption-train", "--resume", "--max-train", "20", "--epochs", "3", *common], capsys)
+    assert code == 2 and "--max-train 20 differs from the run being resumed (40)" in err
+
+
+def test_a_non_finite_caption_loss_stops_with_the_last_good_checkpoint(tmp_path, capsys):
+    from tests.test_caption_data import write_coco_h5
+
+    data = write_coco_h5(tmp_path / "coco")
+    code, _, err = run_cli(["caption-train", "--data", str(data), "--lr", "inf", "--hidden-dim", "8",
+                            "--wordvec-dim", "4", "--out", str(tmp_path / "run"), "--device", "cpu"], capsys)
+    assert code == 2 and "non-finite loss at iteration" in err and "no checkpoint was written yet" in err
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
