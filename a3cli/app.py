@@ -7,6 +7,7 @@ catalogue (`a3cli.engine.catalogue`).
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,11 +29,25 @@ app = typer.Typer(
 )
 console = Console()
 
+
+def show_version(value: bool) -> None:
+    if value:
+        from a3cli import __version__
+
+        print(f"a3 {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def common_options(version: Annotated[bool, typer.Option(
+        "--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    pass
+
 DEFAULT_MODEL = DEFAULT_BACKBONE
 DeviceOption = Annotated[
     str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).")
 ]
-SeedOption = Annotated[int, typer.Option("--seed", help="Random seed, for repeatable runs.")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed, for repeatable runs.")]
 ModelOption = Annotated[str, typer.Option("--model", "-m", help=f"Backbone: {backbones_help()}.")]
 WeightsOption = Annotated[
     Optional[Path], typer.Option("--weights", help="Load the backbone's weights from this state_dict file.")
@@ -55,22 +70,34 @@ def seeded_device(device: str, seed: int):
     return resolve_device(device)
 
 
-def check_output_image(path: Path, png_only: bool = False, why: str = "") -> None:
-    """Refuse an output picture that cannot be written, before the work rather than after it."""
+def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: str = "--out") -> None:
+    """Refuse an output that cannot be written, before the work rather than after it.
+
+    kind: "file" (JSON, weights), "image" (a type Pillow writes), "png", or "folder" (a run folder).
+    """
     from PIL import Image
 
     from a3cli.engine.errors import A3Error
 
-    if png_only and path.suffix.lower() != ".png":
-        raise A3Error(f"--out must name a .png file{why}, not {str(path)!r}")
-    Image.init()
-    if Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
-        raise A3Error(f"cannot save image '{path}': unknown image file type '{path.suffix}' (use .png or .jpg)")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if path.is_dir() or not folder.is_dir():
-        raise A3Error(f"cannot write '{path}': {'it is a folder' if path.is_dir() else f'{folder} is not a folder'}")
+    if path is None:
+        return
+    if kind == "png" and path.suffix.lower() != ".png":
+        raise A3Error(f"{flag} must name a .png file{why}, not '{path}'")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise A3Error(f"cannot write into '{path}': it is a file, not a folder")
+    if kind != "folder" and path.is_dir():
+        raise A3Error(f"cannot write '{path}': it is a folder")
+    if kind in ("image", "png"):
+        Image.init()
+        if Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
+            raise A3Error(f"cannot save image '{path}': unknown image file type '{path.suffix}' (use .png or .jpg)")
+    existing = path if kind == "folder" else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise A3Error(f"cannot write '{path}': '{existing}' is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise A3Error(f"cannot write '{path}': no permission to write in '{existing}'")
 
 
 @contextmanager

@@ -1,11 +1,16 @@
 """The `a3` command line: one thin driver per subcommand.
 
 Each command parses its options, calls the engine and renders the result. torch and
-the engine are imported inside the commands so that `a3 --help` stays instant.
+the engine are imported inside the commands so that `a3 --help` stays instant. What
+every command shares is enforced here, once: user mistakes end as one line on stderr
+with exit status 2, a number option must be finite, and SIGTERM stops a command the
+way Ctrl-C does (keeping what was made).
 """
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
 
 import typer
@@ -15,6 +20,26 @@ from a3cli.app import app
 from a3cli.commands import basic, caption, visualize, style, gan  # noqa: F401, I001
 
 
+def finite_numbers_only(command) -> None:
+    """Refuse inf and nan for every float option of every command, when the options are parsed."""
+    from typer._click.exceptions import BadParameter
+
+    for sub in getattr(command, "commands", {}).values():
+        finite_numbers_only(sub)
+    for param in command.params:
+        if getattr(getattr(param, "type_descriptor", None), "annotation", None) is float:
+            def check(ctx, param, value, previous=param.callback):
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise BadParameter(f"{value} is not a finite number", ctx=ctx, param=param)
+                return previous(ctx, param, value) if previous else value
+
+            param.callback = check
+
+
+def stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes end as one line on stderr with exit status 2."""
     # Typer vendors click; its usage errors are raised here because of standalone_mode=False.
@@ -22,16 +47,22 @@ def main(argv: list[str] | None = None) -> None:
 
     from a3cli.engine.errors import A3Error
 
+    command = typer.main.get_command(app)
+    finite_numbers_only(command)
     try:
-        code = app(args=argv, prog_name="a3", standalone_mode=False)
+        signal.signal(signal.SIGTERM, stop_on_sigterm)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        code = command.main(args=argv, prog_name="a3", standalone_mode=False)
         if code == 130:  # Typer turns Ctrl-C inside a command into exit code 130
             print("interrupted", file=sys.stderr)
     except NoArgsIsHelpError as error:
         print(error.ctx.get_help() if error.ctx else str(error))
         code = 0
     except UsageError as error:
-        command = error.ctx.command_path if error.ctx else "a3"
-        print(f"error: {error.format_message()} (see '{command} --help')", file=sys.stderr)
+        name = error.ctx.command_path if error.ctx else "a3"
+        print(f"error: {error.format_message()} (see '{name} --help')", file=sys.stderr)
         code = 2
     except A3Error as error:
         print(f"error: {error}", file=sys.stderr)

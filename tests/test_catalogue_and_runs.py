@@ -131,7 +131,10 @@ def test_a_non_finite_caption_loss_stops_with_the_last_good_checkpoint(tmp_path,
     from tests.test_caption_data import write_coco_h5
 
     data = write_coco_h5(tmp_path / "coco")
-    code, _, err = run_cli(["caption-train", "--data", str(data), "--lr", "inf", "--hidden-dim", "8",
-                            "--wordvec-dim", "4", "--out", str(tmp_path / "run"), "--device", "cpu"], capsys)
+    argv = ["caption-train", "--data", str(data), "--hidden-dim", "8", "--wordvec-dim", "4", "--out",
+            str(tmp_path / "run"), "--device", "cpu"]
+    code, _, err = run_cli([*argv, "--lr", "inf"], capsys)
+    assert code == 2 and "'--lr': inf is not a finite number" in err
+    code, _, err = run_cli([*argv, "--lr", "1e30"], capsys)  # finite, but the weights blow up
     assert code == 2 and "non-finite loss at iteration" in err and "no checkpoint was written yet" in err
     assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()

@@ -77,3 +77,10 @@ def test_user_mistakes_end_with_one_line_and_status_2(argv, message, photos, tmp
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert message in lines[0]
     assert "Traceback" not in err + out
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"a3 {version('a3cli')}"

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, console, seeded_device,
-                       top_records, top_table)
+from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, check_output, console,
+                       seeded_device, top_records, top_table)
 
 
 @app.command()
@@ -75,6 +75,8 @@ def classify(
     from a3cli.engine.images import load_image
 
     torch_device = seeded_device(device, seed)
+    check_output(out, "png")
+    check_output(json_out)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
     backbone = load_backbone(model, torch_device, weights)
     results = []

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from a3cli.app import DeviceOption, SeedOption, app, console, lazy_progress_bar, optional, progress_bar, seeded_device
+from a3cli.app import (DeviceOption, SeedOption, app, check_output, console, lazy_progress_bar, optional, progress_bar,
+                       seeded_device)
 from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS
 from a3cli.engine.files import SHIPPED_CAPTIONER
 
@@ -52,6 +53,8 @@ def caption_train(
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Run folder: checkpoint.pt, metrics.json, loss.png.")] = Path("out/caption"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
+    checkpoint_every: Annotated[Optional[int], optional(
+        "--checkpoint-every", help="Write the checkpoint every N iterations.", default="every epoch", min=1)] = None,
     export: Annotated[Optional[Path], typer.Option(
         "--export", help="Also write a small sampling-only checkpoint here.")] = None,
     device: DeviceOption = "auto",
@@ -76,6 +79,8 @@ def caption_train(
     from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
 
     torch_device = seeded_device(device, seed)
+    check_output(out, "folder")
+    check_output(export)
     source = CaptionSource(data=data, pca=pca, images=images, annotations=annotations, dataset=dataset, model=model,
                            layer=layer, grid=grid, image_size=image_size, min_count=min_count, max_length=max_length,
                            max_train=max_train)
@@ -90,7 +95,7 @@ def caption_train(
                   f"words, features {captions.input_dim}-d, device {torch_device}", highlight=False, soft_wrap=True)
     with progress_bar(training.total, f"{settings.cell_type} epochs={settings.epochs}") as bar:
         bar(training.step, {})
-        metrics = training.train(progress=bar, export=export)
+        metrics = training.train(progress=bar, export=export, checkpoint_every=checkpoint_every)
     table = Table(title="BLEU (greedy captions)", title_justify="left")
     table.add_column("split")
     for n in range(1, 5):
@@ -156,6 +161,8 @@ def caption_sample(
     decoding = Decoding(beam_size, temperature, top_k, max_length=max_length)
     decoding.check()
     torch_device = seeded_device(device, seed)
+    check_output(out, "png")
+    check_output(save_images, "folder")
     if images:
         pictures = [load_image(path) for path in images]  # a bad file fails before any model is loaded
     model, ckpt = load_captioner(checkpoint, torch_device)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from a3cli.app import DeviceOption, SeedOption, app, console, optional, progress_bar, seeded_device
+from a3cli.app import DeviceOption, SeedOption, app, check_output, console, optional, progress_bar, seeded_device
 from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, gan_default
 
 VARIANTS_HELP = " | ".join(GAN_VARIANTS)
@@ -75,6 +75,7 @@ def gan_train(
     from a3cli.engine.gan.training import GanConfig, prepare_gan
 
     torch_device = seeded_device(device, seed)
+    check_output(out, "folder")
     config = GanConfig(out=out, variant=variant, dataset=dataset, batch_size=batch_size, lr=lr, beta1=beta1,
                        beta2=beta2, noise_dim=noise_dim, n_critic=n_critic, gp_weight=gp_weight, epochs=epochs,
                        iterations=iterations, sample_every=sample_every, checkpoint_every=checkpoint_every,
@@ -110,6 +111,7 @@ def gan_sample(
     from a3cli.engine.images import make_grid, save_image
 
     torch_device = seeded_device(device, seed)
+    check_output(out, "image")
     G, run = load_generator(checkpoint, torch_device)
     images = generate_images(G, sample_noise(n, run["noise_dim"]))
     save_image(make_grid(images, nrow=nrow), out)
@@ -141,6 +143,7 @@ def gan_classifier(
     from a3cli.engine.gan.frechet import save_classifier, train_classifier
 
     seeded_device(device, seed)
+    check_output(out)
     if full:
         data = load_dataset("mnist", data_root, download=True)
         if data.labels is None or "offline fallback" in data.source:

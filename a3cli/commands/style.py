@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, check_output_image,
+from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, check_output,
                        console, optional, picture_kept_on_interrupt, progress_bar, seeded_device)
 from a3cli.engine.catalogue import STYLE_PRESETS, style_default
 
@@ -135,9 +135,9 @@ def stylize_command(
         "init": init, "optimizer": optimizer, "iterations": iterations, "lr": lr, "decay_lr": decay_lr,
         "decay_at": decay_at, "style_blend_weights": parse_list(style_blend_weights, "--style-blend-weights", True),
     }
-    for path in (out, compare):
-        if path is not None:
-            check_output_image(path)
+    check_output(out, "image")
+    check_output(compare, "image")
+    check_output(json_out)
     config = StyleConfig(**resolve_settings(model, preset, given), original_colors=original_colors,
                          multiscale=multiscale)
     if config.init not in ("content", "random") and not Path(config.init).is_file():

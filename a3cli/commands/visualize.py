@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, check_output_image,
+from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, check_output,
                        console, picture_kept_on_interrupt, progress_bar, seeded_device, top_records, top_table)
 from a3cli.engine.catalogue import SALIENCY_BASELINES, SALIENCY_METHODS
 
@@ -78,7 +78,8 @@ def saliency(
     config = SaliencyConfig(method=method, samples=samples, noise=noise, steps=steps, baseline=baseline,
                             batch_size=batch_size)
     config.check()
-    check_output_image(out, png_only=True)
+    check_output(out, "png")
+    check_output(json_out)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
     backbone = load_backbone(model, torch_device, weights)
     class_index = None if target is None else resolve_class(target, backbone.classes)
@@ -144,7 +145,8 @@ def fool(
     from a3cli.engine.visualize.fooling import fool as make_fooling_image
 
     torch_device = seeded_device(device, seed)
-    check_output_image(out, png_only=True, why=" (a lossy format would undo the change)")
+    check_output(out, "png", why=" (a lossy format would undo the change)")
+    check_output(json_out)
     picture = load_image(image)
     backbone = load_backbone(model, torch_device, weights)
     config = FoolConfig(target=resolve_class(target, backbone.classes), lr=lr, max_iter=max_iter,
@@ -229,7 +231,10 @@ def classvis(
                             lr=lr, l2_reg=l2_reg, blur_every=blur_every, blur_sigma=blur_sigma,
                             max_jitter=max_jitter, size=size, save_every=save_every)
     config.check()
-    check_output_image(out, png_only=True)
+    check_output(out, "png")
+    check_output(json_out)
+    if save_every:
+        check_output(out.with_name(f"{out.stem}_frames"), "folder")
     backbone = load_backbone(model, torch_device, weights)
     drawing = ClassVisualization(backbone, config, seed)
     config = drawing.config

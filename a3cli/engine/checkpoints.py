@@ -1,17 +1,21 @@
-"""Checkpoints: written atomically, read without running code.
+"""Checkpoints: written atomically, read without running code, checked before use.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts with a
-"kind" entry (say "captioner" or "gan") so a command can refuse another command's file.
+"kind" entry (say "captioner" or "gan") so a command can refuse another command's
+file. Everything that reads one goes through `load_checkpoint` (kind and required
+keys) and `load_state` (a state_dict into a module or optimiser), so a damaged or
+foreign file ends in one `error:` line, never a traceback.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
-from a3cli.engine.errors import A3Error
+from a3cli.engine.errors import A3Error, first_line
 from a3cli.engine.files import atomic_write
 
 
@@ -20,19 +24,45 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     return atomic_write(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load with weights_only=True; with `kind`, refuse a checkpoint made by another command."""
+def read_weights_only(path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu") -> Any:
+    """torch.load with weights_only=True; a file it refuses (a pickle that would run code) is an A3Error.
+
+    torch's warning about such files, with its advice to load them unsafely, is not shown.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise A3Error(f"{str(path)!r} is a folder, not a {what} file")
     if not path.is_file():
-        raise A3Error(f"checkpoint {str(path)!r} does not exist")
+        raise A3Error(f"{what} file {str(path)!r} does not exist")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        first_line = (str(error).splitlines() or [type(error).__name__])[0]
-        raise A3Error(f"cannot load checkpoint {str(path)!r}: {first_line}") from None
+        raise A3Error(f"cannot load {what} {str(path)!r}: {first_line(error)}") from None
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str | torch.device = "cpu",
+                    required: Iterable[str] = ()) -> dict[str, Any]:
+    """Load with weights_only=True; with `kind`, refuse a checkpoint made by another command; refuse one
+    that lacks any of the `required` keys."""
+    state = read_weights_only(path, "checkpoint", map_location)
     if not isinstance(state, dict):
         raise A3Error(f"{str(path)!r} is not an a3 checkpoint")
     if kind is not None and state.get("kind") != kind:
         found = state.get("kind", "not an a3 checkpoint")
         raise A3Error(f"{str(path)!r} is a {found} checkpoint, expected a {kind} checkpoint")
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise A3Error(f"{str(path)!r} is an incomplete {kind or 'a3'} checkpoint: it lacks {', '.join(missing)}")
     return state
+
+
+def load_state(target: torch.nn.Module | torch.optim.Optimizer, state: Any, what: str) -> None:
+    """`target.load_state_dict(state)`, with a mismatch (missing keys, other shapes) as one A3Error line."""
+    try:
+        target.load_state_dict(state)
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else first_line(error)  # torch's first line only says "Error(s) in ..."
+        raise A3Error(f"{what} does not fit: {detail}") from None

@@ -7,3 +7,9 @@ else is a bug and keeps its traceback.
 
 class A3Error(Exception):
     """A user-facing error: bad input, missing file, unavailable weights or device."""
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's message for a one-line report: its first non-empty line, else its type's name."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

@@ -97,10 +97,22 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(a.copy()).permute(2, 0, 1).float().div(255.0)
 
 
+MAX_RESIZED_PIXELS = 50_000_000  # what a resize may make: a 5 x 5000 strip scaled to 256 px would be 65 GB
+
+
+def shorter_side_size(img: Image.Image, size: int) -> tuple[int, int]:
+    """(width, height) with the shorter side at `size`, aspect ratio kept; refused if it would be huge."""
+    scale = size / min(img.size)
+    width, height = max(1, round(img.width * scale)), max(1, round(img.height * scale))
+    if width * height > MAX_RESIZED_PIXELS:
+        raise A3Error(f"a {img.width}x{img.height} image resized to {size} px on its shorter side would be "
+                      f"{width}x{height} pixels: crop it to a less elongated shape, or use a smaller size")
+    return width, height
+
+
 def resize_shorter_side(img: Image.Image, size: int) -> Image.Image:
     """Shorter side to `size`, aspect ratio kept, bicubic (the assignment's T.Resize(size))."""
-    scale = size / min(img.size)
-    return img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
+    return img.resize(shorter_side_size(img, size), Image.BICUBIC)
 
 
 def quantize(t: torch.Tensor) -> torch.Tensor:

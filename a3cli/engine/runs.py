@@ -1,10 +1,12 @@
 """What every training run shares: its folder, its checkpoint, resume, Ctrl-C and the random state.
 
 A run lives in one folder (`--out`) with one checkpoint, `checkpoint.pt`: a kind-tagged
-dict written atomically every N iterations, at the end, and when Ctrl-C stops the run;
-it holds every global RNG state, so `--resume` continues the very same run. A fresh run
-refuses a folder that already holds one. When resuming, a setting left out takes the
-run's value and a setting given differently is refused.
+dict written atomically every N iterations, at the end, and when Ctrl-C or SIGTERM stops
+the run; it holds every global RNG state, so `--resume` continues the very same run. A
+process holds the folder's lock for as long as it lives (the OS drops it when the process
+dies, so a crashed run never blocks the next one); a second run in the same folder is
+refused, and so is a fresh run where a checkpoint already is. When resuming, a setting
+left out takes the run's value and a setting given differently is refused.
 
 The loop (`train_loop`) drives any trainer with `step`, `train_step()`, `save()` and
 `stopped()`: gan-train and caption-train differ only in what one step does.
@@ -13,9 +15,15 @@ The loop (`train_loop`) drives any trainer with `step`, `train_step()`, `save()`
 from __future__ import annotations
 
 import math
+import os
 import signal
 from pathlib import Path
 from typing import Any, Mapping, Optional, Protocol
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
 
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.device import rng_state
@@ -23,15 +31,57 @@ from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress, report
 
 CHECKPOINT_NAME = "checkpoint.pt"
+LOCK_NAME = ".a3-run.lock"
+_held_locks: dict[Path, Any] = {}  # run folder -> its open lock file, kept open while this process lives
 
 
 def checkpoint_path(out: str | Path) -> Path:
     return Path(out) / CHECKPOINT_NAME
 
 
+def lock_run_folder(out: str | Path) -> None:
+    """Take the folder's lock for the life of this process, or refuse: another process is running there."""
+    folder = Path(out).resolve()
+    if fcntl is None or folder in _held_locks:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise A3Error(f"--out '{out}' is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_NAME, "a+")
+    except OSError as error:
+        raise A3Error(f"cannot use '{out}' as a run folder: {error.strerror or error}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise A3Error(f"'{out}' is in use by another a3 run (process {owner}); wait for it to end, "
+                      "or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _held_locks[folder] = handle
+
+
+def remove_stale_temporary_files(out: str | Path) -> None:
+    """Half-written checkpoints a killed process left behind (atomic writes' .NAME.UUID.tmp files)."""
+    for path in Path(out).glob(f".{CHECKPOINT_NAME}.*.tmp"):
+        path.unlink(missing_ok=True)
+
+
 def open_run(out: str | Path, kind: str, resume: bool) -> Optional[dict[str, Any]]:
-    """The checkpoint of the run to resume, or None for a fresh run (refused where a run already is)."""
+    """The checkpoint of the run to resume, or None for a fresh run (refused where a run already is).
+
+    Takes the folder's lock first, so that two runs started together cannot both start fresh.
+    """
     path = checkpoint_path(out)
+    if resume and not path.exists():
+        raise A3Error(f"checkpoint file '{path}' does not exist: there is no run to resume in '{out}'")
+    lock_run_folder(out)
+    remove_stale_temporary_files(out)
     if resume:
         return load_checkpoint(path, kind=kind)
     if path.exists():
@@ -63,20 +113,20 @@ def save_run(out: str | Path, kind: str, state: Mapping[str, Any]) -> Path:
 
 
 class DeferredInterrupt:
-    """Ctrl-C during an iteration is held until the iteration ends, so the checkpoint is consistent.
+    """Ctrl-C (or SIGTERM, what schedulers and `timeout` send) during an iteration is held until the
+    iteration ends, so the checkpoint is consistent. A second one interrupts at once."""
 
-    A second Ctrl-C interrupts at once.
-    """
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self.previous = None
+        self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> "DeferredInterrupt":
         try:
-            self.previous = signal.signal(signal.SIGINT, self.handle)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self.previous = None
+            self.previous = {signum: signal.signal(signum, self.handle) for signum in self.SIGNALS}
+        except ValueError:  # not the main thread: leave the signals alone
+            self.previous = {}
         return self
 
     def handle(self, signum, frame) -> None:
@@ -85,8 +135,8 @@ class DeferredInterrupt:
         self.requested = True
 
     def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 class Trainer(Protocol):

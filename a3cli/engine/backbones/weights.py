@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from a3cli.engine.catalogue import DEFAULT_BACKBONE, BackboneRecord, load
+from a3cli.engine.checkpoints import read_weights_only
 from a3cli.engine.errors import A3Error
 
 
@@ -83,12 +84,7 @@ def weights_status(record: BackboneRecord) -> tuple[bool, str]:
 
 def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     """Read a weights file without running code from it (weights_only=True)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise A3Error(f"weights file {str(path)!r} does not exist") from None
-    except Exception as error:
-        raise A3Error(f"cannot load weights for {name} from {str(path)!r}: {str(error).splitlines()[0]}") from None
+    state = read_weights_only(path, "weights")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -98,6 +98,17 @@ def load_coco_h5(folder: str | Path, pca: bool = True, max_train: int | None = N
     return CaptionData(word_to_idx, idx_to_word, splits, spec, "coco_h5")
 
 
+def is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def inside(folder: Path, file_name: str, annotations: Path) -> str:
+    """A file name that stays inside the images folder: no absolute paths, no '..' out of it."""
+    if Path(file_name).is_absolute() or not (folder / file_name).resolve().is_relative_to(folder.resolve()):
+        raise A3Error(f"'{annotations}': image file_name {file_name!r} points outside --images '{folder}'")
+    return file_name
+
+
 def load_coco_json(images_dir: str | Path, annotations: str | Path, spec: FeatureSpec, backbone_loader: Callable,
                    min_count: int = 1, max_length: int = 16, val_fraction: float = 0.1,
                    max_train: int | None = None, vocab: tuple[dict, list] | None = None,
@@ -117,13 +128,15 @@ def load_coco_json(images_dir: str | Path, annotations: str | Path, spec: Featur
         raise A3Error(f"'{annotations}' is not a COCO captions file: it needs 'images' and 'annotations' lists")
     files: dict[int, str] = {}
     for entry in data["images"]:
-        if not isinstance(entry, dict) or "id" not in entry or "file_name" not in entry:
-            raise A3Error(f"'{annotations}': every image needs 'id' and 'file_name' (found {str(entry)[:80]})")
-        files[entry["id"]] = str(entry["file_name"])
+        if not isinstance(entry, dict) or not is_id(entry.get("id")) or not isinstance(entry.get("file_name"), str):
+            raise A3Error(f"'{annotations}': every image needs 'id' and 'file_name' (an integer and a name; "
+                          f"found {str(entry)[:80]})")
+        files[entry["id"]] = inside(images_dir, entry["file_name"], annotations)
     by_image: dict[int, list[list[str]]] = {}
     for entry in data["annotations"]:
-        if not isinstance(entry, dict) or "image_id" not in entry or not isinstance(entry.get("caption"), str):
-            raise A3Error(f"'{annotations}': every annotation needs 'image_id' and 'caption' (found {str(entry)[:80]})")
+        if not isinstance(entry, dict) or not is_id(entry.get("image_id")) or not isinstance(entry.get("caption"), str):
+            raise A3Error(f"'{annotations}': every annotation needs 'image_id' and 'caption' (an integer and a text; "
+                          f"found {str(entry)[:80]})")
         if entry["image_id"] not in files:
             raise A3Error(f"'{annotations}': annotation refers to image id {entry['image_id']} that is not listed")
         by_image.setdefault(entry["image_id"], []).append(tokenize(entry["caption"]))

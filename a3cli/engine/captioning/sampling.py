@@ -26,7 +26,8 @@ def load_captioner(path: str | Path, device: torch.device | str = "cpu") -> tupl
     """The model of a captioner checkpoint (a run's or an exported one) and the checkpoint itself."""
     if Path(path) == SHIPPED_CAPTIONER and not SHIPPED_CAPTIONER.is_file():
         raise A3Error(f"the shipped checkpoint '{path}' is missing: run 'make weights' or pass --checkpoint")
-    ckpt = load_checkpoint(path, kind="captioner")
+    ckpt = load_checkpoint(path, kind="captioner",
+                           required=("model", "model_config", "word_to_idx", "idx_to_word", "feature_spec"))
     return model_from_checkpoint(ckpt, device), ckpt
 
 

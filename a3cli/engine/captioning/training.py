@@ -171,10 +171,11 @@ class CaptionTraining:
     def stopped(self) -> None:
         """Nothing to draw: the checkpoint has everything, and --resume continues from it."""
 
-    def train(self, progress: Progress | None = None, export: str | Path | None = None) -> dict[str, Any]:
+    def train(self, progress: Progress | None = None, export: str | Path | None = None,
+              checkpoint_every: int | None = None) -> dict[str, Any]:
         """Train up to `total`; write metrics.json and loss.png (and the export); return the metrics."""
         self.model.train()
-        train_loop(self, self.total, self.per_epoch, progress)
+        train_loop(self, self.total, checkpoint_every or self.per_epoch, progress)  # default: every epoch
         model, data, state = self.model.eval(), self.data, self.state
         metrics = {
             "source": data.source,

@@ -26,12 +26,13 @@ from a3cli.engine.backbones.registry import Backbone
 from a3cli.engine.catalogue import IMAGENET_MEAN, IMAGENET_STD
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
-from a3cli.engine.images import load_image, resize_shorter_side, to_tensor
+from a3cli.engine.images import load_image, resize_shorter_side, shorter_side_size, to_tensor
 from a3cli.engine.layers.losses import content_loss, gram_matrix, style_loss, tv_loss
 from a3cli.engine.progress import Progress, report
 from a3cli.engine.style.colors import keep_colors, luminance_only
 
 LINE_SEARCH = "strong_wolfe"
+MIN_SIZE, MAX_SIZE = 16, 4096  # shorter side of the picture and of the style images, pixels
 Snapshot = Callable[[int, Tensor], None]  # (step, image (3, H, W) in [0, 1])
 
 
@@ -75,8 +76,11 @@ class StyleConfig:
             raise A3Error(f"--optimizer {self.optimizer!r} is not one of adam, lbfgs")
         if self.iterations < 1:
             raise A3Error("--iterations must be at least 1")
-        if self.image_size < 16 or (self.style_size is not None and self.style_size < 16):
-            raise A3Error("--image-size and --style-size must be at least 16 pixels")
+        if not (math.isfinite(self.lr) and self.lr > 0) or (self.decay_lr is not None and not self.decay_lr > 0):
+            raise A3Error("--lr and --decay-lr must be positive")
+        sizes = [self.image_size] + ([self.style_size] if self.style_size is not None else [])
+        if not all(MIN_SIZE <= size <= MAX_SIZE for size in sizes):
+            raise A3Error(f"--image-size and --style-size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
         if not 0 <= self.decay_at <= 1:
             raise A3Error("--decay-at must be a fraction between 0 and 1")
         weights = [self.content_weight, self.tv_weight, *self.style_weights]
@@ -119,6 +123,9 @@ class StyleTransfer:
         self.styles = [s.convert("RGB") for s in styles]
         if config.original_colors:
             self.styles = [luminance_only(s, self.content) for s in self.styles]
+        shorter_side_size(self.content, config.image_size)  # refuse a huge picture now, not after the model
+        for style in self.styles:
+            shorter_side_size(style, config.style_size or config.image_size)
         self.blend = blend(config.style_blend_weights, len(styles))
         self.generator = seeded_generator(seed)  # for a random start
         # Only layers whose weight is not zero are computed (feature inversion needs no style layers, ...).

@@ -1,0 +1,238 @@
+"""A battery of bad inputs and faults against every command, tallied by outcome.
+
+Each case runs `a3 ...` in this process (after the fixtures are made once) and is put
+in one of these classes:
+
+  refused      exit 2 and exactly one `error:` line on stderr (what every mistake should give)
+  noisy        exit 2, but with more on stderr than the one line
+  traceback    an exception escaped (a bug)
+  exit0        exit 0 where the input was bad (garbage or nothing written)
+  ok           a valid but odd input that worked, as it should
+  failed-ok    a valid input that was refused
+
+Malicious pickles are given to every option that reads a checkpoint or weights: if one
+ran its code, a marker file appears and the run says so. Signals (Ctrl-C, SIGTERM,
+kill -9) are checked in tests/test_faults.py, not here.
+
+    .venv/bin/python benchmarks/fault_battery.py
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from a3cli.cli import main  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "coffee.jpg"
+
+
+class Evil:
+    """A pickle that, if unpickled without weights_only, writes the marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def fixtures(tmp: Path) -> dict[str, Path]:
+    """Bad and odd files, once."""
+    f = {"tmp": tmp, "photo": EXAMPLE, "marker": tmp / "PWNED"}
+    (tmp / "empty.jpg").write_bytes(b"")
+    f["empty"] = tmp / "empty.jpg"
+    (tmp / "text.jpg").write_text("not an image")
+    f["text"] = tmp / "text.jpg"
+    raw = EXAMPLE.read_bytes()
+    (tmp / "truncated.jpg").write_bytes(raw[: len(raw) // 3])
+    f["truncated"] = tmp / "truncated.jpg"
+    Image.new("RGB", (1, 1), "red").save(tmp / "one.png")
+    f["one"] = tmp / "one.png"
+    Image.fromarray((np.random.default_rng(0).random((64, 64)) * 65535).astype(np.uint16)).save(tmp / "sixteen.png")
+    f["sixteen"] = tmp / "sixteen.png"
+    Image.open(EXAMPLE).convert("CMYK").save(tmp / "cmyk.jpg")
+    f["cmyk"] = tmp / "cmyk.jpg"
+    palette = Image.open(EXAMPLE).convert("P")
+    palette.info["transparency"] = 0
+    palette.save(tmp / "palette.png")
+    f["palette"] = tmp / "palette.png"
+    frames = [Image.new("RGB", (64, 64), c) for c in ("red", "green", "blue")]
+    frames[0].save(tmp / "anim.gif", save_all=True, append_images=frames[1:])
+    f["anim"] = tmp / "anim.gif"
+    Image.open(EXAMPLE).save(tmp / "café ☕.jpg")
+    f["unicode"] = tmp / "café ☕.jpg"
+    Image.new("RGB", (4000, 3), "white").save(tmp / "strip.png")
+    f["strip"] = tmp / "strip.png"
+    with open(tmp / "bomb.png", "wb") as out:  # 20000 x 20000 declared, a few bytes of data
+        Image.new("1", (20000, 20000)).save(out, format="PNG")
+    f["bomb"] = tmp / "bomb.png"
+    torch.save(Evil(f["marker"]), tmp / "evil.pt")
+    f["evil"] = tmp / "evil.pt"
+    (tmp / "empty.pt").write_bytes(b"")
+    f["empty_pt"] = tmp / "empty.pt"
+    torch.save({"kind": "gan"}, tmp / "gan_nokeys.pt")
+    f["gan_nokeys"] = tmp / "gan_nokeys.pt"
+    torch.save({"kind": "gan", "run": {"variant": "vae", "noise_dim": 96}, "generator": {}, "step": 1},
+               tmp / "gan_variant.pt")
+    f["gan_variant"] = tmp / "gan_variant.pt"
+    torch.save({"kind": "gan", "run": {"variant": "gan", "noise_dim": 96},
+                "generator": {"0.weight": torch.zeros(3, 3)}, "step": 1}, tmp / "gan_shapes.pt")
+    f["gan_shapes"] = tmp / "gan_shapes.pt"
+    torch.save({"kind": "captioner"}, tmp / "cap_nokeys.pt")
+    f["cap_nokeys"] = tmp / "cap_nokeys.pt"
+    ckpt = torch.load(ROOT / "weights" / "caption_shapes.pt", weights_only=True)
+    torch.save({k: v for k, v in ckpt.items() if k != "feature_spec"}, tmp / "cap_nospec.pt")
+    f["cap_nospec"] = tmp / "cap_nospec.pt"
+    torch.save({**ckpt, "model": {k: v[:1] for k, v in ckpt["model"].items()}}, tmp / "cap_shapes.pt")
+    f["cap_shapes"] = tmp / "cap_shapes.pt"
+    torch.save({"kind": "mnist-classifier", "state_dict": {}}, tmp / "classifier_bad.pt")
+    f["classifier_bad"] = tmp / "classifier_bad.pt"
+    (tmp / "imgs").mkdir()
+    Image.open(EXAMPLE).save(tmp / "imgs" / "a.jpg")
+    Image.open(EXAMPLE).save(tmp / "imgs" / "b.jpg")
+    for name, images in (("ann_listid", [{"id": [1], "file_name": "a.jpg"}]),
+                         ("ann_escape", [{"id": 1, "file_name": "../text.jpg"}, {"id": 2, "file_name": "b.jpg"}]),
+                         ("ann_missing", [{"id": 1, "file_name": "nope.jpg"}, {"id": 2, "file_name": "b.jpg"}])):
+        (tmp / f"{name}.json").write_text(json.dumps({"images": images, "annotations": [
+            {"image_id": 1, "caption": "a cup"}, {"image_id": 2, "caption": "a mug"}]}))
+        f[name] = tmp / f"{name}.json"
+    (tmp / "bad.json").write_text("{")
+    f["bad_json"] = tmp / "bad.json"
+    (tmp / "readonly").mkdir()
+    f["readonly"] = tmp / "readonly"
+    return f
+
+
+BAD_IMAGES = ["empty", "text", "truncated", "bomb", "missing", "folder"]
+ODD_IMAGES = ["one", "sixteen", "cmyk", "palette", "anim", "unicode"]
+QUICK = {"classify": [], "saliency": ["--out", "{tmp}/s.png"], "fool": ["-t", "1", "--max-iter", "1",
+         "--out", "{tmp}/f.png"], "stylize": ["{photo}", "-n", "1", "--image-size", "32", "--out", "{tmp}/st.png"],
+         "caption-sample": []}
+
+
+def cases() -> list[tuple[str, list[str], str]]:
+    """(category, argv, expected: refuse | ok)."""
+    out = []
+    image_files = {"missing": "{tmp}/missing.jpg", "folder": "{tmp}/imgs"}
+    for command, extra in QUICK.items():
+        for bad in BAD_IMAGES:
+            out.append(("bad image file", [command, image_files.get(bad, "{" + bad + "}"), *extra], "refuse"))
+        for odd in ODD_IMAGES:
+            out.append(("odd valid image", [command, "{" + odd + "}", *extra], "ok"))
+    out += [("elongated image", ["stylize", "{photo}", "{strip}", "--out", "{tmp}/x.png"], "refuse")]
+    # Malicious or foreign weights and checkpoints, through every option that reads one.
+    for argv in (["classify", "{photo}", "--weights", "{evil}"], ["caption-sample", "{photo}", "--checkpoint", "{evil}"],
+                 ["gan-sample", "--checkpoint", "{evil}"], ["gan-train", "--classifier", "{evil}", "--iterations", "1",
+                                                              "--out", "{tmp}/g_evil", "--no-download"],
+                 ["classify", "{photo}", "--weights", "{empty_pt}"], ["classify", "{photo}", "--weights", "{tmp}"],
+                 ["gan-sample", "--checkpoint", "{gan_nokeys}"], ["gan-sample", "--checkpoint", "{gan_variant}"],
+                 ["gan-sample", "--checkpoint", "{gan_shapes}"], ["gan-sample", "--checkpoint", "{photo}"],
+                 ["caption-sample", "{photo}", "--checkpoint", "{cap_nokeys}"],
+                 ["caption-sample", "{photo}", "--checkpoint", "{cap_nospec}"],
+                 ["caption-sample", "{photo}", "--checkpoint", "{cap_shapes}"],
+                 ["caption-sample", "{photo}", "--checkpoint", "{gan_nokeys}"],
+                 ["gan-train", "--classifier", "{classifier_bad}", "--iterations", "1", "--out", "{tmp}/g_cls",
+                  "--no-download"]):
+        out.append(("bad checkpoint or weights", argv, "refuse"))
+    # Options that cannot be right.
+    for argv in (["classify", "{photo}", "--top", "0"], ["info", "--seed", str(2**70)], ["info", "--device", "tpu"],
+                 ["saliency", "{photo}", "--noise", "inf"], ["saliency", "{photo}", "--method", "guided"],
+                 ["fool", "{photo}", "-t", "1", "--lr", "inf"], ["fool", "{photo}", "-t", "nosuchclass"],
+                 ["fool", "{photo}", "-t", "1", "--confidence", "2"], ["classvis", "-c", "1", "--lr", "nan"],
+                 ["classvis", "-c", "1", "--param", "cppn"], ["classvis", "-c", "1", "--size", "10"],
+                 ["stylize", "{photo}", "{photo}", "--lr", "nan"],
+                 ["stylize", "{photo}", "{photo}", "--optimizer", "adam", "--lr", "-1"],
+                 ["stylize", "{photo}", "{photo}", "--image-size", "100000"],
+                 ["stylize", "{photo}", "{photo}", "--style-weights", "1,inf"], ["stylize", "{photo}"],
+                 ["stylize", "{photo}", "{photo}", "--preset", "nope"],
+                 ["caption-train", "--lr", "inf"], ["caption-train", "--cell-type", "gru", "--out", "{tmp}/c_gru"],
+                 ["caption-train", "--data", "{tmp}/nowhere"], ["caption-train", "--images", "{tmp}/imgs"],
+                 ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{bad_json}", "--out", "{tmp}/c1"],
+                 ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_listid}", "--out", "{tmp}/c2"],
+                 ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_escape}", "--out", "{tmp}/c3"],
+                 ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_missing}", "--out", "{tmp}/c4"],
+                 ["caption-train", "--resume", "--out", "{tmp}/c_none"], ["caption-sample", "--temperature", "0"],
+                 ["caption-sample", "{photo}", "--beam-size", "2", "--temperature", "1"],
+                 ["gan-train", "--variant", "vae"], ["gan-train", "--lr", "-1", "--no-download", "--out", "{tmp}/g1"],
+                 ["gan-train", "--resume", "--out", "{tmp}/g_none"], ["gan-train", "--dataset", "{tmp}/nowhere"],
+                 ["gan-sample", "--checkpoint", "{tmp}/none.pt"], ["gan-classifier", "--epochs", "0"]):
+        out.append(("bad option", argv, "refuse"))
+    # Outputs that cannot be written: refused before the work.
+    for argv in (["classify", "{photo}", "--out", "{tmp}/x.txt"], ["classify", "{photo}", "--json", "{tmp}/imgs"],
+                 ["saliency", "{photo}", "--out", "{tmp}/imgs"], ["saliency", "{photo}", "--json", "{photo}/x.json"],
+                 ["fool", "{photo}", "-t", "1", "--out", "{tmp}/f.jpg"],
+                 ["fool", "{photo}", "-t", "1", "--json", "{tmp}/imgs"], ["classvis", "-c", "1", "--out", "{tmp}/imgs"],
+                 ["classvis", "-c", "1", "--json", "{tmp}/imgs"],
+                 ["stylize", "{photo}", "{photo}", "--out", "{tmp}/x.txt"],
+                 ["stylize", "{photo}", "{photo}", "--compare", "{tmp}/imgs"],
+                 ["stylize", "{photo}", "{photo}", "--json", "{photo}/x.json"],
+                 ["caption-train", "--out", "{photo}"], ["caption-train", "--export", "{tmp}/imgs", "--out", "{tmp}/c5"],
+                 ["caption-sample", "--dataset", "shapes", "--out", "{tmp}/c.txt"],
+                 ["gan-train", "--out", "{photo}"], ["gan-sample", "--checkpoint", "{gan_nokeys}", "--out", "{tmp}/g.txt"],
+                 ["gan-classifier", "--out", "{tmp}/imgs"]):
+        out.append(("output that cannot be written", argv, "refuse"))
+    return out
+
+
+def run_case(argv: list[str]) -> tuple[str, int | None, str]:
+    """(outcome class, exit code, stderr) of `a3 ARGV` in this process."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            main(argv)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 0
+    except BaseException:  # noqa: BLE001 - a bug: count it
+        return "traceback", None, traceback.format_exc()
+    err = stderr.getvalue().strip()
+    if code == 2:
+        lines = err.splitlines()
+        return ("refused" if len(lines) == 1 and lines[0].startswith("error:") else "noisy"), code, err
+    return ("exit0" if code == 0 else f"exit{code}"), code, err
+
+
+def main_battery() -> None:
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        f = fixtures(tmp)
+        os.environ["A3_OFFLINE"] = "1"
+        os.environ["A3_DATA"] = str(tmp / "data")
+        totals: Counter = Counter()
+        by_category: dict[str, Counter] = {}
+        problems = []
+        for category, argv, expected in cases():
+            argv = [a.format(**f) for a in argv] + ["--device", "cpu"] * (argv[0] not in ("info",))
+            outcome, code, err = run_case(argv)
+            if expected == "ok":
+                outcome = "ok" if outcome == "exit0" else ("failed-ok" if outcome != "traceback" else outcome)
+            by_category.setdefault(category, Counter())[outcome] += 1
+            totals[outcome] += 1
+            if outcome not in ("refused", "ok"):
+                problems.append((outcome, " ".join(argv).replace(str(tmp), "TMP"), err.splitlines()[-1:] or [""]))
+        print(f"{sum(totals.values())} cases: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
+        for category, counts in by_category.items():
+            print(f"  {category:32s} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        print(f"malicious pickles ran code: {'YES' if f['marker'].exists() else 'no'}")
+        for outcome, argv, last in problems:
+            print(f"  [{outcome}] a3 {argv}\n      {last[0][:200]}")
+
+
+if __name__ == "__main__":
+    main_battery()
