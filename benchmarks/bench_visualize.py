@@ -1,16 +1,25 @@
 """Quality of `a3 fool`, `a3 classvis` and `a3 saliency` on the default backbone (efficientnet_lite0).
 
-  fool      the photos scikit-image and scikit-learn ship, 10 random target classes each (seeded):
-            success rate judged on the saved 8-bit image (target 100% within 100 steps),
-            median steps, median L2 and L-infinity distance in 0-255 pixel units.
+Photos: the bundled examples/*.jpg (--photos examples), or the ones scikit-image and scikit-learn
+ship (--photos samples: astronaut, chelsea, coffee, rocket, china, flower).
+
+  fool      N random target classes per photo (seeded), for each --epsilon (none: the assignment's
+            unbounded step): success rate judged on the saved 8-bit image, median steps, median
+            L2 and L-infinity distance in 0-255 pixel units, median target probability.
+  ig        Integrated Gradients' completeness per photo (predicted class, black baseline): how far
+            the attributions miss s(x) - s(baseline), for the old default (32 midpoint steps) and
+            the current defaults; relative error should stay under 5%.
   classvis  5 classes with the command's defaults: the probability the same model gives the
-            target on the saved 8-bit image (target >= 0.9); pictures in OUT/ to look at.
+            target on the saved 8-bit image, and the held-out judges' (efficientnet_lite1 and
+            efficientnet_lite2, never optimised against): their target probability averaged over
+            random crops and rescales of the saved picture. Pictures in OUT/ to look at.
   saliency  model-randomisation sanity check (Adebayo et al. 2018): Spearman rank correlation
             between the map of the trained network and of one with re-initialised weights
             (last layer only, and all layers), per photo; near 0 means the map depends on the model.
 
-Usage: python benchmarks/bench_visualize.py [--only fool,classvis,saliency] [--out out/bench_visualize]
-Writes OUT/bench_visualize.json with every number.
+Usage: python benchmarks/bench_visualize.py [--only fool,ig,classvis,saliency] [--epsilon none,2,4,8]
+                                            [--photos examples|samples] [--out out/bench_visualize]
+Writes OUT/bench_visualize_<parts>.json with every number.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import random
 import statistics
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -28,15 +38,21 @@ from PIL import Image
 
 from a3cli.engine.backbones.registry import load_backbone
 from a3cli.engine.device import seeded_generator
-from a3cli.engine.images import make_grid, save_image
-from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, target_probability
+from a3cli.engine.images import load_image, make_grid, save_image
+from a3cli.engine.visualize.classvis import (ClassVisConfig, ClassVisualization, held_out_probability,
+                                             target_probability)
 from a3cli.engine.visualize.fooling import FoolConfig, fool
-from a3cli.engine.visualize.saliency import SaliencyConfig, randomize_weights, saliency_maps
+from a3cli.engine.visualize.saliency import (SaliencyConfig, baseline_image, completeness, integrated_gradients,
+                                             randomize_weights, saliency_maps)
 
 CLASSVIS_CLASSES = [130, 76, 945, 1, 980]  # flamingo, tarantula, bell pepper, goldfish, volcano
+JUDGES = ("efficientnet_lite1", "efficientnet_lite2")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def photos() -> dict[str, Image.Image]:
+def photos(which: str = "examples") -> dict[str, Image.Image]:
+    if which == "examples":
+        return {path.stem: load_image(path) for path in sorted(EXAMPLES.glob("*.jpg"))}
     from skimage import data
     from sklearn.datasets import load_sample_images
 
@@ -45,8 +61,8 @@ def photos() -> dict[str, Image.Image]:
     return {name: Image.fromarray(a).convert("RGB") for name, a in arrays.items()}
 
 
-def bench_fool(backbone, pictures, targets_per_photo: int, seed: int) -> dict:
-    rng = random.Random(seed)
+def bench_fool(backbone, pictures, targets_per_photo: int, seed: int, epsilon: Optional[float]) -> dict:
+    rng = random.Random(seed)  # the same targets for every --epsilon
     runs = []
     for name, picture in pictures.items():
         x = backbone.preprocess(picture)
@@ -55,26 +71,51 @@ def bench_fool(backbone, pictures, targets_per_photo: int, seed: int) -> dict:
         targets = rng.sample([c for c in range(1000) if c != predicted], targets_per_photo)
         for target in targets:
             start = time.perf_counter()
-            r = fool(backbone, x, FoolConfig(target=target, lr=1.0, max_iter=100))
-            runs.append({"photo": name, "target": target, "success": r.success, "iterations": r.iterations,
-                         "target_prob": r.target_prob, "l2": r.l2, "linf": r.linf,
-                         "seconds": time.perf_counter() - start})
-            print(f"  {name:9s} -> {backbone.classes[target][:24]:24s} success={r.success} it={r.iterations:3d} "
-                  f"L2={r.l2:7.1f} Linf={r.linf:4.0f} p={r.target_prob:.2f}", flush=True)
+            r = fool(backbone, x, FoolConfig(target=target, lr=1.0, max_iter=100, epsilon=epsilon))
+            runs.append({"photo": name, "target": target, "target_class": backbone.classes[target],
+                         "success": r.success, "iterations": r.iterations, "target_prob": r.target_prob,
+                         "l2": r.l2, "linf": r.linf, "seconds": time.perf_counter() - start})
+            print(f"  eps={epsilon} {name:9s} -> {backbone.classes[target][:24]:24s} success={r.success} "
+                  f"it={r.iterations:3d} L2={r.l2:7.1f} Linf={r.linf:4.0f} p={r.target_prob:.2f}", flush=True)
     ok = [r for r in runs if r["success"]]
     summary = {
-        "runs": len(runs), "success_rate": len(ok) / len(runs),
+        "epsilon": epsilon, "runs": len(runs), "successes": len(ok), "success_rate": len(ok) / len(runs),
         "median_iterations": statistics.median(r["iterations"] for r in runs),
         "max_iterations": max(r["iterations"] for r in runs),
         "median_l2": statistics.median(r["l2"] for r in runs),
         "median_linf": statistics.median(r["linf"] for r in runs),
         "max_linf": max(r["linf"] for r in runs),
+        "median_target_prob": statistics.median(r["target_prob"] for r in runs),
     }
     print("fool:", json.dumps(summary), flush=True)
     return {"summary": summary, "runs": runs}
 
 
-def bench_classvis(backbone, out: Path, param: str, seed: int) -> dict:
+def bench_ig(backbone, pictures) -> dict:
+    """Completeness per photo: the old default (32 midpoint steps) against the current defaults."""
+    defaults = SaliencyConfig()
+    rules = {"old (midpoint, 32)": ("midpoint", 32), f"default ({defaults.rule}, {defaults.steps})":
+             (defaults.rule, defaults.steps)}
+    rows = []
+    for name, picture in pictures.items():
+        x = backbone.preprocess(picture)
+        with torch.no_grad():
+            target = backbone.logits(x).argmax(dim=1)
+        x0 = baseline_image(backbone, x, defaults.baseline)
+        row = {"photo": name, "class": backbone.classes[int(target)]}
+        for label, (rule, steps) in rules.items():
+            attributions = integrated_gradients(backbone, x, target, steps, x0, defaults.batch_size, rule=rule)
+            row[label] = {k: float(v[0]) for k, v in completeness(backbone, x, x0, target, attributions).items()}
+        rows.append(row)
+        print(f"  ig {name:10s} " + "  ".join(f"{label}: sum {n['attribution_sum']:.2f} gap {n['score_gap']:.2f} "
+                                            f"rel {n['relative_completeness_error']:.1%}"
+                                            for label, n in ((k, row[k]) for k in rules)), flush=True)
+    summary = {label: max(r[label]["relative_completeness_error"] for r in rows) for label in rules}
+    print("ig: largest relative completeness error:", json.dumps(summary), flush=True)
+    return {"largest_relative_error": summary, "rows": rows}
+
+
+def bench_classvis(backbone, judges, out: Path, param: str, seed: int) -> dict:
     rows, images = [], []
     for target in CLASSVIS_CLASSES:
         start = time.perf_counter()
@@ -82,15 +123,20 @@ def bench_classvis(backbone, out: Path, param: str, seed: int) -> dict:
         image = drawing.run()
         seconds = time.perf_counter() - start
         path = save_image(image, out / f"classvis_{param}_{target}.png")
+        saved = load_image(path)  # judge the file, as a user would see it
         prob, top = target_probability(backbone, image, target)
+        held_out = {judge.name: held_out_probability(judge, saved, target, seed=seed) for judge in judges}
         rows.append({"class": backbone.classes[target], "index": target, "probability": prob,
-                     "top1": top[0][1], "seconds": seconds, "image": str(path)})
+                     "top1": top[0][1], "held_out": held_out, "seconds": seconds, "image": str(path)})
         images.append(image)
-        print(f"  classvis {param} {backbone.classes[target]:12s} p={prob:.4f} top1={top[0][1]} "
-              f"({seconds:.0f} s)", flush=True)
+        print(f"  classvis {param} {backbone.classes[target]:12s} p={prob:.4f} top1={top[0][1]} held-out " +
+              " ".join(f"{k}={v:.3f}" for k, v in held_out.items()) + f" ({seconds:.0f} s)", flush=True)
     save_image(make_grid(images, nrow=len(images)), out / f"classvis_{param}_grid.png")
-    print(f"classvis {param}: min p = {min(r['probability'] for r in rows):.4f}", flush=True)
-    return {"settings": drawing.config.settings(), "classes": rows}
+    means = {judge.name: statistics.mean(r["held_out"][judge.name] for r in rows) for judge in judges}
+    print(f"classvis {param}: min p = {min(r['probability'] for r in rows):.4f}, mean held-out "
+          + json.dumps(means), flush=True)
+    return {"settings": drawing.config.settings(), "classes": rows, "held_out_mean": means,
+            "mean_seconds": statistics.mean(r["seconds"] for r in rows)}
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -129,9 +175,11 @@ def bench_saliency(pictures, device) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="fool,classvis,saliency")
+    parser.add_argument("--only", default="fool,ig,classvis,saliency")
     parser.add_argument("--out", type=Path, default=Path("out/bench_visualize"))
+    parser.add_argument("--photos", choices=("examples", "samples"), default="examples")
     parser.add_argument("--targets", type=int, default=10, help="random target classes per photo (fool)")
+    parser.add_argument("--epsilon", default="none", help="fool budgets, comma-separated (none: unbounded)")
     parser.add_argument("--param", default="fourier", help="classvis parametrisation(s), comma-separated")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
@@ -140,13 +188,19 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
     backbone = load_backbone(device=device)
-    pictures = photos()
-    results = {"model": backbone.name, "device": str(device), "torch_threads": torch.get_num_threads()}
+    pictures = photos(args.photos)
+    results = {"model": backbone.name, "device": str(device), "torch_threads": torch.get_num_threads(),
+               "photos": args.photos}
     parts = args.only.split(",")
     if "fool" in parts:
-        results["fool"] = bench_fool(backbone, pictures, args.targets, args.seed)
+        budgets = [None if e == "none" else float(e) for e in args.epsilon.split(",")]
+        results["fool"] = [bench_fool(backbone, pictures, args.targets, args.seed, e) for e in budgets]
+    if "ig" in parts:
+        results["ig"] = bench_ig(backbone, pictures)
     if "classvis" in parts:
-        results["classvis"] = {p: bench_classvis(backbone, args.out, p, args.seed) for p in args.param.split(",")}
+        judges = [load_backbone(name, device) for name in JUDGES]
+        results["classvis"] = {p: bench_classvis(backbone, judges, args.out, p, args.seed)
+                               for p in args.param.split(",")}
     if "saliency" in parts:
         results["saliency"] = bench_saliency(pictures, device)
     path = args.out / f"bench_visualize_{'_'.join(parts)}.json"

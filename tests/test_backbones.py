@@ -13,7 +13,7 @@ from a3cli.engine.backbones.weights import package_weights_file
 from a3cli.engine.catalogue import BACKBONES
 from a3cli.engine.backbones.registry import classify, load_backbone
 from a3cli.engine.backbones.weights import weights_status
-from a3cli.engine.backbones.efficientnet_lite import EfficientNetLite0, SamePadConv2d
+from a3cli.engine.backbones.efficientnet_lite import EfficientNetLite, SamePadConv2d, lite_stages
 from a3cli.engine.errors import A3Error
 
 CATS = {"tiger cat", "tabby", "Egyptian cat", "Persian cat", "Siamese cat"}
@@ -27,6 +27,36 @@ def test_efficientnet_lite0_loads_strictly_with_the_expected_size(lite0):
     assert not lite0.model.training
     assert all(not p.requires_grad for p in lite0.model.parameters())
     assert len(lite0.classes) == 1000 and lite0.classes[967] == "espresso"
+
+
+def test_lite_scaling_gives_the_published_stages():
+    """Lite0's stages as the DESIGN lists them; Lite1 deepens them, Lite2 also widens them."""
+    assert lite_stages() == [(3, 1, 1, 32, 16, 1), (3, 2, 6, 16, 24, 2), (5, 2, 6, 24, 40, 2), (3, 2, 6, 40, 80, 3),
+                             (5, 1, 6, 80, 112, 3), (5, 2, 6, 112, 192, 4), (3, 1, 6, 192, 320, 1)]
+    lite1, lite2 = lite_stages(1.0, 1.1), lite_stages(1.1, 1.2)
+    assert [s[5] for s in lite1] == [s[5] for s in lite2] == [1, 3, 3, 4, 4, 5, 1]
+    assert [s[4] for s in lite1] == [16, 24, 40, 80, 112, 192, 320]
+    assert [s[4] for s in lite2] == [16, 24, 48, 88, 120, 208, 352]
+
+
+@pytest.mark.parametrize("name, size, parameters", [("efficientnet_lite1", 240, 5_416_680),
+                                                    ("efficientnet_lite2", 260, 6_092_072)])
+def test_lite1_and_lite2_load_strictly_and_recognise_photos(name, size, parameters, photos, lite0):
+    backbone = load_backbone(name)  # strict: every key of the package's file fits, none is missing
+    state = torch.load(package_weights_file(BACKBONES[name]), weights_only=True)
+    assert len(state) == 386 and len(backbone.layer_names) == 1 + 21 + 1
+    assert sum(p.numel() for p in backbone.model.parameters()) == parameters
+    assert backbone.image_size == size and backbone.preprocess(Image.new("RGB", (400, 300))).shape[-1] == size
+    names = ["coffee", "chelsea", "china"]
+    results = classify(backbone, [Image.open(photos[n]).convert("RGB") for n in names], top=1)
+    assert [r[0][1] for r in results[::2]] == ["espresso", "palace"] and results[1][0][1] in CATS
+    # Same channels and strides at the style layers Lite0's settings use (catalogue.LITE12_LAYERS).
+    x = backbone.normalize(torch.rand(1, 3, 64, 64))
+    style = BACKBONES[name].style
+    shapes = [f.shape[1:] for f in backbone.features(x, style["style_layers"])]
+    expected = [f.shape[1:] for f in lite0.features(x, BACKBONES["efficientnet_lite0"].style["style_layers"])]
+    assert [s[1:] for s in shapes] == [s[1:] for s in expected]
+    assert shapes[:3] == expected[:3] and (name == "efficientnet_lite2" or shapes == expected)
 
 
 def test_real_photos_are_recognised(lite0, photos):
@@ -148,7 +178,7 @@ def test_weights_file_option_and_its_errors(hub, tmp_path):
         load_backbone("resnet18", weights=tmp_path / "missing.pth")
     # A pickle that would run code is refused by weights_only=True.
     evil = tmp_path / "evil.pth"
-    torch.save({"model": EfficientNetLite0}, evil)
+    torch.save({"model": EfficientNetLite}, evil)
     with pytest.raises(A3Error, match="cannot load weights"):
         load_backbone("resnet18", weights=evil)
     with pytest.raises(A3Error, match="unknown model 'alexnet'"):
@@ -172,3 +202,34 @@ def test_an_image_of_the_input_size_goes_in_unchanged(lite0):
     torch.testing.assert_close(lite0.preprocess(exact), lite0.normalize(to_tensor(exact)[None]))
     larger = exact.resize((230, 230))
     assert lite0.preprocess(larger).shape == (1, 3, 224, 224)
+
+
+@pytest.mark.parametrize("model", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_lite1_and_lite2_work_in_the_commands_with_model(model, photos, tmp_path, capsys, monkeypatch):
+    """classify, stylize (with a preset) and caption-train/caption-sample take them offline; saliency, fool
+    and classvis: tests/test_visualize_cli.py."""
+    from tests.helpers import run_cli as run
+    from tests.test_caption_data import write_coco_json
+
+    code, stdout, err = run(["classify", str(photos["coffee"]), "--model", model, "--top", "1", "--json",
+                             str(tmp_path / "c.json"), "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "espresso" in stdout and model in stdout
+    out = tmp_path / "styled.png"
+    code, stdout, err = run(["stylize", str(photos["chelsea"]), str(photos["coffee"]), "--model", model, "--preset",
+                             "scream", "--image-size", "32", "--style-size", "32", "--iterations", "2", "--out",
+                             str(out), "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert Image.open(out).size[1] == 32
+    monkeypatch.setenv("A3_CACHE", str(tmp_path / "cache"))
+    ann = write_coco_json(tmp_path / "imgs", photos)
+    code, stdout, err = run(["caption-train", "--images", str(tmp_path / "imgs"), "--annotations", str(ann),
+                             "--model", model, "--image-size", "64", "--hidden-dim", "8", "--wordvec-dim", "8",
+                             "--epochs", "1", "--out", str(tmp_path / "run"), "--device", "cpu"], capsys)
+    assert code == 0, err
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["feature_spec"]["backbone"] == model
+    code, stdout, err = run(["caption-sample", str(photos["rocket"]), "--checkpoint", str(tmp_path / "run" /
+                             "checkpoint.pt"), "--out", str(tmp_path / "cap.png"), "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "rocket.jpg" in stdout

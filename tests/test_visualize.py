@@ -7,11 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
-from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, FourierImage, blur, class_visualization, jitter, target_probability
+from a3cli.engine.visualize.classvis import (ClassVisConfig, ClassVisualization, FourierImage, blur, class_visualization,
+                                             held_out_probability, jitter, target_probability)
 from a3cli.engine.errors import A3Error
-from a3cli.engine.visualize.fooling import FoolConfig, as_saved, fool
-from a3cli.engine.visualize.saliency import (SaliencyConfig, integrated_gradients, randomize_weights, saliency,
-                                   smoothgrad, vanilla_saliency)
+from a3cli.engine.visualize.fooling import FoolConfig, as_saved, bounds, fool
+from a3cli.engine.visualize.saliency import (SaliencyConfig, baseline_image, completeness, integrated_gradients,
+                                             method_maps, path_rule, randomize_weights, saliency, smoothgrad,
+                                             vanilla_saliency)
 
 
 class LinearModel:
@@ -56,6 +58,54 @@ def test_integrated_gradients_of_a_linear_model_is_exact():
     assert torch.allclose(attributions, (x - x0) * model.weight[targets])
 
 
+class CubicModel(LinearModel):
+    """Scores s = (W·x)³: along a straight path the gradient is a quadratic in α, so Integrated Gradients'
+    integral is exact with 2 Gauss–Legendre points but not with the midpoint rule."""
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return (torch.einsum("nchw,kchw->nk", x, self.weight) / 10).pow(3)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5, 16])
+def test_path_rules_integrate_polynomials(steps):
+    """Gauss–Legendre with n points is exact up to degree 2n − 1, squared (α = u²) up to n − 1, the midpoint
+    rule up to degree 1."""
+    for rule, exact_degree in (("gauss-legendre", 2 * steps - 1), ("gauss-legendre-squared", steps - 1),
+                               ("midpoint", 1)):
+        alphas, weights = path_rule(rule, steps)
+        assert alphas.shape == weights.shape == (steps,) and float(alphas.min()) > 0 and float(alphas.max()) < 1
+        for degree in range(exact_degree + 1):
+            assert float((weights * alphas**degree).sum()) == pytest.approx(1 / (degree + 1), abs=1e-12)
+    alphas, weights = path_rule("midpoint", 4)
+    assert float((weights * alphas**2).sum()) != pytest.approx(1 / 3, abs=1e-4)
+    # The squared rule puts more of its points near the baseline (α = 0) than plain Gauss–Legendre.
+    squared, plain = path_rule("gauss-legendre-squared", 64)[0], path_rule("gauss-legendre", 64)[0]
+    assert int((squared < 0.06).sum()) > 2 * int((plain < 0.06).sum())
+
+
+def test_integrated_gradients_completeness_by_rule():
+    model = CubicModel()
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    targets = torch.tensor([1, 2])
+    x0 = baseline_image(model, x, "grey")
+    exact = integrated_gradients(model, x, targets, steps=2, baseline=x0, rule="gauss-legendre")
+    numbers = completeness(model, x, x0, targets, exact)
+    gap = model.logits(x)[[0, 1], targets] - model.logits(x0)[[0, 1], targets]
+    assert torch.allclose(numbers["score_gap"], gap) and torch.allclose(numbers["attribution_sum"], gap)
+    assert float(numbers["relative_completeness_error"].max()) < 1e-12
+    # The squared rule is exact too with 3 points (the integrand is a quadratic in α);
+    # the midpoint rule misses the quadratic's curvature: an error that shrinks as 1/steps².
+    squared = integrated_gradients(model, x, targets, steps=3, baseline=x0, rule="gauss-legendre-squared")
+    assert torch.allclose(squared, exact)
+    errors = [float(completeness(model, x, x0, targets, integrated_gradients(
+        model, x, targets, steps=k, baseline=x0, rule="midpoint"))["completeness_error"][0]) for k in (4, 8)]
+    assert errors[0] > 1e-9 and errors[1] == pytest.approx(errors[0] / 4, rel=1e-6)
+    # In the batch: the method returns the map and the same numbers per image.
+    maps, batch_numbers = method_maps(model, x, targets, SaliencyConfig("ig", steps=2, baseline="grey",
+                                                                         rule="gauss-legendre"))
+    assert torch.allclose(maps, exact.abs().sum(dim=1)) and set(batch_numbers) == set(numbers)
+
+
 def test_saliency_batched_equals_one_at_a_time_and_smoothgrad_is_smoother(lite0, photos):
     pictures = [Image.open(photos[name]).convert("RGB").resize((96, 96)) for name in ("chelsea", "coffee")]
     lite0.image_size = 64  # small and fast; the network takes any size
@@ -80,16 +130,18 @@ def test_saliency_batched_equals_one_at_a_time_and_smoothgrad_is_smoother(lite0,
         lite0.image_size = 224
 
 
-def test_integrated_gradients_completeness_on_the_real_network(lite0, photos):
-    x = lite0.preprocess(Image.open(photos["coffee"]).convert("RGB"), size=64)
-    target = torch.tensor([967])
-    # The score is only piecewise smooth along the path (ReLU6 kinks), so the sum converges slowly:
-    # measured 4% off at 256 steps on this 64-pixel image (and 44% at 64 steps).
-    attributions = integrated_gradients(lite0, x, target, steps=256, baseline="black", batch_size=64)
+def test_integrated_gradients_defaults_are_complete_on_a_real_photo(lite0, photos):
+    """At the default rule and steps the attributions add up to s(x) − s(black) within 5% (224 px)."""
+    result = saliency(lite0, [Image.open(photos["chelsea"]).convert("RGB")], config=SaliencyConfig("ig"))
+    numbers = result.numbers[0]
+    x = lite0.preprocess(Image.open(photos["chelsea"]).convert("RGB"))
     with torch.no_grad():
-        x0 = lite0.normalize(torch.zeros_like(x))
-        gap = float(lite0.logits(x)[0, 967] - lite0.logits(x0)[0, 967])
-    assert abs(float(attributions.sum()) - gap) < 0.1 * abs(gap)
+        scores = lite0.logits(torch.cat([x, lite0.normalize(torch.zeros_like(x))]))[:, result.targets[0]]
+    assert numbers["score_gap"] == pytest.approx(float(scores[0] - scores[1]), rel=1e-4)
+    error = abs(numbers["attribution_sum"] - numbers["score_gap"])
+    assert numbers["completeness_error"] == pytest.approx(error, rel=1e-4, abs=1e-6)
+    assert numbers["relative_completeness_error"] == pytest.approx(error / abs(numbers["score_gap"]), rel=1e-4)
+    assert numbers["relative_completeness_error"] < 0.05
 
 
 def test_maps_depend_on_the_weights(photos):
@@ -111,9 +163,11 @@ def test_maps_depend_on_the_weights(photos):
 
 
 def test_saliency_config_refuses_bad_values():
-    for bad in (SaliencyConfig(method="guided"), SaliencyConfig(baseline="pink"), SaliencyConfig(samples=0)):
+    for bad in (SaliencyConfig(method="guided"), SaliencyConfig(baseline="pink"), SaliencyConfig(samples=0),
+                SaliencyConfig(rule="simpson")):
         with pytest.raises(A3Error):
             bad.check()
+    assert SaliencyConfig(method="ig").method == "integrated-gradients"
 
 
 def test_as_saved_gives_what_an_8bit_file_holds(lite0):
@@ -152,9 +206,34 @@ def test_fool_with_no_steps_reports_failure_and_changes_nothing(lite0, photos):
 
 
 def test_fool_config_checks():
-    for bad in (FoolConfig(1, lr=0), FoolConfig(1, max_iter=-1), FoolConfig(1, confidence=1.5)):
+    for bad in (FoolConfig(1, lr=0), FoolConfig(1, max_iter=-1), FoolConfig(1, confidence=1.5),
+                FoolConfig(1, epsilon=0.5), FoolConfig(1, epsilon=300)):
         with pytest.raises(A3Error):
             bad.check()
+
+
+def test_fool_within_a_budget_keeps_every_pixel_of_the_file_within_it(lite0, photos, tmp_path):
+    from a3cli.engine.images import load_image, save_image
+
+    x = lite0.preprocess(load_image(photos["chelsea"]), size=128)  # (at 64 px, 3 steps are not enough)
+    result = fool(lite0, x, FoolConfig(target=76, epsilon=3, max_iter=100))
+    assert result.success and result.final_class == 76 and result.epsilon == 3
+    path = save_image(result.fooled, tmp_path / "fooled.png")
+    saved = torch.from_numpy(np.array(Image.open(path))).permute(2, 0, 1).double()
+    original = (result.original.double() * 255).round()
+    assert float((saved - original).abs().max()) == result.linf <= 3
+    with torch.no_grad():
+        assert int(lite0.logits(lite0.normalize(saved[None].float() / 255)).argmax()) == 76
+    # One step of one pixel unit cannot fool it: the run says so, and keeps to its budget.
+    short = fool(lite0, x, FoolConfig(target=76, epsilon=1, max_iter=1))
+    assert not short.success and short.iterations == 1 and short.linf == 1
+
+
+def test_budget_bounds_are_whole_8bit_steps_inside_the_valid_range(lite0):
+    pixels = torch.tensor([0, 1, 128, 254, 255], dtype=torch.float32).view(1, 1, 1, 5).expand(1, 3, 1, 5) / 255
+    lo, hi = bounds(lite0, lite0.normalize(pixels), epsilon=2.7)  # 2.7 -> 2 whole steps
+    assert torch.allclose(lite0.deprocess(lo)[0, 0, 0] * 255, torch.tensor([0.0, 0, 126, 252, 253]), atol=1e-4)
+    assert torch.allclose(lite0.deprocess(hi)[0, 0, 0] * 255, torch.tensor([2.0, 3, 130, 255, 255]), atol=1e-4)
 
 
 def test_jitter_is_undone_and_blur_keeps_the_mean():
@@ -173,9 +252,27 @@ def test_fourier_image_is_a_valid_picture():
     assert x.shape == (1, 3, 32, 32) and float(x.detach().min()) >= 0 and float(x.detach().max()) <= 1
     x.sum().backward()
     assert image.spectrum.grad is not None and image.spectrum.grad.abs().sum() > 0
+    # On a coarser grid (as lucent's 128 px), upsampled: fewer numbers, the same picture size.
+    coarse = FourierImage(64, torch.device("cpu"), torch.Generator().manual_seed(0), resolution=16)
+    assert coarse().shape == (1, 3, 64, 64) and coarse.spectrum.shape == (1, 3, 16, 9, 2)
 
 
-@pytest.mark.parametrize("param", ["pixel", "fourier"])
+def test_held_out_probability_averages_crops_of_the_saved_picture(lite0, photos):
+    """A photo keeps its class under crops and rescales; the same pixels shuffled do not; crops are seeded."""
+    photo = Image.open(photos["coffee"]).convert("RGB").resize((160, 120))
+    pixels = np.asarray(photo).reshape(-1, 3)
+    shuffled = Image.fromarray(pixels[np.random.default_rng(0).permutation(len(pixels))].reshape(120, 160, 3))
+    lite0.image_size = 96  # small and fast: the crops are resized to the judge's input size
+    try:
+        p = held_out_probability(lite0, photo, 967, crops=4)
+        assert p > 0.3 and held_out_probability(lite0, shuffled, 967, crops=4) < 0.05
+        assert held_out_probability(lite0, photo, 967, crops=4) == p
+        assert held_out_probability(lite0, photo, 967, crops=4, seed=1) != p
+    finally:
+        lite0.image_size = 224
+
+
+@pytest.mark.parametrize("param", ["pixel", "fourier", "lucent"])
 def test_classvis_raises_the_class_probability_and_hands_out_frames(lite0, param):
     config = ClassVisConfig(target=130, iterations=16, size=64, param=param, save_every=4, max_jitter=4,
                             blur_every=4, lr=None if param == "pixel" else 0.1)

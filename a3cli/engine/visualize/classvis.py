@@ -7,11 +7,12 @@ regularisers): start from random noise and repeat
   x ← x + lr·g/‖g‖₂, g = ∂/∂x [s_y(x) − λ‖x‖²]   (the unnormalised class score);
   roll back; clamp to the valid pixel range; every `blur_every` steps blur a little.
 
-Optionally (`param="fourier"`) the image is instead described as in feature
-visualization work (Olah et al. 2017, "Feature Visualization"): a Fourier spectrum
-scaled by 1/frequency^1.75, mapped through a decorrelated colour basis and a sigmoid,
-and optimised with Adam under random padding, jitter, scaling and rotation. Large-scale
-structure is then cheaper to change than fine detail, which gives smoother pictures.
+Optionally (`param="fourier"` or `"lucent"`) the image is instead described as in
+feature visualization work (Olah et al. 2017, "Feature Visualization"; lucent): a
+Fourier spectrum scaled by 1/frequency^decay, mapped through a decorrelated colour
+basis and a sigmoid, and optimised with Adam under random padding, jitter, scaling and
+rotation. Large-scale structure is then cheaper to change than fine detail, and the
+network must see the class under every transform.
 
 Everything happens in the backbone's normalised input space; images come out in [0, 1].
 """
@@ -25,21 +26,37 @@ from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torchvision.transforms.functional import gaussian_blur
 
 from a3cli.engine.backbones.registry import Backbone, Prediction
 from a3cli.engine.catalogue import CLASSVIS_PARAMS, classvis_param, classvis_settings
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
-from a3cli.engine.images import quantize
+from a3cli.engine.images import quantize, to_tensor
 from a3cli.engine.progress import Progress, report
 
-# Fourier image: spectrum ∝ 1/f^FOURIER_DECAY (Lucid uses 1; a steeper fall-off gives fewer, larger
-# structures and far less high-frequency noise on efficientnet_lite0), and the per-step random
-# transforms (Lucid's standard ones, made stronger): pad, jitter, scale, rotate, jitter again.
-FOURIER_DECAY = 1.75
-FOURIER_SCALE = (0.6, 1.2)
-FOURIER_ROTATE = 15.0  # degrees, ±
+
+@dataclass(frozen=True)
+class Spectrum:
+    """How a Fourier image is drawn: its spectrum ∝ 1/f^decay on a grid of `resolution` pixels (None: --size)
+    upsampled to --size, and the per-step transforms: pad (--max-jitter), jitter, scale, rotate, jitter."""
+
+    decay: float
+    resolution: Optional[int]
+    scale: tuple[float, float]
+    rotate: float  # degrees, ±
+
+
+FOURIER_SPECTRA = {
+    # Our default: a steeper fall-off than Lucid's 1/f and stronger transforms give fewer, larger structures
+    # and far less high-frequency noise on efficientnet_lite0; held-out Lite1/Lite2 judge it at least as
+    # well as the lucent-like one (README).
+    "fourier": Spectrum(decay=1.75, resolution=None, scale=(0.6, 1.2), rotate=15.0),
+    # lucent's image (1/f on a 128-px grid) and its standard transforms: busier pictures with small whole
+    # objects in them.
+    "lucent": Spectrum(decay=1.0, resolution=128, scale=(0.9, 1.1), rotate=10.0),
+}
 FOURIER_SECOND_JITTER = 4
 
 # Square root of ImageNet's colour covariance (from Lucid): its columns decorrelate RGB.
@@ -53,7 +70,7 @@ class ClassVisConfig:
     """What to draw and how; a setting left None takes the catalogue's value for the backbone (`resolved`)."""
 
     target: int
-    param: Optional[str] = None  # pixel | fourier; None: the backbone's default
+    param: Optional[str] = None  # pixel | fourier | lucent; None: the backbone's default
     iterations: Optional[int] = None
     lr: Optional[float] = None
     l2_reg: Optional[float] = None
@@ -106,28 +123,31 @@ def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class FourierImage:
-    """An image described by a 1/f-scaled spectrum in a decorrelated colour space (Lucid's `fft_image`)."""
+    """An image described by a 1/f-scaled spectrum in a decorrelated colour space (Lucid's `fft_image`),
+    on a grid of at most `resolution` pixels a side, upsampled to `size`."""
 
     def __init__(self, size: int, device: torch.device, generator: torch.Generator | None = None,
-                 sd: float = 0.01, decay: float = 1.0):
-        fy = torch.fft.fftfreq(size, device=device)[:, None]
-        fx = torch.fft.rfftfreq(size, device=device)[None, :]
+                 sd: float = 0.01, decay: float = 1.0, resolution: int | None = None):
+        self.size, self.grid = size, min(size, resolution or size)
+        fy = torch.fft.fftfreq(self.grid, device=device)[:, None]
+        fx = torch.fft.rfftfreq(self.grid, device=device)[None, :]
         freqs = (fx**2 + fy**2).sqrt()
         # Normalised so the lowest frequency has the same weight whatever the decay (and size):
         # the learning rate then means the same thing for every --size.
-        self.scale = 1.0 / freqs.clamp(min=1.0 / size) ** decay / size ** (decay - 1.0)
-        noise = torch.randn((1, 3, size, size // 2 + 1, 2), generator=generator, device="cpu") * sd
+        self.scale = 1.0 / freqs.clamp(min=1.0 / self.grid) ** decay / self.grid ** (decay - 1.0)
+        noise = torch.randn((1, 3, self.grid, self.grid // 2 + 1, 2), generator=generator, device="cpu") * sd
         self.spectrum = noise.to(device).requires_grad_(True)
-        self.size = size
         basis = COLOR_CORRELATION_SQRT.to(device)
         self.color = basis / basis.norm(dim=0).max()
 
     def __call__(self) -> torch.Tensor:
         """(1, 3, size, size) in [0, 1]."""
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
-        image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho") / 4.0
-        image = torch.einsum("nchw,dc->ndhw", image, self.color)
-        return torch.sigmoid(image)
+        image = torch.fft.irfft2(spectrum, s=(self.grid, self.grid), norm="ortho") / 4.0
+        image = torch.sigmoid(torch.einsum("nchw,dc->ndhw", image, self.color))
+        if self.grid == self.size:
+            return image
+        return F.interpolate(image, size=(self.size, self.size), mode="bilinear", align_corners=True)
 
 
 class ClassVisualization:
@@ -194,19 +214,21 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
 
 
 def _fourier(backbone: Backbone, config: ClassVisConfig, rng: random.Random, generator: torch.Generator):
-    """The Fourier parametrisation: (one Adam step under random transforms, the current picture)."""
-    image = FourierImage(config.size, backbone.device, generator, decay=FOURIER_DECAY)
+    """The Fourier parametrisations: (one Adam step under random transforms, the current picture)."""
+    spectrum = FOURIER_SPECTRA[config.param]
+    image = FourierImage(config.size, backbone.device, generator, decay=spectrum.decay,
+                         resolution=spectrum.resolution)
     optimizer = torch.optim.Adam([image.spectrum], lr=config.lr)
     pad = config.max_jitter
     second = min(FOURIER_SECOND_JITTER, pad)
 
     def step(t: int) -> float:
         x = image()
-        if pad:  # Lucid's standard transforms, stronger: pad, jitter, scale, rotate, jitter
+        if pad:  # Lucid's standard transforms: pad, jitter, scale, rotate, jitter
             x = F.pad(x, (pad, pad, pad, pad), mode="constant", value=0.5)
             x = jitter(x, rng.randint(-pad, pad), rng.randint(-pad, pad))
-            x = F.interpolate(x, scale_factor=rng.uniform(*FOURIER_SCALE), mode="bilinear", align_corners=False)
-            x = rotate(x, rng.uniform(-FOURIER_ROTATE, FOURIER_ROTATE))
+            x = F.interpolate(x, scale_factor=rng.uniform(*spectrum.scale), mode="bilinear", align_corners=False)
+            x = rotate(x, rng.uniform(-spectrum.rotate, spectrum.rotate))
             x = jitter(x, rng.randint(-second, second), rng.randint(-second, second))
             x = F.interpolate(x, size=(config.size, config.size), mode="bilinear", align_corners=False)
         x = backbone.normalize(x)
@@ -226,3 +248,29 @@ def target_probability(backbone: Backbone, image: torch.Tensor, target: int) -> 
     with torch.no_grad():
         probs = backbone.logits(backbone.normalize(quantized[None].to(backbone.device))).softmax(dim=1)
     return float(probs[0, target]), backbone.top_classes(probs, 5)[0]
+
+
+def held_out_probability(judge: Backbone, picture: Image.Image, target: int, crops: int = 64, seed: int = 0,
+                         smallest: float = 0.6) -> float:
+    """A held-out judge's probability of `target` for a picture, averaged over random crops and rescales.
+
+    A picture that only exploits the network it was optimised on is an adversarial pattern; another
+    network (never optimised against) that sees the class in crops of it at other scales is evidence
+    that the picture draws the class. Each crop keeps a random `smallest`..1 of the shorter side at a
+    random place and is resized to the judge's input size. A judge tends to be sure either way about
+    each crop, so few crops make a noisy mean: with 16, one picture scored 0.28 or 0.53 by the crops' seed.
+    """
+    image = to_tensor(picture)
+    generator = seeded_generator(seed)
+    side = min(image.shape[1:])
+    batch = []
+    for _ in range(crops):
+        size = round(side * (smallest + (1 - smallest) * float(torch.rand((), generator=generator))))
+        top = int(torch.randint(0, image.shape[1] - size + 1, (), generator=generator))
+        left = int(torch.randint(0, image.shape[2] - size + 1, (), generator=generator))
+        crop = image[None, :, top:top + size, left:left + size]
+        batch.append(F.interpolate(crop, size=(judge.image_size,) * 2, mode="bilinear", antialias=True,
+                                   align_corners=False)[0])
+    with torch.no_grad():
+        probs = judge.logits(judge.normalize(torch.stack(batch).to(judge.device))).softmax(dim=1)
+    return float(probs[:, target].mean())
