@@ -1,9 +1,11 @@
-"""Captioning measurements: training speed against NumPy, the assignment's overfit check, shapes BLEU.
+"""Captioning measurements: training speed against NumPy, the assignment's overfit check, shapes scores.
 
   python benchmarks/bench_caption.py speed     # iterations/s of caption-train's step vs a NumPy
                                                # CaptioningRNN + Adam (the assignment's), same sizes
   python benchmarks/bench_caption.py overfit   # 50 training captions, the assignment's settings
-  python benchmarks/bench_caption.py shapes    # the defaults of `a3 caption-train` on shapes: BLEU on test
+  python benchmarks/bench_caption.py shapes [RUN...]  # shapes, timed: the assignment's LSTM on the old and
+                                               # the new features, and the attention LSTM (the shipped
+                                               # captioner's settings): exact match and BLEU on test
 
 speed: one training iteration = loss, backward, Adam step, at the assignment's COCO sizes
 (batch 50, T = 17, D = 512, W = 256, H = 512, V = 1004), float32, CPU. Timings are medians of
@@ -173,28 +175,48 @@ def overfit() -> dict:
     return results
 
 
-def shapes() -> dict:
-    """`a3 caption-train` with its defaults on shapes, timed; BLEU on the test split."""
+# The shapes comparisons of issue 15: the assignment's LSTM (caption-train's defaults) on the shipped
+# features (block4 of a 64-px image, 4x4) and on a finer grid of a larger image (block4 of 96 px, 6x6),
+# and the attention LSTM as `make weights` trains it (30,000 images, 8 epochs, decay 0.8).
+FINER_FEATURES = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 96, "grid": 6}
+SHAPES_RUNS = {"lstm": ("lstm", None, {}, None), "lstm-96px": ("lstm", FINER_FEATURES, {}, None),
+               "attention": ("attention", None, {"epochs": 8, "lr_decay": 0.8}, 30000)}
+
+
+def shapes(names: list[str]) -> dict:
+    """Train on shapes (timed) and score the 500 test images: exact match (by number of shapes) and BLEU."""
     import tempfile
 
     from a3cli.engine.backbones.registry import load_backbone
-    from a3cli.engine.captioning.shapes import load_shapes
+    from a3cli.engine.captioning.evaluation import format_exact
+    from a3cli.engine.captioning.features import FeatureSpec
+    from a3cli.engine.captioning.shapes import SHAPES_FEATURES, load_shapes
     from a3cli.engine.captioning.training import TrainConfig, train_captioner
 
-    start = time.perf_counter()
-    data = load_shapes(lambda name: load_backbone(name))
-    extracted = time.perf_counter() - start
-    with tempfile.TemporaryDirectory() as out:
-        metrics = train_captioner(data, TrainConfig(), out, torch.device("cpu"), seed=0)
-    result = {"features_seconds": extracted, "train_seconds": metrics["train_seconds"], "bleu": metrics["bleu"]}
-    print(f"features {extracted:.0f} s (0 when cached), training {metrics['train_seconds']:.0f} s; "
-          f"test BLEU-4 {metrics['bleu']['test']['bleu4']:.3f}", flush=True)
-    return result
+    results = {}
+    for name in names or list(SHAPES_RUNS):
+        cell_type, features, settings, train_images = SHAPES_RUNS[name]
+        spec = FeatureSpec(**features) if features else SHAPES_FEATURES
+        start = time.perf_counter()
+        data = load_shapes(lambda backbone: load_backbone(backbone), spec,
+                           sizes={"train": train_images} if train_images else None)
+        extracted = time.perf_counter() - start
+        with tempfile.TemporaryDirectory() as out:
+            metrics = train_captioner(data, TrainConfig(cell_type=cell_type, **settings), out, torch.device("cpu"),
+                                      seed=0)
+        exact, bleu = metrics["exact_match"]["test"], metrics["bleu"]["test"]
+        results[name] = {"features": spec.as_dict(), "features_seconds": extracted,
+                         "train_seconds": metrics["train_seconds"], "bleu": bleu, "exact_match": exact}
+        scores = ", ".join(f"{bleu[key]:.3f}" for key in ("bleu1", "bleu2", "bleu3", "bleu4"))
+        print(f"{name}: {cell_type} on {spec.layer} of {spec.image_size} px, grid {spec.grid}: features "
+              f"{extracted:.0f} s (0 when cached), training {metrics['train_seconds']:.0f} s; test exact "
+              f"{format_exact(exact)}; BLEU-1..4 {scores}", flush=True)
+    return results
 
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "speed"
-    runs = {"speed": speed, "overfit": overfit, "shapes": shapes}
-    if what not in runs:
-        sys.exit(f"usage: {Path(__file__).name} [speed|overfit|shapes]")
+    runs = {"speed": speed, "overfit": overfit, "shapes": lambda: shapes(sys.argv[2:])}
+    if what not in runs or (what == "shapes" and not set(sys.argv[2:]) <= set(SHAPES_RUNS)):
+        sys.exit(f"usage: {Path(__file__).name} [speed|overfit|shapes [{'|'.join(SHAPES_RUNS)}]...]")
     print(json.dumps({what: runs[what]()}))

@@ -59,15 +59,27 @@ def test_parameters_are_the_assignments(cell_type):
 
 
 def reference_loss(model: CaptioningRNN, features, captions):
-    """The same model written with plain autograd ops (no engine cores), step by step."""
+    """The same model written with plain autograd ops (no engine cores), step by step.
+
+    Attention as EECS 498's A4 writes it: cells projected by W_proj, h0 = c0 = their mean,
+    softmax(A·h / sqrt(H)) over the cells, the attended vector through Wattn into the gates.
+    """
     P = model.params
-    h = features @ P["W_proj"] + P["b_proj"]
-    c = torch.zeros_like(h)
+    if model.cell_type == "attention":
+        N, L = features.shape[0], model.grid_cells
+        A = features.reshape(N, -1, L).permute(0, 2, 1) @ P["W_proj"] + P["b_proj"]
+        h = c = A.mean(1)
+    else:
+        h = features @ P["W_proj"] + P["b_proj"]
+        c = torch.zeros_like(h)
     H = h.shape[1]
     total = 0.0
     for t in range(captions.shape[1] - 1):
         x = P["W_embed"][captions[:, t]]
         a = x @ P["Wx"] + h @ P["Wh"] + P["b"]
+        if model.cell_type == "attention":
+            weights = torch.softmax(torch.einsum("nlh,nh->nl", A, h) / math.sqrt(H), dim=1)
+            a = a + torch.einsum("nl,nlh->nh", weights, A) @ P["Wattn"]
         if model.cell_type == "rnn":
             h = torch.tanh(a)
         else:
@@ -81,12 +93,14 @@ def reference_loss(model: CaptioningRNN, features, captions):
     return total / features.shape[0]
 
 
-@pytest.mark.parametrize("cell_type", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "attention"])
 def test_loss_and_gradients_match_an_independent_model(cell_type):
     torch.manual_seed(1)
     w2i = {"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3, "b": 4, "c": 5}
-    model = CaptioningRNN(w2i, input_dim=7, wordvec_dim=5, hidden_dim=6, cell_type=cell_type, dtype=torch.float64)
-    features = torch.randn(4, 7, dtype=torch.float64)
+    D = 7 * 9 if cell_type == "attention" else 7  # attention: 7 channels on a 3x3 grid
+    model = CaptioningRNN(w2i, input_dim=D, wordvec_dim=5, hidden_dim=6, cell_type=cell_type, dtype=torch.float64,
+                          grid_cells=9)
+    features = torch.randn(4, D, dtype=torch.float64)
     captions = torch.randint(0, 6, (4, 9))
     captions[:, -3:] = 0  # padding is masked out
     loss = model.loss(features, captions)
@@ -98,22 +112,35 @@ def test_loss_and_gradients_match_an_independent_model(cell_type):
         torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-11, msg=name)
 
 
+FEATURE_DIM = {"rnn": 3, "lstm": 3, "attention": 3 * 4}  # attention: 3 channels on a 2x2 grid
+
+
 def tiny_model(cell_type="lstm", seed=0):
     torch.manual_seed(seed)
     w2i = {"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3, "b": 4}
-    model = CaptioningRNN(w2i, input_dim=3, wordvec_dim=4, hidden_dim=5, cell_type=cell_type, dtype=torch.float64)
+    model = CaptioningRNN(w2i, input_dim=FEATURE_DIM[cell_type], wordvec_dim=4, hidden_dim=5, cell_type=cell_type,
+                          dtype=torch.float64, grid_cells=4)
     with torch.no_grad():  # larger weights make the distributions peaky and varied
         for p in model.parameters():
             p.normal_(0, 1.5)
     return model
 
 
-def manual_greedy(model, feature, max_length):
+def first_state(model, feature):
+    """The decoder's state before the first word, computed here from the formulas (not by the model)."""
+    if model.cell_type == "attention":
+        cells = feature.view(1, 3, 4).transpose(1, 2)  # channel-major (C, L) -> (L, C)
+        A = cells @ model.W_proj + model.b_proj
+        return A.mean(1), A.mean(1), A
     h = feature @ model.W_proj + model.b_proj
-    c = torch.zeros_like(h)
+    return h, (torch.zeros_like(h) if model.cell_type == "lstm" else None), None
+
+
+def manual_greedy(model, feature, max_length):
+    state = first_state(model, feature)
     word, out = model._start, []
     for _ in range(max_length):
-        scores, h, c = model._step(torch.tensor([word]), h, c if model.cell_type == "lstm" else None)
+        scores, state = model._step(torch.tensor([word]), state)
         word = int(scores.argmax())
         out.append(word)
         if word == model._end:
@@ -121,10 +148,10 @@ def manual_greedy(model, feature, max_length):
     return out
 
 
-@pytest.mark.parametrize("cell_type", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "attention"])
 def test_greedy_sample_follows_the_argmax_and_stops_at_end(cell_type):
     model = tiny_model(cell_type)
-    features = torch.randn(16, 3, dtype=torch.float64) * 2
+    features = torch.randn(16, FEATURE_DIM[cell_type], dtype=torch.float64) * 2
     sampled = model.sample(features, max_length=6)
     assert sampled.shape == (16, 6)
     for row, feature in zip(sampled.tolist(), features):
@@ -136,21 +163,20 @@ def test_greedy_sample_follows_the_argmax_and_stops_at_end(cell_type):
 @torch.no_grad()
 def sequence_score(model, feature, words, alpha):
     """Length-normalised log-probability of a full caption ending with <END>."""
-    h = feature @ model.W_proj + model.b_proj
-    c = torch.zeros_like(h)
+    state = first_state(model, feature)
     prev, total = model._start, 0.0
     for w in words:
-        scores, h, c = model._step(torch.tensor([prev]), h, c if model.cell_type == "lstm" else None)
+        scores, state = model._step(torch.tensor([prev]), state)
         total += float(scores.log_softmax(1)[0, w])
         prev = w
     return total / len(words) ** alpha
 
 
-@pytest.mark.parametrize("cell_type", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "attention"])
 def test_wide_beam_search_finds_the_exhaustive_best(cell_type):
     model = tiny_model(cell_type, seed=3)
     V, L, alpha = 5, 4, 0.7
-    features = torch.randn(5, 3, dtype=torch.float64)
+    features = torch.randn(5, FEATURE_DIM[cell_type], dtype=torch.float64)
     found = model.beam_search(features, beam_size=V ** L, max_length=L, length_penalty=alpha)
     for feature, row in zip(features, found.tolist()):
         candidates = [list(body) + [model._end] for n in range(L) for body in itertools.product(
@@ -176,7 +202,7 @@ def test_hot_sampling_varies_and_respects_top_k():
     gen = torch.Generator().manual_seed(0)
     drawn = model.sample_random(features, 1, temperature=3.0, generator=gen)[:, 0]
     assert len(set(drawn.tolist())) >= 4
-    scores, _, _ = model._step(torch.tensor([model._start]), features[:1] @ model.W_proj + model.b_proj, None)
+    scores, _ = model._step(torch.tensor([model._start]), first_state(model, features[:1]))
     top2 = set(scores.topk(2).indices[0].tolist())
     drawn = model.sample_random(features, 1, temperature=3.0, top_k=2, generator=gen)[:, 0]
     assert set(drawn.tolist()) <= top2 and len(set(drawn.tolist())) == 2

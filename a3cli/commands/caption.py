@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,8 +10,8 @@ import typer
 from rich.table import Table
 
 from a3cli.app import (DeviceOption, SeedOption, app, check_output, console, lazy_progress_bar, optional, progress_bar,
-                       seeded_device)
-from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS
+                       seeded_device, torchrun_processes)
+from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, CAPTION_SHAPES_FEATURES, caption_default_help
 from a3cli.engine.files import SHIPPED_CAPTIONER
 
 
@@ -26,30 +27,38 @@ def caption_train(
     model: Annotated[Optional[str], optional("--model", help="Backbone for image features.",
                                              default="efficientnet_lite0")] = None,
     layer: Annotated[Optional[str], optional("--layer", help="Backbone stage for features, or 'pooled'.",
-                                             default="pooled; shapes: block4")] = None,
+                                             default=f"pooled; shapes: {CAPTION_SHAPES_FEATURES['layer']}")] = None,
     grid: Annotated[Optional[int], optional("--grid", help="Pool the stage's map to grid×grid (keeps layout).",
-                                            min=1, max=8)] = None,
+                                            default=f"1; shapes: {CAPTION_SHAPES_FEATURES['grid']}",
+                                            min=1, max=16)] = None,
     image_size: Annotated[Optional[int], optional("--image-size", help="Image side fed to the backbone.",
+                                                  default=f"224; shapes: {CAPTION_SHAPES_FEATURES['image_size']}",
                                                   min=32, max=1024)] = None,
     min_count: Annotated[Optional[int], optional("--min-count", help="Words seen fewer times become <UNK> (JSON "
                                                  "source).", default=1, min=1)] = None,
     max_length: Annotated[Optional[int], optional("--max-length", help="Longest training caption in words (JSON "
                                                   "source).", default=16, min=1)] = None,
     max_train: Annotated[Optional[int], optional("--max-train", help="Train on this many captions only.", min=1)] = None,
-    cell_type: Annotated[Optional[str], optional("--cell-type", help=" or ".join(CAPTION_CELLS) + ".",
+    train_images: Annotated[Optional[int], optional("--train-images", help="Shapes: how many training images to "
+                                                    "draw (more data, less overfitting).", default="10000",
+                                                    min=1)] = None,
+    cell_type: Annotated[Optional[str], optional("--cell-type", help=f"{', '.join(CAPTION_CELLS)}: the "
+                                                 "assignment's RNN or LSTM, or an LSTM that attends over the grid "
+                                                 "of image features at every step (shapes' features are a grid; "
+                                                 "for --images give --layer and --grid).",
                                                  default=CAPTION_DEFAULTS["cell_type"])] = None,
-    hidden_dim: Annotated[Optional[int], optional("--hidden-dim", default=CAPTION_DEFAULTS["hidden_dim"], min=1)] = None,
-    wordvec_dim: Annotated[Optional[int], optional("--wordvec-dim", default=CAPTION_DEFAULTS["wordvec_dim"],
+    hidden_dim: Annotated[Optional[int], optional("--hidden-dim", default=caption_default_help("hidden_dim"), min=1)] = None,
+    wordvec_dim: Annotated[Optional[int], optional("--wordvec-dim", default=caption_default_help("wordvec_dim"),
                                                    min=1)] = None,
-    lr: Annotated[Optional[float], optional("--lr", help="Adam's learning rate.", default=CAPTION_DEFAULTS["lr"],
+    lr: Annotated[Optional[float], optional("--lr", help="Adam's learning rate.", default=caption_default_help("lr"),
                                             min=0.0)] = None,
     lr_decay: Annotated[Optional[float], optional("--lr-decay", help="Learning-rate factor per epoch.",
-                                                  default=CAPTION_DEFAULTS["lr_decay"], min=0.0, max=1.0)] = None,
-    batch_size: Annotated[Optional[int], optional("--batch-size", default=CAPTION_DEFAULTS["batch_size"], min=1)] = None,
-    epochs: Annotated[Optional[int], optional("--epochs", help="Epochs in all.", default=CAPTION_DEFAULTS["epochs"],
+                                                  default=caption_default_help("lr_decay"), min=0.0, max=1.0)] = None,
+    batch_size: Annotated[Optional[int], optional("--batch-size", default=caption_default_help("batch_size"), min=1)] = None,
+    epochs: Annotated[Optional[int], optional("--epochs", help="Epochs in all.", default=caption_default_help("epochs"),
                                               min=1)] = None,
     grad_clip: Annotated[Optional[float], optional("--grad-clip", help="Clip the gradient norm (0: off).",
-                                                   default=CAPTION_DEFAULTS["grad_clip"], min=0.0)] = None,
+                                                   default=caption_default_help("grad_clip"), min=0.0)] = None,
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Run folder: checkpoint.pt, metrics.json, loss.png.")] = Path("out/caption"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
@@ -60,7 +69,7 @@ def caption_train(
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:
-    """Train the assignment's captioner (RNN or LSTM) on shapes, COCO features, or your own captions.
+    """Train the assignment's captioner (RNN or LSTM), or an attention LSTM, on shapes, COCO, or your own captions.
 
     With --resume, what is left out keeps the run's value (data and settings) and what is given must match
     it, except --epochs: more epochs train on.
@@ -69,40 +78,59 @@ def caption_train(
 
       a3 caption-train                                  # shapes, LSTM, a few CPU minutes
 
+      a3 caption-train --cell-type attention            # shapes, attending over the feature grid
+
       a3 caption-train --data coco_captioning --cell-type rnn --max-train 50 --epochs 50 --batch-size 25
 
       a3 caption-train --images photos/ --annotations captions.json --out out/mine
 
       a3 caption-train --out out/mine --resume --epochs 30
     """
+    from a3cli.engine.captioning.evaluation import format_exact
     from a3cli.engine.captioning.sources import CaptionSource
     from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
 
-    torch_device = seeded_device(device, seed)
+    from a3cli.engine.distributed import restarted
+    from a3cli.engine.runs import checkpoint_path
+
     check_output(out, "folder")
     check_output(export)
     source = CaptionSource(data=data, pca=pca, images=images, annotations=annotations, dataset=dataset, model=model,
                            layer=layer, grid=grid, image_size=image_size, min_count=min_count, max_length=max_length,
-                           max_train=max_train)
+                           max_train=max_train, train_images=train_images)
     config = TrainConfig(cell_type, hidden_dim, wordvec_dim, lr, lr_decay, batch_size, epochs, grad_clip)
-    extract, close = lazy_progress_bar("features")
-    try:
-        training = CaptionTraining(source, config, out, torch_device, resume, seed, extract)
-    finally:
-        close()
-    captions, settings = training.data, training.settings
-    console.print(f"{captions.source}: {len(training.train_split)} training captions, {len(captions.word_to_idx)} "
-                  f"words, features {captions.input_dim}-d, device {torch_device}", highlight=False, soft_wrap=True)
-    with progress_bar(training.total, f"{settings.cell_type} epochs={settings.epochs}") as bar:
-        bar(training.step, {})
-        metrics = training.train(progress=bar, export=export, checkpoint_every=checkpoint_every)
-    table = Table(title="BLEU (greedy captions)", title_justify="left")
+    resume = resume or (restarted() and checkpoint_path(out).exists())  # torchrun --max-restarts
+    with torchrun_processes(seeded_device(device, seed)) as (world, torch_device):
+        extract, close = lazy_progress_bar("features")
+        try:
+            training = CaptionTraining(source, config, out, torch_device, resume, seed,
+                                       extract if world.main else None, world)
+        finally:
+            close()
+        if not world.main:  # rank 0 alone speaks and writes
+            training.train(checkpoint_every=checkpoint_every)
+            return
+        captions, settings = training.data, training.settings
+        console.print(f"{captions.source}: {len(training.train_split)} training captions, "
+                      f"{len(captions.word_to_idx)} words, features {captions.input_dim}-d, device {torch_device}"
+                      + (f", {world.world_size} processes" if world.distributed else ""),
+                      highlight=False, soft_wrap=True)
+        with progress_bar(training.total, f"{settings.cell_type} epochs={settings.epochs}") as bar:
+            bar(training.step, {})
+            metrics = training.train(progress=bar, export=export, checkpoint_every=checkpoint_every)
+    table = Table(title="Greedy captions", title_justify="left")
     table.add_column("split")
     for n in range(1, 5):
         table.add_column(f"BLEU-{n}", justify="right")
+    table.add_column("exactly right", justify="right")
     for split, scores in metrics["bleu"].items():
-        table.add_row(split, *(f"{scores[f'bleu{n}']:.3f}" for n in range(1, 5)))
+        exact = metrics["exact_match"][split]
+        table.add_row(split, *(f"{scores[f'bleu{n}']:.3f}" for n in range(1, 5)),
+                      f"{exact['correct']}/{exact['total']} ({100 * exact['rate']:.1f} %)")
     console.print(table)
+    for split, exact in metrics["exact_match"].items():
+        if "by_objects" in exact:
+            console.print(f"exact on {split}: {format_exact(exact)}", highlight=False, soft_wrap=True)
     final = metrics["train_loss"][-1] if metrics["train_loss"] else float("nan")
     files = [out / "checkpoint.pt", out / "metrics.json", out / "loss.png"] + ([export] if export else [])
     console.print(f"final training loss {final:.4f}; wrote {', '.join(map(str, files))}", highlight=False,
@@ -131,6 +159,9 @@ def caption_sample(
                                                 "captions.")] = None,
     save_images: Annotated[Optional[Path], typer.Option("--save-images", help="With --dataset: write the images "
                                                         "here as PNG.")] = None,
+    attention_maps: Annotated[Optional[Path], typer.Option("--attention-maps", help="Attention captioners: draw "
+                                                           "where the model looked for each word of the first "
+                                                           "image's caption, as this PNG.")] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:
@@ -144,10 +175,15 @@ def caption_sample(
 
       a3 caption-sample --dataset shapes --split test --num 6 --out captions.png
 
+      a3 caption-sample shapes.png --attention-maps looked.png
+
       a3 caption-sample --data coco_captioning --split val --num 5 --checkpoint out/coco/checkpoint.pt
     """
     from a3cli.engine.captioning.decoding import Decoding
-    from a3cli.engine.captioning.sampling import caption_coco_split, caption_pictures, load_captioner, shapes_examples
+    from a3cli.engine.captioning.evaluation import exact_match, format_exact
+    from a3cli.engine.captioning.sampling import (caption_coco_split, caption_pictures, load_captioner,
+                                                  shapes_examples, training_note)
+    from a3cli.engine.captioning.shapes import count_objects
     from a3cli.engine.errors import A3Error
     from a3cli.engine.images import load_image, save_image
     from a3cli.engine.plots import captions_figure
@@ -158,20 +194,29 @@ def caption_sample(
                       else f"choose one of {' and '.join(sources)}")
     if dataset is not None and dataset != "shapes":
         raise A3Error(f"--dataset {dataset!r}: the built-in data set is 'shapes'")
+    if attention_maps is not None and data is not None:
+        raise A3Error("--attention-maps needs images (files or --dataset), not the assignment's --data features")
     decoding = Decoding(beam_size, temperature, top_k, max_length=max_length)
     decoding.check()
     torch_device = seeded_device(device, seed)
     check_output(out, "png")
     check_output(save_images, "folder")
+    check_output(attention_maps, "png", flag="--attention-maps")
     if images:
         pictures = [load_image(path) for path in images]  # a bad file fails before any model is loaded
     model, ckpt = load_captioner(checkpoint, torch_device)
+    if attention_maps is not None and model.cell_type != "attention":
+        raise A3Error(f"--attention-maps needs an attention captioner (trained with --cell-type attention); "
+                      f"'{checkpoint}' is an {model.cell_type.upper()}")
 
     if data is not None:
-        for example in caption_coco_split(model, ckpt, data, split, num, decoding, seed):
+        examples = caption_coco_split(model, ckpt, data, split, num, decoding, seed)
+        for example in examples:
             console.print(f"[bold]{example.image}[/]", highlight=False, soft_wrap=True)
             console.print(f"  generated: {example.generated}", highlight=False, soft_wrap=True)
             console.print(f"  truth:     {example.truth}", highlight=False, soft_wrap=True)
+        console.print(f"exact: {sum(e.exact for e in examples)}/{len(examples)} (equal to one of the image's "
+                      "captions)", highlight=False, soft_wrap=True)
         return
 
     truths = None
@@ -181,6 +226,10 @@ def caption_sample(
         names = [f"shapes {split} {i}" for i in range(len(pictures))]
         if save_images is not None:
             names = [str(save_image(p, save_images / f"shapes_{split}_{i:03d}.png")) for i, p in enumerate(pictures)]
+    else:
+        note = training_note(ckpt, pictures)
+        if note:
+            print(note, file=sys.stderr)
     generated = caption_pictures(model, ckpt, pictures, decoding, seed)
     for k, (name, caption) in enumerate(zip(names, generated)):
         if truths is None:
@@ -188,6 +237,17 @@ def caption_sample(
         else:
             mark = "[green]ok[/]" if caption == truths[k] else "[red]differs[/]"
             console.print(f"{name}: {caption}   (true: {truths[k]}) {mark}", highlight=False, soft_wrap=True)
+    if truths is not None:
+        refs = [[truth.split()] for truth in truths]
+        summary = exact_match(refs, [caption.split() for caption in generated], [count_objects(r[0]) for r in refs])
+        console.print(f"exact: {format_exact(summary)}", highlight=False, soft_wrap=True)
     if out is not None:
         captions_figure(pictures, generated, out, truths)
         console.print(f"wrote {out}", highlight=False, soft_wrap=True)
+    if attention_maps is not None:
+        from a3cli.engine.captioning.attention_maps import attention_figure, caption_attention
+
+        maps = caption_attention(model, ckpt, pictures[0], generated[0])
+        attention_figure(pictures[0], generated[0].split(), maps, attention_maps)
+        console.print(f"wrote {attention_maps} (where the model looked for each word of {names[0]})",
+                      highlight=False, soft_wrap=True)

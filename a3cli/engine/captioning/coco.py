@@ -94,8 +94,12 @@ def load_coco_h5(folder: str | Path, pca: bool = True, max_train: int | None = N
     dims = {s.features.shape[1] for s in splits.values()}
     if len(dims) > 1:
         raise A3Error(f"train and val features in '{folder}' differ in size: {sorted(dims)}")
-    spec = {"backbone": "vgg16", "layer": "fc7", "pca": pca, "note": "the assignment's precomputed features"}
-    return CaptionData(word_to_idx, idx_to_word, splits, spec, "coco_h5")
+    return CaptionData(word_to_idx, idx_to_word, splits, h5_feature_spec(pca), "coco_h5")
+
+
+def h5_feature_spec(pca: bool) -> dict:
+    """What the assignment's features are: one flat VGG16 fc7 vector (or its PCA) per image."""
+    return {"backbone": "vgg16", "layer": "fc7", "pca": pca, "note": "the assignment's precomputed features"}
 
 
 def is_id(value: object) -> bool:

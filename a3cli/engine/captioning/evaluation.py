@@ -1,4 +1,4 @@
-"""How good a captioner is: the teacher-forced loss of a split, and corpus BLEU of its greedy captions."""
+"""How good a captioner is: the teacher-forced loss of a split; corpus BLEU and exact matches of its greedy captions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 
 from a3cli.engine.captioning.data import CaptionData, Split
 from a3cli.engine.captioning.model import CaptioningRNN
+from a3cli.engine.captioning.shapes import count_objects
 from a3cli.engine.captioning.vocab import decode
 
 
@@ -43,12 +44,44 @@ def bleu(references: Sequence[Sequence[Sequence[str]]], hypotheses: Sequence[Seq
     return {f"bleu{n}": float(s) for n, s in enumerate(scores, 1)}
 
 
-def evaluate_bleu(model: CaptioningRNN, data: CaptionData, split: str, device: torch.device,
-                  max_length: int = 30) -> dict[str, float]:
-    """BLEU-1..4 of the model's greedy captions for every image of `split`."""
+def exact_match(references: Sequence[Sequence[Sequence[str]]], hypotheses: Sequence[Sequence[str]],
+                groups: Sequence[int] | None = None) -> dict:
+    """How many hypotheses equal one of their image's references word for word; by group when given.
+
+    BLEU forgives a swapped colour or place; a person reading the caption does not.
+    Groups (for shapes: the number of objects) get their own counts under "by_objects".
+    """
+    right = [list(h) in [list(r) for r in refs] for refs, h in zip(references, hypotheses)]
+    result = _counted(right)
+    if groups is not None:
+        result["by_objects"] = {str(g): _counted([ok for ok, k in zip(right, groups) if k == g])
+                                for g in sorted(set(groups))}
+    return result
+
+
+def _counted(right: Sequence[bool]) -> dict:
+    return {"correct": sum(right), "total": len(right), "rate": sum(right) / len(right) if right else 0.0}
+
+
+def format_exact(result: dict) -> str:
+    """'131/200 (65.5 %); 1 shape 65/66, 2 shapes 48/66, 3 shapes 18/68' for printing."""
+    text = f"{result['correct']}/{result['total']} ({100 * result['rate']:.1f} %)"
+    by = result.get("by_objects")
+    if by:
+        text += "; " + ", ".join(f"{k} shape{'s' if k != '1' else ''} {v['correct']}/{v['total']}"
+                                 for k, v in by.items())
+    return text
+
+
+def evaluate(model: CaptioningRNN, data: CaptionData, split: str, device: torch.device,
+             max_length: int = 30) -> tuple[dict[str, float], dict]:
+    """BLEU-1..4 and the exact-match count of the model's greedy captions for every image of `split`."""
     s = data.splits[split]
     refs = data.references(split)
     keep = [i for i, r in enumerate(refs) if r]  # images without captions (after --max-train) do not count
     captions = greedy_captions(model, s.features[keep], device, max_length)
     hyps = [decode(c, data.idx_to_word) for c in captions.tolist()]
-    return bleu([refs[i] for i in keep], hyps)
+    kept = [refs[i] for i in keep]
+    groups = [count_objects(r[0]) for r in kept] if data.source == "shapes" else None
+    return bleu(kept, hyps), exact_match(kept, hyps, groups)
+

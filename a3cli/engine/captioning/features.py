@@ -50,6 +50,21 @@ class FeatureSpec:
             raise A3Error(f"features of this checkpoint cannot be made from images: {data}") from None
 
 
+def grid_cells(spec: dict) -> int:
+    """How many grid cells a feature vector of `spec` (FeatureSpec.as_dict()) holds: what attention reads.
+
+    Flat vectors (layer "pooled", a grid of 1, the assignment's fc7) have nothing to
+    attend over: refused in one line that says what to give instead.
+    """
+    layer, grid = spec.get("layer"), spec.get("grid")
+    if layer is None or layer == "pooled" or not isinstance(grid, int) or grid < 2:
+        what = " ".join(str(part) for part in (spec.get("backbone"), layer) if part)
+        raise A3Error(f"--cell-type attention attends over a grid of image features, but these ({what}"
+                      f"{', grid 1' if grid == 1 else ''}) are one flat vector per image: extract a grid from "
+                      "images with --layer STAGE --grid N (N >= 2), or use --cell-type lstm")
+    return grid * grid
+
+
 def extract_features(backbone, images: Sequence[Image.Image] | Callable[[int], Image.Image], count: int | None,
                      spec: FeatureSpec, batch_size: int = 64, progress: Progress | None = None) -> torch.Tensor:
     """(N, D) float32 features on the CPU; `images` is a list or a function i -> image (to stream)."""

@@ -6,6 +6,10 @@ passes: word_embedding_forward, rnn_forward / lstm_forward,
 temporal_affine_forward and temporal_softmax_loss. So with the assignment's
 fixed test parameters it gives the assignment's reference losses.
 
+cell_type "attention" (beyond the assignment, as EECS 498's A4): the features are a
+grid of L cells, each projected by W_proj to H; h0 = c0 = their mean, and every
+step attends over the cells (layers/attention.py), with one more matrix Wattn.
+
 Decoding: `sample` is the assignment's greedy decoder; `beam_search` keeps the
 K best partial captions (with length normalisation); `sample_random` draws
 words with a temperature and optional top-k.
@@ -20,33 +24,42 @@ from torch import Tensor, nn
 
 from a3cli.engine.catalogue import CAPTION_CELLS
 from a3cli.engine.errors import A3Error
+from a3cli.engine.layers.attention import attention_lstm_forward, attention_lstm_step_forward
 from a3cli.engine.layers.embedding import temporal_affine_forward, word_embedding_forward
 from a3cli.engine.layers.losses import temporal_softmax_loss
 from a3cli.engine.layers.rnn import lstm_forward, lstm_step_forward, rnn_forward, rnn_step_forward
 
 PARAM_NAMES = ("W_embed", "W_proj", "b_proj", "Wx", "Wh", "b", "W_vocab", "b_vocab")
+State = tuple  # (h, c, A) while decoding: c is None for rnn, A (the projected grid) None but for attention
 
 
 class CaptioningRNN(nn.Module):
-    """Image features (N, D) -> captions, with a vanilla RNN or an LSTM.
+    """Image features (N, D) -> captions, with a vanilla RNN, an LSTM, or an attention LSTM.
 
     h0 = features·W_proj + b_proj; each step reads the previous word's vector
-    (W_embed) and scores the next word with W_vocab, b_vocab.
+    (W_embed) and scores the next word with W_vocab, b_vocab. For attention, D is a
+    grid of `grid_cells` cells flattened channel-major, (C, L) -> C·L, as features.py
+    pools it, and W_proj maps each cell's C channels to H.
     """
 
     def __init__(self, word_to_idx: dict[str, int], input_dim: int = 512, wordvec_dim: int = 128,
-                 hidden_dim: int = 128, cell_type: str = "rnn", dtype: torch.dtype = torch.float32):
+                 hidden_dim: int = 128, cell_type: str = "rnn", dtype: torch.dtype = torch.float32,
+                 grid_cells: int = 1):
         super().__init__()
         if cell_type not in CAPTION_CELLS:
             raise A3Error(f"invalid cell_type {cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
-        self.cell_type = cell_type
+        if cell_type == "attention" and (grid_cells < 2 or input_dim % grid_cells):
+            raise A3Error(f"an attention captioner needs features on a grid of at least 2 cells "
+                          f"(got {input_dim}-d features on {grid_cells} cell(s))")
+        self.cell_type, self.input_dim = cell_type, input_dim
+        self.grid_cells = grid_cells if cell_type == "attention" else 1
         self.word_to_idx = dict(word_to_idx)
         self.idx_to_word = {i: w for w, i in word_to_idx.items()}
         self._null = word_to_idx["<NULL>"]
         self._start = word_to_idx.get("<START>")
         self._end = word_to_idx.get("<END>")
-        V, D, W, H = len(word_to_idx), input_dim, wordvec_dim, hidden_dim
-        k = 4 if cell_type == "lstm" else 1
+        V, D, W, H = len(word_to_idx), input_dim // self.grid_cells, wordvec_dim, hidden_dim
+        k = 1 if cell_type == "rnn" else 4
 
         def randn(*shape: int, scale: float) -> nn.Parameter:
             return nn.Parameter(torch.randn(*shape, dtype=dtype) * scale)
@@ -60,25 +73,49 @@ class CaptioningRNN(nn.Module):
         self.b = nn.Parameter(torch.zeros(k * H, dtype=dtype))
         self.W_vocab = randn(H, V, scale=1 / math.sqrt(H))
         self.b_vocab = nn.Parameter(torch.zeros(V, dtype=dtype))
+        if cell_type == "attention":
+            self.Wattn = randn(H, k * H, scale=1 / math.sqrt(H))
 
     @property
     def params(self) -> dict[str, nn.Parameter]:
-        """The parameters by the assignment's names."""
-        return {name: getattr(self, name) for name in PARAM_NAMES}
+        """The parameters by the assignment's names (and Wattn for attention)."""
+        names = PARAM_NAMES + (("Wattn",) if self.cell_type == "attention" else ())
+        return {name: getattr(self, name) for name in names}
+
+    def project_grid(self, features: Tensor) -> Tensor:
+        """Flat grid features (N, C·L) -> each cell projected to H: A (N, L, H)."""
+        N, L = features.shape[0], self.grid_cells
+        cells = features.to(self.W_proj.dtype).view(N, -1, L).transpose(1, 2)
+        return cells @ self.W_proj + self.b_proj
 
     def loss(self, features: Tensor, captions: Tensor) -> Tensor:
         """The assignment's teacher-forced loss: summed over time, averaged over the batch."""
         captions = captions.long()
         captions_in, captions_out = captions[:, :-1], captions[:, 1:]
         mask = captions_out != self._null
-        h0 = features.to(self.W_proj.dtype) @ self.W_proj + self.b_proj
         x = word_embedding_forward(captions_in, self.W_embed)
-        core = rnn_forward if self.cell_type == "rnn" else lstm_forward
-        h = core(x, h0, self.Wx, self.Wh, self.b)
+        if self.cell_type == "attention":
+            h, _ = attention_lstm_forward(x, self.project_grid(features), self.Wx, self.Wh, self.Wattn, self.b)
+        else:
+            h0 = features.to(self.W_proj.dtype) @ self.W_proj + self.b_proj
+            core = rnn_forward if self.cell_type == "rnn" else lstm_forward
+            h = core(x, h0, self.Wx, self.Wh, self.b)
         scores = temporal_affine_forward(h, self.W_vocab, self.b_vocab)
         return temporal_softmax_loss(scores, captions_out, mask)
 
     forward = loss
+
+    @torch.no_grad()
+    def attention_weights(self, features: Tensor, captions: Tensor) -> Tensor:
+        """Where an attention captioner looks while reading `captions` (N, T) from <START>: (N, T, L).
+
+        Row t holds the cell weights of the step that predicts word t + 1, so feeding a
+        generated caption gives where the model looked for each of its words.
+        """
+        if self.cell_type != "attention":
+            raise A3Error("attention maps need an attention captioner (trained with --cell-type attention)")
+        x = word_embedding_forward(captions.long(), self.W_embed)
+        return attention_lstm_forward(x, self.project_grid(features), self.Wx, self.Wh, self.Wattn, self.b)[1]
 
     # ---- decoding --------------------------------------------------------------------------
 
@@ -86,18 +123,25 @@ class CaptioningRNN(nn.Module):
         if self._start is None or self._end is None:
             raise A3Error("this vocabulary has no <START>/<END> tokens, so captions cannot be generated")
 
-    def _step(self, words: Tensor, h: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+    def _step(self, words: Tensor, state: State) -> tuple[Tensor, State]:
         """One decoding step: previous words (N,) -> next-word scores (N, V) and the new state."""
+        h, c, A = state
         x = self.W_embed[words]
         if self.cell_type == "rnn":
             h = rnn_step_forward(x, h, self.Wx, self.Wh, self.b)
-        else:
+        elif self.cell_type == "lstm":
             h, c = lstm_step_forward(x, h, c, self.Wx, self.Wh, self.b)
-        return h @ self.W_vocab + self.b_vocab, h, c
+        else:
+            h, c, _ = attention_lstm_step_forward(x, h, c, A, self.Wx, self.Wh, self.Wattn, self.b)
+        return h @ self.W_vocab + self.b_vocab, (h, c, A)
 
-    def _init_state(self, features: Tensor) -> tuple[Tensor, Tensor | None]:
+    def _init_state(self, features: Tensor) -> State:
+        if self.cell_type == "attention":
+            A = self.project_grid(features)
+            h = A.mean(dim=1)
+            return h, h, A
         h = features.to(self.W_proj.dtype) @ self.W_proj + self.b_proj
-        return h, (torch.zeros_like(h) if self.cell_type == "lstm" else None)
+        return h, (torch.zeros_like(h) if self.cell_type == "lstm" else None), None
 
     @torch.no_grad()
     def sample(self, features: Tensor, max_length: int = 30) -> Tensor:
@@ -127,12 +171,12 @@ class CaptioningRNN(nn.Module):
     def _decode(self, features: Tensor, max_length: int, pick) -> Tensor:
         self._need_start()
         N = features.shape[0]
-        h, c = self._init_state(features)
+        state = self._init_state(features)
         captions = torch.full((N, max_length), self._null, dtype=torch.long, device=features.device)
         words = torch.full((N,), self._start, dtype=torch.long, device=features.device)
         done = torch.zeros(N, dtype=torch.bool, device=features.device)
         for t in range(max_length):
-            scores, h, c = self._step(words, h, c)
+            scores, state = self._step(words, state)
             words = pick(scores)
             captions[:, t] = torch.where(done, torch.full_like(words, self._null), words)
             done |= words == self._end
@@ -156,13 +200,13 @@ class CaptioningRNN(nn.Module):
         return out
 
     def _beam_one(self, feature: Tensor, K: int, max_length: int, alpha: float) -> list[int]:
-        h, c = self._init_state(feature)
+        state = self._init_state(feature)
         beams = [[]]  # word lists
         logp = feature.new_zeros(1)  # their log-probabilities
         finished: list[tuple[float, list[int]]] = []
         words = torch.full((1,), self._start, dtype=torch.long, device=feature.device)
         for t in range(max_length):
-            scores, h, c = self._step(words, h, c)
+            scores, state = self._step(words, state)
             total = (logp[:, None] + scores.log_softmax(dim=1)).flatten()
             best, flat = total.topk(min(K, total.numel()))
             V = scores.shape[1]
@@ -182,8 +226,7 @@ class CaptioningRNN(nn.Module):
             beams = [beams[r] + [w] for r, w in zip(keep_rows, keep_words)]
             logp = feature.new_tensor(keep_logp)
             words = torch.tensor(keep_words, dtype=torch.long, device=feature.device)
-            h = h[rows]
-            c = c[rows] if c is not None else None
+            state = tuple(s[rows] if s is not None else None for s in state)
         if not finished:  # nothing ended within max_length: take the best unfinished one
             finished = [(float(logp[0]) / max(len(beams[0]), 1) ** alpha, beams[0])]
         return max(finished, key=lambda item: item[0])[1][:max_length]
@@ -191,8 +234,8 @@ class CaptioningRNN(nn.Module):
 
 def model_config(model: CaptioningRNN) -> dict:
     """What it takes to build the same model again (stored in checkpoints)."""
-    return {"input_dim": model.W_proj.shape[0], "wordvec_dim": model.W_embed.shape[1],
-            "hidden_dim": model.W_proj.shape[1], "cell_type": model.cell_type}
+    return {"input_dim": model.input_dim, "wordvec_dim": model.W_embed.shape[1],
+            "hidden_dim": model.W_proj.shape[1], "cell_type": model.cell_type, "grid_cells": model.grid_cells}
 
 
 def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> CaptioningRNN:

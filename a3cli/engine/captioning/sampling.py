@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -14,7 +15,7 @@ from a3cli.engine.captioning.data import apply_norm
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN, model_from_checkpoint
-from a3cli.engine.captioning.shapes import SHAPES_SPLITS, draw_scene, shapes_split
+from a3cli.engine.captioning.shapes import SHAPE_COLORS, SHAPES_SPLITS, draw_scene, shapes_split
 from a3cli.engine.captioning.vocab import decode
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seeded_generator
@@ -31,23 +32,44 @@ def load_captioner(path: str | Path, device: torch.device | str = "cpu") -> tupl
     return model_from_checkpoint(ckpt, device), ckpt
 
 
-def caption_pictures(model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.Image], decoding: Decoding,
-                     seed: int = 0, batch_size: int = 32) -> list[str]:
-    """One caption per picture, from features made exactly as the checkpoint's training features were."""
+def picture_features(model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.Image],
+                     batch_size: int = 32) -> Iterator[torch.Tensor]:
+    """Features of the pictures in batches, made exactly as the checkpoint's training features were."""
     from a3cli.engine.backbones.registry import load_backbone
 
     if ckpt.get("source") == "coco_h5":
         raise A3Error("this captioner was trained on the assignment's precomputed features; "
                       "caption those with --data DIR instead of image files")
     spec = FeatureSpec.from_dict(ckpt["feature_spec"])
-    device = model.W_proj.device
-    backbone = load_backbone(spec.backbone, device)
-    generator = seeded_generator(seed, device)
-    captions = []
+    backbone = load_backbone(spec.backbone, model.W_proj.device)
     for start in range(0, len(pictures), batch_size):
-        features = apply_norm(features_of(backbone, pictures[start: start + batch_size], spec), ckpt.get("feature_norm"))
-        captions += generate_captions(model, features, decoding, generator)
-    return captions
+        yield apply_norm(features_of(backbone, pictures[start: start + batch_size], spec), ckpt.get("feature_norm"))
+
+
+def caption_pictures(model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.Image], decoding: Decoding,
+                     seed: int = 0) -> list[str]:
+    """One caption per picture."""
+    generator = seeded_generator(seed, model.W_proj.device)
+    return [caption for features in picture_features(model, ckpt, pictures)
+            for caption in generate_captions(model, features, decoding, generator)]
+
+
+def looks_like_shapes(picture: Image.Image) -> bool:
+    """Whether a picture is a shapes scene: nearly every pixel a grey background or a shape's colour."""
+    rgb = torch.from_numpy(np.asarray(picture.convert("RGB").resize((64, 64)), dtype=np.float32))
+    grey = (rgb.amax(-1) - rgb.amin(-1) <= 6) & (rgb.mean(-1) >= 14) & (rgb.mean(-1) <= 76)
+    palette = torch.tensor(list(SHAPE_COLORS.values()), dtype=torch.float32)
+    coloured = (rgb[..., None, :] - palette).abs().amax(-1).amin(-1) <= 24
+    return float((grey | coloured).float().mean()) >= 0.9
+
+
+def training_note(ckpt: dict, pictures: Sequence[Image.Image]) -> str | None:
+    """What someone captioning photos with the synthetic shapes captioner should know (None: nothing)."""
+    if ckpt.get("source") != "shapes" or all(looks_like_shapes(p) for p in pictures):
+        return None
+    return ("note: this captioner was trained only on a3's synthetic shapes (circles, squares, triangles and "
+            "diamonds in six colours), so it describes every picture in those words; to caption photos, train "
+            "one on COCO-format captions: a3 caption-train --images DIR --annotations captions.json")
 
 
 @dataclass
@@ -55,6 +77,7 @@ class CaptionedExample:
     image: str  # URL or index of the image
     generated: str
     truth: str
+    exact: bool  # the generated caption is one of the image's captions, word for word
 
 
 def caption_coco_split(model: CaptioningRNN, ckpt: dict, folder: str | Path, split: str, num: int,
@@ -68,6 +91,7 @@ def caption_coco_split(model: CaptioningRNN, ckpt: dict, folder: str | Path, spl
         raise A3Error(f"the captioner was not trained on the features in '{folder}' "
                       "(vocabulary or feature size differ)")
     s = coco.splits[split]
+    references = coco.references(split)
     device = model.W_proj.device
     rows = torch.randperm(len(s), generator=seeded_generator(seed))[:num]
     generated = generate_captions(model, s.features[s.image_idxs[rows]].to(device), decoding,
@@ -76,7 +100,8 @@ def caption_coco_split(model: CaptioningRNN, ckpt: dict, folder: str | Path, spl
     for row, caption in zip(rows.tolist(), generated):
         idx = int(s.image_idxs[row])
         truth = " ".join(decode(s.captions[row].tolist(), coco.idx_to_word))
-        examples.append(CaptionedExample(str(s.images[idx]) if idx < len(s.images) else str(idx), caption, truth))
+        examples.append(CaptionedExample(str(s.images[idx]) if idx < len(s.images) else str(idx), caption, truth,
+                                         caption.split() in references[idx]))
     return examples
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from PIL import Image, ImageDraw
@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 from a3cli.engine.captioning.data import CaptionData, Split, standardize
 from a3cli.engine.captioning.features import FeatureSpec, cached_features, extract_features
 from a3cli.engine.captioning.vocab import SPECIAL_TOKENS, encode, tokenize
+from a3cli.engine.catalogue import CAPTION_SHAPES_FEATURES
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress
 
@@ -28,10 +29,7 @@ SHAPE_KINDS = ("circle", "square", "triangle", "diamond")
 SHAPE_SIZES = {"small": 0.09, "large": 0.16}  # radius as a fraction of the image side
 SHAPES_SPLITS = {"train": 10000, "val": 500, "test": 500}
 SHAPES_SEEDS = {"train": 1, "val": 2, "test": 3}
-# An early stage of a small image, pooled to a 4x4 grid (640-d): its cells stay local enough to say
-# which colour, size and kind is where (a later stage mixes neighbours, and its captions confuse
-# them), and it is cheap to extract (about 4 ms of CPU per image).
-SHAPES_FEATURES = FeatureSpec(backbone="efficientnet_lite0", layer="block4", image_size=64, grid=4)
+SHAPES_FEATURES = FeatureSpec(**CAPTION_SHAPES_FEATURES)
 SHAPES_IMAGE_SIZE = 128
 
 
@@ -94,6 +92,11 @@ def shapes_split(split: str, count: int | None = None) -> list[ShapeScene]:
         raise A3Error(f"shapes has no split {split!r}; choose one of: {', '.join(SHAPES_SPLITS)}")
     rng = random.Random(f"a3-shapes-{SHAPES_VERSION}-{SHAPES_SEEDS[split]}")
     return [shapes_scene(rng) for _ in range(SHAPES_SPLITS[split] if count is None else count)]
+
+
+def count_objects(tokens: Sequence[str]) -> int:
+    """How many shapes a shapes caption names (one kind word each)."""
+    return sum(word in SHAPE_KINDS for word in tokens)
 
 
 def shapes_vocab() -> tuple[dict[str, int], list[str]]:

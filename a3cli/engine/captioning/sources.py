@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import torch
 
-from a3cli.engine.captioning.coco import load_coco_h5, load_coco_json
+from a3cli.engine.captioning.coco import h5_feature_spec, load_coco_h5, load_coco_json
 from a3cli.engine.captioning.data import CaptionData
 from a3cli.engine.captioning.features import FeatureSpec
 from a3cli.engine.captioning.shapes import SHAPES_FEATURES, load_shapes
@@ -35,6 +35,7 @@ class CaptionSource:
     min_count: Optional[int] = None  # JSON: words seen fewer times become <UNK> (default 1)
     max_length: Optional[int] = None  # JSON: longest training caption in words (default 16)
     max_train: Optional[int] = None  # train on this many captions only
+    train_images: Optional[int] = None  # shapes: how many training images to draw (default 10,000)
 
     def settings(self) -> dict[str, Any]:
         """The options as given, for the checkpoint (paths as text)."""
@@ -44,29 +45,51 @@ class CaptionSource:
     def from_settings(cls, settings: dict[str, Any]) -> "CaptionSource":
         return cls(**{f.name: settings.get(f.name) for f in fields(cls)})
 
-    def load(self, device: torch.device, vocab: tuple[dict, list] | None = None, progress: Progress | None = None,
-             seed: int = 0) -> CaptionData:
-        """The chosen source's data; with no option at all, shapes. `vocab` reuses a run's vocabulary."""
-        from a3cli.engine.backbones.registry import load_backbone
-
+    def kind(self) -> str:
+        """Which source the options choose: "coco_h5", "coco_json" or "shapes" (the default)."""
         chosen = [name for name, value in (("--data", self.data), ("--images/--annotations",
                                            self.images or self.annotations), ("--dataset", self.dataset)) if value]
         if len(chosen) > 1:
             raise A3Error(f"choose one data source, not {' and '.join(chosen)}")
         if self.data is not None:
-            return load_coco_h5(self.data, pca=self.pca is not False, max_train=self.max_train, seed=seed)
-        backbone = lambda name: load_backbone(name, device)  # noqa: E731
+            return "coco_h5"
         if self.images is not None or self.annotations is not None:
             if self.images is None or self.annotations is None:
                 raise A3Error("--images and --annotations go together")
-            spec = FeatureSpec(backbone=self.model or DEFAULT_BACKBONE, layer=self.layer or "pooled",
-                               image_size=self.image_size or 224, grid=self.grid or 1)
+            return "coco_json"
+        if (self.dataset or "shapes") != "shapes":
+            raise A3Error(f"--dataset {self.dataset!r}: the built-in data set is 'shapes'")
+        return "shapes"
+
+    def check(self) -> str:
+        """The source's kind, once the options that only one source takes are checked."""
+        kind = self.kind()
+        if self.train_images is not None and kind != "shapes":
+            raise A3Error("--train-images is for the built-in shapes data set (other sources have their own images)")
+        return kind
+
+    def feature_spec(self) -> dict:
+        """How the chosen source's features are made, known before any is extracted."""
+        kind = self.kind()
+        if kind == "coco_h5":
+            return h5_feature_spec(self.pca is not False)
+        default = SHAPES_FEATURES if kind == "shapes" else FeatureSpec(backbone=DEFAULT_BACKBONE)
+        return FeatureSpec(backbone=self.model or default.backbone, layer=self.layer or default.layer,
+                           image_size=self.image_size or default.image_size, grid=self.grid or default.grid).as_dict()
+
+    def load(self, device: torch.device, vocab: tuple[dict, list] | None = None, progress: Progress | None = None,
+             seed: int = 0) -> CaptionData:
+        """The chosen source's data; with no option at all, shapes. `vocab` reuses a run's vocabulary."""
+        from a3cli.engine.backbones.registry import load_backbone
+
+        kind = self.check()
+        if kind == "coco_h5":
+            return load_coco_h5(self.data, pca=self.pca is not False, max_train=self.max_train, seed=seed)
+        backbone = lambda name: load_backbone(name, device)  # noqa: E731
+        spec = FeatureSpec.from_dict(self.feature_spec())
+        if kind == "coco_json":
             return load_coco_json(self.images, self.annotations, spec, backbone, self.min_count or 1,
                                   self.max_length or 16, max_train=self.max_train, vocab=vocab, progress=progress,
                                   seed=seed)
-        if (self.dataset or "shapes") != "shapes":
-            raise A3Error(f"--dataset {self.dataset!r}: the built-in data set is 'shapes'")
-        shapes = SHAPES_FEATURES
-        spec = FeatureSpec(backbone=self.model or shapes.backbone, layer=self.layer or shapes.layer,
-                           image_size=self.image_size or shapes.image_size, grid=self.grid or shapes.grid)
-        return load_shapes(backbone, spec, max_train=self.max_train, progress=progress)
+        sizes = {"train": self.train_images} if self.train_images else None
+        return load_shapes(backbone, spec, sizes=sizes, max_train=self.max_train, progress=progress)

@@ -5,7 +5,8 @@ epoch) with what a tool needs on top: validation every epoch, a checkpoint writt
 atomically after every epoch and on Ctrl-C (model, optimiser, vocabulary, data and
 feature settings, position in the epoch, RNG state), so `resume=True` continues
 the same run as if it had never stopped; and at the end BLEU-1..4 of greedy
-captions (nltk's corpus_bleu), metrics.json and a loss-curve PNG.
+captions (nltk's corpus_bleu) and how many are exactly right, metrics.json and a
+loss-curve PNG.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Any, Optional
 import torch
 
 from a3cli.engine.captioning.data import CaptionData
-from a3cli.engine.captioning.evaluation import evaluate_bleu, split_loss
+from a3cli.engine.captioning.evaluation import evaluate, split_loss
+from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN, model_config
 from a3cli.engine.captioning.sources import CaptionSource
-from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS
+from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, caption_default
 from a3cli.engine.checkpoints import save_checkpoint
 from a3cli.engine.device import seed_everything, set_rng_state
+from a3cli.engine.distributed import World, parallel
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import write_json
 from a3cli.engine.progress import Progress
@@ -35,7 +38,7 @@ KIND = "captioner"
 
 @dataclass
 class TrainConfig:
-    """The options of `a3 caption-train`; None takes the resumed run's value, else CAPTION_DEFAULTS."""
+    """The options of `a3 caption-train`; None takes the resumed run's value, else the cell type's default."""
 
     cell_type: Optional[str] = None
     hidden_dim: Optional[int] = None
@@ -67,8 +70,9 @@ def resolve_settings(config: TrainConfig, saved: dict[str, Any] | None) -> Capti
     """The options, the resumed run's settings and the defaults, checked; only epochs may change on resume."""
     names = [f.name for f in fields(CaptionSettings) if f.name not in ("epochs", "max_length")]
     values = merge_settings({name: getattr(config, name) for name in names}, saved)
-    values = {name: CAPTION_DEFAULTS[name] if value is None else value for name, value in values.items()}
-    epochs = config.epochs or (saved or {}).get("epochs") or CAPTION_DEFAULTS["epochs"]
+    cell_type = values["cell_type"] or CAPTION_DEFAULTS["cell_type"]
+    values = {name: caption_default(name, cell_type) if value is None else value for name, value in values.items()}
+    epochs = config.epochs or (saved or {}).get("epochs") or caption_default("epochs", cell_type)
     settings = CaptionSettings(**values, epochs=epochs, max_length=config.max_length)
     if settings.cell_type not in CAPTION_CELLS:
         raise A3Error(f"--cell-type {settings.cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
@@ -83,20 +87,27 @@ class CaptionTraining:
     """A run ready to train: data loaded, settings checked, model built or restored.
 
     `data` is a CaptionSource (what the CLI gives: loaded here, with the resumed run's
-    vocabulary and settings) or CaptionData already loaded.
+    vocabulary and settings) or CaptionData already loaded. Under torchrun every rank
+    makes one: rank 0 extracts features first (the others read its cache), each rank
+    trains on its share of every batch, and rank 0 alone scores and writes files.
     """
 
     def __init__(self, data: CaptionData | CaptionSource, config: TrainConfig, out: str | Path,
                  device: torch.device, resume: bool = False, seed: int = 0,
-                 extract_progress: Progress | None = None) -> None:
-        self.out, self.device = Path(out), device
-        saved = open_run(self.out, KIND, resume)
+                 extract_progress: Progress | None = None, world: World = World()) -> None:
+        self.out, self.device, self.world = Path(out), device, world
+        saved = open_run(self.out, KIND, resume, world)
         self.seed = int(saved.get("seed", seed)) if saved else seed
+        self.settings = resolve_settings(config, saved["config"] if saved else None)
+        s = self.settings
         if isinstance(data, CaptionSource):
             source = CaptionSource.from_settings(merge_settings(data.settings(), saved.get("data") if saved else None))
+            if s.cell_type == "attention":
+                grid_cells(source.feature_spec())  # flat features are refused before any is extracted
             vocab = (saved["word_to_idx"], saved["idx_to_word"]) if saved else None
             self.source_settings = source.settings()
-            data = source.load(device, vocab, extract_progress, self.seed)
+            with world.main_first():
+                data = source.load(device, vocab, extract_progress, self.seed)
         else:
             self.source_settings = None
         self.data = data
@@ -107,12 +118,12 @@ class CaptionTraining:
         self.train_split = data.splits["train"]
         if len(self.train_split) == 0:
             raise A3Error("the training split has no captions")
-        self.settings = resolve_settings(config, saved["config"] if saved else None)
-        s = self.settings
+        cells = grid_cells(data.feature_spec) if s.cell_type == "attention" else 1
         seed_everything(self.seed)  # the seeding rule (engine/device.py): what ran before cannot matter
         self.model = CaptioningRNN(data.word_to_idx, data.input_dim, s.wordvec_dim, s.hidden_dim,
-                                   s.cell_type).to(device)
+                                   s.cell_type, grid_cells=cells).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr)
+        self.loss = parallel(self.model, world)  # the model's forward is its loss
         self.state: dict[str, Any] = {"epoch": 0, "position": 0, "perm": None, "train_loss": [], "val_loss": [],
                                       "seconds": 0.0}
         if saved is not None:
@@ -137,7 +148,8 @@ class CaptionTraining:
 
     def save(self) -> None:
         self.state["seconds"] = time.perf_counter() - self.started
-        save_run(self.out, KIND, {**self.checkpoint(), **self.state})
+        if self.world.main:
+            save_run(self.out, KIND, {**self.checkpoint(), **self.state})
 
     def train_step(self) -> dict[str, float]:
         """One batch; at the end of an epoch, the validation loss and the learning-rate decay."""
@@ -146,13 +158,16 @@ class CaptionTraining:
             state["perm"] = torch.randperm(len(train))
         it = state["position"]
         idx = state["perm"][it * s.batch_size: (it + 1) * s.batch_size]
-        loss = model.loss(train.features[train.image_idxs[idx]].to(self.device), train.captions[idx].to(self.device))
+        share, weight = self.share(idx)
+        loss = self.loss(train.features[train.image_idxs[share]].to(self.device), train.captions[share].to(self.device))
+        if self.world.distributed:
+            loss = loss * weight
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if s.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
         self.optimizer.step()
-        state["train_loss"].append(loss.item())
+        state["train_loss"].append(self.world.average([loss.item()])[0])
         state["position"] = it + 1
         self.step += 1
         shown = {"loss": state["train_loss"][-1], "epoch": state["epoch"] + 1}
@@ -168,6 +183,14 @@ class CaptionTraining:
             state.update(epoch=state["epoch"] + 1, position=0, perm=None)
         return shown
 
+    def share(self, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """This rank's captions of the batch `idx`, and the weight that makes DDP's mean of the ranks'
+        losses the batch's loss (the loss is a mean over captions; a short last batch splits unevenly;
+        a rank with none computes a loss on one caption and weighs it 0)."""
+        share = self.world.shard(idx)
+        weight = len(share) * self.world.world_size / len(idx)
+        return (share, weight) if len(share) else (idx[:1], 0.0)
+
     def stopped(self) -> None:
         """Nothing to draw: the checkpoint has everything, and --resume continues from it."""
 
@@ -175,8 +198,13 @@ class CaptionTraining:
               checkpoint_every: int | None = None) -> dict[str, Any]:
         """Train up to `total`; write metrics.json and loss.png (and the export); return the metrics."""
         self.model.train()
-        train_loop(self, self.total, checkpoint_every or self.per_epoch, progress)  # default: every epoch
+        # default: a checkpoint every epoch
+        train_loop(self, self.total, checkpoint_every or self.per_epoch, progress, self.world)
         model, data, state = self.model.eval(), self.data, self.state
+        if not self.world.main:
+            return {}
+        scores = {split: evaluate(model, data, split, self.device, self.settings.max_length)
+                  for split in ("val", "test") if split in data.splits and len(data.splits[split])}
         metrics = {
             "source": data.source,
             "feature_spec": data.feature_spec,
@@ -185,10 +213,12 @@ class CaptionTraining:
             "iterations": len(state["train_loss"]),
             "epochs": state["epoch"],
             "train_seconds": round(state["seconds"], 2),
+            "world_size": self.world.world_size,
+            "batch_size_per_rank": math.ceil(self.settings.batch_size / self.world.world_size),
             "train_loss": state["train_loss"],
             "val_loss": state["val_loss"],
-            "bleu": {split: evaluate_bleu(model, data, split, self.device, self.settings.max_length)
-                     for split in ("val", "test") if split in data.splits and len(data.splits[split])},
+            "bleu": {split: bleu for split, (bleu, _) in scores.items()},
+            "exact_match": {split: exact for split, (_, exact) in scores.items()},
         }
         write_json(self.out / "metrics.json", metrics)
         from a3cli.engine.plots import loss_curves_figure
@@ -198,7 +228,7 @@ class CaptionTraining:
         if export is not None:
             # For sampling only: weights, vocabulary, feature settings, scores; no optimiser.
             save_checkpoint({"kind": KIND, **self.checkpoint(with_optimizer=False), "epoch": metrics["epochs"],
-                             "bleu": metrics["bleu"]}, export)
+                             "bleu": metrics["bleu"], "exact_match": metrics["exact_match"]}, export)
         return metrics
 
 

@@ -1,0 +1,145 @@
+"""The attention LSTM captioner: gradients, learning where things are, exact-match counting, refusing flat features."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from a3cli.engine.captioning.data import CaptionData, Split
+from a3cli.engine.captioning.evaluation import exact_match, format_exact
+from a3cli.engine.captioning.features import grid_cells
+from a3cli.engine.captioning.model import CaptioningRNN
+from a3cli.engine.captioning.shapes import count_objects, draw_scene, shapes_split, shapes_vocab
+from a3cli.engine.captioning.sampling import looks_like_shapes, training_note
+from a3cli.engine.captioning.training import TrainConfig, train_captioner
+from a3cli.engine.captioning.vocab import decode, encode
+from a3cli.engine.errors import A3Error
+from a3cli.engine.layers.attention import (attention_lstm_forward, attention_lstm_step_forward,
+                                           dot_product_attention)
+from a3cli.engine.layers.rnn import lstm_step_forward
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def attention_inputs(N=3, T=4, W=5, H=6, L=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64).requires_grad_()
+
+    return {"x": randn(N, T, W), "h": randn(N, H), "c": randn(N, H), "A": randn(N, L, H), "Wx": randn(W, 4 * H),
+            "Wh": randn(H, 4 * H), "Wattn": randn(H, 4 * H), "b": randn(4 * H)}
+
+
+def test_attention_weights_are_a_softmax_of_scaled_dot_products():
+    p = attention_inputs()
+    attn, weights = dot_product_attention(p["h"], p["A"])
+    scores = torch.stack([p["A"][n] @ p["h"][n] for n in range(3)]) / 6 ** 0.5
+    torch.testing.assert_close(weights, scores.softmax(1))
+    torch.testing.assert_close(attn, torch.stack([weights[n] @ p["A"][n] for n in range(3)]))
+
+
+def test_attention_step_gradcheck():
+    p = attention_inputs()
+    inputs = (p["x"][:, 0], p["h"], p["c"], p["A"], p["Wx"], p["Wh"], p["Wattn"], p["b"])
+    assert torch.autograd.gradcheck(attention_lstm_step_forward, inputs)
+
+
+def test_attention_sequence_gradcheck():
+    p = attention_inputs()
+    inputs = (p["x"], p["A"], p["Wx"], p["Wh"], p["Wattn"], p["b"])
+    assert torch.autograd.gradcheck(attention_lstm_forward, inputs)
+
+
+def test_the_sequence_is_the_step_repeated_from_the_grid_mean():
+    p = attention_inputs()
+    hs, weights = attention_lstm_forward(p["x"], p["A"], p["Wx"], p["Wh"], p["Wattn"], p["b"])
+    h = c = p["A"].mean(1)
+    for t in range(4):
+        attn, w = dot_product_attention(h, p["A"])
+        # The gates are the engine's LSTM step with [x, attn] as input and [Wx; Wattn] as its weights.
+        h, c = lstm_step_forward(torch.cat([p["x"][:, t], attn], 1), h, c, torch.cat([p["Wx"], p["Wattn"]]),
+                                 p["Wh"], p["b"])
+        torch.testing.assert_close(hs[:, t], h)
+        torch.testing.assert_close(weights[:, t], w)
+
+
+COLORS, KINDS = ("red", "green", "blue"), ("circle", "square")
+
+
+def grid_toy(n_images=16, seed=0) -> CaptionData:
+    """Objects in the cells of a 2x2 grid (one-hot colour and kind); captions name them in cell order.
+
+    Which colour goes with which kind, and in what order, is only known by looking at each
+    cell: the model must attend to get the captions right.
+    """
+    g = torch.Generator().manual_seed(seed)
+    w2i, i2w = shapes_vocab()
+    feats = 0.05 * torch.randn(n_images, 5, 2, 2, generator=g)
+    caps = []
+    for k in range(n_images):
+        cells = torch.randperm(4, generator=g)[: 1 + k % 2].sort().values.tolist()
+        words = []
+        for cell in cells:
+            color, kind = int(torch.randint(3, (1,), generator=g)), int(torch.randint(2, (1,), generator=g))
+            feats[k, color, cell // 2, cell % 2] += 1
+            feats[k, 3 + kind, cell // 2, cell % 2] += 1
+            words += (["left", "of"] if words else []) + ["a", COLORS[color], KINDS[kind]]
+        caps.append(encode(words, w2i, 8))
+    split = Split(torch.tensor(caps), torch.arange(n_images), feats.flatten(1), [str(i) for i in range(n_images)])
+    return CaptionData(w2i, i2w, {"train": split}, {"backbone": "toy", "layer": "cells", "grid": 2}, "toy")
+
+
+def test_a_tiny_attention_captioner_learns_its_captions_exactly(tmp_path):
+    data = grid_toy()
+    config = TrainConfig(cell_type="attention", hidden_dim=32, wordvec_dim=16, lr=2e-2, lr_decay=1.0,
+                         batch_size=16, epochs=80)
+    metrics = train_captioner(data, config, tmp_path, torch.device("cpu"), seed=0)
+    assert metrics["model"] == {"input_dim": 20, "wordvec_dim": 16, "hidden_dim": 32, "cell_type": "attention",
+                                "grid_cells": 4}
+    from a3cli.engine.captioning.sampling import load_captioner
+
+    model, _ = load_captioner(tmp_path / "checkpoint.pt")
+    train = data.splits["train"]
+    got = [decode(c, data.idx_to_word) for c in model.sample(train.features, 10).tolist()]
+    want = [decode(c, data.idx_to_word) for c in train.captions.tolist()]
+    assert got == want
+
+
+def test_exact_match_counts_whole_captions_by_number_of_objects():
+    refs = [[["a", "red", "circle"]], [["a", "red", "circle", "left", "of", "a", "blue", "square"]],
+            [["a", "dog"], ["one", "dog"]], [["a", "small", "red", "circle"]]]
+    hyps = [["a", "red", "circle"], ["a", "blue", "square", "left", "of", "a", "red", "circle"], ["one", "dog"],
+            ["a", "small", "red"]]
+    result = exact_match(refs, hyps, [1, 2, 1, 1])
+    assert (result["correct"], result["total"], result["rate"]) == (2, 4, 0.5)
+    assert result["by_objects"] == {"1": {"correct": 2, "total": 3, "rate": 2 / 3},
+                                    "2": {"correct": 0, "total": 1, "rate": 0.0}}
+    assert format_exact(result) == "2/4 (50.0 %); 1 shape 2/3, 2 shapes 0/1"
+    assert "by_objects" not in exact_match(refs, hyps)
+    assert [count_objects(s.caption().split()) for s in shapes_split("test", 50)] == \
+        [len(s.objects) for s in shapes_split("test", 50)]
+
+
+def test_attention_refuses_flat_features_in_one_clear_line():
+    assert grid_cells({"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64, "grid": 4}) == 16
+    for spec in ({"backbone": "vgg16", "layer": "fc7", "pca": True}, {"layer": "pooled", "grid": 1},
+                 {"layer": "block4", "grid": 1}):
+        with pytest.raises(A3Error, match="attends over a grid of image features.*--grid N"):
+            grid_cells(spec)
+    with pytest.raises(A3Error, match="grid of at least 2 cells"):
+        CaptioningRNN(shapes_vocab()[0], input_dim=10, cell_type="attention", grid_cells=1)
+
+
+def test_only_photos_get_the_note_about_what_the_shapes_captioner_knows(photos):
+    from a3cli.engine.images import load_image
+
+    scenes = [draw_scene(s) for s in shapes_split("val", 20)]
+    assert all(looks_like_shapes(p) for p in scenes)
+    assert all(looks_like_shapes(p.resize((300, 300))) for p in scenes[:5])  # resampled edges still pass
+    shots = [load_image(photos[name]) for name in ("coffee", "chelsea", "rocket", "astronaut", "china", "flower")]
+    assert not any(looks_like_shapes(p) for p in shots)
+    assert training_note({"source": "shapes"}, scenes) is None
+    note = training_note({"source": "shapes"}, scenes[:1] + shots[:1])
+    assert "synthetic shapes" in note and "a3 caption-train --images DIR --annotations captions.json" in note
+    assert training_note({"source": "coco_json"}, shots) is None
