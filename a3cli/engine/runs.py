@@ -27,6 +27,7 @@ except ImportError:  # Windows: runs are not locked
 
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.device import rng_state
+from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress, report
 
@@ -72,16 +73,18 @@ def remove_stale_temporary_files(out: str | Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def open_run(out: str | Path, kind: str, resume: bool) -> Optional[dict[str, Any]]:
+def open_run(out: str | Path, kind: str, resume: bool, world: World = World()) -> Optional[dict[str, Any]]:
     """The checkpoint of the run to resume, or None for a fresh run (refused where a run already is).
 
     Takes the folder's lock first, so that two runs started together cannot both start fresh.
+    Under torchrun rank 0 alone holds the lock and tidies the folder; the other ranks only read.
     """
     path = checkpoint_path(out)
     if resume and not path.exists():
         raise A3Error(f"checkpoint file '{path}' does not exist: there is no run to resume in '{out}'")
-    lock_run_folder(out)
-    remove_stale_temporary_files(out)
+    if world.main:
+        lock_run_folder(out)
+        remove_stale_temporary_files(out)
     if resume:
         return load_checkpoint(path, kind=kind)
     if path.exists():
@@ -153,12 +156,14 @@ class Trainer(Protocol):
         """The run stops early (Ctrl-C): write what people look at."""
 
 
-def train_loop(trainer: Trainer, total: int, save_every: int, progress: Optional[Progress] = None) -> None:
+def train_loop(trainer: Trainer, total: int, save_every: int, progress: Optional[Progress] = None,
+               world: World = World()) -> None:
     """Iterate up to `total`, checkpointing every `save_every` iterations and at the end.
 
     Ctrl-C (or a KeyboardInterrupt from `progress`) ends the current iteration, writes
     the checkpoint, calls `stopped()` and re-raises. A non-finite number stops the run
-    with an A3Error and leaves the last good checkpoint.
+    with an A3Error and leaves the last good checkpoint. Under torchrun the ranks agree
+    after every iteration on whether to stop, so they all stop at the same one.
     """
     with DeferredInterrupt() as interrupt:
         while trainer.step < total:
@@ -174,6 +179,7 @@ def train_loop(trainer: Trainer, total: int, save_every: int, progress: Optional
                 report(progress, trainer.step, numbers)
             except KeyboardInterrupt:
                 interrupt.requested = True
+            interrupt.requested = world.any(interrupt.requested)
             if interrupt.requested or trainer.step % save_every == 0 or trainer.step == total:
                 trainer.save()
             if interrupt.requested:

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from a3cli.engine.device import seeded_generator
+from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import load_image
 
@@ -178,19 +179,22 @@ def load_dataset(spec: str, root: str | Path | None = None, download: bool = Tru
 
 
 def to_model_range(images: Tensor) -> Tensor:
-    """uint8 (N, 28, 28) → float (N, 784) in [-1, 1], the range the Tanh generator produces."""
-    return images.reshape(images.shape[0], -1).float().div(127.5).sub(1.0)
+    """uint8 (N, 28, 28) → (N, 784) in [-1, 1], the range the Tanh generator produces, in torch's default
+    float type (float32, unless a caller such as a float64 test changed it)."""
+    return images.reshape(images.shape[0], -1).to(torch.get_default_dtype()).div(127.5).sub(1.0)
 
 
 class Batches:
     """Batch b of a run: epoch b // per_epoch of a permutation seeded by (seed, epoch); full batches only.
 
     The order depends only on the run's seed and the batch number, so a resumed run
-    draws the same batches as one that never stopped.
+    draws the same batches as one that never stopped, and under torchrun each rank
+    gets its share of the very batch one process would use.
     """
 
-    def __init__(self, images: Tensor, batch_size: int, seed: int, device: torch.device) -> None:
-        self.images, self.batch_size, self.seed, self.device = images, batch_size, seed, device
+    def __init__(self, images: Tensor, batch_size: int, seed: int, device: torch.device,
+                 world: World = World()) -> None:
+        self.images, self.batch_size, self.seed, self.device, self.world = images, batch_size, seed, device, world
         self.per_epoch = images.shape[0] // batch_size
         self.epoch, self.order = -1, None
 
@@ -199,5 +203,5 @@ class Batches:
         if epoch != self.epoch:
             g = seeded_generator(self.seed * 1_000_003 + epoch)
             self.epoch, self.order = epoch, torch.randperm(self.images.shape[0], generator=g)
-        index = self.order[position * self.batch_size:(position + 1) * self.batch_size]
+        index = self.world.shard(self.order[position * self.batch_size:(position + 1) * self.batch_size])
         return self.images[index].to(self.device, non_blocking=True)

@@ -16,17 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
+from a3cli.engine.checkpoints import load_checkpoint, load_state, save_checkpoint
 from a3cli.engine.device import seed_everything, seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import SHIPPED_MNIST_CLASSIFIER
-from a3cli.engine.gan.networks import sample_noise
-from a3cli.engine.gan.pictures import generate_images
 from a3cli.engine.progress import Progress, report
 
 __all__ = [
     "MnistClassifier", "DEFAULT_CLASSIFIER", "train_classifier", "save_classifier", "load_classifier",
-    "frechet_distance", "frechet_report", "FEATURE_DIM",
+    "frechet_distance", "FEATURE_DIM",
 ]
 
 DEFAULT_CLASSIFIER = SHIPPED_MNIST_CLASSIFIER
@@ -131,9 +129,9 @@ def load_classifier(path: str | Path | None = None, device: torch.device | str =
     path = Path(path) if path is not None else DEFAULT_CLASSIFIER
     if not path.is_file():
         raise A3Error(f"MNIST classifier '{path}' not found: run `make weights` (or `a3 gan-classifier`)")
-    state = load_checkpoint(path, kind=KIND, map_location="cpu")
+    state = load_checkpoint(path, kind=KIND, map_location="cpu", required=("state_dict",))
     model = MnistClassifier()
-    model.load_state_dict(state["state_dict"])
+    load_state(model, state["state_dict"], f"MNIST classifier '{path}'")
     return model.to(device).eval(), dict(state.get("info", {}))
 
 
@@ -152,27 +150,3 @@ def frechet_distance(real01: Tensor, fake01: Tensor, classifier: MnistClassifier
         for chunk in images.split(batch_size):
             metric.update(chunk.to(device), real=real)
     return float(metric.compute())
-
-
-def frechet_report(dataset: str, images: Tensor, G: nn.Module, noise_dim: int, seed: int, samples: int,
-                   classifier: str | Path | None = None) -> dict[str, Any]:
-    """The Fréchet distance of `samples` generated vs as many real images (uint8 (N, 28, 28)), for metrics.json.
-
-    Only for MNIST (the features are an MNIST classifier's); without the classifier the
-    distance is None and a note says why.
-    """
-    if dataset != "mnist":
-        return {"frechet_distance": None,
-                "frechet_note": "computed only for --dataset mnist (the features are an MNIST classifier's)"}
-    try:
-        model, info = load_classifier(classifier, next(G.parameters()).device)
-    except A3Error as error:
-        return {"frechet_distance": None, "frechet_note": str(error)}
-    g = seeded_generator(seed + 1)
-    n_real = min(samples, len(images))
-    real01 = images[torch.randperm(len(images), generator=g)[:n_real]].reshape(n_real, 784).float().div(255)
-    fake01 = torch.cat([generate_images(G, sample_noise(len(chunk), noise_dim, generator=g)).reshape(-1, 784)
-                        for chunk in torch.arange(samples).split(500)])
-    return {"frechet_distance": frechet_distance(real01, fake01, model),
-            "frechet_samples": {"real": n_real, "generated": samples},
-            "classifier_test_accuracy": info.get("test_accuracy")}

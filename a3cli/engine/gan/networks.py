@@ -7,14 +7,16 @@ flattened images (N, 784) in [-1, 1] (Tanh), as in the assignment.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
-from a3cli.engine.catalogue import GAN_DEFAULTS
+from a3cli.engine.catalogue import GAN_DEFAULTS, GanVariant, load
 
 __all__ = [
     "NOISE_DIM", "sample_noise", "discriminator", "generator", "dc_discriminator", "dc_generator",
-    "wgan_critic", "initialize_weights",
+    "wgan_critic", "initialize_weights", "make_generator", "make_discriminator", "initializer",
 ]
 
 NOISE_DIM = GAN_DEFAULTS["noise_dim"]  # the assignment's
@@ -93,3 +95,25 @@ def wgan_critic() -> nn.Sequential:
         nn.Linear(128 * 7 * 7, 1024), nn.LeakyReLU(0.01),
         nn.Linear(1024, 1),
     )
+
+
+def make_generator(variant: GanVariant, noise_dim: int, image_size: int = 28, channels: int = 1) -> nn.Module:
+    """The variant's generator at this size: the assignment's (28 px) or the DCGAN paper's (64 px)."""
+    if image_size == 28:
+        return load(variant.generator)(noise_dim)
+    return load(variant.generator64)(noise_dim, channels)
+
+
+def make_discriminator(variant: GanVariant, image_size: int = 28, channels: int = 1) -> nn.Module:
+    if image_size == 28:
+        return load(variant.discriminator)()
+    return load(variant.discriminator64)(channels)
+
+
+def initializer(image_size: int) -> Callable[[nn.Module], None]:
+    """The assignment's initialisation for its networks, the DCGAN paper's for the 64-px ones."""
+    if image_size == 28:
+        return initialize_weights
+    from a3cli.engine.gan.networks64 import initialize_weights64
+
+    return initialize_weights64

@@ -3,13 +3,21 @@
 One iteration is one generator step after `n_critic` discriminator (critic) steps,
 each on a fresh real batch: 1 for the assignment's GANs, 5 for WGAN-GP as in its
 paper. The batches come from a per-epoch permutation that depends only on the seed
-and the epoch, and the checkpoint holds both networks, both optimisers, every RNG
-state and the step, so `resume=True` continues the very same run: stopping and
-resuming gives the same weights as running straight through.
+and the epoch, and the checkpoint holds both networks, both optimisers, the
+averaged generator, every RNG state, the step, the run's target length and the
+Fréchet distance history with its best, so `resume=True` continues the very same
+run: stopping and resuming gives the same weights, history and best as running
+straight through.
+
+Every `eval_every` iterations the live and the averaged generator are measured
+(evaluation.py) and the better of the two, when it beats every earlier one, is
+written to `best.pt`: a GAN's last iterate is often not its best (DCGAN collapses
+when trained long on the 5,000 offline digits).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,95 +28,32 @@ import torch
 from torch import Tensor, nn
 
 from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, GanVariant, load
-from a3cli.engine.checkpoints import load_checkpoint
+from a3cli.engine.checkpoints import load_state, save_checkpoint
 from a3cli.engine.device import seed_everything, seeded_generator, set_rng_state
+from a3cli.engine.distributed import World, parallel, sync_batch_norm
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import write_json
-from a3cli.engine.gan.data import Batches, load_dataset, to_model_range
-from a3cli.engine.gan.frechet import frechet_report
-from a3cli.engine.gan.networks import initialize_weights, sample_noise
+from a3cli.engine.gan.data import Batches
+from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
+from a3cli.engine.gan.folders import FolderBatches
+from a3cli.engine.gan.generators import BEST_NAME, KIND, load_generator, run_files
+from a3cli.engine.gan.inputs import open_inputs
+from a3cli.engine.gan.networks import initializer, make_discriminator, make_generator, sample_noise
 from a3cli.engine.gan.pictures import save_grid, write_pictures
+from a3cli.engine.gan.settings import GanConfig, GanSettings, resolve_settings, target_iterations
 from a3cli.engine.layers.losses import gradient_penalty
 from a3cli.engine.progress import Progress
-from a3cli.engine.runs import checkpoint_path, merge_settings, open_run, save_run, train_loop
+from a3cli.engine.runs import open_run, save_run, train_loop
 
-KIND = "gan"
+__all__ = ["GanConfig", "GanSettings", "GanNetworks", "GanTraining", "build_networks", "train_step",
+           "prepare_gan", "train_gan", "load_generator", "resolve_settings"]
+
 GRID_SIZE = 64  # fixed-noise samples in each grid
 
 
 @dataclass
-class GanConfig:
-    """The options of `a3 gan-train`; a setting left None takes the resumed run's value, else the default."""
-
-    out: Path = Path("runs/gan")
-    variant: Optional[str] = None          # gan | lsgan | dcgan | wgan-gp
-    dataset: Optional[str] = None          # mnist | fashion-mnist | folder
-    batch_size: Optional[int] = None
-    lr: Optional[float] = None             # default: the variant's
-    beta1: Optional[float] = None
-    beta2: Optional[float] = None
-    noise_dim: Optional[int] = None
-    n_critic: Optional[int] = None         # default: the variant's
-    gp_weight: Optional[float] = None      # WGAN-GP only
-    epochs: int = 10
-    iterations: Optional[int] = None       # overrides epochs
-    sample_every: int = 250
-    checkpoint_every: Optional[int] = None  # default: sample_every
-    seed: int = 0
-    resume: bool = False
-    data_root: Optional[Path] = None
-    download: bool = True
-    fid: bool = True
-    fid_samples: int = 5000
-    classifier: Optional[Path] = None
-
-
-@dataclass
-class GanSettings:
-    """The settings that define a run, fixed when it starts (stored in its checkpoint)."""
-
-    variant: str
-    dataset: str
-    batch_size: int
-    lr: float
-    beta1: float
-    beta2: float
-    noise_dim: int
-    n_critic: int
-    gp_weight: float
-    seed: int
-
-
-def resolve_settings(config: GanConfig, saved: dict[str, Any] | None) -> GanSettings:
-    """Settings from the options, the resumed run and the variant's defaults, checked."""
-    names = ("variant", "dataset", "batch_size", "lr", "beta1", "beta2", "noise_dim", "n_critic", "gp_weight")
-    values = merge_settings({name: getattr(config, name) for name in names}, saved)
-    variant_name = values["variant"] or GAN_DEFAULTS["variant"]
-    if variant_name not in GAN_VARIANTS:
-        raise A3Error(f"--variant {variant_name!r} is not one of {', '.join(GAN_VARIANTS)}")
-    variant = GAN_VARIANTS[variant_name]
-    default = lambda name, value: values[name] if values[name] is not None else value  # noqa: E731
-    settings = GanSettings(
-        variant=variant_name, dataset=default("dataset", GAN_DEFAULTS["dataset"]),
-        batch_size=default("batch_size", GAN_DEFAULTS["batch_size"]), lr=default("lr", variant.lr),
-        beta1=default("beta1", variant.betas[0]), beta2=default("beta2", variant.betas[1]),
-        noise_dim=default("noise_dim", GAN_DEFAULTS["noise_dim"]), n_critic=default("n_critic", variant.n_critic),
-        gp_weight=default("gp_weight", GAN_DEFAULTS["gp_weight"]),
-        seed=saved["seed"] if saved is not None else config.seed,
-    )
-    for name in ("batch_size", "noise_dim", "n_critic"):
-        if getattr(settings, name) < 1:
-            raise A3Error(f"--{name.replace('_', '-')} must be at least 1")
-    if not settings.lr > 0:
-        raise A3Error("--lr must be positive")
-    if not (0 <= settings.beta1 < 1 and 0 <= settings.beta2 < 1):
-        raise A3Error("Adam betas must be in [0, 1)")
-    return settings
-
-
-@dataclass
 class GanNetworks:
-    """The two networks, their optimisers and losses, and the noise of the sample grids."""
+    """The two networks, their optimisers and losses, the averaged generator and the noise of the grids."""
 
     variant: GanVariant
     generator: nn.Module
@@ -116,49 +61,73 @@ class GanNetworks:
     g_optimizer: torch.optim.Optimizer
     d_optimizer: torch.optim.Optimizer
     fixed_noise: Tensor
+    ema: Optional[nn.Module] = None
+    world: World = field(default_factory=World)
     discriminator_loss: Any = field(init=False)
     generator_loss: Any = field(init=False)
+    g_train: nn.Module = field(init=False)  # what training steps call: DDP-wrapped under torchrun
+    d_train: nn.Module = field(init=False)
 
     def __post_init__(self) -> None:
         self.discriminator_loss = load(self.variant.discriminator_loss)
         self.generator_loss = load(self.variant.generator_loss)
+        self.g_train = parallel(self.generator, self.world)
+        self.d_train = parallel(self.discriminator, self.world)
 
 
-def build_networks(settings: GanSettings, device: torch.device) -> GanNetworks:
-    """The variant's networks with the assignment's initialisation, from the run's seed."""
+def build_networks(settings: GanSettings, device: torch.device, world: World = World()) -> GanNetworks:
+    """The variant's networks at the run's size, initialised as in the assignment (or the DCGAN paper),
+    from the run's seed. Under torchrun their BatchNorm layers use the statistics of the global batch.
+    """
     seed_everything(settings.seed)  # the seeding rule (engine/device.py): what ran before cannot matter
-    variant = GAN_VARIANTS[settings.variant]
-    G = load(variant.generator)(settings.noise_dim).to(device)
-    D = load(variant.discriminator)().to(device)
-    G.apply(initialize_weights)
-    D.apply(initialize_weights)
+    variant, size, channels = GAN_VARIANTS[settings.variant], settings.image_size, settings.channels
+    G = make_generator(variant, settings.noise_dim, size, channels).to(device)
+    D = make_discriminator(variant, size, channels).to(device)
+    G.apply(initializer(size))
+    D.apply(initializer(size))
+    ema = copy.deepcopy(G).requires_grad_(False) if settings.ema > 0 else None
+    if world.distributed:  # after the copy: the average is used outside training steps, on rank 0 alone
+        G, D = sync_batch_norm(G, device), sync_batch_norm(D, device)
     betas = (settings.beta1, settings.beta2)
     fixed = sample_noise(GRID_SIZE, settings.noise_dim, generator=seeded_generator(settings.seed))
     return GanNetworks(variant, G, D, torch.optim.Adam(G.parameters(), lr=settings.lr, betas=betas),
-                       torch.optim.Adam(D.parameters(), lr=settings.lr, betas=betas), fixed)
+                       torch.optim.Adam(D.parameters(), lr=settings.lr, betas=betas), fixed, ema, world)
 
 
-def train_step(settings: GanSettings, nets: GanNetworks, batches: Batches, step: int,
+def train_step(settings: GanSettings, nets: GanNetworks, batches: Batches | FolderBatches, step: int,
                device: torch.device) -> tuple[float, float]:
-    """n_critic discriminator steps, then one generator step; returns (d_loss, g_loss)."""
-    G, D = nets.generator, nets.discriminator
+    """n_critic discriminator steps, then one generator step; returns (d_loss, g_loss) of the global batch.
+
+    Under torchrun each rank takes its share of the global batch (`batches` gives it) and of the
+    global batch's noise (drawn whole on every rank from the same RNG state), so that N ranks
+    train what one process would.
+    """
+    G, D, world = nets.g_train, nets.d_train, nets.world
+
+    def noise() -> Tensor:
+        return world.shard(sample_noise(settings.batch_size, settings.noise_dim, device))
+
     for j in range(settings.n_critic):
         real = batches[step * settings.n_critic + j]
-        fake = G(sample_noise(settings.batch_size, settings.noise_dim, device)).detach()
+        with torch.no_grad():
+            fake = G(noise())
         scores_real, scores_fake = D(real), D(fake)
         if nets.variant.gradient_penalty:
-            penalty = gradient_penalty(D, real, fake)
+            # the global batch's mixing weights, drawn whole on every rank as the noise is
+            mix = torch.rand(settings.batch_size, *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+            penalty = gradient_penalty(D, real, fake, world.shard(mix))
             d_loss = nets.discriminator_loss(scores_real, scores_fake, penalty, settings.gp_weight)
         else:
             d_loss = nets.discriminator_loss(scores_real, scores_fake)
         nets.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         nets.d_optimizer.step()
-    g_loss = nets.generator_loss(D(G(sample_noise(settings.batch_size, settings.noise_dim, device))))
+    g_loss = nets.generator_loss(D(G(noise())))
     nets.g_optimizer.zero_grad(set_to_none=True)
     g_loss.backward()
     nets.g_optimizer.step()
-    return d_loss.item(), g_loss.item()
+    d_value, g_value = world.average([d_loss.item(), g_loss.item()])
+    return d_value, g_value
 
 
 class GanTraining:
@@ -166,75 +135,163 @@ class GanTraining:
 
     Made by `prepare_gan` so that every user mistake is reported before training
     starts, and so that the caller knows `total` and `step` (for a progress bar).
+    Under torchrun every rank makes one; rank 0 alone measures and writes files.
     """
 
-    def __init__(self, config: GanConfig, device: torch.device) -> None:
-        self.config, self.device, self.out = config, device, Path(config.out)
-        for name in ("epochs", "sample_every", "fid_samples"):
-            if getattr(config, name) < 1:
-                raise A3Error(f"--{name.replace('_', '-')} must be at least 1")
-        if config.iterations is not None and config.iterations < 1:
-            raise A3Error("--iterations must be at least 1")
-        saved = open_run(self.out, KIND, config.resume)
+    def __init__(self, config: GanConfig, device: torch.device, world: World = World()) -> None:
+        self.config, self.device, self.out, self.world = config, device, Path(config.out), world
+        config.check()
+        saved = open_run(self.out, KIND, config.resume, world)
+        if world.main:
+            for stale in self.out.glob(f".{BEST_NAME}.*.tmp"):  # a best.pt half-written by a killed run
+                stale.unlink(missing_ok=True)
         self.settings = resolve_settings(config, saved["run"] if saved else None)
-        if config.fid and config.classifier is not None and not Path(config.classifier).is_file():
-            raise A3Error(f"--classifier '{config.classifier}' does not exist")
-        self.data = load_dataset(self.settings.dataset, config.data_root, config.download)
-        if len(self.data) < self.settings.batch_size:
-            raise A3Error(f"the data set has {len(self.data)} images, fewer than --batch-size "
-                          f"{self.settings.batch_size}")
-        self.nets = build_networks(self.settings, device)
-        self.step, self.seconds = 0, 0.0
+        if self.settings.batch_size % world.world_size:
+            raise A3Error(f"--batch-size {self.settings.batch_size} must be a multiple of the number of "
+                          f"processes ({world.world_size}): each takes an equal share")
+        inputs = open_inputs(self.settings, config, device, world)
+        self.data, self.batches, self.judge, self.judge_facts = (inputs.data, inputs.batches, inputs.judge,
+                                                                 inputs.judge_facts)
+        self.eval_every = GAN_DEFAULTS["eval_every"] if config.eval_every is None else config.eval_every
+        self.eval_samples = config.eval_samples or GAN_DEFAULTS["eval_samples"]
+        self.nets = build_networks(self.settings, device, world)
+        self.step, self.seconds, self.eval_seconds = 0, 0.0, 0.0
+        self.fitted_step: Optional[int] = None  # the step whose averaged weights the BatchNorm statistics fit
         self.history: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
+        self.frechet_history: list[dict[str, Any]] = []
+        self.best: Optional[dict[str, Any]] = None  # iteration, source, frechet_distance of best.pt
         if saved is not None:
             self.restore(saved)
-        self.batches = Batches(to_model_range(self.data.images), self.settings.batch_size, self.settings.seed, device)
-        self.total = config.iterations or math.ceil(config.epochs * self.batches.per_epoch / self.settings.n_critic)
+        self.total = target_iterations(config, saved.get("total") if saved else None, self.batches.per_epoch,
+                                       self.settings.n_critic)
 
     def restore(self, saved: dict[str, Any]) -> None:
+        missing = [key for key in ("step", "seconds", "generator", "discriminator", "g_optimizer", "d_optimizer",
+                                   "fixed_noise", "history", "rng") if key not in saved]
+        if missing:
+            raise A3Error(f"the checkpoint in '{self.out}' is incomplete: it lacks {', '.join(missing)}")
         nets = self.nets
-        nets.generator.load_state_dict(saved["generator"])
-        nets.discriminator.load_state_dict(saved["discriminator"])
-        nets.g_optimizer.load_state_dict(saved["g_optimizer"])
-        nets.d_optimizer.load_state_dict(saved["d_optimizer"])
+        for target, key in ((nets.generator, "generator"), (nets.discriminator, "discriminator"),
+                            (nets.g_optimizer, "g_optimizer"), (nets.d_optimizer, "d_optimizer")):
+            load_state(target, saved[key], f"the {key} of the checkpoint in '{self.out}'")
+        if nets.ema is not None:  # a run saved without one starts averaging now
+            load_state(nets.ema, saved.get("ema_generator", saved["generator"]), "the checkpoint's averaged generator")
         nets.fixed_noise = saved["fixed_noise"]
         self.step, self.seconds = int(saved["step"]), float(saved["seconds"])
+        self.eval_seconds = float(saved.get("eval_seconds", 0.0))
         self.history = {name: list(values) for name, values in saved["history"].items()}
+        self.frechet_history = list(saved.get("frechet_history", []))
+        self.best = saved.get("best")
         set_rng_state(saved["rng"])
 
     def save(self) -> None:
+        if not self.world.main:
+            return
         nets = self.nets
+        ema = {"ema_generator": self.sampling_generator().state_dict()} if nets.ema is not None else {}
         save_run(self.out, KIND, {
-            "run": asdict(self.settings), "step": self.step, "seconds": self.seconds,
+            "run": asdict(self.settings), "step": self.step, "total": self.total, "seconds": self.seconds,
+            "eval_seconds": self.eval_seconds,
             "generator": nets.generator.state_dict(), "discriminator": nets.discriminator.state_dict(),
-            "g_optimizer": nets.g_optimizer.state_dict(), "d_optimizer": nets.d_optimizer.state_dict(),
+            "g_optimizer": nets.g_optimizer.state_dict(), "d_optimizer": nets.d_optimizer.state_dict(), **ema,
             "fixed_noise": nets.fixed_noise, "history": self.history,
+            "frechet_history": self.frechet_history, "best": self.best,
         })
 
+    def sampling_generator(self) -> nn.Module:
+        """What samples are drawn from: the averaged generator with BatchNorm statistics of its own, else G.
+
+        Refitting the statistics in place is harmless: the next average update copies the live ones.
+        """
+        if self.nets.ema is None:
+            return self.nets.generator
+        if self.fitted_step != self.step:  # once per step, however many grids, measurements and saves use it
+            fit_batchnorm(self.nets.ema, self.settings.noise_dim, self.settings.seed + 3)
+            self.fitted_step = self.step
+        return self.nets.ema
+
     def save_grid(self) -> None:
-        save_grid(self.nets.generator, self.nets.fixed_noise, self.out / "samples" / f"iter_{self.step:06d}.png")
+        if self.world.main:
+            save_grid(self.sampling_generator(), self.nets.fixed_noise,
+                      self.out / "samples" / f"iter_{self.step:06d}.png")
+
+    def evaluate(self) -> dict[str, float]:
+        """Measure G (and the averaged G) on `eval_samples` images; keep the best in best.pt; numbers to show."""
+        started = time.perf_counter()
+        generators = {"generator": self.nets.generator}
+        if self.nets.ema is not None:
+            generators["ema"] = self.sampling_generator()
+        row: dict[str, Any] = {"iteration": self.step,
+                               **{key: self.judge(G, self.eval_samples) for key, G in generators.items()}}
+        self.frechet_history.append(row)
+        source = min(reversed(generators), key=lambda key: row[key]["frechet_distance"])  # a tie: the average
+        distance = row[source]["frechet_distance"]
+        if self.best is None or distance < self.best["frechet_distance"]:
+            self.best = {"iteration": self.step, "source": source, "frechet_distance": distance}
+            G = generators[source]
+            save_checkpoint({"kind": KIND, "run": asdict(self.settings), "step": self.step, "source": source,
+                             "generator": G.state_dict(), "frechet_distance": distance,
+                             "frechet_samples": self.eval_samples}, self.out / BEST_NAME)
+        self.eval_seconds += time.perf_counter() - started
+        shown = {"fid": row["generator"]["frechet_distance"]}
+        if "ema" in row:
+            shown["ema_fid"] = row["ema"]["frechet_distance"]
+        measured = row[source]
+        coverage = ({"kl": measured["kl_to_uniform"], "digits": float(measured["digits_covered"])}
+                    if "kl_to_uniform" in measured else {})  # digits are counted on MNIST only
+        return {**shown, **coverage, "best_fid": self.best["frechet_distance"]}
 
     def train_step(self) -> dict[str, float]:
         started = time.perf_counter()
         d_loss, g_loss = train_step(self.settings, self.nets, self.batches, self.step, self.device)
+        if self.nets.ema is not None:
+            update_ema(self.nets.ema, self.nets.generator, ema_decay(self.settings.ema, self.step + 1))
         self.step += 1
         self.seconds += time.perf_counter() - started
         self.history["d_loss"].append(d_loss)
         self.history["g_loss"].append(g_loss)
-        if math.isfinite(d_loss) and math.isfinite(g_loss) and (
-                self.step % self.config.sample_every == 0 or self.step == self.total):
+        numbers = {"d_loss": d_loss, "g_loss": g_loss}
+        if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+            return numbers  # train_loop stops the run
+        last = self.step == self.total
+        if self.judge is not None and self.eval_every and (self.step % self.eval_every == 0 or last):
+            numbers.update(self.evaluate())
+        if self.step % self.config.sample_every == 0 or last:
             self.save_grid()
-        return {"d_loss": d_loss, "g_loss": g_loss}
+        return numbers
 
     def stopped(self) -> None:
         self.save_grid()
         self.write_pictures()
 
     def write_pictures(self) -> None:
-        write_pictures(self.out, self.history, f"{self.settings.variant} losses (iteration {self.step})")
+        if self.world.main:
+            write_pictures(self.out, self.history, self.frechet_history,
+                           f"{self.settings.variant} (iteration {self.step})")
+
+    def final_report(self) -> dict[str, Any]:
+        """The Fréchet distance and coverage of the final, averaged and best generators on `fid_samples` images."""
+        if self.judge is None:
+            return {"frechet_distance": None, **self.judge_facts}
+        samples = self.config.fid_samples
+        final = self.judge(self.nets.generator, samples)
+        report: dict[str, Any] = {"frechet_distance": final["frechet_distance"]}
+        measured: dict[str, Any] = {"final": final}
+        if self.nets.ema is not None:
+            measured["ema"] = self.judge(self.sampling_generator(), samples)
+            report["ema_frechet_distance"] = measured["ema"]["frechet_distance"]
+        if self.best is not None and (self.out / BEST_NAME).is_file():
+            best = self.judge(load_generator(self.out / BEST_NAME, self.device)[0], samples)
+            measured["best"] = {**best, "iteration": self.best["iteration"], "source": self.best["source"],
+                                "tracked_frechet_distance": self.best["frechet_distance"]}
+            report.update(best_frechet_distance=best["frechet_distance"], best_iteration=self.best["iteration"],
+                          best_source=self.best["source"])
+        return {**report, **measured, **self.judge_facts,
+                "frechet_samples": {"real": self.judge.n_real, "generated": samples, "tracked": self.eval_samples},
+                "frechet_history": self.frechet_history}
 
     def train(self, progress: Progress | None = None) -> dict[str, Any]:
-        """Train up to `total`; write grids, curves, GIF, checkpoint and metrics.json; return the metrics.
+        """Train up to `total`; write grids, curves, GIF, checkpoint, best.pt and metrics.json; return the metrics.
 
         A non-finite loss raises A3Error and leaves the last good checkpoint. Ctrl-C
         finishes the current iteration, writes the checkpoint and pictures, then re-raises.
@@ -242,41 +299,32 @@ class GanTraining:
         config, settings = self.config, self.settings
         if self.step == 0:
             self.save_grid()
-        train_loop(self, self.total, config.checkpoint_every or config.sample_every, progress)
+        train_loop(self, self.total, config.checkpoint_every or config.sample_every, progress, self.world)
         self.save()
         self.write_pictures()
         metrics: dict[str, Any] = {
             "variant": settings.variant, "dataset": self.data.source, "iterations": self.step,
             "settings": asdict(settings),
-            "train_seconds": round(self.seconds, 2),
+            "train_seconds": round(self.seconds, 2), "evaluation_seconds": round(self.eval_seconds, 2),
             "iterations_per_second": round(self.step / self.seconds, 3) if self.seconds > 0 else None,
             "final_d_loss": self.history["d_loss"][-1] if self.history["d_loss"] else None,
             "final_g_loss": self.history["g_loss"][-1] if self.history["g_loss"] else None,
-            "device": str(self.device),
+            "device": str(self.device), "world_size": self.world.world_size,
+            "batch_size_per_rank": settings.batch_size // self.world.world_size,
         }
         if config.fid:
-            metrics.update(frechet_report(settings.dataset, self.data.images, self.nets.generator,
-                                          settings.noise_dim, settings.seed, config.fid_samples, config.classifier))
-        metrics["files"] = {"checkpoint": str(checkpoint_path(self.out)), "samples": str(self.out / "samples.png"),
-                            "animation": str(self.out / "samples.gif"), "losses": str(self.out / "losses.png")}
-        write_json(self.out / "metrics.json", metrics)
+            metrics.update(self.final_report())
+        metrics["files"] = run_files(self.out)
+        if self.world.main:
+            write_json(self.out / "metrics.json", metrics)
         return metrics
 
 
-def prepare_gan(config: GanConfig, device: torch.device) -> GanTraining:
+def prepare_gan(config: GanConfig, device: torch.device, world: World = World()) -> GanTraining:
     """Check the settings, load the data, build (or restore) the networks: everything but training."""
-    return GanTraining(config, device)
+    return GanTraining(config, device, world)
 
 
 def train_gan(config: GanConfig, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
     """Train (or resume) a GAN in config.out and return its metrics (see GanTraining.train)."""
     return prepare_gan(config, device).train(progress)
-
-
-def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """The generator of a `gan` checkpoint, in eval mode, with the run's settings."""
-    saved = load_checkpoint(path, kind=KIND)
-    run = saved["run"]
-    G = load(GAN_VARIANTS[run["variant"]].generator)(run["noise_dim"])
-    G.load_state_dict(saved["generator"])
-    return G.to(device).eval(), {**run, "step": saved["step"]}

@@ -110,13 +110,16 @@ def ls_generator_loss(scores_fake: Tensor) -> Tensor:
     return 0.5 * (scores_fake - 1).pow(2).mean()
 
 
-def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
+                     eps: Tensor | None = None) -> Tensor:
     """WGAN-GP: mean over samples of (‖∇ critic(x̂)‖₂ − 1)², x̂ uniform between real and fake.
 
     Each sample's gradient is flattened before its norm is taken. The result is
-    differentiable (create_graph) so the penalty trains the critic.
+    differentiable (create_graph) so the penalty trains the critic. `eps`: the
+    mixing weights (N, 1, ...), drawn here when not given.
     """
-    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    if eps is None:
+        eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(mixed)
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)

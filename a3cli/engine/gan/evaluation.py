@@ -1,0 +1,104 @@
+"""How good a generator is, on MNIST: its Fréchet distance and which digits it draws.
+
+The MNIST classifier of frechet.py gives both: its 128-d features for the Fréchet
+distance, and its predicted digits for the mode coverage, the share of samples
+per digit and how far that is from the uniform tenth each (KL divergence in nats:
+0 for a generator that draws every digit equally, ln 10 ≈ 2.30 for one that draws
+a single digit). A mode collapse shows as a KL that rises and digits dropping out.
+
+One `Judge` evaluates any number of generators against the same real digits
+(their features computed once) and the same noise, so that the distances of
+two iterations, or of the live and the averaged generator, differ only by the
+generators.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+
+from a3cli.engine.device import seeded_generator
+from a3cli.engine.errors import A3Error
+from a3cli.engine.gan.frechet import DEFAULT_CLASSIFIER, Features, MnistClassifier, load_classifier
+from a3cli.engine.gan.networks import sample_noise
+from a3cli.engine.gan.pictures import generate_images
+
+CHUNK = 500  # images per forward pass
+COVERED_SHARE = 0.05  # a digit counts as drawn when it has at least half its fair share (1/10)
+
+
+def mode_coverage(counts: Tensor) -> dict[str, Any]:
+    """Shares per class, their KL divergence from uniform (nats) and the classes drawn, from class counts."""
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    if counts.ndim != 1 or counts.numel() < 2 or counts.sum() <= 0 or (counts < 0).any():
+        raise ValueError("mode_coverage needs non-negative counts of at least two classes, not all zero")
+    shares = counts / counts.sum()
+    drawn = shares[shares > 0]
+    kl = float((drawn * (drawn * counts.numel()).log()).sum())
+    return {"kl_to_uniform": round(max(kl, 0.0), 4), "digits_covered": int((shares >= COVERED_SHARE).sum()),
+            "shares": [round(float(s), 4) for s in shares]}
+
+
+class Judge:
+    """The Fréchet distance and mode coverage of generators, against fixed real digits and fixed noise."""
+
+    def __init__(self, classifier: MnistClassifier, images: Tensor, noise_dim: int, seed: int,
+                 real_samples: int, device: torch.device | str = "cpu") -> None:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        self.classifier = classifier.to(device).eval()
+        self.noise_dim, self.seed = noise_dim, seed
+        self.n_real = min(real_samples, len(images))
+        order = torch.randperm(len(images), generator=seeded_generator(seed + 1))[:self.n_real]
+        real01 = images[order].reshape(self.n_real, 784).float().div(255)
+        self.metric = FrechetInceptionDistance(feature=Features(self.classifier), normalize=True,
+                                               reset_real_features=False).to(device)
+        for chunk in real01.split(CHUNK):
+            self.metric.update(chunk.to(device), real=True)
+
+    def noise(self, samples: int) -> Tensor:
+        """The first `samples` of one fixed noise sequence: the tracked samples are a prefix of the final ones."""
+        return sample_noise(samples, self.noise_dim, generator=seeded_generator(self.seed + 2))
+
+    @torch.no_grad()
+    def __call__(self, G: nn.Module, samples: int) -> dict[str, Any]:
+        """{"frechet_distance", "kl_to_uniform", "digits_covered", "shares"} of `samples` images of G."""
+        if samples < 2:
+            raise A3Error("the Fréchet distance needs at least 2 generated images")
+        device = next(self.classifier.parameters()).device
+        self.metric.reset()  # keeps the real features
+        counts = torch.zeros(10, dtype=torch.long)
+        for chunk in self.noise(samples).split(CHUNK):
+            fake01 = generate_images(G, chunk).reshape(-1, 784).to(device)
+            self.metric.update(fake01, real=False)
+            counts += torch.bincount(self.classifier(fake01).argmax(1).cpu(), minlength=10)
+        distance = float(self.metric.compute())
+        return {"frechet_distance": round(distance, 3) if math.isfinite(distance) else distance,
+                **mode_coverage(counts)}
+
+
+def judge_classifier(dataset: str, classifier: Optional[str | Path],
+                     device: torch.device) -> tuple[Optional[MnistClassifier], dict[str, Any]]:
+    """(the classifier a Judge needs, facts for metrics.json), or (None, why there is none).
+
+    Only for MNIST (the features are an MNIST classifier's). A --classifier given that
+    cannot be loaded is a user mistake (A3Error); the shipped one missing is a note.
+    Called before the data are loaded, so that a mistake is reported at once.
+    """
+    if dataset != "mnist":
+        return None, {"frechet_note": "computed only for --dataset mnist (the features are an MNIST classifier's)"}
+    if classifier is None and not DEFAULT_CLASSIFIER.is_file():
+        return None, {"frechet_note": f"MNIST classifier '{DEFAULT_CLASSIFIER}' not found: run `make weights` "
+                                      "(or `a3 gan-classifier`)"}
+    if classifier is not None and not Path(classifier).is_file():
+        why = "is a folder" if Path(classifier).is_dir() else "does not exist"
+        raise A3Error(f"--classifier '{classifier}' {why}")
+    try:
+        model, info = load_classifier(classifier, device)
+    except A3Error as error:
+        raise A3Error(f"--classifier: {error}" if classifier is not None else str(error)) from None
+    return model, {"classifier_test_accuracy": info.get("test_accuracy")}
