@@ -85,3 +85,23 @@ def test_64_px_networks_have_pytorch_examples_sizes():
     assert D(x).shape == (5, 1)
     # LayerNorm, not BatchNorm: one sample's score does not depend on the rest of the batch
     assert torch.allclose(D(x[:1]), D(x)[:1], atol=1e-6)
+
+
+def test_a_folder_read_as_gray_is_the_luminance_of_its_colours(crops):
+    from a3cli.engine.gan.folders import ImageFolder
+
+    gray, rgb = ImageFolder(crops, 64, 1)[0], ImageFolder(crops, 64, 3)[0]
+    assert gray.shape == (1, 64, 64) and rgb.shape == (3, 64, 64)
+    luminance = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]  # Pillow's "L", in [-1, 1] here
+    assert torch.allclose(gray[0], luminance, atol=2 / 255 + 1e-6)
+
+
+def test_gray_pictures_at_64_px_train_end_to_end(tmp_path, crops, capsys):
+    out = tmp_path / "gray"
+    code, _, err = run(["gan-train", "--variant", "wgan-gp", "--dataset", str(crops), "--image-size", "64",
+                        "--iterations", "1", "--batch-size", "4", "--no-fid", "--out", str(out), "--device", "cpu"],
+                       capsys)
+    assert code == 0, err
+    with Image.open(out / "samples.png") as grid:
+        pixels = np.asarray(grid.convert("RGB"), dtype=np.int16)
+    assert (pixels[..., 0] == pixels[..., 1]).all() and pixels.std() > 0  # gray samples, not blank

@@ -70,7 +70,8 @@ class ImageFolder(Dataset):
         side = min(picture.size)
         left, top = (picture.width - side) // 2, (picture.height - side) // 2
         picture = picture.crop((left, top, left + side, top + side)).resize((self.size, self.size), Image.Resampling.BICUBIC)
-        x = to_tensor(picture.convert("L") if self.channels == 1 else picture)
+        x = to_tensor(picture.convert("L") if self.channels == 1 else picture)  # (3, size, size)
+        x = x[:1] if self.channels == 1 else x  # gray: the three channels are equal
         return x.mul(2).sub(1)
 
 
