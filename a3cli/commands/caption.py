@@ -90,16 +90,12 @@ def caption_train(
     from a3cli.engine.captioning.sources import CaptionSource
     from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
 
-    from a3cli.engine.distributed import restarted
-    from a3cli.engine.runs import checkpoint_path
-
     check_output(out, "folder")
     check_output(export)
     source = CaptionSource(data=data, pca=pca, images=images, annotations=annotations, dataset=dataset, model=model,
                            layer=layer, grid=grid, image_size=image_size, min_count=min_count, max_length=max_length,
                            max_train=max_train, train_images=train_images)
     config = TrainConfig(cell_type, hidden_dim, wordvec_dim, lr, lr_decay, batch_size, epochs, grad_clip)
-    resume = resume or (restarted() and checkpoint_path(out).exists())  # torchrun --max-restarts
     with torchrun_processes(seeded_device(device, seed)) as (world, torch_device):
         extract, close = lazy_progress_bar("features")
         try:

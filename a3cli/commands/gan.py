@@ -104,9 +104,7 @@ def gan_train(
 
       torchrun --standalone --nproc-per-node 2 -m a3cli gan-train --variant dcgan --out runs/dcgan2
     """
-    from a3cli.engine.distributed import restarted
     from a3cli.engine.gan.training import GanConfig, prepare_gan
-    from a3cli.engine.runs import checkpoint_path
 
     check_output(out, "folder")
     with torchrun_processes(seeded_device(device, seed)) as (world, torch_device):
@@ -115,7 +113,7 @@ def gan_train(
                            beta2=beta2, noise_dim=noise_dim, n_critic=n_critic, gp_weight=gp_weight, ema=ema,
                            epochs=epochs, iterations=iterations, sample_every=sample_every,
                            checkpoint_every=checkpoint_every, eval_every=eval_every, eval_samples=eval_samples,
-                           seed=seed, resume=resume or (restarted() and checkpoint_path(out).exists()),
+                           seed=seed, resume=resume,
                            data_root=data_root, download=download, fid=fid, fid_samples=fid_samples,
                            classifier=classifier)
         training = prepare_gan(config, torch_device, world)  # user mistakes end here, before the bar appears

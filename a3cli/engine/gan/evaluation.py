@@ -43,6 +43,11 @@ def mode_coverage(counts: Tensor) -> dict[str, Any]:
             "shares": [round(float(s), 4) for s in shares]}
 
 
+def judge_noise(samples: int, noise_dim: int, seed: int) -> Tensor:
+    """The first `samples` of one fixed noise sequence: the tracked samples are a prefix of the final ones."""
+    return sample_noise(samples, noise_dim, generator=seeded_generator(seed + 2))
+
+
 class Judge:
     """The Fréchet distance and mode coverage of generators, against fixed real digits and fixed noise."""
 
@@ -61,8 +66,7 @@ class Judge:
             self.metric.update(chunk.to(device), real=True)
 
     def noise(self, samples: int) -> Tensor:
-        """The first `samples` of one fixed noise sequence: the tracked samples are a prefix of the final ones."""
-        return sample_noise(samples, self.noise_dim, generator=seeded_generator(self.seed + 2))
+        return judge_noise(samples, self.noise_dim, self.seed)
 
     @torch.no_grad()
     def __call__(self, G: nn.Module, samples: int) -> dict[str, Any]:

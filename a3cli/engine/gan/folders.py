@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
-from a3cli.engine.gan.data import IMAGE_SUFFIXES
-from a3cli.engine.images import load_image, to_tensor
+from a3cli.engine.gan.data import IMAGE_SUFFIXES, image_files
+from a3cli.engine.images import centre_square, load_image, to_tensor
 
 
 
@@ -44,7 +44,7 @@ class ImageFolder(Dataset):
         folder = Path(folder)
         if not folder.is_dir():
             raise A3Error(f"--dataset '{folder}' is not a folder")
-        found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        found = image_files(folder)
         self.paths = [p for p in found if readable(p)]
         self.skipped = len(found) - len(self.paths)
         if not self.paths:
@@ -67,9 +67,7 @@ class ImageFolder(Dataset):
                 continue
         else:
             raise A3Error(f"no image in '{self.folder}' could be decoded")
-        side = min(picture.size)
-        left, top = (picture.width - side) // 2, (picture.height - side) // 2
-        picture = picture.crop((left, top, left + side, top + side)).resize((self.size, self.size), Image.Resampling.BICUBIC)
+        picture = centre_square(picture, self.size, Image.Resampling.BICUBIC)
         x = to_tensor(picture.convert("L") if self.channels == 1 else picture)  # (3, size, size)
         x = x[:1] if self.channels == 1 else x  # gray: the three channels are equal
         return x.mul(2).sub(1)

@@ -18,8 +18,8 @@ from torch import Tensor, nn
 
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
+from a3cli.engine.gan.evaluation import judge_noise
 from a3cli.engine.gan.folders import ImageFolder
-from a3cli.engine.gan.networks import sample_noise
 from a3cli.engine.gan.pictures import generate_images
 
 CHUNK = 100  # images per forward pass of Lite0
@@ -68,8 +68,7 @@ class PhotoJudge:
         if samples < 2:
             raise A3Error("the Fréchet distance needs at least 2 generated images")
         self.metric.reset()  # keeps the real features
-        noise = sample_noise(samples, self.noise_dim, generator=seeded_generator(self.seed + 2))
-        for chunk in noise.split(CHUNK):
+        for chunk in judge_noise(samples, self.noise_dim, self.seed).split(CHUNK):
             self.metric.update(generate_images(G, chunk).to(self.device), real=False)
         distance = float(self.metric.compute())
         return {"frechet_distance": round(distance, 3) if math.isfinite(distance) else distance}
