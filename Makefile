@@ -66,13 +66,12 @@ GAN_CLASSIFIER := weights/mnist_classifier.pt
 WEIGHTS += $(GAN_CLASSIFIER)
 $(GAN_CLASSIFIER): | $(STAMP)
 	$(A3) gan-classifier --out $@ --device cpu
-# The shapes captioner that caption-sample uses by default: the attention LSTM on 30,000 generated images.
+# The shapes captioner that caption-sample uses by default: the attention LSTM with caption-train's defaults.
 CAPTION_WEIGHTS := weights/caption_shapes.pt
 WEIGHTS += $(CAPTION_WEIGHTS)
 $(CAPTION_WEIGHTS): | $(STAMP)
 	rm -rf out/caption_shapes
-	$(A3) caption-train --dataset shapes --cell-type attention --train-images 30000 --epochs 8 --lr-decay 0.8 \
-		--device cpu --out out/caption_shapes --export $@
+	$(A3) caption-train --dataset shapes --cell-type attention --device cpu --out out/caption_shapes --export $@
 weights: $(WEIGHTS)
 
 # OpenBLAS variables that this machine may set slow NumPy down; unset them so the
@@ -81,6 +80,7 @@ bench: setup
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench_lstm.py
 	$(PY) benchmarks/bench_style.py
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench_caption.py speed
+	$(PY) benchmarks/bench_caption.py attention
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -2,6 +2,8 @@
 
   python benchmarks/bench_caption.py speed     # iterations/s of caption-train's step vs a NumPy
                                                # CaptioningRNN + Adam (the assignment's), same sizes
+  python benchmarks/bench_caption.py attention # iterations/s of the attention captioner's step: the fused
+                                               # sequence (hand-derived backward) vs the step loop (autograd)
   python benchmarks/bench_caption.py overfit   # 50 training captions, the assignment's settings
   python benchmarks/bench_caption.py shapes [RUN...]  # shapes, timed: the assignment's LSTM on the old and
                                                # the new features, and the attention LSTM (the shipped
@@ -87,7 +89,25 @@ def np_adam(params, grads, state, lr=5e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         w -= (lr * mt / (np.sqrt(vt) + eps)).astype(w.dtype)
 
 
-def speed(repeats: int = 8, block: int = 3) -> dict:
+def interleaved_medians(steps: dict, repeats: int = 8, block: int = 3) -> dict[str, float]:
+    """Median seconds per call of each function, timed in blocks interleaved in one process, so drifting machine
+    load hits all alike. The first call of each block is not timed: OpenBLAS's and torch's idle threads keep
+    spinning for a while after their library returns, and on 2 cores that steals the other's first step."""
+    for fn in steps.values():
+        for _ in range(3):
+            fn()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, fn in steps.items():
+            fn()
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def speed() -> dict:
     from a3cli.engine.captioning.model import CaptioningRNN
 
     rng = np.random.default_rng(0)
@@ -113,26 +133,49 @@ def speed(repeats: int = 8, block: int = 3) -> dict:
             _, grads = np_loss(params, features, captions, cell)
             np_adam(params, grads, state)
 
-        for _ in range(3):
-            ours()
-            numpy_step()
-        times = {"ours": [], "numpy": []}
-        # Interleaved in blocks, so drifting machine load hits both alike. The first step of each block is
-        # not timed: OpenBLAS's and torch's idle threads keep spinning for a while after their library
-        # returns, and on 2 cores that steals the other library's first step.
-        for _ in range(repeats):
-            for name, fn in (("ours", ours), ("numpy", numpy_step)):
-                fn()
-                for _ in range(block):
-                    start = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - start)
-        med = {name: statistics.median(v) for name, v in times.items()}
+        med = interleaved_medians({"ours": ours, "numpy": numpy_step})
         results[cell] = {"ours_it_per_s": 1 / med["ours"], "numpy_it_per_s": 1 / med["numpy"],
                          "ratio": med["numpy"] / med["ours"]}
         print(f"{cell:4s}  ours {1 / med['ours']:6.2f} it/s   numpy {1 / med['numpy']:6.2f} it/s   "
               f"ratio ours/numpy {med['numpy'] / med['ours']:.2f}x", flush=True)
     return results
+
+
+def attention() -> dict:
+    """One training step of the shipped attention captioner's size (batch 50, 16 cells, H 256, W 128, shapes'
+    captions): the fused sequence against the same steps under autograd (what it replaced)."""
+    import a3cli.engine.captioning.model as model_module
+    from a3cli.engine.captioning.model import CaptioningRNN
+    from a3cli.engine.captioning.shapes import shapes_split, shapes_vocab
+    from a3cli.engine.captioning.vocab import encode, tokenize
+    from a3cli.engine.layers.attention import attention_lstm_forward, attention_lstm_steps
+
+    word_to_idx, _ = shapes_vocab()
+    captions = torch.tensor([encode(tokenize(s.caption()), word_to_idx, 16) for s in shapes_split("train", 50)])
+    features = torch.randn(50, 16 * 40, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = CaptioningRNN(word_to_idx, 16 * 40, 128, 256, "attention", grid_cells=16, cell_positions=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+
+    def step_with(core):
+        def step():
+            model_module.attention_lstm_forward = core
+            loss = model.loss(features, captions)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return step
+
+    try:
+        med = interleaved_medians({"fused": step_with(attention_lstm_forward),
+                                   "steps": step_with(attention_lstm_steps)})
+    finally:
+        model_module.attention_lstm_forward = attention_lstm_forward
+    result = {"fused_it_per_s": 1 / med["fused"], "steps_it_per_s": 1 / med["steps"],
+              "ratio": med["steps"] / med["fused"]}
+    print(f"attention step, batch 50: fused {result['fused_it_per_s']:.2f} it/s, autograd steps "
+          f"{result['steps_it_per_s']:.2f} it/s, ratio {result['ratio']:.2f}x ({torch.get_num_threads()} threads)")
+    return result
 
 
 # ---- quality ----------------------------------------------------------------------------------------
@@ -177,10 +220,11 @@ def overfit() -> dict:
 
 # The shapes comparisons of issue 15: the assignment's LSTM (caption-train's defaults) on the shipped
 # features (block4 of a 64-px image, 4x4) and on a finer grid of a larger image (block4 of 96 px, 6x6),
-# and the attention LSTM as `make weights` trains it (30,000 images, 8 epochs, decay 0.8).
+# and the attention LSTM as `make weights` trains it (caption-train's defaults), and without cell positions.
 FINER_FEATURES = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 96, "grid": 6}
 SHAPES_RUNS = {"lstm": ("lstm", None, {}, None), "lstm-96px": ("lstm", FINER_FEATURES, {}, None),
-               "attention": ("attention", None, {"epochs": 8, "lr_decay": 0.8}, 30000)}
+               "attention": ("attention", None, {}, None),
+               "attention-no-positions": ("attention", None, {"cell_positions": False}, None)}
 
 
 def shapes(names: list[str]) -> dict:
@@ -216,7 +260,7 @@ def shapes(names: list[str]) -> dict:
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "speed"
-    runs = {"speed": speed, "overfit": overfit, "shapes": lambda: shapes(sys.argv[2:])}
+    runs = {"speed": speed, "attention": attention, "overfit": overfit, "shapes": lambda: shapes(sys.argv[2:])}
     if what not in runs or (what == "shapes" and not set(sys.argv[2:]) <= set(SHAPES_RUNS)):
-        sys.exit(f"usage: {Path(__file__).name} [speed|overfit|shapes [{'|'.join(SHAPES_RUNS)}]...]")
+        sys.exit(f"usage: {Path(__file__).name} [speed|attention|overfit|shapes [{'|'.join(SHAPES_RUNS)}]...]")
     print(json.dumps({what: runs[what]()}))

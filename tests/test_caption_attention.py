@@ -15,7 +15,7 @@ from a3cli.engine.captioning.training import TrainConfig, train_captioner
 from a3cli.engine.captioning.vocab import decode, encode
 from a3cli.engine.errors import A3Error
 from a3cli.engine.layers.attention import (attention_lstm_forward, attention_lstm_step_forward,
-                                           dot_product_attention)
+                                           attention_lstm_steps, dot_product_attention)
 from a3cli.engine.layers.rnn import lstm_step_forward
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -53,7 +53,7 @@ def test_attention_sequence_gradcheck():
 
 def test_the_sequence_is_the_step_repeated_from_the_grid_mean():
     p = attention_inputs()
-    hs, weights = attention_lstm_forward(p["x"], p["A"], p["Wx"], p["Wh"], p["Wattn"], p["b"])
+    hs, weights = attention_lstm_steps(p["x"], p["A"], p["Wx"], p["Wh"], p["Wattn"], p["b"])
     h = c = p["A"].mean(1)
     for t in range(4):
         attn, w = dot_product_attention(h, p["A"])
@@ -62,6 +62,19 @@ def test_the_sequence_is_the_step_repeated_from_the_grid_mean():
                                  p["Wh"], p["b"])
         torch.testing.assert_close(hs[:, t], h)
         torch.testing.assert_close(weights[:, t], w)
+
+
+def test_the_fused_sequence_gives_the_steps_outputs_and_gradients():
+    """attention_lstm_forward's hand-derived backward against autograd through the step loop."""
+    p = attention_inputs(N=5, T=6, L=7)
+    params = (p["x"], p["A"], p["Wx"], p["Wh"], p["Wattn"], p["b"])
+    fused, looped = attention_lstm_forward(*params), attention_lstm_steps(*params)
+    for a, b in zip(fused, looped):
+        torch.testing.assert_close(a, b)
+    upstream = torch.randn(fused[0].shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad((fused[0] * upstream).sum(), params),
+                    torch.autograd.grad((looped[0] * upstream).sum(), params)):
+        torch.testing.assert_close(a, b)
 
 
 COLORS, KINDS = ("red", "green", "blue"), ("circle", "square")
@@ -96,7 +109,7 @@ def test_a_tiny_attention_captioner_learns_its_captions_exactly(tmp_path):
                          batch_size=16, epochs=80)
     metrics = train_captioner(data, config, tmp_path, torch.device("cpu"), seed=0)
     assert metrics["model"] == {"input_dim": 20, "wordvec_dim": 16, "hidden_dim": 32, "cell_type": "attention",
-                                "grid_cells": 4}
+                                "grid_cells": 4, "cell_positions": True}
     from a3cli.engine.captioning.sampling import load_captioner
 
     model, _ = load_captioner(tmp_path / "checkpoint.pt")
@@ -104,6 +117,39 @@ def test_a_tiny_attention_captioner_learns_its_captions_exactly(tmp_path):
     got = [decode(c, data.idx_to_word) for c in model.sample(train.features, 10).tolist()]
     want = [decode(c, data.idx_to_word) for c in train.captions.tolist()]
     assert got == want
+
+
+def test_without_cell_positions_the_order_of_the_cells_cannot_matter():
+    """Why attention learns W_pos: without it, swapping the grid's cells leaves the loss unchanged, so the model
+    cannot know which shape is left of which; with it, each cell's place counts."""
+    w2i, _ = shapes_vocab()
+    feats = torch.randn(4, 5 * 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    swapped = feats.view(4, 5, 4)[:, :, [1, 0, 3, 2]].flatten(1)  # the cells left <-> right
+    caps = torch.tensor([encode("a red circle left of a blue square".split(), w2i, 10)] * 4)
+    for positions in (False, True):
+        torch.manual_seed(0)
+        model = CaptioningRNN(w2i, 20, 8, 6, "attention", torch.float64, grid_cells=4, cell_positions=positions)
+        assert ("W_pos" in model.params) == positions
+        assert bool(torch.isclose(model.loss(feats, caps), model.loss(swapped, caps))) != positions
+    with pytest.raises(A3Error, match="cell positions are for the attention captioner"):
+        CaptioningRNN(w2i, 20, cell_type="lstm", cell_positions=True)
+
+
+def test_attention_runs_and_checkpoints_from_before_cell_positions_still_load():
+    from a3cli.engine.captioning.model import model_from_checkpoint
+    from a3cli.engine.captioning.training import resolve_settings
+
+    w2i, _ = shapes_vocab()
+    old = CaptioningRNN(w2i, 20, 8, 6, "attention", grid_cells=4)
+    config = {"input_dim": 20, "wordvec_dim": 8, "hidden_dim": 6, "cell_type": "attention", "grid_cells": 4}
+    loaded = model_from_checkpoint({"word_to_idx": w2i, "model_config": config, "model": old.state_dict()})
+    assert not loaded.cell_positions
+    saved = {"cell_type": "attention", "hidden_dim": 6, "wordvec_dim": 8, "lr": 1e-3, "lr_decay": 1.0,
+             "batch_size": 4, "epochs": 1, "grad_clip": 5.0, "max_length": 30}
+    assert resolve_settings(TrainConfig(), saved).cell_positions is False
+    assert resolve_settings(TrainConfig(cell_type="attention"), None).cell_positions is True
+    with pytest.raises(A3Error, match="--cell-positions is for --cell-type attention"):
+        resolve_settings(TrainConfig(cell_type="lstm", cell_positions=True), None)
 
 
 def test_exact_match_counts_whole_captions_by_number_of_objects():

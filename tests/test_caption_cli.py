@@ -169,6 +169,7 @@ def test_the_shipped_checkpoint_captions_shapes(tmp_path, capsys):
     (["caption-sample", "--data", "{coco}", "--checkpoint", "{ckpt}", "--split", "test"], "--split 'test'"),
     (["caption-train", "--data", "{coco}", "--cell-type", "attention", "--out", "{tmp}/att"], "attends over a grid"),
     (["caption-train", "--data", "{coco}", "--train-images", "5", "--out", "{tmp}/ti"], "--train-images is for"),
+    (["caption-train", "--data", "{coco}", "--cell-positions", "--out", "{tmp}/cp"], "--cell-positions is for"),
     (["caption-sample", "{image}", "--checkpoint", "{ckpt}", "--attention-maps", "{tmp}/a.png"],
      "needs an attention captioner"),
     (["caption-sample", "{image}", "--checkpoint", "{ckpt}", "--attention-maps", "{tmp}/a.jpg"],

@@ -59,6 +59,9 @@ def caption_train(
                                               min=1)] = None,
     grad_clip: Annotated[Optional[float], optional("--grad-clip", help="Clip the gradient norm (0: off).",
                                                    default=caption_default_help("grad_clip"), min=0.0)] = None,
+    cell_positions: Annotated[Optional[bool], optional(
+        "--cell-positions/--no-cell-positions", help="Attention: learn where each grid cell is, so that the model "
+        "can tell left from right.", default="on for attention")] = None,
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Run folder: checkpoint.pt, metrics.json, loss.png.")] = Path("out/caption"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
@@ -95,7 +98,8 @@ def caption_train(
     source = CaptionSource(data=data, pca=pca, images=images, annotations=annotations, dataset=dataset, model=model,
                            layer=layer, grid=grid, image_size=image_size, min_count=min_count, max_length=max_length,
                            max_train=max_train, train_images=train_images)
-    config = TrainConfig(cell_type, hidden_dim, wordvec_dim, lr, lr_decay, batch_size, epochs, grad_clip)
+    config = TrainConfig(cell_type, hidden_dim, wordvec_dim, lr, lr_decay, batch_size, epochs, grad_clip,
+                         cell_positions)
     with torchrun_processes(seeded_device(device, seed)) as (world, torch_device):
         extract, close = lazy_progress_bar("features")
         try:

@@ -329,10 +329,11 @@ CAPTION_CELLS = ("rnn", "lstm", "attention")
 # How the built-in shapes images become features (captioning/shapes.py): a backbone stage pooled to a grid.
 CAPTION_SHAPES_FEATURES = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64, "grid": 4}
 CAPTION_DEFAULTS = {"cell_type": "lstm", "hidden_dim": 256, "wordvec_dim": 128, "lr": 5e-3, "lr_decay": 0.95,
-                    "batch_size": 50, "epochs": 20, "grad_clip": 0.0}
+                    "batch_size": 50, "epochs": 20, "grad_clip": 0.0, "cell_positions": False}
 # Where a cell type differs. The attention LSTM learns fast, but now and then its gradient spikes (the
-# softmax over the grid sharpens) and one spike wrecks the run, so its gradient norm is clipped.
-CAPTION_CELL_DEFAULTS: dict[str, dict[str, Any]] = {"attention": {"grad_clip": 5.0}}
+# softmax over the grid sharpens) and one spike wrecks the run, so its gradient norm is clipped. And it
+# learns where each cell is (cell_positions): the cells' features alone do not say which is leftmost.
+CAPTION_CELL_DEFAULTS: dict[str, dict[str, Any]] = {"attention": {"grad_clip": 5.0, "cell_positions": True}}
 
 
 def caption_default(name: str, cell_type: str) -> Any:

@@ -9,6 +9,9 @@ fixed test parameters it gives the assignment's reference losses.
 cell_type "attention" (beyond the assignment, as EECS 498's A4): the features are a
 grid of L cells, each projected by W_proj to H; h0 = c0 = their mean, and every
 step attends over the cells (layers/attention.py), with one more matrix Wattn.
+With cell_positions, each cell's projection also gets a learned vector of its
+place, W_pos (L, H): a cell's features alone do not say whether it is left or
+right of another, and the captions name shapes in order of place.
 
 Decoding: `sample` is the assignment's greedy decoder; `beam_search` keeps the
 K best partial captions (with length normalisation); `sample_random` draws
@@ -44,15 +47,18 @@ class CaptioningRNN(nn.Module):
 
     def __init__(self, word_to_idx: dict[str, int], input_dim: int = 512, wordvec_dim: int = 128,
                  hidden_dim: int = 128, cell_type: str = "rnn", dtype: torch.dtype = torch.float32,
-                 grid_cells: int = 1):
+                 grid_cells: int = 1, cell_positions: bool = False):
         super().__init__()
         if cell_type not in CAPTION_CELLS:
             raise A3Error(f"invalid cell_type {cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
+        if cell_positions and cell_type != "attention":
+            raise A3Error("cell positions are for the attention captioner (--cell-type attention)")
         if cell_type == "attention" and (grid_cells < 2 or input_dim % grid_cells):
             raise A3Error(f"an attention captioner needs features on a grid of at least 2 cells "
                           f"(got {input_dim}-d features on {grid_cells} cell(s))")
         self.cell_type, self.input_dim = cell_type, input_dim
         self.grid_cells = grid_cells if cell_type == "attention" else 1
+        self.cell_positions = cell_positions
         self.word_to_idx = dict(word_to_idx)
         self.idx_to_word = {i: w for w, i in word_to_idx.items()}
         self._null = word_to_idx["<NULL>"]
@@ -75,18 +81,22 @@ class CaptioningRNN(nn.Module):
         self.b_vocab = nn.Parameter(torch.zeros(V, dtype=dtype))
         if cell_type == "attention":
             self.Wattn = randn(H, k * H, scale=1 / math.sqrt(H))
+            if cell_positions:
+                self.W_pos = randn(self.grid_cells, H, scale=1 / math.sqrt(H))
 
     @property
     def params(self) -> dict[str, nn.Parameter]:
-        """The parameters by the assignment's names (and Wattn for attention)."""
-        names = PARAM_NAMES + (("Wattn",) if self.cell_type == "attention" else ())
+        """The parameters by the assignment's names (and Wattn, W_pos for attention)."""
+        names = PARAM_NAMES + (("Wattn",) if self.cell_type == "attention" else ()) + (
+            ("W_pos",) if self.cell_positions else ())
         return {name: getattr(self, name) for name in names}
 
     def project_grid(self, features: Tensor) -> Tensor:
         """Flat grid features (N, C·L) -> each cell projected to H: A (N, L, H)."""
         N, L = features.shape[0], self.grid_cells
         cells = features.to(self.W_proj.dtype).view(N, -1, L).transpose(1, 2)
-        return cells @ self.W_proj + self.b_proj
+        A = cells @ self.W_proj + self.b_proj
+        return A + self.W_pos if self.cell_positions else A
 
     def loss(self, features: Tensor, captions: Tensor) -> Tensor:
         """The assignment's teacher-forced loss: summed over time, averaged over the batch."""
@@ -235,7 +245,8 @@ class CaptioningRNN(nn.Module):
 def model_config(model: CaptioningRNN) -> dict:
     """What it takes to build the same model again (stored in checkpoints)."""
     return {"input_dim": model.input_dim, "wordvec_dim": model.W_embed.shape[1],
-            "hidden_dim": model.W_proj.shape[1], "cell_type": model.cell_type, "grid_cells": model.grid_cells}
+            "hidden_dim": model.W_proj.shape[1], "cell_type": model.cell_type, "grid_cells": model.grid_cells,
+            "cell_positions": model.cell_positions}
 
 
 def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> CaptioningRNN:

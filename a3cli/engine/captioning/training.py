@@ -48,6 +48,7 @@ class TrainConfig:
     batch_size: Optional[int] = None
     epochs: Optional[int] = None  # may differ from the resumed run's: train longer
     grad_clip: Optional[float] = None  # clip the gradient's global norm to this; 0 turns clipping off
+    cell_positions: Optional[bool] = None  # attention: learn an embedding of each grid cell's place
     max_length: int = 30  # longest generated caption when measuring BLEU
 
 
@@ -63,12 +64,15 @@ class CaptionSettings:
     batch_size: int
     epochs: int
     grad_clip: float
+    cell_positions: bool
     max_length: int
 
 
 def resolve_settings(config: TrainConfig, saved: dict[str, Any] | None) -> CaptionSettings:
     """The options, the resumed run's settings and the defaults, checked; only epochs may change on resume."""
     names = [f.name for f in fields(CaptionSettings) if f.name not in ("epochs", "max_length")]
+    if saved is not None:
+        saved = {"cell_positions": False, **saved}  # runs from before cell positions existed had none
     values = merge_settings({name: getattr(config, name) for name in names}, saved)
     cell_type = values["cell_type"] or CAPTION_DEFAULTS["cell_type"]
     values = {name: caption_default(name, cell_type) if value is None else value for name, value in values.items()}
@@ -76,6 +80,8 @@ def resolve_settings(config: TrainConfig, saved: dict[str, Any] | None) -> Capti
     settings = CaptionSettings(**values, epochs=epochs, max_length=config.max_length)
     if settings.cell_type not in CAPTION_CELLS:
         raise A3Error(f"--cell-type {settings.cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
+    if settings.cell_positions and settings.cell_type != "attention":
+        raise A3Error("--cell-positions is for --cell-type attention (the rnn and lstm read no grid)")
     return settings
 
 
@@ -121,7 +127,7 @@ class CaptionTraining:
         cells = grid_cells(data.feature_spec) if s.cell_type == "attention" else 1
         seed_everything(self.seed)  # the seeding rule (engine/device.py): what ran before cannot matter
         self.model = CaptioningRNN(data.word_to_idx, data.input_dim, s.wordvec_dim, s.hidden_dim,
-                                   s.cell_type, grid_cells=cells).to(device)
+                                   s.cell_type, grid_cells=cells, cell_positions=s.cell_positions).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr)
         self.loss = parallel(self.model, world)  # the model's forward is its loss
         self.state: dict[str, Any] = {"epoch": 0, "position": 0, "perm": None, "train_loss": [], "val_loss": [],
