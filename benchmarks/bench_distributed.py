@@ -10,10 +10,10 @@ difference in a near-zero gradient becomes a whole step), and the training speed
 
 photos: cuts 64-px RGB crops from the bundled photos (examples/*.jpg) and trains the
 64-px DCGAN on them for N iterations; prints its iterations/s and leaves the run (its
-samples.png is the README's grid).
+samples.png is the README's grid, real.png 64 of the crops it learned from).
 
     python benchmarks/bench_distributed.py compare [--iterations 20] [--variants gan dcgan]
-    python benchmarks/bench_distributed.py photos [--iterations 200] [--batch-size 32] [--out out/photos64]
+    python benchmarks/bench_distributed.py photos [--iterations 1500] [--batch-size 32] [--crops-per-photo 300]
 """
 
 from __future__ import annotations
@@ -81,13 +81,23 @@ def cut_crops(folder: Path, per_photo: int = 100, seed: int = 0) -> Path:
     return folder
 
 
-def photos(iterations: int, batch_size: int, out: Path) -> None:
+def real_grid(folder: Path, path: Path, count: int = 64, seed: int = 0) -> None:
+    """`count` of the crops drawn at random, as a grid like the samples' (to set beside samples.png)."""
+    from a3cli.engine.images import load_image, make_grid, save_image, to_tensor
+
+    files = random.Random(seed).sample(sorted(folder.glob("*.png")), count)
+    save_image(make_grid(torch.stack([to_tensor(load_image(f)) for f in files])), path)
+
+
+def photos(iterations: int, batch_size: int, out: Path, per_photo: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        crops = cut_crops(Path(tmp) / "crops")
+        crops = cut_crops(Path(tmp) / "crops", per_photo)
         gan_train(["--variant", "dcgan", "--dataset", str(crops), "--image-size", "64", "--channels", "3",
-                   "--batch-size", str(batch_size), "--iterations", str(iterations), "--sample-every", "50",
-                   "--eval-every", str(max(iterations // 3, 1)), "--eval-samples", "200", "--fid-samples", "500",
+                   "--batch-size", str(batch_size), "--iterations", str(iterations),
+                   "--sample-every", str(max(iterations // 10, 1)), "--eval-every", str(max(iterations // 3, 1)),
+                   "--eval-samples", "200", "--fid-samples", "500",
                    "--device", "cpu", "--out", str(out)], threads=torch.get_num_threads())
+        real_grid(crops, out / "real.png")
     metrics = json.loads((out / "metrics.json").read_text())
     print(f"64-px DCGAN on {metrics['dataset']}: {metrics['iterations_per_second']:.2f} it/s at batch {batch_size} on "
           f"{metrics['device']}; Lite0 Fréchet distance final {metrics['frechet_distance']:.1f}, best "
@@ -100,12 +110,13 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--variants", nargs="+", default=["gan", "lsgan", "dcgan", "wgan-gp"])
     parser.add_argument("--batch-size", type=int, default=32, help="photos: the global batch")
+    parser.add_argument("--crops-per-photo", type=int, default=300, help="photos: crops cut from each photo")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "photos64")
     args = parser.parse_args()
     if args.mode == "compare":
         compare(args.iterations or 20, args.variants)
     else:
-        photos(args.iterations or 200, args.batch_size, args.out)
+        photos(args.iterations or 1500, args.batch_size, args.out, args.crops_per_photo)
 
 
 if __name__ == "__main__":
