@@ -24,7 +24,7 @@ from torch import Tensor
 
 from torch.autograd.function import once_differentiable
 
-from a3cli.engine.layers.rnn import _lstm_cell_backward, lstm_step_forward
+from a3cli.engine.layers.rnn import _lstm_cell_backward, _lstm_cell_forward, lstm_step_forward
 
 __all__ = ["dot_product_attention", "attention_lstm_step_forward", "attention_lstm_forward", "attention_lstm_steps",
            "AttentionLSTMSequence"]
@@ -73,14 +73,7 @@ class AttentionLSTMSequence(torch.autograd.Function):
             ws[t] = torch.bmm(A, hs[t].unsqueeze(2)).squeeze(2).mul_(scale).softmax(dim=1)
             torch.bmm(ws[t].unsqueeze(1), A, out=attns[t].unsqueeze(1))
             a = acts[t].addmm_(attns[t], Wattn).addmm_(hs[t], Wh)
-            i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-            a[:, :3 * H].sigmoid_()
-            g.tanh_()
-            torch.mul(i, g, out=cs[t + 1])
-            cs[t + 1].addcmul_(f, cs[t])
-            torch.tanh(cs[t + 1], out=tcs[t])
-            torch.mul(o, tcs[t], out=hs[t + 1])
-            torch.addcmul(o, hs[t + 1], tcs[t], value=-1, out=ks[t])
+            _lstm_cell_forward(a, cs[t], cs[t + 1], tcs[t], hs[t + 1], ks[t])
         ctx.save_for_backward(xt, A, Wx, Wh, Wattn, hs, cs, tcs, ks, acts, ws, attns)
         ctx.mark_non_differentiable(ws)
         return hs[1:], ws

@@ -116,6 +116,20 @@ def _sequence_grads(need: tuple[bool, ...], da: Tensor, xt: Tensor, h0: Tensor, 
 # LSTM
 
 
+def _lstm_cell_forward(a: Tensor, c_prev: Tensor, c: Tensor, tc: Tensor, h: Tensor, k: Tensor) -> None:
+    """One step of the LSTM's forward, in buffers: the pre-activations `a` (N, 4H) become the activated gates
+    i, f, o, g in place; writes c = f·c_prev + i·g, tc = tanh(c), h = o·tc and k = o·(1 - tanh²c) (dh/dc)."""
+    H = c.shape[1]
+    i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+    a[:, : 3 * H].sigmoid_()
+    g.tanh_()
+    torch.mul(i, g, out=c)
+    c.addcmul_(f, c_prev)
+    torch.tanh(c, out=tc)
+    torch.mul(o, tc, out=h)
+    torch.addcmul(o, h, tc, value=-1, out=k)
+
+
 def _lstm_cell_backward(
     dh: Tensor, dc: Tensor, act: Tensor, c_prev: Tensor, tc: Tensor, k: Tensor, da: Tensor, deriv: Tensor
 ) -> None:
@@ -193,15 +207,7 @@ class LSTMSequence(torch.autograd.Function):
         ks = x.new_empty(T, N, H)  # o_t·(1 - tanh²c_t), that is dh_t/dc_t
         cs[0] = 0
         for t in range(T):
-            a = acts[t].addmm_(hs[t - 1] if t > 0 else h0, Wh)
-            i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            a[:, : 3 * H].sigmoid_()
-            g.tanh_()
-            torch.mul(i, g, out=cs[t + 1])
-            cs[t + 1].addcmul_(f, cs[t])
-            torch.tanh(cs[t + 1], out=tcs[t])
-            torch.mul(o, tcs[t], out=hs[t])
-            torch.addcmul(o, hs[t], tcs[t], value=-1, out=ks[t])
+            _lstm_cell_forward(acts[t].addmm_(hs[t - 1] if t > 0 else h0, Wh), cs[t], cs[t + 1], tcs[t], hs[t], ks[t])
         ctx.save_for_backward(xt, h0, Wx, Wh, hs, cs, tcs, ks, acts)
         return hs
 
