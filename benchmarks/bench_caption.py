@@ -190,7 +190,7 @@ def overfit() -> dict:
     from a3cli.engine.captioning.shapes import load_shapes
     from a3cli.engine.captioning.training import TrainConfig, train_captioner
 
-    shapes = load_shapes(lambda name: load_backbone(name), max_train=50)
+    shapes = load_shapes(load_backbone, max_train=50)
     shapes.splits = {"train": shapes.splits["train"]}
     rng = np.random.default_rng(231)
     caps = np.zeros((50, 17), dtype=np.int64)  # COCO-like: 512-d features, 1004 words, up to 15 words
@@ -222,9 +222,9 @@ def overfit() -> dict:
 # features (block4 of a 64-px image, 4x4) and on a finer grid of a larger image (block4 of 96 px, 6x6),
 # and the attention LSTM as `make weights` trains it (caption-train's defaults), and without cell positions.
 FINER_FEATURES = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 96, "grid": 6}
-SHAPES_RUNS = {"lstm": ("lstm", None, {}, None), "lstm-96px": ("lstm", FINER_FEATURES, {}, None),
-               "attention": ("attention", None, {}, None),
-               "attention-no-positions": ("attention", None, {"cell_positions": False}, None)}
+SHAPES_RUNS = {"lstm": ("lstm", None, {}), "lstm-96px": ("lstm", FINER_FEATURES, {}),
+               "attention": ("attention", None, {}),
+               "attention-no-positions": ("attention", None, {"cell_positions": False})}
 
 
 def shapes(names: list[str]) -> dict:
@@ -239,11 +239,10 @@ def shapes(names: list[str]) -> dict:
 
     results = {}
     for name in names or list(SHAPES_RUNS):
-        cell_type, features, settings, train_images = SHAPES_RUNS[name]
+        cell_type, features, settings = SHAPES_RUNS[name]
         spec = FeatureSpec(**features) if features else SHAPES_FEATURES
         start = time.perf_counter()
-        data = load_shapes(lambda backbone: load_backbone(backbone), spec,
-                           sizes={"train": train_images} if train_images else None)
+        data = load_shapes(load_backbone, spec)
         extracted = time.perf_counter() - start
         with tempfile.TemporaryDirectory() as out:
             metrics = train_captioner(data, TrainConfig(cell_type=cell_type, **settings), out, torch.device("cpu"),

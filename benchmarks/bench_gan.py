@@ -59,7 +59,7 @@ def main() -> None:
                 torch.cuda.synchronize()
             times[name].append((time.perf_counter() - start) / args.iterations)
             start = time.perf_counter()
-            update_ema(nets.ema, nets.generator, 0.999)
+            update_ema(nets.ema, nets.generator, settings.ema)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             ema_times[name].append(time.perf_counter() - start)

@@ -42,8 +42,7 @@ from a3cli.engine.images import load_image, make_grid, save_image
 from a3cli.engine.visualize.classvis import (ClassVisConfig, ClassVisualization, held_out_probability,
                                              target_probability)
 from a3cli.engine.visualize.fooling import FoolConfig, fool
-from a3cli.engine.visualize.saliency import (SaliencyConfig, baseline_image, completeness, integrated_gradients,
-                                             randomize_weights, saliency_maps)
+from a3cli.engine.visualize.saliency import SaliencyConfig, method_maps, randomize_weights, saliency_maps
 
 CLASSVIS_CLASSES = [130, 76, 945, 1, 980]  # flamingo, tarantula, bell pepper, goldfish, volcano
 JUDGES = ("efficientnet_lite1", "efficientnet_lite2")
@@ -101,15 +100,15 @@ def bench_ig(backbone, pictures) -> dict:
         x = backbone.preprocess(picture)
         with torch.no_grad():
             target = backbone.logits(x).argmax(dim=1)
-        x0 = baseline_image(backbone, x, defaults.baseline)
         row = {"photo": name, "class": backbone.classes[int(target)]}
         for label, (rule, steps) in rules.items():
-            attributions = integrated_gradients(backbone, x, target, steps, x0, defaults.batch_size, rule=rule)
-            row[label] = {k: float(v[0]) for k, v in completeness(backbone, x, x0, target, attributions).items()}
+            config = SaliencyConfig("integrated-gradients", steps=steps, rule=rule)
+            row[label] = {k: float(v[0]) for k, v in method_maps(backbone, x, target, config)[1].items()}
         rows.append(row)
-        print(f"  ig {name:10s} " + "  ".join(f"{label}: sum {n['attribution_sum']:.2f} gap {n['score_gap']:.2f} "
-                                            f"rel {n['relative_completeness_error']:.1%}"
-                                            for label, n in ((k, row[k]) for k in rules)), flush=True)
+        print(f"  ig {name:10s} " + "  ".join(f"{label}: sum {row[label]['attribution_sum']:.2f} gap "
+                                            f"{row[label]['score_gap']:.2f} "
+                                            f"rel {row[label]['relative_completeness_error']:.1%}"
+                                            for label in rules), flush=True)
     summary = {label: max(r[label]["relative_completeness_error"] for r in rows) for label in rules}
     print("ig: largest relative completeness error:", json.dumps(summary), flush=True)
     return {"largest_relative_error": summary, "rows": rows}

@@ -182,7 +182,7 @@ def caption_sample(
     from a3cli.engine.captioning.decoding import Decoding
     from a3cli.engine.captioning.evaluation import exact_match, format_exact
     from a3cli.engine.captioning.sampling import (caption_coco_split, caption_pictures, load_captioner,
-                                                  shapes_examples, training_note)
+                                                  picture_features, shapes_examples, training_note)
     from a3cli.engine.captioning.shapes import count_objects
     from a3cli.engine.errors import A3Error
     from a3cli.engine.images import load_image, save_image
@@ -230,7 +230,8 @@ def caption_sample(
         note = training_note(ckpt, pictures)
         if note:
             print(note, file=sys.stderr)
-    generated = caption_pictures(model, ckpt, pictures, decoding, seed)
+    features = list(picture_features(model, ckpt, pictures))  # once: the attention maps reuse the first row
+    generated = caption_pictures(model, ckpt, pictures, decoding, seed, features)
     for k, (name, caption) in enumerate(zip(names, generated)):
         if truths is None:
             console.print(f"{name}: {caption}", highlight=False, soft_wrap=True)
@@ -247,7 +248,7 @@ def caption_sample(
     if attention_maps is not None:
         from a3cli.engine.captioning.attention_maps import attention_figure, caption_attention
 
-        maps = caption_attention(model, ckpt, pictures[0], generated[0])
+        maps = caption_attention(model, features[0][0], generated[0])
         attention_figure(pictures[0], generated[0].split(), maps, attention_maps)
         console.print(f"wrote {attention_maps} (where the model looked for each word of {names[0]})",
                       highlight=False, soft_wrap=True)

@@ -97,13 +97,14 @@ def saliency(
     with progress_bar(total_passes(config, len(pictures)), f"saliency ({config.method})") as progress:
         result = compute(backbone, pictures, class_index, config, progress, seed=seed)
     records = []
+    ig = config.method == "integrated-gradients"  # its records and table say how complete the maps are
     for i, (path, png) in enumerate(zip(images, per_image_paths(out, images, ".png"))):
         console.print(top_table(f"{path}  ({backbone.name})", result.top[i]))
         save_image(saliency_panel(result.images[i], result.maps[i]), png)
         record = {"image": str(path), "model": backbone.name, "method": config.method,
                   "class": {"index": result.targets[i], "name": backbone.classes[result.targets[i]]},
                   "panel": str(png), "top": top_records(result.top[i]), **result.numbers[i]}
-        if config.method == "integrated-gradients":
+        if ig:
             record.update(steps=config.steps, rule=config.rule, baseline=config.baseline)
         console.print(f"map for class {result.targets[i]} {backbone.classes[result.targets[i]]!r}: wrote {png}")
         if npy:
@@ -116,7 +117,7 @@ def saliency(
             record["npy"] = str(npy_path)
             console.print(f"wrote {npy_path}")
         records.append(record)
-    if result.numbers and "relative_completeness_error" in result.numbers[0]:
+    if ig and result.numbers:
         show_completeness(images, result.numbers, config)
     if json_out is not None:
         write_json(json_out, records)

@@ -80,7 +80,7 @@ _EXPORTS = {
     "GanConfig": "gan.training",
     "prepare_gan": "gan.training",
     "train_gan": "gan.training",
-    "load_generator": "gan.training",
+    "load_generator": "gan.generators",
     "MnistClassifier": "gan.frechet",
     "load_classifier": "gan.frechet",
     "frechet_distance": "gan.frechet",

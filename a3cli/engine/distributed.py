@@ -29,7 +29,6 @@ from a3cli.engine.errors import A3Error
 class World:
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
     device: torch.device = torch.device("cpu")  # this rank's (the collectives' tensors live there)
 
     @property
@@ -101,7 +100,7 @@ def start(device: torch.device) -> tuple[World, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                 device_id=device if device.type == "cuda" else None)
-    return World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), local_rank, device), device
+    return World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), device), device
 
 
 def stop() -> None:

@@ -18,7 +18,7 @@ import math
 import os
 import signal
 from pathlib import Path
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Iterable, Mapping, Optional, Protocol
 
 try:
     import fcntl
@@ -68,13 +68,16 @@ def lock_run_folder(out: str | Path) -> None:
 
 
 def remove_stale_temporary_files(out: str | Path) -> None:
-    """Half-written checkpoints a killed process left behind (atomic writes' .NAME.UUID.tmp files)."""
-    for path in Path(out).glob(f".{CHECKPOINT_NAME}.*.tmp"):
+    """Half-written files (checkpoint.pt, best.pt, ...) a killed process left behind: atomic writes'
+    .NAME.UUID.tmp files (engine/files.py). Only the run holding the folder's lock calls this."""
+    for path in Path(out).glob(".*.*.tmp"):
         path.unlink(missing_ok=True)
 
 
-def open_run(out: str | Path, kind: str, resume: bool, world: World = World()) -> Optional[dict[str, Any]]:
-    """The checkpoint of the run to resume, or None for a fresh run (refused where a run already is).
+def open_run(out: str | Path, kind: str, resume: bool, world: World = World(),
+             required: Iterable[str] = ()) -> Optional[dict[str, Any]]:
+    """The checkpoint of the run to resume (refused if it lacks a `required` key), or None for a fresh run
+    (refused where a run already is).
 
     Takes the folder's lock first, so that two runs started together cannot both start fresh.
     Under torchrun rank 0 alone holds the lock and tidies the folder; the other ranks only read.
@@ -88,7 +91,7 @@ def open_run(out: str | Path, kind: str, resume: bool, world: World = World()) -
         lock_run_folder(out)
         remove_stale_temporary_files(out)
     if resume:
-        return load_checkpoint(path, kind=kind)
+        return load_checkpoint(path, kind=kind, required=required)
     if path.exists():
         raise A3Error(f"'{out}' already holds a run ({CHECKPOINT_NAME}); pass --resume to continue it, "
                       "or choose another --out")

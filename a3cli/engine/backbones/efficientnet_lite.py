@@ -118,7 +118,7 @@ class EfficientNetLite(nn.Module):
             for i in range(repeats):
                 blocks.append(MBConvBlock(kernel, stride if i == 0 else 1, expand, in_ch if i == 0 else out_ch, out_ch))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SamePadConv2d(blocks[-1]._bn2.num_features, HEAD_CHANNELS, 1)
+        self._conv_head = SamePadConv2d(out_ch, HEAD_CHANNELS, 1)  # the last stage's width
         self._bn1 = batch_norm(HEAD_CHANNELS)
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)

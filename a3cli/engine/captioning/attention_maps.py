@@ -15,18 +15,19 @@ import torch
 from PIL import Image
 
 from a3cli.engine.captioning.model import CaptioningRNN
-from a3cli.engine.captioning.sampling import picture_features
-from a3cli.engine.captioning.vocab import START, UNK
+from a3cli.engine.captioning.vocab import encode
 from a3cli.engine.images import overlay, to_tensor
 from a3cli.engine.plots import pyplot, save_figure
 
 
-def caption_attention(model: CaptioningRNN, ckpt: dict, picture: Image.Image, caption: str) -> torch.Tensor:
-    """The weights (words, grid, grid) over the picture's cells while each word of `caption` was chosen."""
-    features = next(picture_features(model, ckpt, [picture]))
-    w2i = model.word_to_idx
-    ids = [w2i[START]] + [w2i.get(word, w2i.get(UNK, 0)) for word in caption.split()]
-    weights = model.attention_weights(features, torch.tensor([ids], device=features.device))[0]
+def caption_attention(model: CaptioningRNN, features: torch.Tensor, caption: str) -> torch.Tensor:
+    """The weights (words, grid, grid) over the picture's cells while each word of `caption` was chosen.
+
+    `features` is the picture's row (D,) as picture_features made it to caption it (not extracted again).
+    """
+    words = caption.split()
+    ids = encode(words, model.word_to_idx, len(words))[:-1]  # <START> and the words: no <END>, no padding
+    weights = model.attention_weights(features[None], torch.tensor([ids], device=features.device))[0]
     grid = math.isqrt(model.grid_cells)
     return weights[: len(ids) - 1].reshape(-1, grid, grid).cpu()  # row t chose word t + 1
 

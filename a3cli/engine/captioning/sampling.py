@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -47,11 +47,11 @@ def picture_features(model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.
 
 
 def caption_pictures(model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.Image], decoding: Decoding,
-                     seed: int = 0) -> list[str]:
-    """One caption per picture."""
+                     seed: int = 0, features: Iterable[torch.Tensor] | None = None) -> list[str]:
+    """One caption per picture; `features`: picture_features' batches if the caller already has them."""
     generator = seeded_generator(seed, model.W_proj.device)
-    return [caption for features in picture_features(model, ckpt, pictures)
-            for caption in generate_captions(model, features, decoding, generator)]
+    batches = picture_features(model, ckpt, pictures) if features is None else features
+    return [caption for batch in batches for caption in generate_captions(model, batch, decoding, generator)]
 
 
 def looks_like_shapes(picture: Image.Image) -> bool:
@@ -87,11 +87,10 @@ def caption_coco_split(model: CaptioningRNN, ckpt: dict, folder: str | Path, spl
     coco = load_coco_h5(folder, pca=bool(spec.get("pca", True)) if isinstance(spec, dict) else True)
     if split not in coco.splits:
         raise A3Error(f"--split {split!r}: choose train or val")
-    if coco.idx_to_word != ckpt["idx_to_word"] or coco.input_dim != model.W_proj.shape[0]:
+    if coco.idx_to_word != ckpt["idx_to_word"] or coco.input_dim != model.input_dim:
         raise A3Error(f"the captioner was not trained on the features in '{folder}' "
                       "(vocabulary or feature size differ)")
     s = coco.splits[split]
-    references = coco.references(split)
     device = model.W_proj.device
     rows = torch.randperm(len(s), generator=seeded_generator(seed))[:num]
     generated = generate_captions(model, s.features[s.image_idxs[rows]].to(device), decoding,
@@ -100,8 +99,9 @@ def caption_coco_split(model: CaptioningRNN, ckpt: dict, folder: str | Path, spl
     for row, caption in zip(rows.tolist(), generated):
         idx = int(s.image_idxs[row])
         truth = " ".join(decode(s.captions[row].tolist(), coco.idx_to_word))
+        references = [decode(c, coco.idx_to_word) for c in s.captions[s.image_idxs == idx].tolist()]  # shown only
         examples.append(CaptionedExample(str(s.images[idx]) if idx < len(s.images) else str(idx), caption, truth,
-                                         caption.split() in references[idx]))
+                                         caption.split() in references))
     return examples
 
 

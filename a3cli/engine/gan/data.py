@@ -184,24 +184,37 @@ def to_model_range(images: Tensor) -> Tensor:
     return images.reshape(images.shape[0], -1).to(torch.get_default_dtype()).div(127.5).sub(1.0)
 
 
-class Batches:
-    """Batch b of a run: epoch b // per_epoch of a permutation seeded by (seed, epoch); full batches only.
+class BatchOrder:
+    """This rank's indices of global batch b: epoch b // per_epoch of a permutation seeded by (seed, epoch);
+    full batches only.
 
     The order depends only on the run's seed and the batch number, so a resumed run
     draws the same batches as one that never stopped, and under torchrun each rank
-    gets its share of the very batch one process would use.
+    gets its share of the very batch one process would use. Both data sources
+    (Batches here, folders.py for image folders) take their batches from it.
     """
 
-    def __init__(self, images: Tensor, batch_size: int, seed: int, device: torch.device,
-                 world: World = World()) -> None:
-        self.images, self.batch_size, self.seed, self.device, self.world = images, batch_size, seed, device, world
-        self.per_epoch = images.shape[0] // batch_size
+    def __init__(self, size: int, batch_size: int, seed: int, world: World = World()) -> None:
+        self.size, self.batch_size, self.seed, self.world = size, batch_size, seed, world
+        self.per_epoch = size // batch_size
         self.epoch, self.order = -1, None
 
-    def __getitem__(self, b: int) -> Tensor:
+    def __call__(self, b: int) -> Tensor:
         epoch, position = divmod(b, self.per_epoch)
         if epoch != self.epoch:
             g = seeded_generator(self.seed * 1_000_003 + epoch)
-            self.epoch, self.order = epoch, torch.randperm(self.images.shape[0], generator=g)
-        index = self.world.shard(self.order[position * self.batch_size:(position + 1) * self.batch_size])
-        return self.images[index].to(self.device, non_blocking=True)
+            self.epoch, self.order = epoch, torch.randperm(self.size, generator=g)
+        return self.world.shard(self.order[position * self.batch_size:(position + 1) * self.batch_size])
+
+
+class Batches:
+    """Batch b of a run from images in memory, in the order of BatchOrder."""
+
+    def __init__(self, images: Tensor, batch_size: int, seed: int, device: torch.device,
+                 world: World = World()) -> None:
+        self.images, self.device = images, device
+        self.order = BatchOrder(images.shape[0], batch_size, seed, world)
+        self.per_epoch = self.order.per_epoch
+
+    def __getitem__(self, b: int) -> Tensor:
+        return self.images[self.order(b)].to(self.device, non_blocking=True)

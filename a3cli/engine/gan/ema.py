@@ -39,10 +39,6 @@ def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
         averaged.copy_(current)
 
 
-def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
 def fit_batchnorm(G: nn.Module, noise_dim: int, seed: int, samples: int | None = None,
                   batch_size: int = 128) -> nn.Module:
     """Recompute G's BatchNorm running statistics (in place) as the exact mean over fixed noise batches.
@@ -50,8 +46,7 @@ def fit_batchnorm(G: nn.Module, noise_dim: int, seed: int, samples: int | None =
     The noise depends only on `seed`, so the result depends only on G's weights. Does
     nothing to a generator without BatchNorm. Returns G, in the mode it was in.
     """
-    if has_batchnorm(G):
-        device = next(G.parameters()).device
-        noise = sample_noise(samples or BATCHNORM_SAMPLES, noise_dim, generator=seeded_generator(seed))
-        update_bn([chunk.to(device) for chunk in noise.split(batch_size)], G)
+    device = next(G.parameters()).device
+    noise = sample_noise(samples or BATCHNORM_SAMPLES, noise_dim, generator=seeded_generator(seed))
+    update_bn([chunk.to(device) for chunk in noise.split(batch_size)], G)  # returns at once without BatchNorm
     return G

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
-from a3cli.engine.gan.frechet import DEFAULT_CLASSIFIER, Features, MnistClassifier, load_classifier
+from a3cli.engine.gan.frechet import DEFAULT_CLASSIFIER, Features, MnistClassifier, classifier_missing, load_classifier
 from a3cli.engine.gan.networks import sample_noise
 from a3cli.engine.gan.pictures import generate_images
 
@@ -96,8 +96,7 @@ def judge_classifier(dataset: str, classifier: Optional[str | Path],
     if dataset != "mnist":
         return None, {"frechet_note": "computed only for --dataset mnist (the features are an MNIST classifier's)"}
     if classifier is None and not DEFAULT_CLASSIFIER.is_file():
-        return None, {"frechet_note": f"MNIST classifier '{DEFAULT_CLASSIFIER}' not found: run `make weights` "
-                                      "(or `a3 gan-classifier`)"}
+        return None, {"frechet_note": classifier_missing(DEFAULT_CLASSIFIER)}
     if classifier is not None and not Path(classifier).is_file():
         why = "is a folder" if Path(classifier).is_dir() else "does not exist"
         raise A3Error(f"--classifier '{classifier}' {why}")

@@ -19,10 +19,9 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from a3cli.engine.device import seeded_generator
 from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
-from a3cli.engine.gan.data import IMAGE_SUFFIXES, image_files
+from a3cli.engine.gan.data import IMAGE_SUFFIXES, BatchOrder, image_files
 from a3cli.engine.images import centre_square, load_image, to_tensor
 
 
@@ -77,17 +76,12 @@ class ShardedBatchSampler(Sampler[list[int]]):
     """The index lists of this rank's share of global batches `start`, `start` + 1, ... (full batches only)."""
 
     def __init__(self, size: int, batch_size: int, seed: int, world: World, start: int = 0) -> None:
-        self.size, self.batch_size, self.seed, self.world, self.start = size, batch_size, seed, world, start
-        self.per_epoch = size // batch_size
+        self.order, self.start = BatchOrder(size, batch_size, seed, world), start
 
     def __iter__(self) -> Iterator[list[int]]:
-        b, order, epoch = self.start, None, -1
+        b = self.start
         while True:
-            e, position = divmod(b, self.per_epoch)
-            if e != epoch:
-                epoch, order = e, torch.randperm(self.size, generator=seeded_generator(self.seed * 1_000_003 + e))
-            batch = order[position * self.batch_size:(position + 1) * self.batch_size]
-            yield self.world.shard(batch).tolist()
+            yield self.order(b).tolist()
             b += 1
 
 

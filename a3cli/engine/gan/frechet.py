@@ -124,11 +124,15 @@ def save_classifier(model: MnistClassifier, path: str | Path, info: dict[str, An
     return save_checkpoint({"kind": KIND, "state_dict": model.state_dict(), "info": info}, path)
 
 
+def classifier_missing(path: Path) -> str:
+    return f"MNIST classifier '{path}' not found: run `make weights` (or `a3 gan-classifier`)"
+
+
 def load_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> tuple[MnistClassifier, dict]:
     """Load the classifier (default weights/mnist_classifier.pt, made by `make weights`)."""
     path = Path(path) if path is not None else DEFAULT_CLASSIFIER
     if not path.is_file():
-        raise A3Error(f"MNIST classifier '{path}' not found: run `make weights` (or `a3 gan-classifier`)")
+        raise A3Error(classifier_missing(path))
     state = load_checkpoint(path, kind=KIND, map_location="cpu", required=("state_dict",))
     model = MnistClassifier()
     load_state(model, state["state_dict"], f"MNIST classifier '{path}'")

@@ -46,7 +46,7 @@ class GanConfig:
     data_root: Optional[Path] = None
     download: bool = True
     fid: bool = True
-    fid_samples: int = 5000                # the final distance's
+    fid_samples: int = GAN_DEFAULTS["fid_samples"]  # the final distance's
     classifier: Optional[Path] = None
 
     def check(self) -> None:

@@ -49,6 +49,9 @@ __all__ = ["GanConfig", "GanSettings", "GanNetworks", "GanTraining", "build_netw
            "prepare_gan", "train_gan", "load_generator", "resolve_settings"]
 
 GRID_SIZE = 64  # fixed-noise samples in each grid
+# What a run's checkpoint must hold to be resumed.
+CHECKPOINT_KEYS = ("run", "step", "seconds", "generator", "discriminator", "g_optimizer", "d_optimizer",
+                   "fixed_noise", "history", "rng")
 
 
 @dataclass
@@ -141,10 +144,7 @@ class GanTraining:
     def __init__(self, config: GanConfig, device: torch.device, world: World = World()) -> None:
         self.config, self.device, self.out, self.world = config, device, Path(config.out), world
         config.check()
-        saved = open_run(self.out, KIND, config.resume, world)
-        if world.main:
-            for stale in self.out.glob(f".{BEST_NAME}.*.tmp"):  # a best.pt half-written by a killed run
-                stale.unlink(missing_ok=True)
+        saved = open_run(self.out, KIND, config.resume, world, required=CHECKPOINT_KEYS)
         self.settings = resolve_settings(config, saved["run"] if saved else None)
         if self.settings.batch_size % world.world_size:
             raise A3Error(f"--batch-size {self.settings.batch_size} must be a multiple of the number of "
@@ -166,10 +166,6 @@ class GanTraining:
                                        self.settings.n_critic)
 
     def restore(self, saved: dict[str, Any]) -> None:
-        missing = [key for key in ("step", "seconds", "generator", "discriminator", "g_optimizer", "d_optimizer",
-                                   "fixed_noise", "history", "rng") if key not in saved]
-        if missing:
-            raise A3Error(f"the checkpoint in '{self.out}' is incomplete: it lacks {', '.join(missing)}")
         nets = self.nets
         for target, key in ((nets.generator, "generator"), (nets.discriminator, "discriminator"),
                             (nets.g_optimizer, "g_optimizer"), (nets.d_optimizer, "d_optimizer")):
@@ -281,7 +277,10 @@ class GanTraining:
             measured["ema"] = self.judge(self.sampling_generator(), samples)
             report["ema_frechet_distance"] = measured["ema"]["frechet_distance"]
         if self.best is not None and (self.out / BEST_NAME).is_file():
-            best = self.judge(load_generator(self.out / BEST_NAME, self.device)[0], samples)
+            if self.best["iteration"] == self.step:  # best.pt holds the weights just measured: once is enough
+                best = measured["ema" if self.best["source"] == "ema" else "final"]
+            else:
+                best = self.judge(load_generator(self.out / BEST_NAME, self.device)[0], samples)
             measured["best"] = {**best, "iteration": self.best["iteration"], "source": self.best["source"],
                                 "tracked_frechet_distance": self.best["frechet_distance"]}
             report.update(best_frechet_distance=best["frechet_distance"], best_iteration=self.best["iteration"],

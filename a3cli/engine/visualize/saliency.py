@@ -98,8 +98,8 @@ def _chunks(total: int, size: int):
         yield start, min(size, total - start)
 
 
-def smoothgrad(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, samples: int = 25,
-               noise: float = 0.15, batch_size: int = 16, generator: torch.Generator | None = None,
+def smoothgrad(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, samples: int = D["samples"],
+               noise: float = D["noise"], batch_size: int = D["batch_size"], generator: torch.Generator | None = None,
                tick: Tick = None) -> torch.Tensor:
     """Vanilla maps averaged over `samples` noisy copies, noise std = `noise`·(max − min) of each image."""
     n = x.shape[0]
@@ -147,7 +147,7 @@ def path_rule(rule: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def integrated_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, steps: int = D["steps"],
-                         baseline: str | torch.Tensor = "black", batch_size: int = 16,
+                         baseline: str | torch.Tensor = D["baseline"], batch_size: int = D["batch_size"],
                          tick: Tick = None, rule: str = D["rule"]) -> torch.Tensor:
     """Attributions (x − x₀)·∫₀¹ ∂s_y/∂x (x₀ + α(x − x₀)) dα, the integral by `rule` with `steps` points.
 
