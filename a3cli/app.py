@@ -70,22 +70,6 @@ def seeded_device(device: str, seed: int):
     return resolve_device(device)
 
 
-@contextmanager
-def torchrun_processes(device):
-    """(this process's place among torchrun's processes, the device it uses) for a training command.
-
-    Outside torchrun: rank 0 of 1 on `device`. Under torchrun the process joins the group
-    (NCCL on CUDA, gloo on the CPU) and leaves it at the end.
-    """
-    from a3cli.engine.distributed import start, stop
-
-    world, device = start(device)
-    try:
-        yield world, device
-    finally:
-        stop()
-
-
 def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: str = "--out") -> None:
     """Refuse an output that cannot be written, before the work rather than after it.
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from a3cli.app import (DeviceOption, SeedOption, app, check_output, console, lazy_progress_bar, optional, progress_bar,
-                       seeded_device, torchrun_processes)
+                       seeded_device)
 from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, CAPTION_SHAPES_FEATURES, caption_default_help
 from a3cli.engine.files import SHIPPED_CAPTIONER
 
@@ -92,6 +92,7 @@ def caption_train(
     from a3cli.engine.captioning.evaluation import format_exact
     from a3cli.engine.captioning.sources import CaptionSource
     from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
+    from a3cli.engine.distributed import start
 
     check_output(out, "folder")
     check_output(export)
@@ -100,24 +101,24 @@ def caption_train(
                            max_train=max_train, train_images=train_images)
     config = TrainConfig(cell_type, hidden_dim, wordvec_dim, lr, lr_decay, batch_size, epochs, grad_clip,
                          cell_positions)
-    with torchrun_processes(seeded_device(device, seed)) as (world, torch_device):
-        extract, close = lazy_progress_bar("features")
-        try:
-            training = CaptionTraining(source, config, out, torch_device, resume, seed,
-                                       extract if world.main else None, world)
-        finally:
-            close()
-        if not world.main:  # rank 0 alone speaks and writes
-            training.train(checkpoint_every=checkpoint_every)
-            return
-        captions, settings = training.data, training.settings
-        console.print(f"{captions.source}: {len(training.train_split)} training captions, "
-                      f"{len(captions.word_to_idx)} words, features {captions.input_dim}-d, device {torch_device}"
-                      + (f", {world.world_size} processes" if world.distributed else ""),
-                      highlight=False, soft_wrap=True)
-        with progress_bar(training.total, f"{settings.cell_type} epochs={settings.epochs}") as bar:
-            bar(training.step, {})
-            metrics = training.train(progress=bar, export=export, checkpoint_every=checkpoint_every)
+    world = start(seeded_device(device, seed))  # under torchrun: this process's rank and device
+    extract, close = lazy_progress_bar("features")
+    try:
+        training = CaptionTraining(source, config, out, world.device, resume, seed,
+                                   extract if world.main else None, world)
+    finally:
+        close()
+    if not world.main:  # rank 0 alone speaks and writes
+        training.train(checkpoint_every=checkpoint_every)
+        return
+    captions, settings = training.data, training.settings
+    console.print(f"{captions.source}: {len(training.train_split)} training captions, "
+                  f"{len(captions.word_to_idx)} words, features {captions.input_dim}-d, device {world.device}"
+                  + (f", {world.world_size} processes" if world.distributed else ""),
+                  highlight=False, soft_wrap=True)
+    with progress_bar(training.total, f"{settings.cell_type} epochs={settings.epochs}") as bar:
+        bar(training.step, {})
+        metrics = training.train(progress=bar, export=export, checkpoint_every=checkpoint_every)
     table = Table(title="Greedy captions", title_justify="left")
     table.add_column("split")
     for n in range(1, 5):

@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from a3cli.app import (DeviceOption, SeedOption, app, check_output, console, optional, progress_bar, seeded_device,
-                       torchrun_processes)
+from a3cli.app import DeviceOption, SeedOption, app, check_output, console, optional, progress_bar, seeded_device
 from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, gan_default, gan_duration
 
 VARIANTS_HELP = " | ".join(GAN_VARIANTS)
@@ -104,29 +103,30 @@ def gan_train(
 
       torchrun --standalone --nproc-per-node 2 -m a3cli gan-train --variant dcgan --out runs/dcgan2
     """
+    from a3cli.engine.distributed import start
     from a3cli.engine.gan.training import GanConfig, prepare_gan
 
     check_output(out, "folder")
-    with torchrun_processes(seeded_device(device, seed)) as (world, torch_device):
-        config = GanConfig(out=out, variant=variant, dataset=dataset, image_size=image_size, channels=channels,
-                           batch_size=batch_size, lr=lr, beta1=beta1,
-                           beta2=beta2, noise_dim=noise_dim, n_critic=n_critic, gp_weight=gp_weight, ema=ema,
-                           epochs=epochs, iterations=iterations, sample_every=sample_every,
-                           checkpoint_every=checkpoint_every, eval_every=eval_every, eval_samples=eval_samples,
-                           seed=seed, resume=resume,
-                           data_root=data_root, download=download, fid=fid, fid_samples=fid_samples,
-                           classifier=classifier)
-        training = prepare_gan(config, torch_device, world)  # user mistakes end here, before the bar appears
-        if not world.main:  # rank 0 alone speaks and writes
-            training.train()
-            return
-        if "offline fallback" in training.data.source:
-            typer.echo(f"note: MNIST from the {training.data.source}", err=True)
-        if fid and training.judge is None:
-            typer.echo(f"note: no Fréchet distance: {training.judge_facts['frechet_note']}", err=True)
-        with progress_bar(training.total, f"gan-train {training.settings.variant}") as bar:
-            bar(training.step, {})
-            metrics = training.train(progress=with_evaluation_lines(bar))
+    world = start(seeded_device(device, seed))  # under torchrun: this process's rank and device
+    config = GanConfig(out=out, variant=variant, dataset=dataset, image_size=image_size, channels=channels,
+                       batch_size=batch_size, lr=lr, beta1=beta1,
+                       beta2=beta2, noise_dim=noise_dim, n_critic=n_critic, gp_weight=gp_weight, ema=ema,
+                       epochs=epochs, iterations=iterations, sample_every=sample_every,
+                       checkpoint_every=checkpoint_every, eval_every=eval_every, eval_samples=eval_samples,
+                       seed=seed, resume=resume,
+                       data_root=data_root, download=download, fid=fid, fid_samples=fid_samples,
+                       classifier=classifier)
+    training = prepare_gan(config, world.device, world)  # user mistakes end here, before the bar appears
+    if not world.main:  # rank 0 alone speaks and writes
+        training.train()
+        return
+    if "offline fallback" in training.data.source:
+        typer.echo(f"note: MNIST from the {training.data.source}", err=True)
+    if fid and training.judge is None:
+        typer.echo(f"note: no Fréchet distance: {training.judge_facts['frechet_note']}", err=True)
+    with progress_bar(training.total, f"gan-train {training.settings.variant}") as bar:
+        bar(training.step, {})
+        metrics = training.train(progress=with_evaluation_lines(bar))
     typer.echo(json.dumps(metrics, indent=2))
     if metrics.get("frechet_distance") is not None:
         typer.echo(frechet_summary(metrics), err=True)

@@ -12,6 +12,8 @@ on the run's seed and the iteration, so N ranks train the model one process woul
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import warnings
 from contextlib import contextmanager
@@ -82,13 +84,14 @@ def restarted() -> bool:
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
 
 
-def start(device: torch.device) -> tuple[World, torch.device]:
-    """Join torchrun's process group if there is one: (this process's place, the device it uses).
+def start(device: torch.device) -> World:
+    """Join torchrun's process group if there is one: this process's place and the device it uses.
 
-    `device` is what --device resolved to; on CUDA each rank takes its own GPU.
+    `device` is what --device resolved to; on CUDA each rank takes its own GPU. The group is
+    left at exit (`stop`), once the command's models are gone.
     """
     if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) == 1:
-        return World(device=device), device
+        return World(device=device)
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
@@ -100,10 +103,15 @@ def start(device: torch.device) -> tuple[World, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                 device_id=device if device.type == "cuda" else None)
-    return World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), device), device
+        atexit.register(stop)
+    return World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), device)
 
 
 def stop() -> None:
+    """Leave the process group, at exit rather than at the end of a command: the command's
+    DistributedDataParallel models hold the group, and one freed only while Python shuts down takes the
+    group's gloo threads down with it then (SIGABRT, 'terminate called without an active exception')."""
+    gc.collect()  # models kept alive by reference cycles
     if dist.is_initialized():
         dist.destroy_process_group()
 
