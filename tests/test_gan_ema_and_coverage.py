@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
-from a3cli.engine.gan.evaluation import Judge, mode_coverage
+from a3cli.engine.gan.evaluation import digit_judge, mode_coverage
 from a3cli.engine.gan.frechet import MnistClassifier, frechet_distance
 from a3cli.engine.gan.networks import dc_generator, generator, initialize_weights, sample_noise
 from a3cli.engine.gan.pictures import generate_images
@@ -121,7 +121,7 @@ def test_judge_agrees_with_the_plain_frechet_distance_for_each_generator():
     torch.manual_seed(0)
     classifier = MnistClassifier().eval()
     images = torch.randint(0, 256, (300, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    judge = Judge(classifier, images, 16, seed=0, real_samples=200)
+    judge = digit_judge(classifier, images, 16, seed=0, real_samples=200)
     order = torch.randperm(300, generator=torch.Generator().manual_seed(1))[:200]
     real01 = images[order].reshape(200, 784).float().div(255)
     for seed in (1, 2):

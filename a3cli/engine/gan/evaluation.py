@@ -6,17 +6,18 @@ per digit and how far that is from the uniform tenth each (KL divergence in nats
 0 for a generator that draws every digit equally, ln 10 ≈ 2.30 for one that draws
 a single digit). A mode collapse shows as a KL that rises and digits dropping out.
 
-One `Judge` evaluates any number of generators against the same real digits
+One `Judge` evaluates any number of generators against the same real pictures
 (their features computed once) and the same noise, so that the distances of
 two iterations, or of the live and the averaged generator, differ only by the
-generators.
+generators. The 64-px runs on folders have a Judge too, on other features
+(photo_judge.py).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 from torch import Tensor, nn
@@ -48,41 +49,57 @@ def judge_noise(samples: int, noise_dim: int, seed: int) -> Tensor:
     return sample_noise(samples, noise_dim, generator=seeded_generator(seed + 2))
 
 
-class Judge:
-    """The Fréchet distance and mode coverage of generators, against fixed real digits and fixed noise."""
+def real_sample(available: int, samples: int, seed: int) -> Tensor:
+    """Which real pictures a judge compares with: a fixed random `samples` of the `available`."""
+    return torch.randperm(available, generator=seeded_generator(seed + 1))[:samples]
 
-    def __init__(self, classifier: MnistClassifier, images: Tensor, noise_dim: int, seed: int,
-                 real_samples: int, device: torch.device | str = "cpu") -> None:
+
+class Judge:
+    """The Fréchet distance of generators against fixed real pictures and fixed noise, on any features
+    torchmetrics can call; given the digit classifier (MNIST), also which digits they draw.
+
+    `real01`: the real pictures in [0, 1], in chunks; their features are computed once.
+    """
+
+    def __init__(self, features: nn.Module, real01: Iterable[Tensor], n_real: int, noise_dim: int, seed: int,
+                 device: torch.device | str, chunk: int, classifier: Optional[MnistClassifier] = None) -> None:
         from torchmetrics.image.fid import FrechetInceptionDistance
 
-        self.classifier = classifier.to(device).eval()
-        self.noise_dim, self.seed = noise_dim, seed
-        self.n_real = min(real_samples, len(images))
-        order = torch.randperm(len(images), generator=seeded_generator(seed + 1))[:self.n_real]
-        real01 = images[order].reshape(self.n_real, 784).float().div(255)
-        self.metric = FrechetInceptionDistance(feature=Features(self.classifier), normalize=True,
-                                               reset_real_features=False).to(device)
-        for chunk in real01.split(CHUNK):
-            self.metric.update(chunk.to(device), real=True)
+        self.n_real, self.noise_dim, self.seed, self.chunk = n_real, noise_dim, seed, chunk
+        self.device, self.classifier = torch.device(device), classifier
+        self.metric = FrechetInceptionDistance(feature=features, normalize=True,
+                                               reset_real_features=False).to(self.device)
+        for batch in real01:
+            self.metric.update(batch.to(self.device), real=True)
 
     def noise(self, samples: int) -> Tensor:
         return judge_noise(samples, self.noise_dim, self.seed)
 
     @torch.no_grad()
     def __call__(self, G: nn.Module, samples: int) -> dict[str, Any]:
-        """{"frechet_distance", "kl_to_uniform", "digits_covered", "shares"} of `samples` images of G."""
+        """{"frechet_distance"} of `samples` images of G, and with a classifier {"kl_to_uniform",
+        "digits_covered", "shares"}."""
         if samples < 2:
             raise A3Error("the Fréchet distance needs at least 2 generated images")
-        device = next(self.classifier.parameters()).device
         self.metric.reset()  # keeps the real features
         counts = torch.zeros(10, dtype=torch.long)
-        for chunk in self.noise(samples).split(CHUNK):
-            fake01 = generate_images(G, chunk).reshape(-1, 784).to(device)
+        for chunk in self.noise(samples).split(self.chunk):
+            fake01 = generate_images(G, chunk).to(self.device)
             self.metric.update(fake01, real=False)
-            counts += torch.bincount(self.classifier(fake01).argmax(1).cpu(), minlength=10)
+            if self.classifier is not None:
+                counts += torch.bincount(self.classifier(fake01).argmax(1).cpu(), minlength=10)
         distance = float(self.metric.compute())
-        return {"frechet_distance": round(distance, 3) if math.isfinite(distance) else distance,
-                **mode_coverage(counts)}
+        result = {"frechet_distance": round(distance, 3) if math.isfinite(distance) else distance}
+        return result if self.classifier is None else {**result, **mode_coverage(counts)}
+
+
+def digit_judge(classifier: MnistClassifier, images: Tensor, noise_dim: int, seed: int, real_samples: int,
+                device: torch.device | str = "cpu") -> Judge:
+    """The Judge of MNIST generators: the digit classifier's 128-d features and its predicted digits."""
+    classifier = classifier.to(device).eval()
+    n_real = min(real_samples, len(images))
+    real01 = images[real_sample(len(images), n_real, seed)].reshape(n_real, 784).float().div(255)
+    return Judge(Features(classifier), real01.split(CHUNK), n_real, noise_dim, seed, device, CHUNK, classifier)
 
 
 def judge_classifier(dataset: str, classifier: Optional[str | Path],

@@ -16,7 +16,7 @@ import torch
 from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
 from a3cli.engine.gan.data import Batches, ImageSet, load_dataset, to_model_range
-from a3cli.engine.gan.evaluation import Judge, judge_classifier
+from a3cli.engine.gan.evaluation import Judge, digit_judge, judge_classifier
 from a3cli.engine.gan.folders import FolderBatches, ImageFolder
 from a3cli.engine.gan.settings import GanConfig, GanSettings
 
@@ -25,7 +25,7 @@ from a3cli.engine.gan.settings import GanConfig, GanSettings
 class RunInputs:
     data: ImageSet | ImageFolder  # its `source` says where the images came from
     batches: Batches | FolderBatches
-    judge: Optional[Any]  # Judge, PhotoJudge, or None (no Fréchet distance)
+    judge: Optional[Judge]  # None: no Fréchet distance
     judge_facts: dict[str, Any]  # for metrics.json
 
 
@@ -37,15 +37,15 @@ def open_inputs(settings: GanSettings, config: GanConfig, device: torch.device, 
         batches = FolderBatches(folder, settings.batch_size, settings.seed, device, world)
         if not judged:
             return RunInputs(folder, batches, None, {})
-        from a3cli.engine.gan.photo_judge import FEATURES, PhotoJudge
+        from a3cli.engine.gan.photo_judge import FEATURES, photo_judge
 
-        judge = PhotoJudge(folder, settings.noise_dim, settings.seed, config.fid_samples, device)
+        judge = photo_judge(folder, settings.noise_dim, settings.seed, config.fid_samples, device)
         return RunInputs(folder, batches, judge, {"frechet_features": FEATURES})
     classifier, facts = judge_classifier(settings.dataset, config.classifier, device) if judged else (None, {})
     data = load_dataset(settings.dataset, config.data_root, config.download)
     if len(data) < settings.batch_size:
         raise A3Error(f"the data set has {len(data)} images, fewer than --batch-size {settings.batch_size}")
     batches = Batches(to_model_range(data.images), settings.batch_size, settings.seed, device, world)
-    judge = None if classifier is None else Judge(classifier, data.images, settings.noise_dim, settings.seed,
-                                                  config.fid_samples, device)
+    judge = None if classifier is None else digit_judge(classifier, data.images, settings.noise_dim,
+                                                        settings.seed, config.fid_samples, device)
     return RunInputs(data, batches, judge, facts)

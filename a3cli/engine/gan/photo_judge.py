@@ -9,18 +9,12 @@ pictures; it is not comparable with the Inception-FID numbers of papers.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from a3cli.engine.device import seeded_generator
-from a3cli.engine.errors import A3Error
-from a3cli.engine.gan.evaluation import judge_noise
+from a3cli.engine.gan.evaluation import Judge, real_sample
 from a3cli.engine.gan.folders import ImageFolder
-from a3cli.engine.gan.pictures import generate_images
 
 CHUNK = 100  # images per forward pass of Lite0
 FEATURES = "EfficientNet-Lite0 pooled features (1280-d, images resized to 224 px): not comparable with Inception FID"
@@ -46,29 +40,11 @@ class LiteFeatures(nn.Module):
         return self.backbone.pooled(self.backbone.normalize(x))
 
 
-class PhotoJudge:
-    """The Fréchet distance of generators, against fixed pictures of the folder and fixed noise."""
-
-    def __init__(self, folder: ImageFolder, noise_dim: int, seed: int, real_samples: int,
-                 device: torch.device | str = "cpu") -> None:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-
-        self.noise_dim, self.seed, self.device = noise_dim, seed, torch.device(device)
-        self.n_real = min(real_samples, len(folder))
-        order = torch.randperm(len(folder), generator=seeded_generator(seed + 1))[:self.n_real].tolist()
-        self.metric = FrechetInceptionDistance(feature=LiteFeatures(self.device), normalize=True,
-                                               reset_real_features=False).to(self.device)
-        for start in range(0, self.n_real, CHUNK):
-            real01 = torch.stack([folder[i] for i in order[start:start + CHUNK]]).add(1).div(2)
-            self.metric.update(real01.to(self.device), real=True)
-
-    @torch.no_grad()
-    def __call__(self, G: nn.Module, samples: int) -> dict[str, Any]:
-        """{"frechet_distance"} of `samples` images of G (the first `samples` of one fixed noise sequence)."""
-        if samples < 2:
-            raise A3Error("the Fréchet distance needs at least 2 generated images")
-        self.metric.reset()  # keeps the real features
-        for chunk in judge_noise(samples, self.noise_dim, self.seed).split(CHUNK):
-            self.metric.update(generate_images(G, chunk).to(self.device), real=False)
-        distance = float(self.metric.compute())
-        return {"frechet_distance": round(distance, 3) if math.isfinite(distance) else distance}
+def photo_judge(folder: ImageFolder, noise_dim: int, seed: int, real_samples: int,
+                device: torch.device | str = "cpu") -> Judge:
+    """The Judge of generators of the folder's pictures, on Lite0 features (read lazily, in chunks)."""
+    n_real = min(real_samples, len(folder))
+    order = real_sample(len(folder), n_real, seed).tolist()
+    real01 = (torch.stack([folder[i] for i in order[start:start + CHUNK]]).add(1).div(2)
+              for start in range(0, n_real, CHUNK))
+    return Judge(LiteFeatures(torch.device(device)), real01, n_real, noise_dim, seed, device, CHUNK)
