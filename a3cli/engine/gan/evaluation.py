@@ -50,7 +50,7 @@ def judge_noise(samples: int, noise_dim: int, seed: int) -> Tensor:
 
 
 def real_sample(available: int, samples: int, seed: int) -> Tensor:
-    """Which real pictures a judge compares with: a fixed random `samples` of the `available`."""
+    """Which real pictures a judge compares with: a fixed random `samples` of the `available` (all if fewer)."""
     return torch.randperm(available, generator=seeded_generator(seed + 1))[:samples]
 
 
@@ -61,16 +61,18 @@ class Judge:
     `real01`: the real pictures in [0, 1], in chunks; their features are computed once.
     """
 
-    def __init__(self, features: nn.Module, real01: Iterable[Tensor], n_real: int, noise_dim: int, seed: int,
+    def __init__(self, features: nn.Module, real01: Iterable[Tensor], noise_dim: int, seed: int,
                  device: torch.device | str, chunk: int, classifier: Optional[MnistClassifier] = None) -> None:
         from torchmetrics.image.fid import FrechetInceptionDistance
 
-        self.n_real, self.noise_dim, self.seed, self.chunk = n_real, noise_dim, seed, chunk
+        self.noise_dim, self.seed, self.chunk = noise_dim, seed, chunk
         self.device, self.classifier = torch.device(device), classifier
         self.metric = FrechetInceptionDistance(feature=features, normalize=True,
                                                reset_real_features=False).to(self.device)
+        self.n_real = 0
         for batch in real01:
             self.metric.update(batch.to(self.device), real=True)
+            self.n_real += len(batch)
 
     def noise(self, samples: int) -> Tensor:
         return judge_noise(samples, self.noise_dim, self.seed)
@@ -97,9 +99,8 @@ def digit_judge(classifier: MnistClassifier, images: Tensor, noise_dim: int, see
                 device: torch.device | str = "cpu") -> Judge:
     """The Judge of MNIST generators: the digit classifier's 128-d features and its predicted digits."""
     classifier = classifier.to(device).eval()
-    n_real = min(real_samples, len(images))
-    real01 = images[real_sample(len(images), n_real, seed)].reshape(n_real, 784).float().div(255)
-    return Judge(Features(classifier), real01.split(CHUNK), n_real, noise_dim, seed, device, CHUNK, classifier)
+    real01 = images[real_sample(len(images), real_samples, seed)].reshape(-1, 784).float().div(255)
+    return Judge(Features(classifier), real01.split(CHUNK), noise_dim, seed, device, CHUNK, classifier)
 
 
 def judge_classifier(dataset: str, classifier: Optional[str | Path],

@@ -43,8 +43,7 @@ class LiteFeatures(nn.Module):
 def photo_judge(folder: ImageFolder, noise_dim: int, seed: int, real_samples: int,
                 device: torch.device | str = "cpu") -> Judge:
     """The Judge of generators of the folder's pictures, on Lite0 features (read lazily, in chunks)."""
-    n_real = min(real_samples, len(folder))
-    order = real_sample(len(folder), n_real, seed).tolist()
+    order = real_sample(len(folder), real_samples, seed).tolist()
     real01 = (torch.stack([folder[i] for i in order[start:start + CHUNK]]).add(1).div(2)
-              for start in range(0, n_real, CHUNK))
-    return Judge(LiteFeatures(torch.device(device)), real01, n_real, noise_dim, seed, device, CHUNK)
+              for start in range(0, len(order), CHUNK))
+    return Judge(LiteFeatures(torch.device(device)), real01, noise_dim, seed, device, CHUNK)
