@@ -6,7 +6,7 @@ A3     := $(VENV)/bin/a3
 OUT    ?= out/demo
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo demo-classify demo-caption demo-visualize demo-stylize demo-gan bench weights clean
+.PHONY: setup test test-quick lint format demo demo-classify demo-caption demo-visualize demo-stylize demo-gan bench weights clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,21 @@ $(STAMP): pyproject.toml
 
 test: setup
 	$(PY) -m pytest -q
+
+# The quick loop: everything but torchrun launches, the wheel build and long training runs.
+test-quick: setup
+	$(PY) -m pytest -q -m "not slow"
+
+# ruff (lint and format) on all the code, mypy on the engine, and no function in a3cli over 80 lines.
+lint: setup
+	$(VENV)/bin/ruff check a3cli tests benchmarks
+	$(VENV)/bin/ruff format --check a3cli tests benchmarks
+	$(VENV)/bin/mypy
+	$(PY) benchmarks/function_lengths.py a3cli 80
+
+format: setup
+	$(VENV)/bin/ruff check --fix a3cli tests benchmarks
+	$(VENV)/bin/ruff format a3cli tests benchmarks
 
 demo: demo-classify demo-caption demo-visualize demo-stylize demo-gan
 

@@ -44,10 +44,19 @@ def common_options(version: Annotated[bool, typer.Option(
     pass
 
 DEFAULT_MODEL = DEFAULT_BACKBONE
+
+# The panels that group a command's options in --help (typer's rich_help_panel), in the order they show.
+INPUTS = "Inputs and outputs"
+MODEL = "Model"
+LOSS = "Loss"
+OPTIMISATION = "Optimisation"
+RUN = "Run"
 DeviceOption = Annotated[
-    str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).")
+    str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU) | cpu | cuda[:N] | mps.",
+                      rich_help_panel=RUN)
 ]
-SeedOption = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed, for repeatable runs.")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed, for repeatable runs.",
+                                         rich_help_panel=RUN)]
 ModelOption = Annotated[str, typer.Option("--model", "-m", help=f"Backbone: {backbones_help()}.")]
 WeightsOption = Annotated[
     Optional[Path], typer.Option("--weights", help="Load the backbone's weights from this state_dict file.")
