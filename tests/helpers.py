@@ -1,13 +1,21 @@
-"""Helpers that the CLI tests share."""
+"""Helpers and data builders that several test modules share."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
+import torch
 
 from a3cli.cli import main
+from a3cli.engine.captioning.data import CaptionData, Split
+from a3cli.engine.captioning.shapes import shapes_vocab
+from a3cli.engine.captioning.vocab import END, NULL, START, UNK, encode
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -33,3 +41,62 @@ def torch_free_help(argv: list[str]) -> str:
     assert "Usage" in result.stdout
     assert result.stdout.strip().endswith("NO-TORCH"), "the help imported torch"
     return result.stdout
+
+
+def write_coco_h5(folder: Path, n_train=40, n_val=12, d=16, pca_d=8, vocab_extra=("a", "cat", "dog", "on", "mat")):
+    """A tiny data set in exactly the layout of the assignment's coco_captioning folder."""
+    rng = np.random.default_rng(0)
+    i2w = [NULL, START, END, UNK, *vocab_extra]
+    w2i = {w: i for i, w in enumerate(i2w)}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "coco2014_vocab.json").write_text(json.dumps({"idx_to_word": i2w, "word_to_idx": w2i}))
+    with h5py.File(folder / "coco2014_captions.h5", "w") as f:
+        for split, n_img in (("train", n_train), ("val", n_val)):
+            caps = np.zeros((n_img * 2, 17), dtype=np.int32)
+            for row in range(len(caps)):
+                length = rng.integers(2, 8)
+                caps[row, 0], caps[row, length + 1] = 1, 2
+                caps[row, 1:length + 1] = rng.integers(4, len(i2w), size=length)
+            f[f"{split}_captions"] = caps
+            f[f"{split}_image_idxs"] = np.repeat(np.arange(n_img), 2).astype(np.int32)
+    for split, n_img in (("train", n_train), ("val", n_val)):
+        for suffix, dim in (("", d), ("_pca", pca_d)):
+            with h5py.File(folder / f"{split}2014_vgg16_fc7{suffix}.h5", "w") as f:
+                f["features"] = rng.standard_normal((n_img, dim)).astype(np.float32)
+        (folder / f"{split}2014_urls.txt").write_text(
+            "\n".join(f"http://images.cocodataset.org/{split}2014/{i}.jpg" for i in range(n_img)) + "\n")
+    return folder
+
+
+def write_coco_json(folder: Path, photos: dict[str, Path]) -> Path:
+    from PIL import Image
+
+    names = ["coffee", "chelsea", "rocket", "china"]
+    texts = {"coffee": ["A cup of coffee on a table.", "coffee in a white cup"],
+             "chelsea": ["A cat looking to the side", "an orange cat"],
+             "rocket": ["A rocket on a launch pad"], "china": ["A temple with trees, in China"]}
+    folder.mkdir(parents=True, exist_ok=True)
+    images, anns = [], []
+    for i, name in enumerate(names):
+        Image.open(photos[name]).resize((96, 72)).save(folder / f"{name}.jpg")
+        images.append({"id": 100 + i, "file_name": f"{name}.jpg"})
+        anns += [{"id": len(anns), "image_id": 100 + i, "caption": t} for t in texts[name]]
+    path = folder / "captions.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns}))
+    return path
+
+
+def toy_data(n_images=24, dim=10, seed=0) -> CaptionData:
+    """Captions that are a function of the features: 'a <size> <color> <kind>' read off feature signs."""
+    g = torch.Generator().manual_seed(seed)
+    w2i, i2w = shapes_vocab()
+    sizes, colors, kinds = ["small", "large"], ["red", "green", "blue", "yellow"], ["circle", "square"]
+    splits = {}
+    for name, n in (("train", n_images), ("val", 8)):
+        feats = torch.randn(n, dim, generator=g)
+        caps = []
+        for f in feats:
+            words = ["a", sizes[int(f[0] > 0)], colors[int(f[1] > 0) * 2 + int(f[2] > 0)], kinds[int(f[3] > 0)]]
+            caps.append(encode(words, w2i, 6))
+        splits[name] = Split(torch.tensor(caps), torch.arange(n), feats, [str(i) for i in range(n)])
+    return CaptionData(w2i, i2w, splits, {"note": "toy"}, "toy")

@@ -209,7 +209,7 @@ def test_lite1_and_lite2_work_in_the_commands_with_model(model, photos, tmp_path
     """classify, stylize (with a preset) and caption-train/caption-sample take them offline; saliency, fool
     and classvis: tests/test_visualize_cli.py."""
     from tests.helpers import run_cli as run
-    from tests.test_caption_data import write_coco_json
+    from tests.helpers import write_coco_json
 
     code, stdout, err = run(["classify", str(photos["coffee"]), "--model", model, "--top", "1", "--json",
                              str(tmp_path / "c.json"), "--device", "cpu"], capsys)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.helpers import run_cli as run, torch_free_help
-from tests.test_caption_data import write_coco_h5, write_coco_json
+from tests.helpers import write_coco_h5, write_coco_json
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -15,6 +13,7 @@ from a3cli.engine.captioning.features import FeatureSpec
 from a3cli.engine.captioning.shapes import draw_scene, load_shapes, shapes_split, shapes_vocab
 from a3cli.engine.captioning.vocab import END, NULL, START, UNK, build_vocab, decode, encode, tokenize
 from a3cli.engine.errors import A3Error
+from tests.helpers import write_coco_h5, write_coco_json
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -34,29 +33,6 @@ def test_tokenize_vocab_encode_decode():
     assert decode([1, 4, 3, 5, 2, 4, 0], i2w) == ["a", UNK, "cat"]
 
 
-def write_coco_h5(folder: Path, n_train=40, n_val=12, d=16, pca_d=8, vocab_extra=("a", "cat", "dog", "on", "mat")):
-    """A tiny data set in exactly the layout of the assignment's coco_captioning folder."""
-    rng = np.random.default_rng(0)
-    i2w = [NULL, START, END, UNK, *vocab_extra]
-    w2i = {w: i for i, w in enumerate(i2w)}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "coco2014_vocab.json").write_text(json.dumps({"idx_to_word": i2w, "word_to_idx": w2i}))
-    with h5py.File(folder / "coco2014_captions.h5", "w") as f:
-        for split, n_img in (("train", n_train), ("val", n_val)):
-            caps = np.zeros((n_img * 2, 17), dtype=np.int32)
-            for row in range(len(caps)):
-                length = rng.integers(2, 8)
-                caps[row, 0], caps[row, length + 1] = 1, 2
-                caps[row, 1:length + 1] = rng.integers(4, len(i2w), size=length)
-            f[f"{split}_captions"] = caps
-            f[f"{split}_image_idxs"] = np.repeat(np.arange(n_img), 2).astype(np.int32)
-    for split, n_img in (("train", n_train), ("val", n_val)):
-        for suffix, dim in (("", d), ("_pca", pca_d)):
-            with h5py.File(folder / f"{split}2014_vgg16_fc7{suffix}.h5", "w") as f:
-                f["features"] = rng.standard_normal((n_img, dim)).astype(np.float32)
-        (folder / f"{split}2014_urls.txt").write_text(
-            "\n".join(f"http://images.cocodataset.org/{split}2014/{i}.jpg" for i in range(n_img)) + "\n")
-    return folder
 
 
 def test_coco_h5_layout(tmp_path):
@@ -102,22 +78,6 @@ def _drop(folder, key):
         del f[key]
 
 
-def write_coco_json(folder: Path, photos: dict[str, Path]) -> Path:
-    from PIL import Image
-
-    names = ["coffee", "chelsea", "rocket", "china"]
-    texts = {"coffee": ["A cup of coffee on a table.", "coffee in a white cup"],
-             "chelsea": ["A cat looking to the side", "an orange cat"],
-             "rocket": ["A rocket on a launch pad"], "china": ["A temple with trees, in China"]}
-    folder.mkdir(parents=True, exist_ok=True)
-    images, anns = [], []
-    for i, name in enumerate(names):
-        Image.open(photos[name]).resize((96, 72)).save(folder / f"{name}.jpg")
-        images.append({"id": 100 + i, "file_name": f"{name}.jpg"})
-        anns += [{"id": len(anns), "image_id": 100 + i, "caption": t} for t in texts[name]]
-    path = folder / "captions.json"
-    path.write_text(json.dumps({"images": images, "annotations": anns}))
-    return path
 
 
 def test_coco_json_extracts_once_then_reads_the_cache(tmp_path, photos, monkeypatch, lite0):

@@ -7,15 +7,15 @@ import json
 import pytest
 import torch
 
-from a3cli.engine.captioning.data import CaptionData, Split
 from a3cli.engine.captioning.shapes import shapes_vocab
-from a3cli.engine.captioning.vocab import decode, encode, tokenize
+from a3cli.engine.captioning.vocab import decode, tokenize
 from a3cli.engine.captioning.evaluation import bleu
 from a3cli.engine.captioning.sampling import load_captioner
 from a3cli.engine.captioning.training import TrainConfig, train_captioner
 from a3cli.engine.runs import CHECKPOINT_NAME as CHECKPOINT
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.errors import A3Error
+from tests.helpers import toy_data
 
 CPU = torch.device("cpu")
 
@@ -23,20 +23,6 @@ CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def toy_data(n_images=24, dim=10, seed=0) -> CaptionData:
-    """Captions that are a function of the features: 'a <size> <color> <kind>' read off feature signs."""
-    g = torch.Generator().manual_seed(seed)
-    w2i, i2w = shapes_vocab()
-    sizes, colors, kinds = ["small", "large"], ["red", "green", "blue", "yellow"], ["circle", "square"]
-    splits = {}
-    for name, n in (("train", n_images), ("val", 8)):
-        feats = torch.randn(n, dim, generator=g)
-        caps = []
-        for f in feats:
-            words = ["a", sizes[int(f[0] > 0)], colors[int(f[1] > 0) * 2 + int(f[2] > 0)], kinds[int(f[3] > 0)]]
-            caps.append(encode(words, w2i, 6))
-        splits[name] = Split(torch.tensor(caps), torch.arange(n), feats, [str(i) for i in range(n)])
-    return CaptionData(w2i, i2w, splits, {"note": "toy"}, "toy")
 
 
 def test_bleu_uses_all_references():

@@ -13,7 +13,7 @@ from a3cli.engine.captioning.training import TrainConfig, train_captioner
 from a3cli.engine.errors import A3Error
 from a3cli.engine.runs import CHECKPOINT_NAME, merge_settings, open_run, save_run
 from tests.helpers import run_cli
-from tests.test_caption_train import toy_data
+from tests.helpers import toy_data
 
 CPU = torch.device("cpu")
 
@@ -112,7 +112,7 @@ def test_caption_resume_refuses_other_settings_and_keeps_the_runs(tmp_path):
 
 
 def test_caption_train_cli_resumes_with_the_runs_data_and_refuses_a_different_one(tmp_path, capsys):
-    from tests.test_caption_data import write_coco_h5
+    from tests.helpers import write_coco_h5
 
     data = write_coco_h5(tmp_path / "coco")
     out = tmp_path / "run"
@@ -128,7 +128,7 @@ def test_caption_train_cli_resumes_with_the_runs_data_and_refuses_a_different_on
 
 
 def test_a_non_finite_caption_loss_stops_with_the_last_good_checkpoint(tmp_path, capsys):
-    from tests.test_caption_data import write_coco_h5
+    from tests.helpers import write_coco_h5
 
     data = write_coco_h5(tmp_path / "coco")
     argv = ["caption-train", "--data", str(data), "--hidden-dim", "8", "--wordvec-dim", "4", "--out",

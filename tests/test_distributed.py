@@ -97,7 +97,7 @@ def test_two_ranks_train_wgan_gp_as_one_process(tmp_path):
 
 
 def test_caption_train_on_two_ranks_with_uneven_shares_then_one(tmp_path):
-    from tests.test_caption_data import write_coco_h5
+    from tests.helpers import write_coco_h5
 
     data = write_coco_h5(tmp_path / "coco")  # 80 training captions: batches of 25, 25, 25 and 5
     common = ["caption-train", "--data", str(data), "--cell-type", "lstm", "--hidden-dim", "16", "--wordvec-dim", "8",

@@ -148,7 +148,7 @@ def test_coco_annotations_are_checked(tmp_path, photos):
 def test_caption_train_checkpoints_every_n_iterations(tmp_path):
     """A crash mid-epoch (kill -9, power cut) loses at most --checkpoint-every iterations."""
     from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
-    from tests.test_caption_train import toy_data
+    from tests.helpers import toy_data
 
     training = CaptionTraining(toy_data(n_images=40), TrainConfig(hidden_dim=8, wordvec_dim=4, batch_size=8, epochs=2),
                                tmp_path, torch.device("cpu"))
