@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Mapping, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from a3cli.engine.catalogue import DEFAULT_BACKBONE, backbones_help, show
+from a3cli.engine.catalogue import DEFAULT_BACKBONE, show
 
 app = typer.Typer(
     help="Hands-on tools for the ideas of CS231n Assignment 3: captioning, saliency, fooling images, "
@@ -48,6 +49,7 @@ DEFAULT_MODEL = DEFAULT_BACKBONE
 # The panels that group a command's options in --help (typer's rich_help_panel), in the order they show.
 INPUTS = "Inputs and outputs"
 MODEL = "Model"
+METHOD = "Method"
 LOSS = "Loss"
 OPTIMISATION = "Optimisation"
 RUN = "Run"
@@ -55,12 +57,14 @@ DeviceOption = Annotated[
     str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU) | cpu | cuda[:N] | mps.",
                       rich_help_panel=RUN)
 ]
-SeedOption = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed, for repeatable runs.",
-                                         rich_help_panel=RUN)]
-ModelOption = Annotated[str, typer.Option("--model", "-m", help=f"Backbone: {backbones_help()}.")]
-WeightsOption = Annotated[
-    Optional[Path], typer.Option("--weights", help="Load the backbone's weights from this state_dict file.")
-]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, metavar="INT",
+                                         help="Random seed, for repeatable runs.", rich_help_panel=RUN)]
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="ImageNet backbone (a3 info lists them).",
+                                         rich_help_panel=MODEL)]
+WeightsOption = Annotated[Optional[Path], typer.Option(
+    "--weights", help="The backbone's weights from this state_dict file.", rich_help_panel=MODEL)]
+JsonOption = Annotated[Optional[Path], typer.Option("--json", help="Also write the numbers as JSON.",
+                                                    rich_help_panel=INPUTS)]
 
 
 def optional(*flags: str, help: str = "", default: object = None, **kwargs) -> typer.Option:

@@ -110,7 +110,7 @@ def test_progress_bar_reports_steps_and_metrics(capsys):
 def test_loss_curves_figure_writes_a_png(tmp_path):
     from PIL import Image
 
-    from a3cli.engine.plots import loss_curves_figure
+    from a3cli.engine.figures import loss_curves_figure
 
     loss_curves_figure({"D": [1.0 / (i + 1) for i in range(200)], "G": [0.5] * 200}, tmp_path / "curve.png")
     with Image.open(tmp_path / "curve.png") as picture:

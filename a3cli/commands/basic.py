@@ -8,8 +8,20 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, check_output, console,
-                       seeded_device, top_records, top_table)
+from a3cli.app import (
+    DEFAULT_MODEL,
+    INPUTS,
+    DeviceOption,
+    ModelOption,
+    SeedOption,
+    WeightsOption,
+    app,
+    check_output,
+    console,
+    seeded_device,
+    top_records,
+    top_table,
+)
 
 
 @app.command()
@@ -53,10 +65,12 @@ def classify(
     images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)],
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    top: Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes to show.")] = 5,
+    top: Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes to show.",
+                                     rich_help_panel=INPUTS)] = 5,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Write a PNG: each image beside its top-k bar chart.")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the predictions as JSON.")] = None,
+        "--out", "-o", help="A PNG: each image beside its top-k bar chart.", rich_help_panel=INPUTS)] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="The predictions as JSON.",
+                                                     rich_help_panel=INPUTS)] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:
@@ -66,9 +80,9 @@ def classify(
 
       a3 classify examples/coffee.jpg
 
-      a3 classify examples/*.jpg --top 3 --out predictions.png --json predictions.json
+      a3 classify examples/*.jpg --top 3 --out top3.png --json top3.json
 
-      a3 classify photo.jpg --model squeezenet1_1 --weights squeezenet1_1-b8a52dc0.pth
+      a3 classify photo.jpg -m squeezenet1_1 --weights squeezenet1_1-b8a52dc0.pth
     """
     from a3cli.engine.backbones.registry import classify as top_k
     from a3cli.engine.backbones.registry import load_backbone
@@ -85,7 +99,7 @@ def classify(
         console.print(top_table(f"{path}  ({backbone.name})", predictions))
         results.append({"image": str(path), "model": backbone.name, "top": top_records(predictions)})
     if out is not None:
-        from a3cli.engine.plots import predictions_figure
+        from a3cli.engine.figures import predictions_figure
 
         predictions_figure(pictures, [str(p.name) for p in images], all_predictions, out)
         console.print(f"wrote {out}")

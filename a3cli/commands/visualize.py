@@ -3,26 +3,99 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
-from a3cli.app import (DEFAULT_MODEL, DeviceOption, ModelOption, SeedOption, WeightsOption, app, check_output,
-                       console, picture_kept_on_interrupt, progress_bar, seeded_device, top_records, top_table)
-from a3cli.engine.catalogue import IG_RULES, SALIENCY_BASELINES, SALIENCY_DEFAULTS, SALIENCY_METHODS
+from a3cli.app import (
+    DEFAULT_MODEL,
+    INPUTS,
+    LOSS,
+    METHOD,
+    OPTIMISATION,
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    SeedOption,
+    WeightsOption,
+    app,
+    check_output,
+    console,
+    picture_kept_on_interrupt,
+    progress_bar,
+    seeded_device,
+    top_records,
+    top_table,
+)
+from a3cli.engine.catalogue import (
+    CLASSVIS_PARAMS,
+    CLASSVIS_SIZE,
+    FOOL_DEFAULTS,
+    IG_RULES,
+    SALIENCY_BASELINES,
+    SALIENCY_DEFAULTS,
+    SALIENCY_METHODS,
+)
 
-ClassOption = Annotated[
-    Optional[str],
-    typer.Option("--class", "-c", help="ImageNet class: index (0-999) or any of its names, e.g. 'tarantula', "
-                 "'Egyptian cat', 'espresso' (case-insensitive).", show_default=False),
-]
-JsonOption = Annotated[Optional[Path], typer.Option("--json", help="Also write the numbers as JSON.")]
-METHOD_HELP = " | ".join(f"{' or '.join((m.name, *m.aliases))} ({m.help})" for m in SALIENCY_METHODS.values()) + "."
 COMPLETE_ENOUGH = 0.05  # relative completeness error above which `a3 saliency` suggests more --steps
 
 if TYPE_CHECKING:  # (the engine imports torch: only for the type checker here)
-    from a3cli.engine.visualize.saliency import SaliencyConfig
+    from a3cli.engine.visualize.saliency import SaliencyConfig, SaliencyResult
+
+
+def option(*flags: str, help: str, panel: str = OPTIMISATION, **kwargs: Any) -> Any:
+    """An option of these commands: one line of help, in its help panel."""
+    return typer.Option(*flags, help=help, rich_help_panel=panel, **kwargs)
+
+
+ImagesArgument = Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)]
+ClassOption = Annotated[Optional[str], option(
+    "--class", "-c", help="ImageNet class: index or name (default: predicted).", panel=INPUTS, show_default=False)]
+# saliency
+MethodOption = Annotated[str, option("--method", help=" | ".join(
+    "/".join((m.name, *m.aliases)) for m in SALIENCY_METHODS.values()), panel=METHOD)]
+SamplesOption = Annotated[int, option("--samples", min=1, help="SmoothGrad: noisy copies averaged.", panel=METHOD)]
+NoiseOption = Annotated[float, option("--noise", min=0.0, help="SmoothGrad: noise std / value range.", panel=METHOD)]
+StepsOption = Annotated[int, option("--steps", min=1, help="Integrated Gradients: points on the path.", panel=METHOD)]
+RuleOption = Annotated[str, option("--rule", help=f"Integrated Gradients: {' | '.join(IG_RULES)}.", panel=METHOD)]
+BaselineOption = Annotated[str, option("--baseline", help=f"Integrated Gradients: {' | '.join(SALIENCY_BASELINES)}.", panel=METHOD)]
+BatchOption = Annotated[int, option("--batch-size", min=1, help="Images (or copies) per pass.", panel=METHOD)]
+PanelOutOption = Annotated[Path, option(
+    "--out", "-o", help="Panel PNG; several images: OUT_<image>.png.", panel=INPUTS)]
+NpyOption = Annotated[bool, option("--npy", help="Also save each raw map as .npy beside it.", panel=INPUTS)]
+# fool
+TargetOption = Annotated[str, option(
+    "--target", "-t", help="Class to make the model see: index or name.", panel=INPUTS, show_default=False)]
+FoolLrOption = Annotated[float, option("--lr", help="Step length (lr·g/‖g‖₂; with --epsilon lr·sign g).")]
+MaxIterOption = Annotated[int, option("--max-iter", min=0, help="Most gradient steps.")]
+ConfidenceOption = Annotated[Optional[float], option(
+    "--confidence", help="Also go on until the target has this probability.", show_default=False)]
+EpsilonOption = Annotated[Optional[float], option(
+    "--epsilon", help="Budget per pixel (0-255 units): PGD steps.", show_default=False, panel=LOSS)]
+FoolOutOption = Annotated[Path, option(
+    "--out", "-o", help="Fooling PNG (and OUT_diff.png, OUT_panel.png).", panel=INPUTS)]
+# classvis
+ClassvisTargetOption = Annotated[str, option(
+    "--class", "-c", help="ImageNet class to draw: index or name.", panel=INPUTS, show_default=False)]
+ParamOption = Annotated[Optional[str], option(
+    "--param", help=f"{' | '.join(CLASSVIS_PARAMS)} (default: per model).", show_default=False)]
+IterationsOption = Annotated[Optional[int], option(
+    "--iterations", "-n", min=1, help="Steps (default: per model and --param).", show_default=False)]
+ClassvisLrOption = Annotated[Optional[float], option(
+    "--lr", help="lr·g/‖g‖₂ (pixel) or Adam's lr (default: per model).", show_default=False)]
+L2Option = Annotated[Optional[float], option("--l2-reg", min=0.0, help="λ of the λ‖I‖² penalty.", panel=LOSS,
+                                             show_default=False)]
+BlurEveryOption = Annotated[Optional[int], option(
+    "--blur-every", min=0, help="Gaussian blur every K steps (pixel; 0: never).", show_default=False)]
+BlurSigmaOption = Annotated[Optional[float], option(
+    "--blur-sigma", min=0.0, help="σ of that blur, pixels.", show_default=False)]
+JitterOption = Annotated[Optional[int], option(
+    "--max-jitter", min=0, help="Random shift up to this many pixels.", show_default=False)]
+SizeOption = Annotated[int, option("--size", min=32, max=1024, help="Image side, pixels.", panel=INPUTS)]
+SaveEveryOption = Annotated[int, option(
+    "--save-every", min=0, help="A frame every K steps: OUT_frames/, OUT.gif.", panel=INPUTS)]
+PictureOutOption = Annotated[Path, option("--out", "-o", help="The final image (PNG).", panel=INPUTS)]
 
 
 def per_image_paths(out: Path, images: list[Path], suffix: str) -> list[Path]:
@@ -36,53 +109,44 @@ def per_image_paths(out: Path, images: list[Path], suffix: str) -> list[Path]:
 
 @app.command()
 def saliency(
-    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)],
+    images: ImagesArgument,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
     target: ClassOption = None,
-    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = SALIENCY_DEFAULTS["method"],
-    samples: Annotated[int, typer.Option("--samples", min=1, help="SmoothGrad: noisy copies averaged.")
-                       ] = SALIENCY_DEFAULTS["samples"],
-    noise: Annotated[float, typer.Option("--noise", min=0.0, help="SmoothGrad: noise std as a fraction of the "
-                                         "image's value range.")] = SALIENCY_DEFAULTS["noise"],
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Integrated Gradients: points along the path.")
-                     ] = SALIENCY_DEFAULTS["steps"],
-    rule: Annotated[str, typer.Option("--rule", help="Integrated Gradients: where the points on the path lie: "
-                                      + " | ".join(f"{k} ({v})" for k, v in IG_RULES.items()) + "."
-                                      )] = SALIENCY_DEFAULTS["rule"],
-    baseline: Annotated[str, typer.Option("--baseline", help="Integrated Gradients: "
-                                          f"{' | '.join(SALIENCY_BASELINES)}.")] = SALIENCY_DEFAULTS["baseline"],
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images (or copies) per pass.")
-                          ] = SALIENCY_DEFAULTS["batch_size"],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The panel PNG (image, heat map, overlay); with several "
-                                      "images, one per image named OUT_<image>.png.")] = Path("saliency.png"),
-    npy: Annotated[bool, typer.Option("--npy", help="Also save each raw map (H, W) as .npy beside the PNG.")] = False,
+    method: MethodOption = SALIENCY_DEFAULTS["method"],
+    samples: SamplesOption = SALIENCY_DEFAULTS["samples"],
+    noise: NoiseOption = SALIENCY_DEFAULTS["noise"],
+    steps: StepsOption = SALIENCY_DEFAULTS["steps"],
+    rule: RuleOption = SALIENCY_DEFAULTS["rule"],
+    baseline: BaselineOption = SALIENCY_DEFAULTS["baseline"],
+    batch_size: BatchOption = SALIENCY_DEFAULTS["batch_size"],
+    out: PanelOutOption = Path("saliency.png"),
+    npy: NpyOption = False,
     json_out: JsonOption = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:
     """Saliency maps: which pixels the class score is most sensitive to.
 
-    The map explains --class, or each image's predicted class. vanilla is the assignment's
-    |d score / d pixel| (max over channels).
-
-    smoothgrad averages it over noisy copies;
-    integrated-gradients (ig) integrates from a baseline image and reports how far the attributions
-    are from adding up to s(image) - s(baseline) (the completeness error).
+    The map explains --class, or each image's predicted class.
+    vanilla: the assignment's |d score / d pixel|, max over channels;
+    smoothgrad: vanilla maps averaged over noisy copies;
+    integrated-gradients (ig): attributions integrated from a baseline
+    image, with how far they are from adding up to s(image) - s(baseline).
 
     Examples:
 
       a3 saliency examples/chelsea.jpg --out chelsea_saliency.png
 
-      a3 saliency examples/*.jpg --method smoothgrad --samples 50 --out maps.png --npy
+      a3 saliency examples/*.jpg --method smoothgrad --out maps.png --npy
 
-      a3 saliency examples/coffee.jpg --class cup --method ig --baseline blur --json cup.json
+      a3 saliency examples/coffee.jpg --class cup --method ig --json cup.json
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.files import write_json
-    from a3cli.engine.images import load_image, save_image
-    from a3cli.engine.visualize.saliency import SaliencyConfig, saliency_panel, total_passes
+    from a3cli.engine.images import load_image
+    from a3cli.engine.visualize.saliency import SaliencyConfig, total_passes
     from a3cli.engine.visualize.saliency import saliency as compute
 
     torch_device = seeded_device(device, seed)
@@ -96,17 +160,31 @@ def saliency(
     class_index = None if target is None else resolve_class(target, backbone.classes)
     with progress_bar(total_passes(config, len(pictures)), f"saliency ({config.method})") as progress:
         result = compute(backbone, pictures, class_index, config, progress, seed=seed)
+    records = write_saliency_maps(images, result, config, backbone.name, backbone.classes, out, npy)
+    if config.method == "integrated-gradients" and result.numbers:
+        show_completeness(images, result.numbers, config)
+    if json_out is not None:
+        write_json(json_out, records)
+        console.print(f"wrote {json_out}")
+
+
+def write_saliency_maps(images: list[Path], result: SaliencyResult, config: SaliencyConfig, model: str,
+                        classes: list[str], out: Path, npy: bool) -> list[dict[str, Any]]:
+    """Show each image's predictions, write its panel (and raw map); return the JSON records."""
+    from a3cli.engine.figures import saliency_panel
+    from a3cli.engine.images import save_image
+
     records = []
     ig = config.method == "integrated-gradients"  # its records and table say how complete the maps are
     for i, (path, png) in enumerate(zip(images, per_image_paths(out, images, ".png"))):
-        console.print(top_table(f"{path}  ({backbone.name})", result.top[i]))
+        console.print(top_table(f"{path}  ({model})", result.top[i]))
         save_image(saliency_panel(result.images[i], result.maps[i]), png)
-        record = {"image": str(path), "model": backbone.name, "method": config.method,
-                  "class": {"index": result.targets[i], "name": backbone.classes[result.targets[i]]},
+        record = {"image": str(path), "model": model, "method": config.method,
+                  "class": {"index": result.targets[i], "name": classes[result.targets[i]]},
                   "panel": str(png), "top": top_records(result.top[i]), **result.numbers[i]}
         if ig:
             record.update(steps=config.steps, rule=config.rule, baseline=config.baseline)
-        console.print(f"map for class {result.targets[i]} {backbone.classes[result.targets[i]]!r}: wrote {png}")
+        console.print(f"map for class {result.targets[i]} {classes[result.targets[i]]!r}: wrote {png}")
         if npy:
             import numpy as np
 
@@ -117,11 +195,7 @@ def saliency(
             record["npy"] = str(npy_path)
             console.print(f"wrote {npy_path}")
         records.append(record)
-    if ig and result.numbers:
-        show_completeness(images, result.numbers, config)
-    if json_out is not None:
-        write_json(json_out, records)
-        console.print(f"wrote {json_out}")
+    return records
 
 
 def show_completeness(images: list[Path], numbers: list[dict[str, float]], config: SaliencyConfig) -> None:
@@ -143,44 +217,39 @@ def show_completeness(images: list[Path], numbers: list[dict[str, float]], confi
 @app.command()
 def fool(
     image: Annotated[Path, typer.Argument(help="The photo to change.", show_default=False)],
-    target: Annotated[str, typer.Option("--target", "-t", help="Class to make the model see: index or name.",
-                                        show_default=False)],
+    target: TargetOption,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    lr: Annotated[float, typer.Option("--lr", help="Step length: lr·g/‖g‖₂ in the model's normalised input "
-                                      "space (the assignment's 1); with --epsilon, lr·sign(g) in 0-255 pixel "
-                                      "units.")] = 1.0,
-    max_iter: Annotated[int, typer.Option("--max-iter", min=0, help="Most gradient steps.")] = 100,
-    confidence: Annotated[Optional[float], typer.Option("--confidence", help="Also keep going until the target's "
-                                                        "probability reaches this.", show_default=False)] = None,
-    epsilon: Annotated[Optional[float], typer.Option("--epsilon", help="Budget: no pixel changes by more than this "
-                                                     "(0-255 units, at least 1); the steps become projected "
-                                                     "gradient ascent (PGD).", show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The fooling image (PNG); OUT_diff.png and "
-                                      "OUT_panel.png are written beside it.")] = Path("fool.png"),
+    lr: FoolLrOption = FOOL_DEFAULTS["lr"],
+    max_iter: MaxIterOption = FOOL_DEFAULTS["max_iter"],
+    confidence: ConfidenceOption = None,
+    epsilon: EpsilonOption = None,
+    out: FoolOutOption = Path("fool.png"),
     json_out: JsonOption = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:
     """Fooling image: nudge a photo until the model predicts --target.
 
-    Gradient ascent on the target's score with the assignment's normalised step; with --epsilon,
-    projected gradient ascent (sign steps) that keeps every pixel within ±epsilon of the photo.
-    Success is judged on the saved 8-bit PNG. Distances are in 0-255 pixel units.
+    Gradient ascent on the target's score with the assignment's normalised
+    step; with --epsilon, projected gradient ascent (sign steps) that keeps
+    every pixel within ±epsilon of the photo. Success is judged on the saved
+    8-bit PNG. Distances are in 0-255 pixel units.
 
     Examples:
 
-      a3 fool examples/chelsea.jpg --target tarantula --out chelsea_tarantula.png
+      a3 fool examples/chelsea.jpg --target tarantula --out tarantula.png
 
-      a3 fool examples/coffee.jpg --target 'Egyptian cat' --confidence 0.9 --json fool.json
+      a3 fool examples/coffee.jpg --target 'Egyptian cat' --confidence 0.9
 
       a3 fool examples/rocket.jpg --target goldfish --epsilon 2
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
+    from a3cli.engine.figures import difference_image, fool_panel
     from a3cli.engine.files import write_json
     from a3cli.engine.images import load_image, save_image
-    from a3cli.engine.visualize.fooling import FoolConfig, difference_image, fool_panel
+    from a3cli.engine.visualize.fooling import FoolConfig
     from a3cli.engine.visualize.fooling import fool as make_fooling_image
 
     torch_device = seeded_device(device, seed)
@@ -195,19 +264,10 @@ def fool(
         result = make_fooling_image(backbone, picture, config, progress)
     save_image(result.fooled, out)
     diff_path, panel_path = out.with_name(f"{out.stem}_diff.png"), out.with_name(f"{out.stem}_panel.png")
-    save_image(difference_image(result), diff_path)
-    save_image(fool_panel(result), panel_path)
+    save_image(difference_image(result.original, result.fooled), diff_path)
+    save_image(fool_panel(result.original, result.fooled), panel_path)
     numbers = {"image": str(image), "model": backbone.name, "out": str(out), **result.numbers(backbone.classes)}
-
-    table = Table(show_header=False, box=None)
-    table.add_row("success", "[green]yes[/]" if result.success else "[red]no[/]")
-    table.add_row("iterations", str(result.iterations))
-    for key in ("original", "final", "target"):
-        n = numbers[key]
-        table.add_row(key, f"{n['class']} ({n['index']})  p={n['probability']:.3f}")
-    budget = "" if epsilon is None else f"  (budget ε = {epsilon:g})"
-    table.add_row("L2 / L∞ (0-255)", f"{result.l2:.1f} / {result.linf:.0f}{budget}")
-    console.print(table)
+    show_fooling(result, numbers, epsilon)
     console.print(f"wrote {out}, {diff_path}, {panel_path}")
     if json_out is not None:
         write_json(json_out, numbers)
@@ -219,42 +279,43 @@ def fool(
         console.print(f"[yellow]not fooled within {max_iter} steps: try more --max-iter or a larger --lr[/]")
 
 
+def show_fooling(result: Any, numbers: dict[str, Any], epsilon: Optional[float]) -> None:
+    """Success, steps, the three predictions and the size of the change, as a table."""
+    table = Table(show_header=False, box=None)
+    table.add_row("success", "[green]yes[/]" if result.success else "[red]no[/]")
+    table.add_row("iterations", str(result.iterations))
+    for key in ("original", "final", "target"):
+        n = numbers[key]
+        table.add_row(key, f"{n['class']} ({n['index']})  p={n['probability']:.3f}")
+    budget = "" if epsilon is None else f"  (budget ε = {epsilon:g})"
+    table.add_row("L2 / L∞ (0-255)", f"{result.l2:.1f} / {result.linf:.0f}{budget}")
+    console.print(table)
+
+
 @app.command()
 def classvis(
-    target: Annotated[str, typer.Option("--class", "-c", help="ImageNet class to draw: index or any of its names.",
-                                        show_default=False)],
+    target: ClassvisTargetOption,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    param: Annotated[Optional[str], typer.Option("--param", help="pixel (the assignment's method) | fourier "
-                                                 "(decorrelated Fourier-space image, Adam) | lucent (lucent's "
-                                                 "1/f image and transforms) (default: per model: fourier on "
-                                                 "efficientnet_lite*, else pixel).",
-                                                 show_default=False)] = None,
-    iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", min=1, help="Steps (default: per "
-                                                      "model and --param).", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Step length lr·g/‖g‖₂ (pixel) or Adam's lr "
-                                                "(fourier, lucent).", show_default=False)] = None,
-    l2_reg: Annotated[Optional[float], typer.Option("--l2-reg", min=0.0, help="λ of the λ‖I‖² penalty.",
-                                                    show_default=False)] = None,
-    blur_every: Annotated[Optional[int], typer.Option("--blur-every", min=0, help="Gaussian blur every K steps "
-                                                      "(0: never; pixel only).", show_default=False)] = None,
-    blur_sigma: Annotated[Optional[float], typer.Option("--blur-sigma", min=0.0, help="σ of that blur, pixels.",
-                                                        show_default=False)] = None,
-    max_jitter: Annotated[Optional[int], typer.Option("--max-jitter", min=0, help="Random circular shift up to "
-                                                      "this many pixels.", show_default=False)] = None,
-    size: Annotated[int, typer.Option("--size", min=32, max=1024, help="Image side, pixels.")] = 224,
-    save_every: Annotated[int, typer.Option("--save-every", min=0, help="Write a frame every K steps into "
-                                            "OUT_frames/ and an animated OUT.gif (0: no frames).")] = 0,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The final image (PNG).")] = Path("classvis.png"),
+    param: ParamOption = None,
+    iterations: IterationsOption = None,
+    lr: ClassvisLrOption = None,
+    l2_reg: L2Option = None,
+    blur_every: BlurEveryOption = None,
+    blur_sigma: BlurSigmaOption = None,
+    max_jitter: JitterOption = None,
+    size: SizeOption = CLASSVIS_SIZE,
+    save_every: SaveEveryOption = 0,
+    out: PictureOutOption = Path("classvis.png"),
     json_out: JsonOption = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:
     """Class visualization: an image the model is sure shows --class, grown from noise.
 
-    The assignment's method is --param pixel: gradient ascent on the class score minus λ‖I‖².
-
-    Defaults are tuned per model: the assignment's for squeezenet1_1, --param fourier on efficientnet_lite0.
+    The assignment's method is --param pixel: gradient ascent on the class
+    score minus λ‖I‖². Defaults are tuned per model: the assignment's on
+    squeezenet1_1, --param fourier on efficientnet_lite0.
 
     Examples:
 
@@ -277,14 +338,14 @@ def classvis(
     config.check()
     check_output(out, "png")
     check_output(json_out)
+    frame_dir = out.with_name(f"{out.stem}_frames")
     if save_every:
-        check_output(out.with_name(f"{out.stem}_frames"), "folder")
+        check_output(frame_dir, "folder")
     backbone = load_backbone(model, torch_device, weights)
     drawing = ClassVisualization(backbone, config, seed)
     config = drawing.config
     name = backbone.classes[config.target]
     frames = []
-    frame_dir = out.with_name(f"{out.stem}_frames")
 
     def keep_frame(step: int, image) -> None:
         save_image(image, frame_dir / f"{step:05d}.png")

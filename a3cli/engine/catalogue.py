@@ -40,8 +40,12 @@ def load(reference: str) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Style transfer: what each backbone uses when no preset and no option says otherwise
 
+# What every backbone and preset starts from unless it says otherwise: the content photo as the starting
+# picture, and (Adam with --decay-lr) the assignment's switch after 90% of the iterations (180 of 200).
+STYLE_DEFAULTS: dict[str, Any] = {"init": "content", "decay_at": 0.9}
 # The assignment's optimiser: Adam, lr 3.0, 0.1 for the last 10% of 200 iterations.
-ASSIGNMENT_ADAM = {"optimizer": "adam", "iterations": 200, "lr": 3.0, "decay_lr": 0.1, "decay_at": 0.9}
+ASSIGNMENT_ADAM = {"optimizer": "adam", "iterations": 200, "lr": 3.0, "decay_lr": 0.1,
+                   "decay_at": STYLE_DEFAULTS["decay_at"]}
 SQUEEZE_LAYERS = {"content_layer": "3", "style_layers": ["1", "4", "6", "7"]}
 LITE_LAYERS = {"content_layer": "block7", "style_layers": ["stem", "block1", "block2", "block4", "block7", "block10"]}
 # The same stages (channels and strides) in Lite1 and Lite2, whose 21 blocks deepen Lite0's 16.
@@ -64,6 +68,10 @@ CLASSVIS_SETTINGS = {
     "lucent": {"iterations": 256, "lr": 0.1, "l2_reg": 0.0, "blur_every": 0, "blur_sigma": 0.0, "max_jitter": 12},
 }
 CLASSVIS_PARAMS = tuple(CLASSVIS_SETTINGS)
+CLASSVIS_SIZE = 224  # the picture's side, pixels: the networks' input size
+
+# Fooling images: the assignment's step lr·g/‖g‖₂ with lr 1, at most 100 of them.
+FOOL_DEFAULTS: dict[str, Any] = {"lr": 1.0, "max_iter": 100}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +255,7 @@ IG_RULES = {
 # On the bundled photos (black baseline, efficientnet_lite0) the integrand spikes at α < 0.06: 64 squared
 # Gauss-Legendre nodes keep the relative completeness error under 5% on all six, where 64 plain
 # Gauss-Legendre nodes miss it by up to 7.5% and 32 midpoints by up to 124% (README).
-SALIENCY_DEFAULTS = {"method": "vanilla", "samples": 25, "noise": 0.15, "steps": 64,
+SALIENCY_DEFAULTS: dict[str, Any] = {"method": "vanilla", "samples": 25, "noise": 0.15, "steps": 64,
                      "rule": "gauss-legendre-squared", "baseline": "black", "batch_size": 16}
 
 

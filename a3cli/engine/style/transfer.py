@@ -23,7 +23,7 @@ from PIL import Image
 from torch import Tensor
 
 from a3cli.engine.backbones.registry import Backbone
-from a3cli.engine.catalogue import IMAGENET_MEAN, IMAGENET_STD
+from a3cli.engine.catalogue import IMAGENET_MEAN, IMAGENET_STD, STYLE_DEFAULTS
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import load_image, resize_shorter_side, shorter_side_size, to_tensor
@@ -47,12 +47,12 @@ class StyleConfig:
     tv_weight: float
     image_size: int = 256  # shorter side of the output, as the assignment's preprocess resizes
     style_size: Optional[int] = None  # shorter side of each style image; None: same as image_size
-    init: str = "content"  # content | random | path of an image file
+    init: str = STYLE_DEFAULTS["init"]  # content | random | path of an image file
     optimizer: str = "lbfgs"  # lbfgs | adam
     iterations: int = 300
     lr: float = 1.0
     decay_lr: Optional[float] = None  # Adam: switch to this lr ...
-    decay_at: float = 0.9  # ... after this fraction of the iterations (the assignment: 3.0 -> 0.1 at 180/200)
+    decay_at: float = STYLE_DEFAULTS["decay_at"]  # ... after this fraction of the iterations (the assignment: 3.0 -> 0.1 at 180/200)
     style_blend_weights: Optional[list[float]] = None  # one per style image; normalised to sum 1
     original_colors: bool = False
     multiscale: bool = False

@@ -30,7 +30,7 @@ from PIL import Image
 from torchvision.transforms.functional import gaussian_blur
 
 from a3cli.engine.backbones.registry import Backbone, Prediction
-from a3cli.engine.catalogue import CLASSVIS_PARAMS, classvis_param, classvis_settings
+from a3cli.engine.catalogue import CLASSVIS_PARAMS, CLASSVIS_SIZE, classvis_param, classvis_settings
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import quantize, to_tensor
@@ -77,7 +77,7 @@ class ClassVisConfig:
     blur_every: Optional[int] = None
     blur_sigma: Optional[float] = None
     max_jitter: Optional[int] = None
-    size: int = 224
+    size: int = CLASSVIS_SIZE
     save_every: int = 0  # hand a frame to `on_frame` every this many steps (0: never)
     init_std: float = 1.0  # pixel: std of the starting noise, in the normalised space
 

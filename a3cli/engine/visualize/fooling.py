@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from a3cli.engine.backbones.registry import Backbone
+from a3cli.engine.catalogue import FOOL_DEFAULTS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import quantize
 from a3cli.engine.progress import Progress, report
@@ -34,8 +35,8 @@ from a3cli.engine.progress import Progress, report
 @dataclass
 class FoolConfig:
     target: int
-    lr: float = 1.0  # the assignment's lr·g/‖g‖₂ (normalised space); with epsilon, lr·sign(g) in 0..255 units
-    max_iter: int = 100
+    lr: float = FOOL_DEFAULTS["lr"]  # the assignment's lr·g/‖g‖₂ (normalised space); with epsilon, lr·sign(g) in 0..255 units
+    max_iter: int = FOOL_DEFAULTS["max_iter"]
     confidence: float | None = None  # also require this target probability (on the saved image)
     epsilon: float | None = None  # most any pixel may change, in 0..255 units (None: no bound)
 
@@ -154,16 +155,3 @@ def fool(backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConf
         l2=float(diff.norm()), linf=float(diff.abs().max()), epsilon=config.epsilon,
     )
 
-
-def difference_image(result: FoolResult) -> torch.Tensor:
-    """The change, magnified so the largest one reaches full contrast: grey is no change."""
-    diff = result.fooled - result.original
-    scale = 0.5 / max(float(diff.abs().max()), 1e-12)
-    return (0.5 + scale * diff).clamp(0, 1)
-
-
-def fool_panel(result: FoolResult) -> torch.Tensor:
-    """Original | fooling image | magnified difference, in one row."""
-    from a3cli.engine.images import side_by_side
-
-    return side_by_side([result.original, result.fooled, difference_image(result)])

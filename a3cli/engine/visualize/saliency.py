@@ -258,20 +258,6 @@ def total_passes(config: SaliencyConfig, images: int) -> int:
     return images * (getattr(config, passes) if passes else 1)
 
 
-def saliency_panel(image: torch.Tensor, values: torch.Tensor, clip: float = 0.995) -> torch.Tensor:
-    """One row: the image, its heat map and the overlay, (3, H, 3W + padding).
-
-    For display only, the map is clipped at its `clip` quantile: a few extreme
-    gradients would otherwise leave the rest of the map black.
-    """
-    from a3cli.engine.images import heatmap, overlay, side_by_side
-
-    v = values.float()
-    if 0 < clip < 1:
-        v = v.clamp(max=float(torch.quantile(v.flatten(), clip)))
-    return side_by_side([image, heatmap(v, "inferno"), overlay(image, v, alpha=0.6, cmap="inferno")])
-
-
 def randomize_weights(backbone: Backbone, scope: str = "all", seed: int = 0) -> Backbone:
     """Re-initialise `backbone`'s weights in place: the model-randomisation sanity check.
 

@@ -1,4 +1,8 @@
-"""Figures drawn with matplotlib (Agg, no window) and saved as PNG, atomically."""
+"""What a3 shows people: matplotlib figures (Agg, no window) saved as PNG atomically, and picture panels.
+
+Figures: predictions, loss curves, captioned images. Panels are tensors (3, H, W) built from the
+picture primitives of images.py (heat maps, overlays, rows): saliency maps and fooling images.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ import math
 from pathlib import Path
 from typing import Sequence
 
+import torch
 from PIL import Image
 
 from a3cli.engine.files import atomic_write
+from a3cli.engine.images import heatmap, overlay, side_by_side
 
 
 def pyplot():
@@ -95,3 +101,27 @@ def captions_figure(images: Sequence[Image.Image], captions: Sequence[str], path
         ax.set_title(title, fontsize=8.5)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def saliency_panel(image: torch.Tensor, values: torch.Tensor, clip: float = 0.995) -> torch.Tensor:
+    """One row: the image, its heat map and the overlay, (3, H, 3W + padding).
+
+    For display only, the map is clipped at its `clip` quantile: a few extreme
+    gradients would otherwise leave the rest of the map black.
+    """
+    v = values.float()
+    if 0 < clip < 1:
+        v = v.clamp(max=float(torch.quantile(v.flatten(), clip)))
+    return side_by_side([image, heatmap(v, "inferno"), overlay(image, v, alpha=0.6, cmap="inferno")])
+
+
+def difference_image(original: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
+    """The change, magnified so the largest one reaches full contrast: grey is no change."""
+    diff = changed - original
+    scale = 0.5 / max(float(diff.abs().max()), 1e-12)
+    return (0.5 + scale * diff).clamp(0, 1)
+
+
+def fool_panel(original: torch.Tensor, fooled: torch.Tensor) -> torch.Tensor:
+    """Original | fooling image | magnified difference, in one row."""
+    return side_by_side([original, fooled, difference_image(original, fooled)])
