@@ -187,7 +187,7 @@ def caption_sample(
     from a3cli.engine.captioning.shapes import count_objects
     from a3cli.engine.errors import A3Error
     from a3cli.engine.images import load_image, save_image
-    from a3cli.engine.plots import captions_figure
+    from a3cli.engine.figures import captions_figure
 
     sources = [name for name, on in (("IMAGE", images), ("--data", data), ("--dataset", dataset)) if on]
     if len(sources) != 1:

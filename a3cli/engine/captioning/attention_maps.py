@@ -17,7 +17,7 @@ from PIL import Image
 from a3cli.engine.captioning.model import CaptioningRNN
 from a3cli.engine.captioning.vocab import encode
 from a3cli.engine.images import overlay, to_tensor
-from a3cli.engine.plots import pyplot, save_figure
+from a3cli.engine.figures import pyplot, save_figure
 
 
 def caption_attention(model: CaptioningRNN, features: torch.Tensor, caption: str) -> torch.Tensor:

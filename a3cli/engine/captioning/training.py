@@ -227,7 +227,7 @@ class CaptionTraining:
             "exact_match": {split: exact for split, (_, exact) in scores.items()},
         }
         write_json(self.out / "metrics.json", metrics)
-        from a3cli.engine.plots import loss_curves_figure
+        from a3cli.engine.figures import loss_curves_figure
 
         loss_curves_figure({"training loss": state["train_loss"]}, self.out / "loss.png",
                            title=f"{self.settings.cell_type.upper()} captioner, {data.source}")

@@ -35,7 +35,7 @@ def write_pictures(out: Path, history: dict[str, list[float]], frechet_history: 
     """The latest grid as samples.png, every grid so far as samples.gif, the loss and Fréchet curves."""
     from PIL import Image
 
-    from a3cli.engine.plots import loss_curves_figure
+    from a3cli.engine.figures import loss_curves_figure
 
     frames = []
     for path in sorted((out / "samples").glob("iter_*.png")):
@@ -52,7 +52,7 @@ def write_pictures(out: Path, history: dict[str, list[float]], frechet_history: 
 
 def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     """The tracked Fréchet distance (log scale) of the live and averaged generator, and their KL to uniform."""
-    from a3cli.engine.plots import pyplot, save_figure
+    from a3cli.engine.figures import pyplot, save_figure
 
     plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, height_ratios=(2, 1))
