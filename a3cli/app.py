@@ -40,9 +40,13 @@ def show_version(value: bool) -> None:
 
 
 @app.callback()
-def common_options(version: Annotated[bool, typer.Option(
-        "--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+def common_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     pass
+
 
 DEFAULT_MODEL = DEFAULT_BACKBONE
 
@@ -54,17 +58,24 @@ LOSS = "Loss"
 OPTIMISATION = "Optimisation"
 RUN = "Run"
 DeviceOption = Annotated[
-    str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU) | cpu | cuda[:N] | mps.",
-                      rich_help_panel=RUN)
+    str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU) | cpu | cuda[:N] | mps.", rich_help_panel=RUN)
 ]
-SeedOption = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, metavar="INT",
-                                         help="Random seed, for repeatable runs.", rich_help_panel=RUN)]
-ModelOption = Annotated[str, typer.Option("--model", "-m", help="ImageNet backbone (a3 info lists them).",
-                                         rich_help_panel=MODEL)]
-WeightsOption = Annotated[Optional[Path], typer.Option(
-    "--weights", help="The backbone's weights from this state_dict file.", rich_help_panel=MODEL)]
-JsonOption = Annotated[Optional[Path], typer.Option("--json", help="Also write the numbers as JSON.",
-                                                    rich_help_panel=INPUTS)]
+SeedOption = Annotated[
+    int,
+    typer.Option(
+        "--seed", min=0, max=2**32 - 1, metavar="INT", help="Random seed, for repeatable runs.", rich_help_panel=RUN
+    ),
+]
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="ImageNet backbone (a3 info lists them).", rich_help_panel=MODEL)
+]
+WeightsOption = Annotated[
+    Optional[Path],
+    typer.Option("--weights", help="The backbone's weights from this state_dict file.", rich_help_panel=MODEL),
+]
+JsonOption = Annotated[
+    Optional[Path], typer.Option("--json", help="Also write the numbers as JSON.", rich_help_panel=INPUTS)
+]
 
 
 def optional(*flags: str, help: str = "", default: object = None, **kwargs) -> typer.Option:
@@ -152,8 +163,13 @@ def progress_bar(total: Optional[int], description: str) -> Iterator[Callable[[i
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[metrics]}"),
+    )
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task(description, total=total, metrics="")
 

@@ -16,8 +16,9 @@ import sys
 import typer
 
 from a3cli.app import app
+
 # Imported for their side effect, registering commands, in the order of the assignment's parts (and of --help).
-from a3cli.commands import basic, caption, visualize, style, gan  # noqa: F401, I001
+from a3cli.commands import basic, caption, gan, style, visualize  # noqa: F401, I001
 
 
 def finite_numbers_only(command) -> None:
@@ -28,6 +29,7 @@ def finite_numbers_only(command) -> None:
         finite_numbers_only(sub)
     for param in command.params:
         if getattr(getattr(param, "type_descriptor", None), "annotation", None) is float:
+
             def check(ctx, param, value, previous=param.callback):
                 if isinstance(value, float) and not math.isfinite(value):
                     raise BadParameter(f"{value} is not a finite number", ctx=ctx, param=param)

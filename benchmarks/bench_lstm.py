@@ -75,7 +75,7 @@ def np_rnn_backward(dh, caches):
 def np_lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     h = prev_h.shape[1]
     a = x @ Wx + prev_h @ Wh + b
-    i, f, o, g = sigmoid(a[:, :h]), sigmoid(a[:, h:2 * h]), sigmoid(a[:, 2 * h:3 * h]), np.tanh(a[:, 3 * h:])
+    i, f, o, g = sigmoid(a[:, :h]), sigmoid(a[:, h : 2 * h]), sigmoid(a[:, 2 * h : 3 * h]), np.tanh(a[:, 3 * h :])
     next_c = f * prev_c + i * g
     next_h = o * np.tanh(next_c)
     return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c)
@@ -189,8 +189,12 @@ def blas_description() -> str:
     try:
         from threadpoolctl import threadpool_info
 
-        return "; ".join(f"{i['internal_api']} {i['version']} ({i.get('architecture')}, {i['num_threads']} threads) "
-                         f"in {os.path.basename(i['filepath'])}" for i in threadpool_info() if i["user_api"] == "blas")
+        return "; ".join(
+            f"{i['internal_api']} {i['version']} ({i.get('architecture')}, {i['num_threads']} threads) "
+            f"in {os.path.basename(i['filepath'])}"
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        )
     except ImportError:
         return np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
 
@@ -199,21 +203,29 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"lstm_forward / rnn_forward + backward, CPU float32, N={N} T={T} D={D} H={H}")
     torch_blas = "MKL" if torch.backends.mkl.is_available() else "not MKL"
-    print(f"torch {torch.__version__} ({torch_blas} matmul, {torch.get_num_threads()} threads); "
-          f"numpy {np.__version__}, BLAS: {blas_description()}")
-    print(f"load average {os.getloadavg()[0]:.2f} (other work on the machine skews the numbers); "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    print(
+        f"torch {torch.__version__} ({torch_blas} matmul, {torch.get_num_threads()} threads); "
+        f"numpy {np.__version__}, BLAS: {blas_description()}"
+    )
+    print(
+        f"load average {os.getloadavg()[0]:.2f} (other work on the machine skews the numbers); "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
+    )
     results = {cell: bench(cell) for cell in ("lstm", "rnn")}
-    print(f"\n{'':6}{'ours ms':>9}{'torch.nn ms':>13}{'numpy32 ms':>12}{'numpy64 ms':>12}"
-          f"{'ours/nn':>9}{'np32/ours':>11}{'np64/ours':>11}")
+    print(
+        f"\n{'':6}{'ours ms':>9}{'torch.nn ms':>13}{'numpy32 ms':>12}{'numpy64 ms':>12}"
+        f"{'ours/nn':>9}{'np32/ours':>11}{'np64/ours':>11}"
+    )
     ratios = {}
     for cell, r in results.items():
         ratios[f"{cell}_ours_over_nn"] = round(r["ours"] / r["nn"], 3)
         ratios[f"{cell}_numpy32_over_ours"] = round(r["numpy"] / r["ours"], 2)
         ratios[f"{cell}_numpy64_over_ours"] = round(r["numpy64"] / r["ours"], 2)
-        print(f"{cell:6}{r['ours']:9.1f}{r['nn']:13.1f}{r['numpy']:12.1f}{r['numpy64']:12.1f}"
-              f"{ratios[f'{cell}_ours_over_nn']:9.3f}{ratios[f'{cell}_numpy32_over_ours']:11.2f}"
-              f"{ratios[f'{cell}_numpy64_over_ours']:11.2f}")
+        print(
+            f"{cell:6}{r['ours']:9.1f}{r['nn']:13.1f}{r['numpy']:12.1f}{r['numpy64']:12.1f}"
+            f"{ratios[f'{cell}_ours_over_nn']:9.3f}{ratios[f'{cell}_numpy32_over_ours']:11.2f}"
+            f"{ratios[f'{cell}_numpy64_over_ours']:11.2f}"
+        )
     print("targets (LSTM): ours/nn <= 1.10, numpy/ours >= 3")
     print(json.dumps(ratios))
 

@@ -45,6 +45,7 @@ CONTENT, STYLE = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "ihc.jpg
 
 def naive_step(backbone, image, content, style, cfg: StyleConfig, cache: dict | None) -> torch.Tensor:
     """One loss evaluation the straightforward way: every stage, every image, every step."""
+
     def all_stages(x):
         feats = {}
         for name, stage in backbone.stages:
@@ -64,8 +65,9 @@ def naive_step(backbone, image, content, style, cfg: StyleConfig, cache: dict | 
         target_content, grams = cache["content"], cache["grams"]
     feats = all_stages(image)
     loss = content_loss(cfg.content_weight, feats[cfg.content_layer], target_content)
-    loss = loss + style_loss([feats[layer] for layer in cfg.style_layers], list(range(len(cfg.style_layers))),
-                             grams, cfg.style_weights)
+    loss = loss + style_loss(
+        [feats[layer] for layer in cfg.style_layers], list(range(len(cfg.style_layers))), grams, cfg.style_weights
+    )
     return loss + tv_loss(image, cfg.tv_weight)
 
 
@@ -110,8 +112,10 @@ def per_iteration(size: int, repeats: int, steps: int) -> None:
         for name, step in methods.items():
             times[name].append(time_steps(step, steps))
     h, w = content.shape[2:]
-    print(f"time per iteration, {w}x{h} px, efficientnet_lite0, {torch.get_num_threads()} threads, "
-          f"median of {repeats} x {steps} steps:")
+    print(
+        f"time per iteration, {w}x{h} px, efficientnet_lite0, {torch.get_num_threads()} threads, "
+        f"median of {repeats} x {steps} steps:"
+    )
     median = {name: statistics.median(values) for name, values in times.items()}
     for name, value in median.items():
         print(f"  {name:7s} {value * 1000:8.1f} ms   (all: {', '.join(f'{v * 1000:.0f}' for v in times[name])})")
@@ -122,9 +126,26 @@ def per_iteration(size: int, repeats: int, steps: int) -> None:
 def full_run(size: int, iterations: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         out, report = Path(folder) / "out.png", Path(folder) / "out.json"
-        command = [sys.executable, "-m", "a3cli", "stylize", str(CONTENT), str(STYLE), "--image-size", str(size),
-                   "--iterations", str(iterations), "--optimizer", "lbfgs", "--device", "cpu",
-                   "--out", str(out), "--json", str(report)]
+        command = [
+            sys.executable,
+            "-m",
+            "a3cli",
+            "stylize",
+            str(CONTENT),
+            str(STYLE),
+            "--image-size",
+            str(size),
+            "--iterations",
+            str(iterations),
+            "--optimizer",
+            "lbfgs",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--json",
+            str(report),
+        ]
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
@@ -132,8 +153,10 @@ def full_run(size: int, iterations: int) -> None:
         peak_kib, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime  # Linux: KiB, seconds
         data = json.loads(report.read_text())
     print(f"full run: {size} px, {iterations} L-BFGS iterations, efficientnet_lite0, CPU")
-    print(f"  wall time {wall:.1f} s (process, incl. start-up), optimisation {data['seconds']:.1f} s, "
-          f"peak resident memory {peak_kib / 1024:.0f} MiB, output {data['size'][0]}x{data['size'][1]}")
+    print(
+        f"  wall time {wall:.1f} s (process, incl. start-up), optimisation {data['seconds']:.1f} s, "
+        f"peak resident memory {peak_kib / 1024:.0f} MiB, output {data['size'][0]}x{data['size'][1]}"
+    )
     print(f"  CPU time (user + system, all threads) {cpu:.1f} s: on a busy shared machine wall time overstates")
     for name in ("start", "end"):
         print(f"  {name:5s} " + "  ".join(f"{k} {v:.4g}" for k, v in data[name].items()))

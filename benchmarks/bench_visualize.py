@@ -39,8 +39,7 @@ from PIL import Image
 from a3cli.engine.backbones.registry import load_backbone
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.images import load_image, make_grid, save_image
-from a3cli.engine.visualize.classvis import (ClassVisConfig, ClassVisualization, held_out_probability,
-                                             target_probability)
+from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, held_out_probability, target_probability
 from a3cli.engine.visualize.fooling import FoolConfig, fool
 from a3cli.engine.visualize.saliency import SaliencyConfig, method_maps, randomize_weights, saliency_maps
 
@@ -71,14 +70,30 @@ def bench_fool(backbone, pictures, targets_per_photo: int, seed: int, epsilon: O
         for target in targets:
             start = time.perf_counter()
             r = fool(backbone, x, FoolConfig(target=target, lr=1.0, max_iter=100, epsilon=epsilon))
-            runs.append({"photo": name, "target": target, "target_class": backbone.classes[target],
-                         "success": r.success, "iterations": r.iterations, "target_prob": r.target_prob,
-                         "l2": r.l2, "linf": r.linf, "seconds": time.perf_counter() - start})
-            print(f"  eps={epsilon} {name:9s} -> {backbone.classes[target][:24]:24s} success={r.success} "
-                  f"it={r.iterations:3d} L2={r.l2:7.1f} Linf={r.linf:4.0f} p={r.target_prob:.2f}", flush=True)
+            runs.append(
+                {
+                    "photo": name,
+                    "target": target,
+                    "target_class": backbone.classes[target],
+                    "success": r.success,
+                    "iterations": r.iterations,
+                    "target_prob": r.target_prob,
+                    "l2": r.l2,
+                    "linf": r.linf,
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+            print(
+                f"  eps={epsilon} {name:9s} -> {backbone.classes[target][:24]:24s} success={r.success} "
+                f"it={r.iterations:3d} L2={r.l2:7.1f} Linf={r.linf:4.0f} p={r.target_prob:.2f}",
+                flush=True,
+            )
     ok = [r for r in runs if r["success"]]
     summary = {
-        "epsilon": epsilon, "runs": len(runs), "successes": len(ok), "success_rate": len(ok) / len(runs),
+        "epsilon": epsilon,
+        "runs": len(runs),
+        "successes": len(ok),
+        "success_rate": len(ok) / len(runs),
         "median_iterations": statistics.median(r["iterations"] for r in runs),
         "max_iterations": max(r["iterations"] for r in runs),
         "median_l2": statistics.median(r["l2"] for r in runs),
@@ -93,8 +108,10 @@ def bench_fool(backbone, pictures, targets_per_photo: int, seed: int, epsilon: O
 def bench_ig(backbone, pictures) -> dict:
     """Completeness per photo: the old default (32 midpoint steps) against the current defaults."""
     defaults = SaliencyConfig()
-    rules = {"old (midpoint, 32)": ("midpoint", 32), f"default ({defaults.rule}, {defaults.steps})":
-             (defaults.rule, defaults.steps)}
+    rules = {
+        "old (midpoint, 32)": ("midpoint", 32),
+        f"default ({defaults.rule}, {defaults.steps})": (defaults.rule, defaults.steps),
+    }
     rows = []
     for name, picture in pictures.items():
         x = backbone.preprocess(picture)
@@ -105,10 +122,16 @@ def bench_ig(backbone, pictures) -> dict:
             config = SaliencyConfig("integrated-gradients", steps=steps, rule=rule)
             row[label] = {k: float(v[0]) for k, v in method_maps(backbone, x, target, config)[1].items()}
         rows.append(row)
-        print(f"  ig {name:10s} " + "  ".join(f"{label}: sum {row[label]['attribution_sum']:.2f} gap "
-                                            f"{row[label]['score_gap']:.2f} "
-                                            f"rel {row[label]['relative_completeness_error']:.1%}"
-                                            for label in rules), flush=True)
+        print(
+            f"  ig {name:10s} "
+            + "  ".join(
+                f"{label}: sum {row[label]['attribution_sum']:.2f} gap "
+                f"{row[label]['score_gap']:.2f} "
+                f"rel {row[label]['relative_completeness_error']:.1%}"
+                for label in rules
+            ),
+            flush=True,
+        )
     summary = {label: max(r[label]["relative_completeness_error"] for r in rows) for label in rules}
     print("ig: largest relative completeness error:", json.dumps(summary), flush=True)
     return {"largest_relative_error": summary, "rows": rows}
@@ -125,17 +148,36 @@ def bench_classvis(backbone, judges, out: Path, param: str, seed: int) -> dict:
         saved = load_image(path)  # judge the file, as a user would see it
         prob, top = target_probability(backbone, image, target)
         held_out = {judge.name: held_out_probability(judge, saved, target, seed=seed) for judge in judges}
-        rows.append({"class": backbone.classes[target], "index": target, "probability": prob,
-                     "top1": top[0][1], "held_out": held_out, "seconds": seconds, "image": str(path)})
+        rows.append(
+            {
+                "class": backbone.classes[target],
+                "index": target,
+                "probability": prob,
+                "top1": top[0][1],
+                "held_out": held_out,
+                "seconds": seconds,
+                "image": str(path),
+            }
+        )
         images.append(image)
-        print(f"  classvis {param} {backbone.classes[target]:12s} p={prob:.4f} top1={top[0][1]} held-out " +
-              " ".join(f"{k}={v:.3f}" for k, v in held_out.items()) + f" ({seconds:.0f} s)", flush=True)
+        print(
+            f"  classvis {param} {backbone.classes[target]:12s} p={prob:.4f} top1={top[0][1]} held-out "
+            + " ".join(f"{k}={v:.3f}" for k, v in held_out.items())
+            + f" ({seconds:.0f} s)",
+            flush=True,
+        )
     save_image(make_grid(images, nrow=len(images)), out / f"classvis_{param}_grid.png")
     means = {judge.name: statistics.mean(r["held_out"][judge.name] for r in rows) for judge in judges}
-    print(f"classvis {param}: min p = {min(r['probability'] for r in rows):.4f}, mean held-out "
-          + json.dumps(means), flush=True)
-    return {"settings": drawing.config.settings(), "classes": rows, "held_out_mean": means,
-            "mean_seconds": statistics.mean(r["seconds"] for r in rows)}
+    print(
+        f"classvis {param}: min p = {min(r['probability'] for r in rows):.4f}, mean held-out " + json.dumps(means),
+        flush=True,
+    )
+    return {
+        "settings": drawing.config.settings(),
+        "classes": rows,
+        "held_out_mean": means,
+        "mean_seconds": statistics.mean(r["seconds"] for r in rows),
+    }
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -145,8 +187,10 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def bench_saliency(pictures, device) -> dict:
     trained = load_backbone(device=device)
-    nets = {"head": randomize_weights(load_backbone(device=device), "head"),
-            "all": randomize_weights(load_backbone(device=device), "all")}
+    nets = {
+        "head": randomize_weights(load_backbone(device=device), "head"),
+        "all": randomize_weights(load_backbone(device=device), "all"),
+    }
     rows = []
     for method in ("vanilla", "smoothgrad"):
         config = SaliencyConfig(method=method, samples=16)
@@ -164,10 +208,15 @@ def bench_saliency(pictures, device) -> dict:
             generator = seeded_generator(1, x.device)
             row["same_model"] = spearman(base, saliency_maps(trained, x, target, config, generator)[0])
             rows.append(row)
-            print(f"  saliency {method:10s} {name:9s} rho(trained, random head)={row['head']:+.3f} "
-                  f"rho(trained, all random)={row['all']:+.3f} rho(same model)={row['same_model']:+.3f}", flush=True)
-    summary = {m: {k: float(np.median([r[k] for r in rows if r["method"] == m])) for k in ("head", "all", "same_model")}
-               for m in ("vanilla", "smoothgrad")}
+            print(
+                f"  saliency {method:10s} {name:9s} rho(trained, random head)={row['head']:+.3f} "
+                f"rho(trained, all random)={row['all']:+.3f} rho(same model)={row['same_model']:+.3f}",
+                flush=True,
+            )
+    summary = {
+        m: {k: float(np.median([r[k] for r in rows if r["method"] == m])) for k in ("head", "all", "same_model")}
+        for m in ("vanilla", "smoothgrad")
+    }
     print("saliency median Spearman:", json.dumps(summary), flush=True)
     return {"summary": summary, "rows": rows}
 
@@ -188,8 +237,12 @@ def main() -> None:
     device = torch.device(args.device)
     backbone = load_backbone(device=device)
     pictures = photos(args.photos)
-    results = {"model": backbone.name, "device": str(device), "torch_threads": torch.get_num_threads(),
-               "photos": args.photos}
+    results = {
+        "model": backbone.name,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "photos": args.photos,
+    }
     parts = args.only.split(",")
     if "fool" in parts:
         budgets = [None if e == "none" else float(e) for e in args.epsilon.split(",")]
@@ -198,8 +251,9 @@ def main() -> None:
         results["ig"] = bench_ig(backbone, pictures)
     if "classvis" in parts:
         judges = [load_backbone(name, device) for name in JUDGES]
-        results["classvis"] = {p: bench_classvis(backbone, judges, args.out, p, args.seed)
-                               for p in args.param.split(",")}
+        results["classvis"] = {
+            p: bench_classvis(backbone, judges, args.out, p, args.seed) for p in args.param.split(",")
+        }
     if "saliency" in parts:
         results["saliency"] = bench_saliency(pictures, device)
     path = args.out / f"bench_visualize_{'_'.join(parts)}.json"

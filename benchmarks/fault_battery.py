@@ -87,11 +87,19 @@ def fixtures(tmp: Path) -> dict[str, Path]:
     f["empty_pt"] = tmp / "empty.pt"
     torch.save({"kind": "gan"}, tmp / "gan_nokeys.pt")
     f["gan_nokeys"] = tmp / "gan_nokeys.pt"
-    torch.save({"kind": "gan", "run": {"variant": "vae", "noise_dim": 96}, "generator": {}, "step": 1},
-               tmp / "gan_variant.pt")
+    torch.save(
+        {"kind": "gan", "run": {"variant": "vae", "noise_dim": 96}, "generator": {}, "step": 1}, tmp / "gan_variant.pt"
+    )
     f["gan_variant"] = tmp / "gan_variant.pt"
-    torch.save({"kind": "gan", "run": {"variant": "gan", "noise_dim": 96},
-                "generator": {"0.weight": torch.zeros(3, 3)}, "step": 1}, tmp / "gan_shapes.pt")
+    torch.save(
+        {
+            "kind": "gan",
+            "run": {"variant": "gan", "noise_dim": 96},
+            "generator": {"0.weight": torch.zeros(3, 3)},
+            "step": 1,
+        },
+        tmp / "gan_shapes.pt",
+    )
     f["gan_shapes"] = tmp / "gan_shapes.pt"
     torch.save({"kind": "captioner"}, tmp / "cap_nokeys.pt")
     f["cap_nokeys"] = tmp / "cap_nokeys.pt"
@@ -105,11 +113,19 @@ def fixtures(tmp: Path) -> dict[str, Path]:
     (tmp / "imgs").mkdir()
     Image.open(EXAMPLE).save(tmp / "imgs" / "a.jpg")
     Image.open(EXAMPLE).save(tmp / "imgs" / "b.jpg")
-    for name, images in (("ann_listid", [{"id": [1], "file_name": "a.jpg"}]),
-                         ("ann_escape", [{"id": 1, "file_name": "../text.jpg"}, {"id": 2, "file_name": "b.jpg"}]),
-                         ("ann_missing", [{"id": 1, "file_name": "nope.jpg"}, {"id": 2, "file_name": "b.jpg"}])):
-        (tmp / f"{name}.json").write_text(json.dumps({"images": images, "annotations": [
-            {"image_id": 1, "caption": "a cup"}, {"image_id": 2, "caption": "a mug"}]}))
+    for name, images in (
+        ("ann_listid", [{"id": [1], "file_name": "a.jpg"}]),
+        ("ann_escape", [{"id": 1, "file_name": "../text.jpg"}, {"id": 2, "file_name": "b.jpg"}]),
+        ("ann_missing", [{"id": 1, "file_name": "nope.jpg"}, {"id": 2, "file_name": "b.jpg"}]),
+    ):
+        (tmp / f"{name}.json").write_text(
+            json.dumps(
+                {
+                    "images": images,
+                    "annotations": [{"image_id": 1, "caption": "a cup"}, {"image_id": 2, "caption": "a mug"}],
+                }
+            )
+        )
         f[name] = tmp / f"{name}.json"
     (tmp / "bad.json").write_text("{")
     f["bad_json"] = tmp / "bad.json"
@@ -120,9 +136,13 @@ def fixtures(tmp: Path) -> dict[str, Path]:
 
 BAD_IMAGES = ["empty", "text", "truncated", "bomb", "missing", "folder"]
 ODD_IMAGES = ["one", "sixteen", "cmyk", "palette", "anim", "unicode"]
-QUICK = {"classify": [], "saliency": ["--out", "{tmp}/s.png"], "fool": ["-t", "1", "--max-iter", "1",
-         "--out", "{tmp}/f.png"], "stylize": ["{photo}", "-n", "1", "--image-size", "32", "--out", "{tmp}/st.png"],
-         "caption-sample": []}
+QUICK = {
+    "classify": [],
+    "saliency": ["--out", "{tmp}/s.png"],
+    "fool": ["-t", "1", "--max-iter", "1", "--out", "{tmp}/f.png"],
+    "stylize": ["{photo}", "-n", "1", "--image-size", "32", "--out", "{tmp}/st.png"],
+    "caption-sample": [],
+}
 
 
 def cases() -> list[tuple[str, list[str], str]]:
@@ -136,55 +156,82 @@ def cases() -> list[tuple[str, list[str], str]]:
             out.append(("odd valid image", [command, "{" + odd + "}", *extra], "ok"))
     out += [("elongated image", ["stylize", "{photo}", "{strip}", "--out", "{tmp}/x.png"], "refuse")]
     # Malicious or foreign weights and checkpoints, through every option that reads one.
-    for argv in (["classify", "{photo}", "--weights", "{evil}"], ["caption-sample", "{photo}", "--checkpoint", "{evil}"],
-                 ["gan-sample", "--checkpoint", "{evil}"], ["gan-train", "--classifier", "{evil}", "--iterations", "1",
-                                                              "--out", "{tmp}/g_evil", "--no-download"],
-                 ["classify", "{photo}", "--weights", "{empty_pt}"], ["classify", "{photo}", "--weights", "{tmp}"],
-                 ["gan-sample", "--checkpoint", "{gan_nokeys}"], ["gan-sample", "--checkpoint", "{gan_variant}"],
-                 ["gan-sample", "--checkpoint", "{gan_shapes}"], ["gan-sample", "--checkpoint", "{photo}"],
-                 ["caption-sample", "{photo}", "--checkpoint", "{cap_nokeys}"],
-                 ["caption-sample", "{photo}", "--checkpoint", "{cap_nospec}"],
-                 ["caption-sample", "{photo}", "--checkpoint", "{cap_shapes}"],
-                 ["caption-sample", "{photo}", "--checkpoint", "{gan_nokeys}"],
-                 ["gan-train", "--classifier", "{classifier_bad}", "--iterations", "1", "--out", "{tmp}/g_cls",
-                  "--no-download"]):
+    for argv in (
+        ["classify", "{photo}", "--weights", "{evil}"],
+        ["caption-sample", "{photo}", "--checkpoint", "{evil}"],
+        ["gan-sample", "--checkpoint", "{evil}"],
+        ["gan-train", "--classifier", "{evil}", "--iterations", "1", "--out", "{tmp}/g_evil", "--no-download"],
+        ["classify", "{photo}", "--weights", "{empty_pt}"],
+        ["classify", "{photo}", "--weights", "{tmp}"],
+        ["gan-sample", "--checkpoint", "{gan_nokeys}"],
+        ["gan-sample", "--checkpoint", "{gan_variant}"],
+        ["gan-sample", "--checkpoint", "{gan_shapes}"],
+        ["gan-sample", "--checkpoint", "{photo}"],
+        ["caption-sample", "{photo}", "--checkpoint", "{cap_nokeys}"],
+        ["caption-sample", "{photo}", "--checkpoint", "{cap_nospec}"],
+        ["caption-sample", "{photo}", "--checkpoint", "{cap_shapes}"],
+        ["caption-sample", "{photo}", "--checkpoint", "{gan_nokeys}"],
+        ["gan-train", "--classifier", "{classifier_bad}", "--iterations", "1", "--out", "{tmp}/g_cls", "--no-download"],
+    ):
         out.append(("bad checkpoint or weights", argv, "refuse"))
     # Options that cannot be right.
-    for argv in (["classify", "{photo}", "--top", "0"], ["info", "--seed", str(2**70)], ["info", "--device", "tpu"],
-                 ["saliency", "{photo}", "--noise", "inf"], ["saliency", "{photo}", "--method", "guided"],
-                 ["fool", "{photo}", "-t", "1", "--lr", "inf"], ["fool", "{photo}", "-t", "nosuchclass"],
-                 ["fool", "{photo}", "-t", "1", "--confidence", "2"], ["classvis", "-c", "1", "--lr", "nan"],
-                 ["classvis", "-c", "1", "--param", "cppn"], ["classvis", "-c", "1", "--size", "10"],
-                 ["stylize", "{photo}", "{photo}", "--lr", "nan"],
-                 ["stylize", "{photo}", "{photo}", "--optimizer", "adam", "--lr", "-1"],
-                 ["stylize", "{photo}", "{photo}", "--image-size", "100000"],
-                 ["stylize", "{photo}", "{photo}", "--style-weights", "1,inf"], ["stylize", "{photo}"],
-                 ["stylize", "{photo}", "{photo}", "--preset", "nope"],
-                 ["caption-train", "--lr", "inf"], ["caption-train", "--cell-type", "gru", "--out", "{tmp}/c_gru"],
-                 ["caption-train", "--data", "{tmp}/nowhere"], ["caption-train", "--images", "{tmp}/imgs"],
-                 ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{bad_json}", "--out", "{tmp}/c1"],
-                 ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_listid}", "--out", "{tmp}/c2"],
-                 ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_escape}", "--out", "{tmp}/c3"],
-                 ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_missing}", "--out", "{tmp}/c4"],
-                 ["caption-train", "--resume", "--out", "{tmp}/c_none"], ["caption-sample", "--temperature", "0"],
-                 ["caption-sample", "{photo}", "--beam-size", "2", "--temperature", "1"],
-                 ["gan-train", "--variant", "vae"], ["gan-train", "--lr", "-1", "--no-download", "--out", "{tmp}/g1"],
-                 ["gan-train", "--resume", "--out", "{tmp}/g_none"], ["gan-train", "--dataset", "{tmp}/nowhere"],
-                 ["gan-sample", "--checkpoint", "{tmp}/none.pt"], ["gan-classifier", "--epochs", "0"]):
+    for argv in (
+        ["classify", "{photo}", "--top", "0"],
+        ["info", "--seed", str(2**70)],
+        ["info", "--device", "tpu"],
+        ["saliency", "{photo}", "--noise", "inf"],
+        ["saliency", "{photo}", "--method", "guided"],
+        ["fool", "{photo}", "-t", "1", "--lr", "inf"],
+        ["fool", "{photo}", "-t", "nosuchclass"],
+        ["fool", "{photo}", "-t", "1", "--confidence", "2"],
+        ["classvis", "-c", "1", "--lr", "nan"],
+        ["classvis", "-c", "1", "--param", "cppn"],
+        ["classvis", "-c", "1", "--size", "10"],
+        ["stylize", "{photo}", "{photo}", "--lr", "nan"],
+        ["stylize", "{photo}", "{photo}", "--optimizer", "adam", "--lr", "-1"],
+        ["stylize", "{photo}", "{photo}", "--image-size", "100000"],
+        ["stylize", "{photo}", "{photo}", "--style-weights", "1,inf"],
+        ["stylize", "{photo}"],
+        ["stylize", "{photo}", "{photo}", "--preset", "nope"],
+        ["caption-train", "--lr", "inf"],
+        ["caption-train", "--cell-type", "gru", "--out", "{tmp}/c_gru"],
+        ["caption-train", "--data", "{tmp}/nowhere"],
+        ["caption-train", "--images", "{tmp}/imgs"],
+        ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{bad_json}", "--out", "{tmp}/c1"],
+        ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_listid}", "--out", "{tmp}/c2"],
+        ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_escape}", "--out", "{tmp}/c3"],
+        ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_missing}", "--out", "{tmp}/c4"],
+        ["caption-train", "--resume", "--out", "{tmp}/c_none"],
+        ["caption-sample", "--temperature", "0"],
+        ["caption-sample", "{photo}", "--beam-size", "2", "--temperature", "1"],
+        ["gan-train", "--variant", "vae"],
+        ["gan-train", "--lr", "-1", "--no-download", "--out", "{tmp}/g1"],
+        ["gan-train", "--resume", "--out", "{tmp}/g_none"],
+        ["gan-train", "--dataset", "{tmp}/nowhere"],
+        ["gan-sample", "--checkpoint", "{tmp}/none.pt"],
+        ["gan-classifier", "--epochs", "0"],
+    ):
         out.append(("bad option", argv, "refuse"))
     # Outputs that cannot be written: refused before the work.
-    for argv in (["classify", "{photo}", "--out", "{tmp}/x.txt"], ["classify", "{photo}", "--json", "{tmp}/imgs"],
-                 ["saliency", "{photo}", "--out", "{tmp}/imgs"], ["saliency", "{photo}", "--json", "{photo}/x.json"],
-                 ["fool", "{photo}", "-t", "1", "--out", "{tmp}/f.jpg"],
-                 ["fool", "{photo}", "-t", "1", "--json", "{tmp}/imgs"], ["classvis", "-c", "1", "--out", "{tmp}/imgs"],
-                 ["classvis", "-c", "1", "--json", "{tmp}/imgs"],
-                 ["stylize", "{photo}", "{photo}", "--out", "{tmp}/x.txt"],
-                 ["stylize", "{photo}", "{photo}", "--compare", "{tmp}/imgs"],
-                 ["stylize", "{photo}", "{photo}", "--json", "{photo}/x.json"],
-                 ["caption-train", "--out", "{photo}"], ["caption-train", "--export", "{tmp}/imgs", "--out", "{tmp}/c5"],
-                 ["caption-sample", "--dataset", "shapes", "--out", "{tmp}/c.txt"],
-                 ["gan-train", "--out", "{photo}"], ["gan-sample", "--checkpoint", "{gan_nokeys}", "--out", "{tmp}/g.txt"],
-                 ["gan-classifier", "--out", "{tmp}/imgs"]):
+    for argv in (
+        ["classify", "{photo}", "--out", "{tmp}/x.txt"],
+        ["classify", "{photo}", "--json", "{tmp}/imgs"],
+        ["saliency", "{photo}", "--out", "{tmp}/imgs"],
+        ["saliency", "{photo}", "--json", "{photo}/x.json"],
+        ["fool", "{photo}", "-t", "1", "--out", "{tmp}/f.jpg"],
+        ["fool", "{photo}", "-t", "1", "--json", "{tmp}/imgs"],
+        ["classvis", "-c", "1", "--out", "{tmp}/imgs"],
+        ["classvis", "-c", "1", "--json", "{tmp}/imgs"],
+        ["stylize", "{photo}", "{photo}", "--out", "{tmp}/x.txt"],
+        ["stylize", "{photo}", "{photo}", "--compare", "{tmp}/imgs"],
+        ["stylize", "{photo}", "{photo}", "--json", "{photo}/x.json"],
+        ["caption-train", "--out", "{photo}"],
+        ["caption-train", "--export", "{tmp}/imgs", "--out", "{tmp}/c5"],
+        ["caption-sample", "--dataset", "shapes", "--out", "{tmp}/c.txt"],
+        ["gan-train", "--out", "{photo}"],
+        ["gan-sample", "--checkpoint", "{gan_nokeys}", "--out", "{tmp}/g.txt"],
+        ["gan-classifier", "--out", "{tmp}/imgs"],
+    ):
         out.append(("output that cannot be written", argv, "refuse"))
     return out
 

@@ -1,6 +1,6 @@
 """List the functions longer than a limit (default 80 lines, decorators included); exit 1 if there are any.
 
-    python benchmarks/function_lengths.py a3cli 80
+python benchmarks/function_lengths.py a3cli 80
 """
 
 from __future__ import annotations

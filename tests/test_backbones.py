@@ -9,11 +9,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from a3cli.engine.backbones import builders
-from a3cli.engine.backbones.weights import package_weights_file
-from a3cli.engine.catalogue import BACKBONES
-from a3cli.engine.backbones.registry import classify, load_backbone
-from a3cli.engine.backbones.weights import weights_status
 from a3cli.engine.backbones.efficientnet_lite import EfficientNetLite, SamePadConv2d, lite_stages
+from a3cli.engine.backbones.registry import classify, load_backbone
+from a3cli.engine.backbones.weights import package_weights_file, weights_status
+from a3cli.engine.catalogue import BACKBONES
 from a3cli.engine.errors import A3Error
 
 CATS = {"tiger cat", "tabby", "Egyptian cat", "Persian cat", "Siamese cat"}
@@ -31,16 +30,24 @@ def test_efficientnet_lite0_loads_strictly_with_the_expected_size(lite0):
 
 def test_lite_scaling_gives_the_published_stages():
     """Lite0's stages as the DESIGN lists them; Lite1 deepens them, Lite2 also widens them."""
-    assert lite_stages() == [(3, 1, 1, 32, 16, 1), (3, 2, 6, 16, 24, 2), (5, 2, 6, 24, 40, 2), (3, 2, 6, 40, 80, 3),
-                             (5, 1, 6, 80, 112, 3), (5, 2, 6, 112, 192, 4), (3, 1, 6, 192, 320, 1)]
+    assert lite_stages() == [
+        (3, 1, 1, 32, 16, 1),
+        (3, 2, 6, 16, 24, 2),
+        (5, 2, 6, 24, 40, 2),
+        (3, 2, 6, 40, 80, 3),
+        (5, 1, 6, 80, 112, 3),
+        (5, 2, 6, 112, 192, 4),
+        (3, 1, 6, 192, 320, 1),
+    ]
     lite1, lite2 = lite_stages(1.0, 1.1), lite_stages(1.1, 1.2)
     assert [s[5] for s in lite1] == [s[5] for s in lite2] == [1, 3, 3, 4, 4, 5, 1]
     assert [s[4] for s in lite1] == [16, 24, 40, 80, 112, 192, 320]
     assert [s[4] for s in lite2] == [16, 24, 48, 88, 120, 208, 352]
 
 
-@pytest.mark.parametrize("name, size, parameters", [("efficientnet_lite1", 240, 5_416_680),
-                                                    ("efficientnet_lite2", 260, 6_092_072)])
+@pytest.mark.parametrize(
+    "name, size, parameters", [("efficientnet_lite1", 240, 5_416_680), ("efficientnet_lite2", 260, 6_092_072)]
+)
 def test_lite1_and_lite2_load_strictly_and_recognise_photos(name, size, parameters, photos, lite0):
     backbone = load_backbone(name)  # strict: every key of the package's file fits, none is missing
     state = torch.load(package_weights_file(BACKBONES[name]), weights_only=True)
@@ -211,25 +218,89 @@ def test_lite1_and_lite2_work_in_the_commands_with_model(model, photos, tmp_path
     from tests.helpers import run_cli as run
     from tests.helpers import write_coco_json
 
-    code, stdout, err = run(["classify", str(photos["coffee"]), "--model", model, "--top", "1", "--json",
-                             str(tmp_path / "c.json"), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "classify",
+            str(photos["coffee"]),
+            "--model",
+            model,
+            "--top",
+            "1",
+            "--json",
+            str(tmp_path / "c.json"),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "espresso" in stdout and model in stdout
     out = tmp_path / "styled.png"
-    code, stdout, err = run(["stylize", str(photos["chelsea"]), str(photos["coffee"]), "--model", model, "--preset",
-                             "scream", "--image-size", "32", "--style-size", "32", "--iterations", "2", "--out",
-                             str(out), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "stylize",
+            str(photos["chelsea"]),
+            str(photos["coffee"]),
+            "--model",
+            model,
+            "--preset",
+            "scream",
+            "--image-size",
+            "32",
+            "--style-size",
+            "32",
+            "--iterations",
+            "2",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert Image.open(out).size[1] == 32
     monkeypatch.setenv("A3_CACHE", str(tmp_path / "cache"))
     ann = write_coco_json(tmp_path / "imgs", photos)
-    code, stdout, err = run(["caption-train", "--images", str(tmp_path / "imgs"), "--annotations", str(ann),
-                             "--model", model, "--image-size", "64", "--hidden-dim", "8", "--wordvec-dim", "8",
-                             "--epochs", "1", "--out", str(tmp_path / "run"), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "caption-train",
+            "--images",
+            str(tmp_path / "imgs"),
+            "--annotations",
+            str(ann),
+            "--model",
+            model,
+            "--image-size",
+            "64",
+            "--hidden-dim",
+            "8",
+            "--wordvec-dim",
+            "8",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["feature_spec"]["backbone"] == model
-    code, stdout, err = run(["caption-sample", str(photos["rocket"]), "--checkpoint", str(tmp_path / "run" /
-                             "checkpoint.pt"), "--out", str(tmp_path / "cap.png"), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "caption-sample",
+            str(photos["rocket"]),
+            "--checkpoint",
+            str(tmp_path / "run" / "checkpoint.pt"),
+            "--out",
+            str(tmp_path / "cap.png"),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "rocket.jpg" in stdout

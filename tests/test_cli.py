@@ -9,9 +9,8 @@ import sys
 import pytest
 import torch
 
-from tests.helpers import run_cli as run, torch_free_help
-
-
+from tests.helpers import run_cli as run
+from tests.helpers import torch_free_help
 
 
 @pytest.mark.parametrize("argv", [[], ["classify"], ["info"]])
@@ -26,8 +25,22 @@ def test_console_script_is_installed():
 
 def test_classify_names_the_espresso(photos, tmp_path, capsys):
     out_png, out_json = tmp_path / "pred.png", tmp_path / "pred.json"
-    code, out, err = run(["classify", str(photos["coffee"]), str(photos["chelsea"]), "--top", "3",
-                          "--device", "cpu", "--out", str(out_png), "--json", str(out_json)], capsys)
+    code, out, err = run(
+        [
+            "classify",
+            str(photos["coffee"]),
+            str(photos["chelsea"]),
+            "--top",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            str(out_png),
+            "--json",
+            str(out_json),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "espresso" in out
     results = json.loads(out_json.read_text())

@@ -4,40 +4,59 @@ from __future__ import annotations
 
 import pytest
 
+from a3cli.engine.backbones.imagenet_names import imagenet_synonyms, normalize_name, resolve_class
 from a3cli.engine.backbones.registry import imagenet_classes
 from a3cli.engine.errors import A3Error
-from a3cli.engine.backbones.imagenet_names import imagenet_synonyms, normalize_name, resolve_class
 
 
 def test_lemma_lines_follow_torchvision_order():
     classes, synonyms = imagenet_classes(), imagenet_synonyms()
     assert len(synonyms) == len(classes) == 1000
-    mismatched = [i for i, (name, names) in enumerate(zip(classes, synonyms))
-                  if normalize_name(name) not in {normalize_name(s) for s in names}]
+    mismatched = [
+        i
+        for i, (name, names) in enumerate(zip(classes, synonyms))
+        if normalize_name(name) not in {normalize_name(s) for s in names}
+    ]
     # torchvision renamed two classes to keep its names unique; every other name is a lemma of its line.
     assert mismatched == [134, 639]
     assert synonyms[134] == ["crane"] and synonyms[0] == ["tench", "Tinca tinca"]
 
 
-@pytest.mark.parametrize("spec, index", [
-    ("tarantula", 76), ("Egyptian cat", 285), ("espresso", 967), ("ESPRESSO", 967), ("tabby cat", 281),
-    ("Tinca tinca", 0), ("great_white-shark", 2), ("  red   panda ", 387), ("281", 281), (281, 281), ("0", 0),
-    ("crane", 517), ("crane bird", 134),  # torchvision's own names win over a shared synonym
-])
+@pytest.mark.parametrize(
+    "spec, index",
+    [
+        ("tarantula", 76),
+        ("Egyptian cat", 285),
+        ("espresso", 967),
+        ("ESPRESSO", 967),
+        ("tabby cat", 281),
+        ("Tinca tinca", 0),
+        ("great_white-shark", 2),
+        ("  red   panda ", 387),
+        ("281", 281),
+        (281, 281),
+        ("0", 0),
+        ("crane", 517),
+        ("crane bird", 134),  # torchvision's own names win over a shared synonym
+    ],
+)
 def test_resolve_class(spec, index):
     assert resolve_class(spec, imagenet_classes()) == index
 
 
-@pytest.mark.parametrize("spec, parts", [
-    ("tarantla", ["unknown class 'tarantla'", "tarantula (76)"]),
-    ("gold fish", ["goldfish (1)"]),
-    ("cat", ["tabby cat (281)", "Persian cat (283)"]),
-    ("panda", ["ambiguous", "387 lesser panda", "388 giant panda"]),
-    ("cardigan", ["ambiguous", "264 Cardigan", "474 cardigan"]),
-    ("1000", ["out of range", "0 to 999"]),
-    ("-3", ["out of range"]),
-    ("  ", ["empty class name"]),
-])
+@pytest.mark.parametrize(
+    "spec, parts",
+    [
+        ("tarantla", ["unknown class 'tarantla'", "tarantula (76)"]),
+        ("gold fish", ["goldfish (1)"]),
+        ("cat", ["tabby cat (281)", "Persian cat (283)"]),
+        ("panda", ["ambiguous", "387 lesser panda", "388 giant panda"]),
+        ("cardigan", ["ambiguous", "264 Cardigan", "474 cardigan"]),
+        ("1000", ["out of range", "0 to 999"]),
+        ("-3", ["out of range"]),
+        ("  ", ["empty class name"]),
+    ],
+)
 def test_resolve_class_refuses_with_suggestions(spec, parts):
     with pytest.raises(A3Error) as error:
         resolve_class(spec, imagenet_classes())

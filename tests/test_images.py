@@ -287,8 +287,16 @@ def test_to_pil_clamps_rounds_and_detaches():
 
 @pytest.mark.parametrize(
     "suffix,magic",
-    [(".png", b"\x89PNG"), (".PNG", b"\x89PNG"), (".jpg", b"\xff\xd8"), (".jpeg", b"\xff\xd8"),
-     (".webp", b"RIFF"), (".bmp", b"BM"), (".gif", b"GIF8"), (".tif", b"II*\x00")],
+    [
+        (".png", b"\x89PNG"),
+        (".PNG", b"\x89PNG"),
+        (".jpg", b"\xff\xd8"),
+        (".jpeg", b"\xff\xd8"),
+        (".webp", b"RIFF"),
+        (".bmp", b"BM"),
+        (".gif", b"GIF8"),
+        (".tif", b"II*\x00"),
+    ],
 )
 def test_save_image_picks_format_from_suffix(tmp_path, suffix, magic):
     path = save_image(to_tensor(Image.fromarray(CHELSEA)), tmp_path / f"out{suffix}")
@@ -428,7 +436,7 @@ def test_side_by_side():
     c = to_tensor(Image.fromarray(CAMERA))[:1]  # 512 x 512, one channel
     row = side_by_side([a, b, c], padding=4)
     assert row.shape == (3, 512 + 8, 768 + 770 + 512 + 16)
-    assert torch.equal(row[:, 4:516, 4 + 768 + 4 + 770 + 4:-4], c.expand(3, -1, -1))
+    assert torch.equal(row[:, 4:516, 4 + 768 + 4 + 770 + 4 : -4], c.expand(3, -1, -1))
     assert (row[:, :4] == 1).all() and (row[:, :, 772:776] == 1).all()
     assert 0 <= row.min() and row.max() <= 1
 

@@ -5,9 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from a3cli.engine import (content_loss, discriminator_loss, generator_loss, gradient_penalty, gram_matrix,
-                          ls_discriminator_loss, ls_generator_loss, style_loss, tv_loss, wgan_critic_loss,
-                          wgan_generator_loss)
+from a3cli.engine import (
+    content_loss,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    gram_matrix,
+    ls_discriminator_loss,
+    ls_generator_loss,
+    style_loss,
+    tv_loss,
+    wgan_critic_loss,
+    wgan_generator_loss,
+)
 
 
 def test_content_loss_is_weighted_sum_of_squares():
@@ -29,7 +39,10 @@ def test_gram_matrix_matches_loops():
 def test_style_loss_sums_weighted_gram_differences():
     feats = [torch.randn(1, c, 6, 6, dtype=torch.float64) for c in (3, 4, 5)]
     targets = [gram_matrix(torch.randn(1, c, 6, 6, dtype=torch.float64)) for c in (3, 5)]
-    expected = 2.0 * ((gram_matrix(feats[0]) - targets[0]) ** 2).sum() + 0.5 * ((gram_matrix(feats[2]) - targets[1]) ** 2).sum()
+    expected = (
+        2.0 * ((gram_matrix(feats[0]) - targets[0]) ** 2).sum()
+        + 0.5 * ((gram_matrix(feats[2]) - targets[1]) ** 2).sum()
+    )
     torch.testing.assert_close(style_loss(feats, [0, 2], targets, [2.0, 0.5]), expected)
 
 
@@ -53,8 +66,9 @@ def naive_bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 def test_vanilla_gan_losses_match_cross_entropy():
     real, fake = torch.randn(16, 1), torch.randn(16, 1)
-    torch.testing.assert_close(discriminator_loss(real, fake).double(), naive_bce(real, 1) + naive_bce(fake, 0),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        discriminator_loss(real, fake).double(), naive_bce(real, 1) + naive_bce(fake, 0), rtol=1e-5, atol=1e-6
+    )
     torch.testing.assert_close(generator_loss(fake).double(), naive_bce(fake, 1), rtol=1e-5, atol=1e-6)
 
 

@@ -104,9 +104,14 @@ def test_non_contiguous_inputs(kind):
     fn, _ = CASES[kind]
     inputs = make_inputs(kind)
     # The same numbers, stored transposed: every input (and the upstream gradient) is a strided view.
-    strided = [t.detach().T.contiguous().T.requires_grad_() if t.dim() == 2 else
-               t.detach().transpose(0, 1).contiguous().transpose(0, 1).requires_grad_() if t.dim() == 3 else
-               t.detach().repeat_interleave(2)[::2].requires_grad_() for t in inputs]
+    strided = [
+        t.detach().T.contiguous().T.requires_grad_()
+        if t.dim() == 2
+        else t.detach().transpose(0, 1).contiguous().transpose(0, 1).requires_grad_()
+        if t.dim() == 3
+        else t.detach().repeat_interleave(2)[::2].requires_grad_()
+        for t in inputs
+    ]
     assert not any(t.is_contiguous() for t in strided if t.shape[0] > 1)
     outs, souts = as_tuple(fn(*inputs)), as_tuple(fn(*strided))
     upstream = [torch.randn(o.shape[::-1], dtype=o.dtype).permute(*range(o.dim() - 1, -1, -1)) for o in outs]
@@ -153,57 +158,97 @@ def lin(lo, hi, *shape):
 
 def test_assignment_rnn_step_forward():
     n, d, h = 3, 10, 4
-    next_h = rnn_step_forward(lin(-0.4, 0.7, n, d), lin(-0.2, 0.5, n, h), lin(-0.1, 0.9, d, h),
-                              lin(-0.3, 0.7, h, h), lin(-0.2, 0.4, h))
-    expected = torch.tensor([
-        [-0.58172089, -0.50182032, -0.41232771, -0.31410098],
-        [0.66854692, 0.79562378, 0.87755553, 0.92795967],
-        [0.97934501, 0.99144213, 0.99646691, 0.99854353]], dtype=torch.float64)
+    next_h = rnn_step_forward(
+        lin(-0.4, 0.7, n, d), lin(-0.2, 0.5, n, h), lin(-0.1, 0.9, d, h), lin(-0.3, 0.7, h, h), lin(-0.2, 0.4, h)
+    )
+    expected = torch.tensor(
+        [
+            [-0.58172089, -0.50182032, -0.41232771, -0.31410098],
+            [0.66854692, 0.79562378, 0.87755553, 0.92795967],
+            [0.97934501, 0.99144213, 0.99646691, 0.99854353],
+        ],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(next_h, expected, rtol=1e-6, atol=1e-8)
 
 
 def test_assignment_rnn_forward():
     n, t, d, h = 2, 3, 4, 5
-    hs = rnn_forward(lin(-0.1, 0.3, n, t, d), lin(-0.3, 0.1, n, h), lin(-0.2, 0.4, d, h),
-                     lin(-0.4, 0.1, h, h), lin(-0.7, 0.1, h))
-    expected = torch.tensor([
-        [[-0.42070749, -0.27279261, -0.11074945, 0.05740409, 0.22236251],
-         [-0.39525808, -0.22554661, -0.0409454, 0.14649412, 0.32397316],
-         [-0.42305111, -0.24223728, -0.04287027, 0.15997045, 0.35014525]],
-        [[-0.55857474, -0.39065825, -0.19198182, 0.02378408, 0.23735671],
-         [-0.27150199, -0.07088804, 0.13562939, 0.33099728, 0.50158768],
-         [-0.51014825, -0.30524429, -0.06755202, 0.17806392, 0.40333043]]], dtype=torch.float64)
+    hs = rnn_forward(
+        lin(-0.1, 0.3, n, t, d), lin(-0.3, 0.1, n, h), lin(-0.2, 0.4, d, h), lin(-0.4, 0.1, h, h), lin(-0.7, 0.1, h)
+    )
+    expected = torch.tensor(
+        [
+            [
+                [-0.42070749, -0.27279261, -0.11074945, 0.05740409, 0.22236251],
+                [-0.39525808, -0.22554661, -0.0409454, 0.14649412, 0.32397316],
+                [-0.42305111, -0.24223728, -0.04287027, 0.15997045, 0.35014525],
+            ],
+            [
+                [-0.55857474, -0.39065825, -0.19198182, 0.02378408, 0.23735671],
+                [-0.27150199, -0.07088804, 0.13562939, 0.33099728, 0.50158768],
+                [-0.51014825, -0.30524429, -0.06755202, 0.17806392, 0.40333043],
+            ],
+        ],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(hs, expected, rtol=1e-6, atol=1e-8)
 
 
 def test_assignment_lstm_step_forward():
     n, d, h = 3, 4, 5
     next_h, next_c = lstm_step_forward(
-        lin(-0.4, 1.2, n, d), lin(-0.3, 0.7, n, h), lin(-0.4, 0.9, n, h),
-        lin(-2.1, 1.3, d, 4 * h), lin(-0.7, 2.2, h, 4 * h), lin(0.3, 0.7, 4 * h))
-    expected_h = torch.tensor([
-        [0.24635157, 0.28610883, 0.32240467, 0.35525807, 0.38474904],
-        [0.49223563, 0.55611431, 0.61507696, 0.66844003, 0.7159181],
-        [0.56735664, 0.66310127, 0.74419266, 0.80889665, 0.858299]], dtype=torch.float64)  # as printed in the notebook
-    expected_c = torch.tensor([
-        [0.32986176, 0.39145139, 0.451556, 0.51014116, 0.56717407],
-        [0.66382255, 0.76674007, 0.87195994, 0.97902709, 1.08751345],
-        [0.74192008, 0.90592151, 1.07717006, 1.25120233, 1.42395676]], dtype=torch.float64)
+        lin(-0.4, 1.2, n, d),
+        lin(-0.3, 0.7, n, h),
+        lin(-0.4, 0.9, n, h),
+        lin(-2.1, 1.3, d, 4 * h),
+        lin(-0.7, 2.2, h, 4 * h),
+        lin(0.3, 0.7, 4 * h),
+    )
+    expected_h = torch.tensor(
+        [
+            [0.24635157, 0.28610883, 0.32240467, 0.35525807, 0.38474904],
+            [0.49223563, 0.55611431, 0.61507696, 0.66844003, 0.7159181],
+            [0.56735664, 0.66310127, 0.74419266, 0.80889665, 0.858299],
+        ],
+        dtype=torch.float64,
+    )  # as printed in the notebook
+    expected_c = torch.tensor(
+        [
+            [0.32986176, 0.39145139, 0.451556, 0.51014116, 0.56717407],
+            [0.66382255, 0.76674007, 0.87195994, 0.97902709, 1.08751345],
+            [0.74192008, 0.90592151, 1.07717006, 1.25120233, 1.42395676],
+        ],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(next_h, expected_h, rtol=1e-6, atol=1e-8)
     torch.testing.assert_close(next_c, expected_c, rtol=1e-6, atol=1e-8)
 
 
 def test_assignment_lstm_forward():
     n, d, h, t = 2, 5, 4, 3
-    hs = lstm_forward(lin(-0.4, 0.6, n, t, d), lin(-0.4, 0.8, n, h), lin(-0.2, 0.9, d, 4 * h),
-                      lin(-0.3, 0.6, h, 4 * h), lin(0.2, 0.7, 4 * h))
-    expected = torch.tensor([
-        [[0.01764008, 0.01823233, 0.01882671, 0.0194232],
-         [0.11287491, 0.12146228, 0.13018446, 0.13902939],
-         [0.31358768, 0.33338627, 0.35304453, 0.37250975]],
-        [[0.45767879, 0.4761092, 0.4936887, 0.51041945],
-         [0.6704845, 0.69350089, 0.71486014, 0.7346449],
-         [0.81733511, 0.83677871, 0.85403753, 0.86935314]]], dtype=torch.float64)
+    hs = lstm_forward(
+        lin(-0.4, 0.6, n, t, d),
+        lin(-0.4, 0.8, n, h),
+        lin(-0.2, 0.9, d, 4 * h),
+        lin(-0.3, 0.6, h, 4 * h),
+        lin(0.2, 0.7, 4 * h),
+    )
+    expected = torch.tensor(
+        [
+            [
+                [0.01764008, 0.01823233, 0.01882671, 0.0194232],
+                [0.11287491, 0.12146228, 0.13018446, 0.13902939],
+                [0.31358768, 0.33338627, 0.35304453, 0.37250975],
+            ],
+            [
+                [0.45767879, 0.4761092, 0.4936887, 0.51041945],
+                [0.6704845, 0.69350089, 0.71486014, 0.7346449],
+                [0.81733511, 0.83677871, 0.85403753, 0.86935314],
+            ],
+        ],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(hs, expected, rtol=1e-6, atol=1e-8)
 
 
@@ -257,8 +302,9 @@ def test_single_step_sequence_equals_step():
     h_step, _ = lstm_step_forward(x[:, 0], h0, torch.zeros_like(h0), Wx, Wh, b)
     torch.testing.assert_close(h_seq[:, 0], h_step, rtol=0, atol=0)
     x, h0, Wx, Wh, b = [t.detach() for t in make_inputs("rnn")]
-    torch.testing.assert_close(rnn_forward(x[:, :1], h0, Wx, Wh, b)[:, 0], rnn_step_forward(x[:, 0], h0, Wx, Wh, b),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        rnn_forward(x[:, :1], h0, Wx, Wh, b)[:, 0], rnn_step_forward(x[:, 0], h0, Wx, Wh, b), rtol=0, atol=0
+    )
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])

@@ -21,8 +21,9 @@ LAYERS = dict(content_layer="block4", style_layers=["stem", "block1", "block4"])
 
 
 def config(**changes) -> StyleConfig:
-    settings = dict(**LAYERS, content_weight=0.3, style_weights=[1e5, 5e3, 5e3], tv_weight=3.0,
-                    image_size=32, iterations=4)
+    settings = dict(
+        **LAYERS, content_weight=0.3, style_weights=[1e5, 5e3, 5e3], tv_weight=3.0, image_size=32, iterations=4
+    )
     settings.update(changes)
     return StyleConfig(**settings)
 
@@ -35,8 +36,11 @@ def pictures(photos):
 def stages_run(backbone, action) -> list[str]:
     """Names of the backbone's stages that ran during `action()`, in order."""
     ran = []
-    handles = [stage.register_forward_hook(lambda *_, name=name: ran.append(name))
-               for name, stage in backbone.stages if hasattr(stage, "register_forward_hook")]
+    handles = [
+        stage.register_forward_hook(lambda *_, name=name: ran.append(name))
+        for name, stage in backbone.stages
+        if hasattr(stage, "register_forward_hook")
+    ]
     # efficientnet_lite0's stem and head are bound methods, not modules: wrap those.
     originals = {}
     for i, (name, stage) in enumerate(backbone.stages):
@@ -54,8 +58,9 @@ def stages_run(backbone, action) -> list[str]:
 
 
 def test_targets_are_computed_once_and_forwards_stop_at_the_deepest_layer(lite0, pictures):
-    transfer = StyleTransfer(lite0, pictures["chelsea"], [pictures["coffee"], pictures["flower"]],
-                             config(optimizer="adam", lr=0.05))
+    transfer = StyleTransfer(
+        lite0, pictures["chelsea"], [pictures["coffee"], pictures["flower"]], config(optimizer="adam", lr=0.05)
+    )
     ran = stages_run(lite0, lambda: transfer.run())
     # One forward of the content, one of each style, one per iteration, one to measure the result: 1 + 2 + 4 + 1.
     assert ran.count("stem") == 8
@@ -64,12 +69,20 @@ def test_targets_are_computed_once_and_forwards_stop_at_the_deepest_layer(lite0,
 
 
 def test_zero_weights_drop_layers(lite0, pictures):
-    inversion = StyleTransfer(lite0, pictures["chelsea"], [pictures["coffee"]],
-                              config(content_layer="block1", style_weights=[0, 0, 0], iterations=2, optimizer="adam"))
+    inversion = StyleTransfer(
+        lite0,
+        pictures["chelsea"],
+        [pictures["coffee"]],
+        config(content_layer="block1", style_weights=[0, 0, 0], iterations=2, optimizer="adam"),
+    )
     ran = stages_run(lite0, lambda: inversion.run())
     assert ran.count("stem") == 1 + 2 + 1 and "block2" not in ran  # no style forward at all; stops at block1
-    texture = StyleTransfer(lite0, pictures["chelsea"], [pictures["coffee"]],
-                            config(content_layer="block7", content_weight=0, iterations=2, optimizer="adam"))
+    texture = StyleTransfer(
+        lite0,
+        pictures["chelsea"],
+        [pictures["coffee"]],
+        config(content_layer="block7", content_weight=0, iterations=2, optimizer="adam"),
+    )
     ran = stages_run(lite0, lambda: texture.run())
     assert ran.count("stem") == 1 + 2 + 1 and "block5" not in ran  # no content forward; stops at block4
 
@@ -93,8 +106,10 @@ def test_loss_terms_match_an_independent_computation(lite0, pictures):
         feats_style = all_features(style)
         terms = transfer.losses(image, target, grams)
         expected_content = 0.3 * ((feats_image["block4"] - feats_content["block4"]) ** 2).sum()
-        expected_style = sum(w * ((gram_matrix(feats_image[l]) - gram_matrix(feats_style[l])) ** 2).sum()
-                             for l, w in zip(cfg.style_layers, cfg.style_weights))
+        expected_style = sum(
+            w * ((gram_matrix(feats_image[layer]) - gram_matrix(feats_style[layer])) ** 2).sum()
+            for layer, w in zip(cfg.style_layers, cfg.style_weights)
+        )
     torch.testing.assert_close(terms["content"], expected_content, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(terms["style"], expected_style, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(terms["tv"], tv_loss(image, 3.0))
@@ -106,16 +121,17 @@ def test_blend_weights_average_the_gram_matrices(lite0, pictures):
     transfer = StyleTransfer(lite0, pictures["chelsea"], [pictures["coffee"], pictures["flower"]], cfg)
     _, _, grams = transfer.prepare(32)
     with torch.no_grad():
-        singles = [lite0.features(lite0.preprocess(pictures[name], size=32, crop=False), cfg.style_layers)
-                   for name in ("coffee", "flower")]
+        singles = [
+            lite0.features(lite0.preprocess(pictures[name], size=32, crop=False), cfg.style_layers)
+            for name in ("coffee", "flower")
+        ]
     for i, blended in enumerate(grams):
         torch.testing.assert_close(blended, 0.75 * gram_matrix(singles[0][i]) + 0.25 * gram_matrix(singles[1][i]))
 
 
 @pytest.mark.parametrize("optimizer, lr", [("lbfgs", 1.0), ("adam", 0.05)])
 def test_optimisation_lowers_the_loss_and_keeps_the_aspect_ratio(lite0, pictures, optimizer, lr):
-    result = stylize(lite0, pictures["chelsea"], [pictures["coffee"]],
-                     config(optimizer=optimizer, lr=lr, iterations=6))
+    result = stylize(lite0, pictures["chelsea"], [pictures["coffee"]], config(optimizer=optimizer, lr=lr, iterations=6))
     assert result.end["total"] < 0.8 * result.start["total"]
     assert len(result.history) >= 6  # L-BFGS's last line search may take a few more evaluations
     w, h = pictures["chelsea"].size
@@ -132,8 +148,12 @@ def test_adam_follows_the_assignments_schedule_and_stays_in_range(lite0, picture
         return step(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
-    transfer = StyleTransfer(lite0, pictures["chelsea"], [pictures["coffee"]],
-                             config(optimizer="adam", lr=3.0, decay_lr=0.1, decay_at=0.9, iterations=10))
+    transfer = StyleTransfer(
+        lite0,
+        pictures["chelsea"],
+        [pictures["coffee"]],
+        config(optimizer="adam", lr=3.0, decay_lr=0.1, decay_at=0.9, iterations=10),
+    )
     transfer.run()
     assert seen == [3.0] * 9 + [0.1]  # 3.0, then 0.1 from iteration 9 of 10 (the assignment: 180 of 200)
     pixels = lite0.deprocess(transfer.image.detach())
@@ -142,8 +162,9 @@ def test_adam_follows_the_assignments_schedule_and_stays_in_range(lite0, picture
 
 def test_random_init_is_repeatable_with_a_seed(lite0, pictures):
     def run(seed):
-        return stylize(lite0, pictures["chelsea"], [pictures["coffee"]], config(init="random", iterations=3),
-                       seed=seed).image
+        return stylize(
+            lite0, pictures["chelsea"], [pictures["coffee"]], config(init="random", iterations=3), seed=seed
+        ).image
 
     first, again, other = run(5), run(5), run(6)
     assert torch.equal(first, again)
@@ -169,8 +190,14 @@ def test_multiscale_works_coarse_to_fine(lite0, pictures):
 
 def test_snapshots_every_k_iterations(lite0, pictures):
     shots = []
-    stylize(lite0, pictures["chelsea"], [pictures["coffee"]], config(iterations=5),
-            snapshot=lambda step, image: shots.append((step, tuple(image.shape))), save_every=2)
+    stylize(
+        lite0,
+        pictures["chelsea"],
+        [pictures["coffee"]],
+        config(iterations=5),
+        snapshot=lambda step, image: shots.append((step, tuple(image.shape))),
+        save_every=2,
+    )
     assert [s for s, _ in shots] == [2, 4]
     assert shots[0][1][0] == 3
 
@@ -193,10 +220,15 @@ def test_keep_colors_takes_luminance_from_the_image_and_colour_from_the_content(
     content = pictures["flower"].resize((48, 32))
     image = to_tensor(pictures["coffee"].resize((48, 32)))
     mixed = keep_colors(image, content)
-    y, cb, cr = (np.asarray(c, dtype=float) for c in Image.fromarray(
-        (mixed.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).convert("YCbCr").split())
-    y_img = np.asarray(Image.fromarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).convert("YCbCr"),
-                       dtype=float)[..., 0]
+    y, cb, cr = (
+        np.asarray(c, dtype=float)
+        for c in Image.fromarray((mixed.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+        .convert("YCbCr")
+        .split()
+    )
+    y_img = np.asarray(
+        Image.fromarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).convert("YCbCr"), dtype=float
+    )[..., 0]
     _, cb_c, cr_c = (np.asarray(c, dtype=float) for c in content.convert("YCbCr").split())
     # Round trips through 8-bit RGB cost a few levels where colours leave the RGB gamut.
     assert np.median(np.abs(y - y_img)) <= 1 and np.median(np.abs(cb - cb_c)) <= 2 and np.median(np.abs(cr - cr_c)) <= 2
@@ -219,14 +251,17 @@ def test_original_colors_run_keeps_the_content_colours(lite0, pictures):
     assert np.median(np.abs(cb - cb_c)) <= 2 and np.median(np.abs(cr - cr_c)) <= 2
 
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(content_layer="block99"), "no layer 'block99'"),
-    (dict(style_weights=[1.0]), "3 style layers but 1 style weights"),
-    (dict(style_blend_weights=[1.0, 2.0]), "1 style image(s) but 2 blend weights"),
-    (dict(optimizer="sgd"), "--optimizer"),
-    (dict(iterations=0), "--iterations"),
-    (dict(tv_weight=-1.0), "non-negative"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(content_layer="block99"), "no layer 'block99'"),
+        (dict(style_weights=[1.0]), "3 style layers but 1 style weights"),
+        (dict(style_blend_weights=[1.0, 2.0]), "1 style image(s) but 2 blend weights"),
+        (dict(optimizer="sgd"), "--optimizer"),
+        (dict(iterations=0), "--iterations"),
+        (dict(tv_weight=-1.0), "non-negative"),
+    ],
+)
 def test_bad_settings_are_refused_before_any_work(lite0, pictures, changes, message):
     with pytest.raises(A3Error, match=message.replace("(", r"\(").replace(")", r"\)")):
         StyleTransfer(lite0, pictures["chelsea"], [pictures["coffee"]], config(**changes))

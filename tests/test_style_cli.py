@@ -8,14 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import run_cli as run, torch_free_help
 from a3cli.engine.catalogue import BACKBONES
 from a3cli.engine.catalogue import STYLE_PRESETS as PRESETS
 from a3cli.engine.style.settings import resolve_settings
+from tests.helpers import run_cli as run
+from tests.helpers import torch_free_help
 
 TINY = ["--image-size", "32", "--iterations", "3", "--device", "cpu"]
-
-
 
 
 def test_help_does_not_import_torch():
@@ -25,8 +24,23 @@ def test_help_does_not_import_torch():
 
 def test_stylize_writes_the_picture_keeping_the_aspect_ratio(photos, tmp_path, capsys):
     out, compare, report = tmp_path / "cat.png", tmp_path / "compare.png", tmp_path / "cat.json"
-    code, stdout, err = run(["stylize", str(photos["chelsea"]), str(photos["coffee"]), *TINY, "--out", str(out),
-                             "--compare", str(compare), "--json", str(report), "--save-every", "2"], capsys)
+    code, stdout, err = run(
+        [
+            "stylize",
+            str(photos["chelsea"]),
+            str(photos["coffee"]),
+            *TINY,
+            "--out",
+            str(out),
+            "--compare",
+            str(compare),
+            "--json",
+            str(report),
+            "--save-every",
+            "2",
+        ],
+        capsys,
+    )
     assert code == 0, err
     with Image.open(out) as picture:
         assert picture.format == "PNG" and picture.height == 32 and picture.width == round(32 * 451 / 300)
@@ -44,8 +58,21 @@ def test_same_seed_gives_the_same_picture(photos, tmp_path, capsys):
     outputs = []
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         out = tmp_path / f"{name}.png"
-        code, _, err = run(["stylize", str(photos["chelsea"]), str(photos["coffee"]), *TINY, "--init", "random",
-                            "--seed", seed, "--out", str(out)], capsys)
+        code, _, err = run(
+            [
+                "stylize",
+                str(photos["chelsea"]),
+                str(photos["coffee"]),
+                *TINY,
+                "--init",
+                "random",
+                "--seed",
+                seed,
+                "--out",
+                str(out),
+            ],
+            capsys,
+        )
         assert code == 0, err
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] and outputs[0] != outputs[2]
@@ -53,8 +80,22 @@ def test_same_seed_gives_the_same_picture(photos, tmp_path, capsys):
 
 def test_several_styles_blended_with_original_colors(photos, tmp_path, capsys):
     out = tmp_path / "blend.jpg"
-    code, _, err = run(["stylize", str(photos["chelsea"]), str(photos["coffee"]), str(photos["flower"]), *TINY,
-                        "--style-blend-weights", "3,1", "--original-colors", "--multiscale", "--out", str(out)], capsys)
+    code, _, err = run(
+        [
+            "stylize",
+            str(photos["chelsea"]),
+            str(photos["coffee"]),
+            str(photos["flower"]),
+            *TINY,
+            "--style-blend-weights",
+            "3,1",
+            "--original-colors",
+            "--multiscale",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0, err
     with Image.open(out) as picture:
         assert picture.format == "JPEG" and picture.height == 32
@@ -85,8 +126,13 @@ def test_presets_on_squeezenet_are_the_assignments_numbers():
     assert starry["content_layer"] == "3" and starry["style_layers"] == ["1", "4", "6", "7"]
     assert starry["style_weights"] == [300000, 1000, 15, 3] and starry["content_weight"] == 6e-2
     assert starry["tv_weight"] == 2e-2 and starry["image_size"] == 192 and starry["style_size"] == 192
-    assert (starry["optimizer"], starry["lr"], starry["decay_lr"], starry["decay_at"], starry["iterations"]) == \
-        ("adam", 3.0, 0.1, 0.9, 200)
+    assert (starry["optimizer"], starry["lr"], starry["decay_lr"], starry["decay_at"], starry["iterations"]) == (
+        "adam",
+        3.0,
+        0.1,
+        0.9,
+        200,
+    )
     composition = resolve_settings("squeezenet1_1", "composition-vii", {})
     assert composition["style_weights"] == [20000, 500, 12, 1] and composition["style_size"] == 512
     assert composition["content_weight"] == 5e-2 and composition["tv_weight"] == 5e-2
@@ -100,8 +146,9 @@ def test_presets_on_squeezenet_are_the_assignments_numbers():
     # What the user gives wins over the preset.
     assert resolve_settings("squeezenet1_1", "scream", {"tv_weight": 1.0, "lr": None})["tv_weight"] == 1.0
     assert set(PRESETS) == {"composition-vii", "scream", "starry-night", "feature-inversion", "texture"}
-    assert all(set(models) == {"squeezenet1_1", *(f"efficientnet_lite{v}" for v in range(3))}
-               for models in PRESETS.values())
+    assert all(
+        set(models) == {"squeezenet1_1", *(f"efficientnet_lite{v}" for v in range(3))} for models in PRESETS.values()
+    )
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -131,8 +178,19 @@ def test_every_preset_runs_on_its_backbone(preset, model, photos):
 def test_squeezenet_offline_says_where_the_weights_go(photos, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("A3_OFFLINE", "1")
-    code, _, err = run(["stylize", str(photos["chelsea"]), str(photos["coffee"]), "--preset", "scream",
-                        "--model", "squeezenet1_1", *TINY], capsys)
+    code, _, err = run(
+        [
+            "stylize",
+            str(photos["chelsea"]),
+            str(photos["coffee"]),
+            "--preset",
+            "scream",
+            "--model",
+            "squeezenet1_1",
+            *TINY,
+        ],
+        capsys,
+    )
     assert code == 2 and "not available offline" in err and len(err.strip().splitlines()) == 1
 
 

@@ -7,13 +7,30 @@ import pytest
 import torch
 from PIL import Image
 
-from a3cli.engine.visualize.classvis import (ClassVisConfig, ClassVisualization, FourierImage, blur, class_visualization,
-                                             held_out_probability, jitter, target_probability)
 from a3cli.engine.errors import A3Error
+from a3cli.engine.visualize.classvis import (
+    ClassVisConfig,
+    ClassVisualization,
+    FourierImage,
+    blur,
+    class_visualization,
+    held_out_probability,
+    jitter,
+    target_probability,
+)
 from a3cli.engine.visualize.fooling import FoolConfig, as_saved, bounds, fool
-from a3cli.engine.visualize.saliency import (SaliencyConfig, baseline_image, completeness, integrated_gradients,
-                                             method_maps, path_rule, randomize_weights, saliency, smoothgrad,
-                                             vanilla_saliency)
+from a3cli.engine.visualize.saliency import (
+    SaliencyConfig,
+    baseline_image,
+    completeness,
+    integrated_gradients,
+    method_maps,
+    path_rule,
+    randomize_weights,
+    saliency,
+    smoothgrad,
+    vanilla_saliency,
+)
 
 
 class LinearModel:
@@ -45,8 +62,9 @@ def test_smoothgrad_without_noise_is_vanilla_and_with_noise_is_the_mean_of_noisy
     targets = torch.tensor([1, 3])
     assert torch.allclose(smoothgrad(model, x, targets, samples=5, noise=0.0), vanilla_saliency(model, x, targets))
     # A linear model's gradient does not depend on x, so noise leaves the map unchanged too.
-    assert torch.allclose(smoothgrad(model, x, targets, samples=7, noise=0.5, batch_size=3),
-                          vanilla_saliency(model, x, targets))
+    assert torch.allclose(
+        smoothgrad(model, x, targets, samples=7, noise=0.5, batch_size=3), vanilla_saliency(model, x, targets)
+    )
 
 
 def test_integrated_gradients_of_a_linear_model_is_exact():
@@ -70,8 +88,11 @@ class CubicModel(LinearModel):
 def test_path_rules_integrate_polynomials(steps):
     """Gauss–Legendre with n points is exact up to degree 2n − 1, squared (α = u²) up to n − 1, the midpoint
     rule up to degree 1."""
-    for rule, exact_degree in (("gauss-legendre", 2 * steps - 1), ("gauss-legendre-squared", steps - 1),
-                               ("midpoint", 1)):
+    for rule, exact_degree in (
+        ("gauss-legendre", 2 * steps - 1),
+        ("gauss-legendre-squared", steps - 1),
+        ("midpoint", 1),
+    ):
         alphas, weights = path_rule(rule, steps)
         assert alphas.shape == weights.shape == (steps,) and float(alphas.min()) > 0 and float(alphas.max()) < 1
         for degree in range(exact_degree + 1):
@@ -97,12 +118,19 @@ def test_integrated_gradients_completeness_by_rule():
     # the midpoint rule misses the quadratic's curvature: an error that shrinks as 1/steps².
     squared = integrated_gradients(model, x, targets, steps=3, baseline=x0, rule="gauss-legendre-squared")
     assert torch.allclose(squared, exact)
-    errors = [float(completeness(model, x, x0, targets, integrated_gradients(
-        model, x, targets, steps=k, baseline=x0, rule="midpoint"))["completeness_error"][0]) for k in (4, 8)]
+    errors = [
+        float(
+            completeness(
+                model, x, x0, targets, integrated_gradients(model, x, targets, steps=k, baseline=x0, rule="midpoint")
+            )["completeness_error"][0]
+        )
+        for k in (4, 8)
+    ]
     assert errors[0] > 1e-9 and errors[1] == pytest.approx(errors[0] / 4, rel=1e-6)
     # In the batch: the method returns the map and the same numbers per image.
-    maps, batch_numbers = method_maps(model, x, targets, SaliencyConfig("ig", steps=2, baseline="grey",
-                                                                         rule="gauss-legendre"))
+    maps, batch_numbers = method_maps(
+        model, x, targets, SaliencyConfig("ig", steps=2, baseline="grey", rule="gauss-legendre")
+    )
     assert torch.allclose(maps, exact.abs().sum(dim=1)) and set(batch_numbers) == set(numbers)
 
 
@@ -163,8 +191,12 @@ def test_maps_depend_on_the_weights(photos):
 
 
 def test_saliency_config_refuses_bad_values():
-    for bad in (SaliencyConfig(method="guided"), SaliencyConfig(baseline="pink"), SaliencyConfig(samples=0),
-                SaliencyConfig(rule="simpson")):
+    for bad in (
+        SaliencyConfig(method="guided"),
+        SaliencyConfig(baseline="pink"),
+        SaliencyConfig(samples=0),
+        SaliencyConfig(rule="simpson"),
+    ):
         with pytest.raises(A3Error):
             bad.check()
     assert SaliencyConfig(method="ig").method == "integrated-gradients"
@@ -206,8 +238,13 @@ def test_fool_with_no_steps_reports_failure_and_changes_nothing(lite0, photos):
 
 
 def test_fool_config_checks():
-    for bad in (FoolConfig(1, lr=0), FoolConfig(1, max_iter=-1), FoolConfig(1, confidence=1.5),
-                FoolConfig(1, epsilon=0.5), FoolConfig(1, epsilon=300)):
+    for bad in (
+        FoolConfig(1, lr=0),
+        FoolConfig(1, max_iter=-1),
+        FoolConfig(1, confidence=1.5),
+        FoolConfig(1, epsilon=0.5),
+        FoolConfig(1, epsilon=300),
+    ):
         with pytest.raises(A3Error):
             bad.check()
 
@@ -274,8 +311,16 @@ def test_held_out_probability_averages_crops_of_the_saved_picture(lite0, photos)
 
 @pytest.mark.parametrize("param", ["pixel", "fourier", "lucent"])
 def test_classvis_raises_the_class_probability_and_hands_out_frames(lite0, param):
-    config = ClassVisConfig(target=130, iterations=16, size=64, param=param, save_every=4, max_jitter=4,
-                            blur_every=4, lr=None if param == "pixel" else 0.1)
+    config = ClassVisConfig(
+        target=130,
+        iterations=16,
+        size=64,
+        param=param,
+        save_every=4,
+        max_jitter=4,
+        blur_every=4,
+        lr=None if param == "pixel" else 0.1,
+    )
     frames = {}
     image = class_visualization(lite0, config, on_frame=lambda step, im: frames.setdefault(step, im), seed=1)
     assert image.shape == (3, 64, 64) and float(image.min()) >= 0 and float(image.max()) <= 1
@@ -300,7 +345,12 @@ def test_classvis_keeps_the_image_on_interrupt(lite0):
 
 
 def test_classvis_config_checks():
-    for bad in (ClassVisConfig(1, param="cppn"), ClassVisConfig(1, iterations=0), ClassVisConfig(1, lr=-1.0),
-                ClassVisConfig(1, size=16), ClassVisConfig(1, max_jitter=300)):
+    for bad in (
+        ClassVisConfig(1, param="cppn"),
+        ClassVisConfig(1, iterations=0),
+        ClassVisConfig(1, lr=-1.0),
+        ClassVisConfig(1, size=16),
+        ClassVisConfig(1, max_jitter=300),
+    ):
         with pytest.raises(A3Error):
             bad.check()

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import run_cli as run, torch_free_help
-
-
+from tests.helpers import run_cli as run
+from tests.helpers import torch_free_help
 
 
 @pytest.mark.parametrize("command", ["saliency", "fool", "classvis"])
@@ -20,8 +19,21 @@ def test_help_does_not_import_torch(command):
 
 def test_saliency_writes_a_panel_and_map_per_image(photos, tmp_path, capsys):
     out, js = tmp_path / "maps.png", tmp_path / "maps.json"
-    code, stdout, err = run(["saliency", str(photos["coffee"]), str(photos["chelsea"]), "--out", str(out),
-                             "--npy", "--json", str(js), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "saliency",
+            str(photos["coffee"]),
+            str(photos["chelsea"]),
+            "--out",
+            str(out),
+            "--npy",
+            "--json",
+            str(js),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "espresso" in stdout
     records = json.loads(js.read_text())
@@ -36,9 +48,29 @@ def test_saliency_writes_a_panel_and_map_per_image(photos, tmp_path, capsys):
 
 def test_saliency_for_a_named_class_with_integrated_gradients(photos, tmp_path, capsys):
     out, js = tmp_path / "cup.png", tmp_path / "cup.json"
-    code, stdout, err = run(["saliency", str(photos["coffee"]), "--class", "CUP", "--method", "ig", "--steps", "2",
-                             "--rule", "midpoint", "--baseline", "blur", "--out", str(out), "--json", str(js),
-                             "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "saliency",
+            str(photos["coffee"]),
+            "--class",
+            "CUP",
+            "--method",
+            "ig",
+            "--steps",
+            "2",
+            "--rule",
+            "midpoint",
+            "--baseline",
+            "blur",
+            "--out",
+            str(out),
+            "--json",
+            str(js),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "968 'cup'" in stdout and out.is_file()
     (record,) = json.loads(js.read_text())
@@ -54,8 +86,21 @@ def test_saliency_for_a_named_class_with_integrated_gradients(photos, tmp_path, 
 
 def test_fool_end_to_end(photos, tmp_path, capsys):
     out, js = tmp_path / "fooled.png", tmp_path / "fool.json"
-    code, stdout, err = run(["fool", str(photos["chelsea"]), "--target", "tarantula", "--out", str(out),
-                             "--json", str(js), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "fool",
+            str(photos["chelsea"]),
+            "--target",
+            "tarantula",
+            "--out",
+            str(out),
+            "--json",
+            str(js),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     numbers = json.loads(js.read_text())
     assert numbers["success"] and numbers["target"]["class"] == "tarantula" and numbers["final"]["index"] == 76
@@ -71,8 +116,23 @@ def test_fool_end_to_end(photos, tmp_path, capsys):
 
 def test_fool_within_a_budget(photos, tmp_path, capsys, lite0):
     out, js = tmp_path / "rocket.png", tmp_path / "rocket.json"
-    code, stdout, err = run(["fool", str(photos["rocket"]), "--target", "goldfish", "--epsilon", "4", "--out",
-                             str(out), "--json", str(js), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "fool",
+            str(photos["rocket"]),
+            "--target",
+            "goldfish",
+            "--epsilon",
+            "4",
+            "--out",
+            str(out),
+            "--json",
+            str(js),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     numbers = json.loads(js.read_text())
     assert numbers["success"] and numbers["final"]["class"] == "goldfish" and numbers["epsilon"] == 4
@@ -82,17 +142,51 @@ def test_fool_within_a_budget(photos, tmp_path, capsys, lite0):
     seen = lite0.deprocess(lite0.preprocess(Image.open(photos["rocket"]).convert("RGB")))[0]
     original = (seen.permute(1, 2, 0) * 255).round().int().numpy()
     assert np.abs(fooled - original).max() == numbers["linf"]
-    code, stdout, err = run(["fool", str(photos["rocket"]), "--target", "goldfish", "--epsilon", "1",
-                             "--max-iter", "1", "--out", str(out), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "fool",
+            str(photos["rocket"]),
+            "--target",
+            "goldfish",
+            "--epsilon",
+            "1",
+            "--max-iter",
+            "1",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "could not fool the model within --epsilon 1 in 1 steps" in " ".join(stdout.split())
 
 
 def test_classvis_writes_image_frames_and_gif(tmp_path, capsys):
     out, js = tmp_path / "cv.png", tmp_path / "cv.json"
-    code, stdout, err = run(["classvis", "--class", "Egyptian cat", "--iterations", "4", "--size", "48",
-                             "--max-jitter", "4", "--save-every", "2", "--out", str(out), "--json", str(js),
-                             "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "classvis",
+            "--class",
+            "Egyptian cat",
+            "--iterations",
+            "4",
+            "--size",
+            "48",
+            "--max-jitter",
+            "4",
+            "--save-every",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+            str(js),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     numbers = json.loads(js.read_text())
     assert numbers["class"] == {"index": 285, "name": "Egyptian cat"} and 0 <= numbers["target_probability"] <= 1
@@ -106,21 +200,70 @@ def test_classvis_writes_image_frames_and_gif(tmp_path, capsys):
 @pytest.mark.parametrize("model, size", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
 def test_saliency_fool_and_classvis_on_lite1_and_lite2(model, size, photos, tmp_path, capsys):
     """The other offline backbones, at their native input sizes, with their defaults filled in."""
-    code, stdout, err = run(["saliency", str(photos["coffee"]), "--model", model, "--npy", "--out",
-                             str(tmp_path / "s.png"), "--json", str(tmp_path / "s.json"), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "saliency",
+            str(photos["coffee"]),
+            "--model",
+            model,
+            "--npy",
+            "--out",
+            str(tmp_path / "s.png"),
+            "--json",
+            str(tmp_path / "s.json"),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     (record,) = json.loads((tmp_path / "s.json").read_text())
     assert record["model"] == model and record["class"]["name"] == "espresso"
     assert np.load(record["npy"]).shape == (size, size)
-    code, stdout, err = run(["fool", str(photos["coffee"]), "--model", model, "--target", "goldfish", "--epsilon",
-                             "2", "--max-iter", "2", "--out", str(tmp_path / "f.png"), "--json",
-                             str(tmp_path / "f.json"), "--device", "cpu"], capsys)
+    code, stdout, err = run(
+        [
+            "fool",
+            str(photos["coffee"]),
+            "--model",
+            model,
+            "--target",
+            "goldfish",
+            "--epsilon",
+            "2",
+            "--max-iter",
+            "2",
+            "--out",
+            str(tmp_path / "f.png"),
+            "--json",
+            str(tmp_path / "f.json"),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     numbers = json.loads((tmp_path / "f.json").read_text())
     assert numbers["iterations"] <= 2 and numbers["linf"] <= 2 and Image.open(tmp_path / "f.png").size == (size, size)
-    code, stdout, err = run(["classvis", "--class", "goldfish", "--model", model, "--iterations", "2", "--size", "48",
-                             "--out", str(tmp_path / "c.png"), "--json", str(tmp_path / "c.json"), "--device", "cpu"],
-                            capsys)
+    code, stdout, err = run(
+        [
+            "classvis",
+            "--class",
+            "goldfish",
+            "--model",
+            model,
+            "--iterations",
+            "2",
+            "--size",
+            "48",
+            "--out",
+            str(tmp_path / "c.png"),
+            "--json",
+            str(tmp_path / "c.json"),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     numbers = json.loads((tmp_path / "c.json").read_text())
     assert numbers["model"] == model and numbers["settings"]["param"] == "fourier"

@@ -25,6 +25,9 @@ class Installed:
     site: Path  # its site-packages, where the wheel went
 
 
+pytestmark = pytest.mark.slow  # builds the wheel and installs it in a fresh venv
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Installed:
     """The wheel, built from a copy of the source tree and installed into a fresh venv, both outside the checkout.
@@ -42,17 +45,29 @@ def installed(tmp_path_factory) -> Installed:
     for folder in ("a3cli", "weights"):
         shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp / "dist"),
-                    str(source)], check=True, capture_output=True)
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp / "dist").glob("a3cli-*.whl")
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
     python = venv / "bin" / "python"
-    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     (site / "a3_test_dependencies.pth").write_text("\n".join(site_module.getsitepackages()) + "\n")
-    subprocess.run([*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     return Installed(wheel, python, venv / "bin" / "a3", site)
 
 
@@ -72,16 +87,19 @@ def test_the_wheel_holds_every_module_and_the_shipped_weights(installed):
 def test_caption_sample_runs_from_the_installed_wheel(installed, tmp_path):
     from a3cli import __version__
 
-    where = run_installed([installed.python, "-c", "import a3cli.engine.files as f; print(f.__file__); "
-                           "print(f.SHIPPED_CAPTIONER)"], tmp_path)
+    where = run_installed(
+        [installed.python, "-c", "import a3cli.engine.files as f; print(f.__file__); print(f.SHIPPED_CAPTIONER)"],
+        tmp_path,
+    )
     module, captioner = where.stdout.split()
     assert Path(module).is_relative_to(installed.site)  # the wheel's copy, not the checkout
     assert Path(captioner) == installed.site / "a3cli/weights/caption_shapes.pt"
     version = run_installed([installed.a3, "--version"], tmp_path)
     assert version.returncode == 0 and version.stdout.strip() == f"a3 {__version__}"
     out = tmp_path / "captions.png"
-    result = run_installed([installed.a3, "caption-sample", "--dataset", "shapes", "--num", "2", "--out", out,
-                            "--device", "cpu"], tmp_path)
+    result = run_installed(
+        [installed.a3, "caption-sample", "--dataset", "shapes", "--num", "2", "--out", out, "--device", "cpu"], tmp_path
+    )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("shapes val ")]
     assert len(lines) == 2 and all("(true: " in line for line in lines)

@@ -65,12 +65,16 @@ def classify(
     images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)],
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    top: Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes to show.",
-                                     rich_help_panel=INPUTS)] = 5,
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="A PNG: each image beside its top-k bar chart.", rich_help_panel=INPUTS)] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="The predictions as JSON.",
-                                                     rich_help_panel=INPUTS)] = None,
+    top: Annotated[
+        int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes to show.", rich_help_panel=INPUTS)
+    ] = 5,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="A PNG: each image beside its top-k bar chart.", rich_help_panel=INPUTS),
+    ] = None,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="The predictions as JSON.", rich_help_panel=INPUTS)
+    ] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:

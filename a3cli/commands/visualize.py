@@ -50,51 +50,79 @@ def option(*flags: str, help: str, panel: str = OPTIMISATION, **kwargs: Any) -> 
 
 
 ImagesArgument = Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)]
-ClassOption = Annotated[Optional[str], option(
-    "--class", "-c", help="ImageNet class: index or name (default: predicted).", panel=INPUTS, show_default=False)]
+ClassOption = Annotated[
+    Optional[str],
+    option(
+        "--class", "-c", help="ImageNet class: index or name (default: predicted).", panel=INPUTS, show_default=False
+    ),
+]
 # saliency
-MethodOption = Annotated[str, option("--method", help=" | ".join(
-    "/".join((m.name, *m.aliases)) for m in SALIENCY_METHODS.values()), panel=METHOD)]
+MethodOption = Annotated[
+    str,
+    option(
+        "--method", help=" | ".join("/".join((m.name, *m.aliases)) for m in SALIENCY_METHODS.values()), panel=METHOD
+    ),
+]
 SamplesOption = Annotated[int, option("--samples", min=1, help="SmoothGrad: noisy copies averaged.", panel=METHOD)]
 NoiseOption = Annotated[float, option("--noise", min=0.0, help="SmoothGrad: noise std / value range.", panel=METHOD)]
 StepsOption = Annotated[int, option("--steps", min=1, help="Integrated Gradients: points on the path.", panel=METHOD)]
 RuleOption = Annotated[str, option("--rule", help=f"Integrated Gradients: {' | '.join(IG_RULES)}.", panel=METHOD)]
-BaselineOption = Annotated[str, option("--baseline", help=f"Integrated Gradients: {' | '.join(SALIENCY_BASELINES)}.", panel=METHOD)]
+BaselineOption = Annotated[
+    str, option("--baseline", help=f"Integrated Gradients: {' | '.join(SALIENCY_BASELINES)}.", panel=METHOD)
+]
 BatchOption = Annotated[int, option("--batch-size", min=1, help="Images (or copies) per pass.", panel=METHOD)]
-PanelOutOption = Annotated[Path, option(
-    "--out", "-o", help="Panel PNG; several images: OUT_<image>.png.", panel=INPUTS)]
+PanelOutOption = Annotated[
+    Path, option("--out", "-o", help="Panel PNG; several images: OUT_<image>.png.", panel=INPUTS)
+]
 NpyOption = Annotated[bool, option("--npy", help="Also save each raw map as .npy beside it.", panel=INPUTS)]
 # fool
-TargetOption = Annotated[str, option(
-    "--target", "-t", help="Class to make the model see: index or name.", panel=INPUTS, show_default=False)]
+TargetOption = Annotated[
+    str, option("--target", "-t", help="Class to make the model see: index or name.", panel=INPUTS, show_default=False)
+]
 FoolLrOption = Annotated[float, option("--lr", help="Step length (lr·g/‖g‖₂; with --epsilon lr·sign g).")]
 MaxIterOption = Annotated[int, option("--max-iter", min=0, help="Most gradient steps.")]
-ConfidenceOption = Annotated[Optional[float], option(
-    "--confidence", help="Also go on until the target has this probability.", show_default=False)]
-EpsilonOption = Annotated[Optional[float], option(
-    "--epsilon", help="Budget per pixel (0-255 units): PGD steps.", show_default=False, panel=LOSS)]
-FoolOutOption = Annotated[Path, option(
-    "--out", "-o", help="Fooling PNG (and OUT_diff.png, OUT_panel.png).", panel=INPUTS)]
+ConfidenceOption = Annotated[
+    Optional[float],
+    option("--confidence", help="Also go on until the target has this probability.", show_default=False),
+]
+EpsilonOption = Annotated[
+    Optional[float],
+    option("--epsilon", help="Budget per pixel (0-255 units): PGD steps.", show_default=False, panel=LOSS),
+]
+FoolOutOption = Annotated[
+    Path, option("--out", "-o", help="Fooling PNG (and OUT_diff.png, OUT_panel.png).", panel=INPUTS)
+]
 # classvis
-ClassvisTargetOption = Annotated[str, option(
-    "--class", "-c", help="ImageNet class to draw: index or name.", panel=INPUTS, show_default=False)]
-ParamOption = Annotated[Optional[str], option(
-    "--param", help=f"{' | '.join(CLASSVIS_PARAMS)} (default: per model).", show_default=False)]
-IterationsOption = Annotated[Optional[int], option(
-    "--iterations", "-n", min=1, help="Steps (default: per model and --param).", show_default=False)]
-ClassvisLrOption = Annotated[Optional[float], option(
-    "--lr", help="lr·g/‖g‖₂ (pixel) or Adam's lr (default: per model).", show_default=False)]
-L2Option = Annotated[Optional[float], option("--l2-reg", min=0.0, help="λ of the λ‖I‖² penalty.", panel=LOSS,
-                                             show_default=False)]
-BlurEveryOption = Annotated[Optional[int], option(
-    "--blur-every", min=0, help="Gaussian blur every K steps (pixel; 0: never).", show_default=False)]
-BlurSigmaOption = Annotated[Optional[float], option(
-    "--blur-sigma", min=0.0, help="σ of that blur, pixels.", show_default=False)]
-JitterOption = Annotated[Optional[int], option(
-    "--max-jitter", min=0, help="Random shift up to this many pixels.", show_default=False)]
+ClassvisTargetOption = Annotated[
+    str, option("--class", "-c", help="ImageNet class to draw: index or name.", panel=INPUTS, show_default=False)
+]
+ParamOption = Annotated[
+    Optional[str], option("--param", help=f"{' | '.join(CLASSVIS_PARAMS)} (default: per model).", show_default=False)
+]
+IterationsOption = Annotated[
+    Optional[int],
+    option("--iterations", "-n", min=1, help="Steps (default: per model and --param).", show_default=False),
+]
+ClassvisLrOption = Annotated[
+    Optional[float], option("--lr", help="lr·g/‖g‖₂ (pixel) or Adam's lr (default: per model).", show_default=False)
+]
+L2Option = Annotated[
+    Optional[float], option("--l2-reg", min=0.0, help="λ of the λ‖I‖² penalty.", panel=LOSS, show_default=False)
+]
+BlurEveryOption = Annotated[
+    Optional[int],
+    option("--blur-every", min=0, help="Gaussian blur every K steps (pixel; 0: never).", show_default=False),
+]
+BlurSigmaOption = Annotated[
+    Optional[float], option("--blur-sigma", min=0.0, help="σ of that blur, pixels.", show_default=False)
+]
+JitterOption = Annotated[
+    Optional[int], option("--max-jitter", min=0, help="Random shift up to this many pixels.", show_default=False)
+]
 SizeOption = Annotated[int, option("--size", min=32, max=1024, help="Image side, pixels.", panel=INPUTS)]
-SaveEveryOption = Annotated[int, option(
-    "--save-every", min=0, help="A frame every K steps: OUT_frames/, OUT.gif.", panel=INPUTS)]
+SaveEveryOption = Annotated[
+    int, option("--save-every", min=0, help="A frame every K steps: OUT_frames/, OUT.gif.", panel=INPUTS)
+]
 PictureOutOption = Annotated[Path, option("--out", "-o", help="The final image (PNG).", panel=INPUTS)]
 
 
@@ -150,8 +178,9 @@ def saliency(
     from a3cli.engine.visualize.saliency import saliency as compute
 
     torch_device = seeded_device(device, seed)
-    config = SaliencyConfig(method=method, samples=samples, noise=noise, steps=steps, baseline=baseline,
-                            batch_size=batch_size, rule=rule)
+    config = SaliencyConfig(
+        method=method, samples=samples, noise=noise, steps=steps, baseline=baseline, batch_size=batch_size, rule=rule
+    )
     config.check()
     check_output(out, "png")
     check_output(json_out)
@@ -168,8 +197,15 @@ def saliency(
         console.print(f"wrote {json_out}")
 
 
-def write_saliency_maps(images: list[Path], result: SaliencyResult, config: SaliencyConfig, model: str,
-                        classes: list[str], out: Path, npy: bool) -> list[dict[str, Any]]:
+def write_saliency_maps(
+    images: list[Path],
+    result: SaliencyResult,
+    config: SaliencyConfig,
+    model: str,
+    classes: list[str],
+    out: Path,
+    npy: bool,
+) -> list[dict[str, Any]]:
     """Show each image's predictions, write its panel (and raw map); return the JSON records."""
     from a3cli.engine.figures import saliency_panel
     from a3cli.engine.images import save_image
@@ -179,9 +215,15 @@ def write_saliency_maps(images: list[Path], result: SaliencyResult, config: Sali
     for i, (path, png) in enumerate(zip(images, per_image_paths(out, images, ".png"))):
         console.print(top_table(f"{path}  ({model})", result.top[i]))
         save_image(saliency_panel(result.images[i], result.maps[i]), png)
-        record = {"image": str(path), "model": model, "method": config.method,
-                  "class": {"index": result.targets[i], "name": classes[result.targets[i]]},
-                  "panel": str(png), "top": top_records(result.top[i]), **result.numbers[i]}
+        record = {
+            "image": str(path),
+            "model": model,
+            "method": config.method,
+            "class": {"index": result.targets[i], "name": classes[result.targets[i]]},
+            "panel": str(png),
+            "top": top_records(result.top[i]),
+            **result.numbers[i],
+        }
         if ig:
             record.update(steps=config.steps, rule=config.rule, baseline=config.baseline)
         console.print(f"map for class {result.targets[i]} {classes[result.targets[i]]!r}: wrote {png}")
@@ -200,18 +242,26 @@ def write_saliency_maps(images: list[Path], result: SaliencyResult, config: Sali
 
 def show_completeness(images: list[Path], numbers: list[dict[str, float]], config: SaliencyConfig) -> None:
     """Integrated Gradients' attributions should add up to s(image) - s(baseline): how far off they are."""
-    table = Table(title=f"completeness ({config.steps} {config.rule} steps, {config.baseline} baseline)",
-                  title_justify="left")
+    table = Table(
+        title=f"completeness ({config.steps} {config.rule} steps, {config.baseline} baseline)", title_justify="left"
+    )
     for column in ("image", "Σ attributions", "s(x) - s(baseline)", "error", "relative"):
         table.add_column(column, justify="left" if column == "image" else "right")
     for path, n in zip(images, numbers):
-        table.add_row(str(path), f"{n['attribution_sum']:.3f}", f"{n['score_gap']:.3f}",
-                      f"{n['completeness_error']:.3f}", f"{n['relative_completeness_error']:.1%}")
+        table.add_row(
+            str(path),
+            f"{n['attribution_sum']:.3f}",
+            f"{n['score_gap']:.3f}",
+            f"{n['completeness_error']:.3f}",
+            f"{n['relative_completeness_error']:.1%}",
+        )
     console.print(table)
     worst = max(n["relative_completeness_error"] for n in numbers)
     if worst > COMPLETE_ENOUGH:
-        console.print(f"[yellow]the attributions miss s(x) - s(baseline) by up to {worst:.0%}: "
-                      f"try more --steps (now {config.steps})[/]")
+        console.print(
+            f"[yellow]the attributions miss s(x) - s(baseline) by up to {worst:.0%}: "
+            f"try more --steps (now {config.steps})[/]"
+        )
 
 
 @app.command()
@@ -257,8 +307,9 @@ def fool(
     check_output(json_out)
     picture = load_image(image)
     backbone = load_backbone(model, torch_device, weights)
-    config = FoolConfig(target=resolve_class(target, backbone.classes), lr=lr, max_iter=max_iter,
-                        confidence=confidence, epsilon=epsilon)
+    config = FoolConfig(
+        target=resolve_class(target, backbone.classes), lr=lr, max_iter=max_iter, confidence=confidence, epsilon=epsilon
+    )
     config.check()
     with progress_bar(max_iter, f"fooling → {backbone.classes[config.target]}") as progress:
         result = make_fooling_image(backbone, picture, config, progress)
@@ -273,8 +324,10 @@ def fool(
         write_json(json_out, numbers)
         console.print(f"wrote {json_out}")
     if not result.success and epsilon is not None:
-        console.print(f"[yellow]could not fool the model within --epsilon {epsilon:g} in {max_iter} steps: "
-                      "try a larger --epsilon or more --max-iter[/]")
+        console.print(
+            f"[yellow]could not fool the model within --epsilon {epsilon:g} in {max_iter} steps: "
+            "try a larger --epsilon or more --max-iter[/]"
+        )
     elif not result.success:
         console.print(f"[yellow]not fooled within {max_iter} steps: try more --max-iter or a larger --lr[/]")
 
@@ -327,14 +380,22 @@ def classvis(
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import imagenet_classes, load_backbone
-    from a3cli.engine.files import write_json
-    from a3cli.engine.images import save_gif, save_image
+    from a3cli.engine.images import save_image
     from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, target_probability
 
     torch_device = seeded_device(device, seed)
-    config = ClassVisConfig(target=resolve_class(target, imagenet_classes()), param=param, iterations=iterations,
-                            lr=lr, l2_reg=l2_reg, blur_every=blur_every, blur_sigma=blur_sigma,
-                            max_jitter=max_jitter, size=size, save_every=save_every)
+    config = ClassVisConfig(
+        target=resolve_class(target, imagenet_classes()),
+        param=param,
+        iterations=iterations,
+        lr=lr,
+        l2_reg=l2_reg,
+        blur_every=blur_every,
+        blur_sigma=blur_sigma,
+        max_jitter=max_jitter,
+        size=size,
+        save_every=save_every,
+    )
     config.check()
     check_output(out, "png")
     check_output(json_out)
@@ -345,21 +406,56 @@ def classvis(
     drawing = ClassVisualization(backbone, config, seed)
     config = drawing.config
     name = backbone.classes[config.target]
+    image, frames = draw(drawing, out, frame_dir, f"classvis {name}")
+    save_image(image, out)
+    prob, top = target_probability(backbone, image, config.target)
+    console.print(top_table(f"{out}  ({backbone.name}, saved image)", top))
+    console.print(f"{name!r} ({config.target}) has probability {prob:.3f} on the saved image; wrote {out}")
+    write_classvis_json(json_out, config, backbone.name, name, out, prob, top, seed, frames, frame_dir)
+
+
+def draw(drawing: Any, out: Path, frame_dir: Path, description: str) -> tuple[Any, list[Any]]:
+    """Run a class visualization with a progress bar, keeping its frames; on Ctrl-C the picture so far."""
+    from a3cli.engine.images import save_image
+
     frames = []
 
     def keep_frame(step: int, image) -> None:
         save_image(image, frame_dir / f"{step:05d}.png")
         frames.append(image.cpu())
 
-    with picture_kept_on_interrupt(out, drawing.current_image), \
-            progress_bar(config.iterations, f"classvis {name}") as progress:
+    with (
+        picture_kept_on_interrupt(out, drawing.current_image),
+        progress_bar(drawing.config.iterations, description) as progress,
+    ):
         image = drawing.run(progress, keep_frame)
-    save_image(image, out)
-    prob, top = target_probability(backbone, image, config.target)
-    console.print(top_table(f"{out}  ({backbone.name}, saved image)", top))
-    console.print(f"{name!r} ({config.target}) has probability {prob:.3f} on the saved image; wrote {out}")
-    numbers = {"class": {"index": config.target, "name": name}, "model": backbone.name, "out": str(out),
-               "target_probability": prob, "settings": {**config.settings(), "seed": seed}, "top": top_records(top)}
+    return image, frames
+
+
+def write_classvis_json(
+    json_out: Optional[Path],
+    config: Any,
+    model: str,
+    name: str,
+    out: Path,
+    prob: float,
+    top: list[Any],
+    seed: int,
+    frames: list[Any],
+    frame_dir: Path,
+) -> None:
+    """The animation of the frames (when kept) and the numbers as JSON (when asked for)."""
+    from a3cli.engine.files import write_json
+    from a3cli.engine.images import save_gif
+
+    numbers = {
+        "class": {"index": config.target, "name": name},
+        "model": model,
+        "out": str(out),
+        "target_probability": prob,
+        "settings": {**config.settings(), "seed": seed},
+        "top": top_records(top),
+    }
     if frames:
         gif = out.with_suffix(".gif")
         save_gif(frames, gif, duration_ms=120)
