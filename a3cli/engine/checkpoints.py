@@ -10,8 +10,9 @@ foreign file ends in one `error:` line, never a traceback.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import cast
 
 import numpy as np
 import torch
@@ -74,7 +75,8 @@ def rng_state() -> dict:
 
     Only tensors, numbers and tuples, so that a `weights_only=True` load accepts it.
     """
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    # NumPy's global generator is a Mersenne Twister: its legacy state is this tuple, never the dict form.
+    name, keys, pos, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     numpy_state = (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)
     state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():

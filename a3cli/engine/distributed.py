@@ -16,9 +16,9 @@ import atexit
 import gc
 import os
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -153,6 +153,9 @@ class SyncedBatchNorm(nn.modules.batchnorm._BatchNorm):
         mean = stats[: x.shape[1]] / n
         var = stats[x.shape[1]: 2 * x.shape[1]] / n - mean * mean  # biased, as BatchNorm normalises with
         if self.track_running_stats:
+            # BatchNorm registers these three buffers whenever it tracks running statistics.
+            assert self.num_batches_tracked is not None and self.running_mean is not None
+            assert self.running_var is not None
             with torch.no_grad():
                 self.num_batches_tracked += 1
                 m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)

@@ -7,8 +7,8 @@ picture primitives of images.py (heat maps, overlays, rows): saliency maps and f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from PIL import Image
@@ -65,13 +65,14 @@ def loss_curves_figure(curves: dict[str, Sequence[float]], path: str | Path, xla
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, values in curves.items():
-        values = np.asarray(values, dtype=float)
-        line, = ax.plot(np.arange(1, len(values) + 1), values, alpha=0.35 if len(values) > 50 else 1.0,
-                        label=None if len(values) > 50 else name)
-        if len(values) > 50:
-            width = max(len(values) // 50, 2)
-            smooth = np.convolve(values, np.ones(width) / width, mode="valid")
-            ax.plot(np.arange(width, len(values) + 1), smooth, color=line.get_color(), label=f"{name} (mean of {width})")
+        series = np.asarray(values, dtype=float)
+        line, = ax.plot(np.arange(1, len(series) + 1), series, alpha=0.35 if len(series) > 50 else 1.0,
+                        label=None if len(series) > 50 else name)
+        if len(series) > 50:
+            width = max(len(series) // 50, 2)
+            smooth = np.convolve(series, np.ones(width) / width, mode="valid")
+            ax.plot(np.arange(width, len(series) + 1), smooth, color=line.get_color(),
+                    label=f"{name} (mean of {width})")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     if title:

@@ -55,8 +55,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = 100_000_000) -> Image.
                         f"limit of {max_pixels} (possible decompression bomb)"
                     )
                 img.load()  # decode now so truncated or corrupt data is found here
-                img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+                return _to_rgb(ImageOps.exif_transpose(img))
     except A3Error:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -112,7 +111,7 @@ def shorter_side_size(img: Image.Image, size: int) -> tuple[int, int]:
 
 def resize_shorter_side(img: Image.Image, size: int) -> Image.Image:
     """Shorter side to `size`, aspect ratio kept, bicubic (the assignment's T.Resize(size))."""
-    return img.resize(shorter_side_size(img, size), Image.BICUBIC)
+    return img.resize(shorter_side_size(img, size), Image.Resampling.BICUBIC)
 
 
 def centre_square(img: Image.Image, size: int, resample: Image.Resampling) -> Image.Image:

@@ -7,7 +7,8 @@ progress bar (`a3cli.app.progress_bar`); library users pass their own function o
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Optional
 
 Progress = Callable[[int, Mapping[str, float]], None]
 

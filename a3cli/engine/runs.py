@@ -17,13 +17,15 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Protocol
+from typing import Any, Optional, Protocol
 
-try:
-    import fcntl
-except ImportError:  # Windows: runs are not locked
+if sys.platform == "win32":  # Windows has no fcntl: runs are not locked
     fcntl = None
+else:
+    import fcntl
 
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.device import rng_state
@@ -130,7 +132,7 @@ class DeferredInterrupt:
         self.requested = False
         self.previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "DeferredInterrupt":
+    def __enter__(self) -> DeferredInterrupt:
         try:
             self.previous = {signum: signal.signal(signum, self.handle) for signum in self.SIGNALS}
         except ValueError:  # not the main thread: leave the signals alone

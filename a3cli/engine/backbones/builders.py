@@ -8,8 +8,9 @@ captioning can pick feature layers by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -17,11 +18,15 @@ from torch import nn
 
 from a3cli.engine.catalogue import BackboneRecord
 
+# A stage of the trunk: a module, or a method of the network that runs several of its modules.
+Stage = Callable[[torch.Tensor], torch.Tensor]
+ModelT = TypeVar("ModelT", bound=nn.Module)
+
 
 @dataclass
 class Parts:
     model: nn.Module
-    stages: list[tuple[str, nn.Module]]
+    stages: list[tuple[str, Stage]]
     head: Callable[[torch.Tensor], torch.Tensor]  # last stage output -> logits
     pool: Callable[[torch.Tensor], torch.Tensor]  # last stage output -> (N, feature_dim)
 
@@ -30,11 +35,12 @@ def global_average(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=(2, 3))
 
 
-def no_inplace(model: nn.Module) -> nn.Module:
+def no_inplace(model: ModelT) -> ModelT:
     """In-place ReLUs would overwrite feature maps that callers keep; turn them off."""
     for module in model.modules():
         if hasattr(module, "inplace"):
-            module.inplace = False
+            # A plain flag: torch types a Module's attribute assignments as tensors and modules only.
+            cast(Any, module).inplace = False
     return model
 
 
@@ -43,7 +49,8 @@ def efficientnet_lite(record: BackboneRecord) -> Parts:
     from a3cli.engine.backbones.efficientnet_lite import LITE_SCALING, EfficientNetLite
 
     model = EfficientNetLite(*LITE_SCALING[record.name])
-    stages = [("stem", model.stem)] + [(f"block{i}", block) for i, block in enumerate(model._blocks)]
+    stages: list[tuple[str, Stage]] = [("stem", model.stem)]
+    stages += [(f"block{i}", block) for i, block in enumerate(model._blocks)]
     stages.append(("head", model.head))
     return Parts(model, stages, model.classify, global_average)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 from a3cli.engine.errors import A3Error
 

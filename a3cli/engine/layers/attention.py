@@ -21,7 +21,6 @@ import math
 
 import torch
 from torch import Tensor
-
 from torch.autograd.function import once_differentiable
 
 from a3cli.engine.layers.rnn import _lstm_cell_backward, _lstm_cell_forward, lstm_step_forward

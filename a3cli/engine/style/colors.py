@@ -29,5 +29,5 @@ def keep_colors(image: Tensor, content: Image.Image) -> Tensor:
     """The luminance (Y of YCbCr, Pillow's ITU-R 601 conversion) of `image`, the colours (Cb, Cr) of `content`."""
     picture = to_pil(image)
     y, _, _ = picture.convert("YCbCr").split()
-    _, cb, cr = content.resize(picture.size, Image.BICUBIC).convert("YCbCr").split()
+    _, cb, cr = content.resize(picture.size, Image.Resampling.BICUBIC).convert("YCbCr").split()
     return to_tensor(Image.merge("YCbCr", (y, cb, cr)).convert("RGB"))

@@ -13,9 +13,10 @@ its TV weights mean the same thing); images come in and go out in [0, 1].
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,8 @@ class StyleConfig:
     iterations: int = 300
     lr: float = 1.0
     decay_lr: Optional[float] = None  # Adam: switch to this lr ...
-    decay_at: float = STYLE_DEFAULTS["decay_at"]  # ... after this fraction of the iterations (the assignment: 3.0 -> 0.1 at 180/200)
+    # ... after this fraction of the iterations (the assignment: 3.0 -> 0.1 at 180/200)
+    decay_at: float = STYLE_DEFAULTS["decay_at"]
     style_blend_weights: Optional[list[float]] = None  # one per style image; normalised to sum 1
     original_colors: bool = False
     multiscale: bool = False
@@ -170,7 +172,7 @@ class StyleTransfer:
             mean = torch.tensor(IMAGENET_MEAN, device=content.device, dtype=content.dtype).view(1, 3, 1, 1)
             std = torch.tensor(IMAGENET_STD, device=content.device, dtype=content.dtype).view(1, 3, 1, 1)
             return self.backbone.normalize(mean + std * noise)
-        picture = load_image(Path(init)).resize((content.shape[3], content.shape[2]), Image.BICUBIC)
+        picture = load_image(Path(init)).resize((content.shape[3], content.shape[2]), Image.Resampling.BICUBIC)
         return self.backbone.normalize(to_tensor(picture)[None].to(content.device))
 
     # -- the loss --
@@ -180,7 +182,10 @@ class StyleTransfer:
         layers = ([config.content_layer] if self.use_content else []) + [layer for layer, _ in self.style_layers]
         feats = self.backbone.features(image, layers) if layers else []
         zero = image.new_zeros(())
-        content = content_loss(config.content_weight, feats[0], target) if self.use_content else zero
+        content = zero
+        if self.use_content:
+            assert target is not None  # `prepare` gives the content features whenever the content term counts
+            content = content_loss(config.content_weight, feats[0], target)
         offset = 1 if self.use_content else 0
         style = zero
         if self.style_layers:
@@ -212,13 +217,13 @@ class StyleTransfer:
                 start = self.initial_image(content)
             else:  # coarse to fine: the previous scale's result, enlarged
                 start = F.interpolate(self.image.detach(), size=content.shape[2:], mode="bicubic", align_corners=False)
-            self.image = start.contiguous().requires_grad_(True)
+            image = self.image = start.contiguous().requires_grad_(True)
             if count == 0:
                 continue
             step = {"n": done}
 
             def evaluate() -> Tensor:
-                terms = self.losses(self.image, target, grams)
+                terms = self.losses(image, target, grams)
                 total = terms["content"] + terms["style"] + terms["tv"]
                 step["n"] += 1
                 values = {name: float(t.detach()) for name, t in terms.items()}
@@ -240,7 +245,7 @@ class StyleTransfer:
         if not history:
             raise A3Error("nothing to optimise: --iterations is too small for --multiscale")
         with torch.no_grad():  # the last evaluation may be a line-search trial: measure the result itself
-            terms = self.losses(self.image, target, grams)
+            terms = self.losses(image, target, grams)
         end = {name: float(t) for name, t in terms.items()}
         end["total"] = sum(end.values())
         return StyleResult(image=self.current_image(), start=history[0], end=end, history=history)
@@ -248,6 +253,7 @@ class StyleTransfer:
     def run_adam(self, evaluate: Callable[[], Tensor], count: int, done: int) -> None:
         """Adam with the assignment's optional schedule; the picture is kept inside the valid pixel range."""
         config = self.config
+        assert self.image is not None  # `run` sets the picture before it optimises
         optimizer = torch.optim.Adam([self.image], lr=config.lr)
         decay_step = round(config.decay_at * config.iterations)
         for i in range(count):
@@ -266,6 +272,7 @@ class StyleTransfer:
         `count` bounds the loss evaluations (each a forward and backward pass), which is
         what costs time; after the first few iterations a line search needs one evaluation.
         """
+        assert self.image is not None  # `run` sets the picture before it optimises
         optimizer = torch.optim.LBFGS([self.image], lr=self.config.lr, max_iter=count, max_eval=count,
                                       tolerance_grad=-1, tolerance_change=-1, history_size=50,
                                       line_search_fn=LINE_SEARCH)

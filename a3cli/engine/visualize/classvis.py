@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -81,7 +82,7 @@ class ClassVisConfig:
     save_every: int = 0  # hand a frame to `on_frame` every this many steps (0: never)
     init_std: float = 1.0  # pixel: std of the starting noise, in the normalised space
 
-    def resolved(self, backbone: str) -> "ClassVisConfig":
+    def resolved(self, backbone: str) -> ClassVisConfig:
         """Every setting filled in: given ones kept, the rest from the catalogue (backbone and --param)."""
         param = self.param or classvis_param(backbone)
         defaults = classvis_settings(backbone, param)
@@ -166,6 +167,7 @@ class ClassVisualization:
         """Optimise; return the image (3, size, size) in [0, 1]. `on_frame(step, image)` gets every
         `save_every`-th image."""
         config = self.config
+        assert config.iterations is not None  # resolved in __init__
         for t in range(config.iterations):
             score = self.step(t)
             report(progress, t + 1, {"score": score})
@@ -182,23 +184,24 @@ def class_visualization(backbone: Backbone, config: ClassVisConfig, progress: Pr
 
 def _pixel(backbone: Backbone, config: ClassVisConfig, rng: random.Random, generator: torch.Generator):
     """The assignment's method: (one step of the ascent, the current picture)."""
-    lr = config.lr
+    lr, l2_reg, max_jitter, blur_sigma = config.lr, config.l2_reg, config.max_jitter, config.blur_sigma
+    assert lr is not None and l2_reg is not None and max_jitter is not None and blur_sigma is not None  # resolved
     lo, hi = backbone.pixel_range()
     noise = torch.randn((1, 3, config.size, config.size), generator=generator) * config.init_std
     img = torch.maximum(torch.minimum(noise.to(backbone.device), hi), lo)
 
     def step(t: int) -> float:
         nonlocal img
-        dx, dy = rng.randint(0, config.max_jitter), rng.randint(0, config.max_jitter)
+        dx, dy = rng.randint(0, max_jitter), rng.randint(0, max_jitter)
         x = jitter(img, dx, dy).requires_grad_(True)
         score = backbone.logits(x)[0, config.target]
-        objective = score - config.l2_reg * x.pow(2).sum()
+        objective = score - l2_reg * x.pow(2).sum()
         (grad,) = torch.autograd.grad(objective, x)
         with torch.no_grad():
             x = x + lr * grad / grad.norm().clamp(min=1e-12)
             img = torch.maximum(torch.minimum(jitter(x, -dx, -dy), hi), lo)
             if config.blur_every and t % config.blur_every == 0:
-                img = blur(img, config.blur_sigma)
+                img = blur(img, blur_sigma)
         return float(score.detach())
 
     return step, lambda: backbone.deprocess(img)[0].clamp(0, 1)
@@ -215,11 +218,12 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
 
 def _fourier(backbone: Backbone, config: ClassVisConfig, rng: random.Random, generator: torch.Generator):
     """The Fourier parametrisations: (one Adam step under random transforms, the current picture)."""
-    spectrum = FOURIER_SPECTRA[config.param]
+    param, lr, l2_reg, pad = config.param, config.lr, config.l2_reg, config.max_jitter
+    assert param is not None and lr is not None and l2_reg is not None and pad is not None  # resolved
+    spectrum = FOURIER_SPECTRA[param]
     image = FourierImage(config.size, backbone.device, generator, decay=spectrum.decay,
                          resolution=spectrum.resolution)
-    optimizer = torch.optim.Adam([image.spectrum], lr=config.lr)
-    pad = config.max_jitter
+    optimizer = torch.optim.Adam([image.spectrum], lr=lr)
     second = min(FOURIER_SECOND_JITTER, pad)
 
     def step(t: int) -> float:
@@ -233,7 +237,7 @@ def _fourier(backbone: Backbone, config: ClassVisConfig, rng: random.Random, gen
             x = F.interpolate(x, size=(config.size, config.size), mode="bilinear", align_corners=False)
         x = backbone.normalize(x)
         score = backbone.logits(x)[0, config.target]
-        loss = -score + config.l2_reg * x.pow(2).sum()
+        loss = -score + l2_reg * x.pow(2).sum()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

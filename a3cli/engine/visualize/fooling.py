@@ -35,7 +35,8 @@ from a3cli.engine.progress import Progress, report
 @dataclass
 class FoolConfig:
     target: int
-    lr: float = FOOL_DEFAULTS["lr"]  # the assignment's lr·g/‖g‖₂ (normalised space); with epsilon, lr·sign(g) in 0..255 units
+    # the assignment's lr·g/‖g‖₂ (normalised space); with epsilon, lr·sign(g) in 0..255 units
+    lr: float = FOOL_DEFAULTS["lr"]
     max_iter: int = FOOL_DEFAULTS["max_iter"]
     confidence: float | None = None  # also require this target probability (on the saved image)
     epsilon: float | None = None  # most any pixel may change, in 0..255 units (None: no bound)

@@ -21,16 +21,23 @@ All work on batches of images and are taken in the backbone's normalised input s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional, cast
 
 import numpy as np
 import torch
 from PIL import Image
 
 from a3cli.engine.backbones.registry import Backbone, Prediction
-from a3cli.engine.catalogue import (IG_RULES, SALIENCY_ALIASES, SALIENCY_BASELINES, SALIENCY_DEFAULTS,
-                                    SALIENCY_METHODS, load)
+from a3cli.engine.catalogue import (
+    IG_RULES,
+    SALIENCY_ALIASES,
+    SALIENCY_BASELINES,
+    SALIENCY_DEFAULTS,
+    SALIENCY_METHODS,
+    load,
+)
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress, report
@@ -268,16 +275,17 @@ def randomize_weights(backbone: Backbone, scope: str = "all", seed: int = 0) -> 
     """
     if scope not in ("all", "head"):
         raise ValueError("scope must be 'all' or 'head'")
-    modules = [m for m in backbone.model.modules() if hasattr(m, "reset_parameters")]
+    modules: Sequence[torch.nn.Module] = [m for m in backbone.model.modules() if hasattr(m, "reset_parameters")]
     if scope == "head":
         modules = [m for m in modules if isinstance(m, torch.nn.Linear)][-1:]
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     with torch.no_grad():
         for module in modules:
-            module.reset_parameters()
+            # Methods (found by hasattr): torch types a Module's unknown attributes as Tensor | Module.
+            cast(Callable[[], None], module.reset_parameters)()
             if hasattr(module, "reset_running_stats"):
-                module.reset_running_stats()
+                cast(Callable[[], None], module.reset_running_stats)()
     torch.random.set_rng_state(generator_state)
     backbone.model.eval().requires_grad_(False)
     return backbone
