@@ -10,7 +10,7 @@ difference in a near-zero gradient becomes a whole step), and the training speed
 
 photos: cuts 64-px RGB crops from the bundled photos (examples/*.jpg) and trains the
 64-px DCGAN on them for N iterations; prints its iterations/s and leaves the run (its
-samples.png is the README's grid, real.png 64 of the crops it learned from).
+samples.png is the grid in docs/scaling.md, real.png 64 of the crops it learned from).
 
     python benchmarks/bench_distributed.py compare [--iterations 20] [--variants gan dcgan]
     python benchmarks/bench_distributed.py photos [--iterations 1500] [--batch-size 32] [--crops-per-photo 300]

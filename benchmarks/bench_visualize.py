@@ -7,7 +7,7 @@ ship (--photos samples: astronaut, chelsea, coffee, rocket, china, flower).
             unbounded step): success rate judged on the saved 8-bit image, median steps, median
             L2 and L-infinity distance in 0-255 pixel units, median target probability.
   ig        Integrated Gradients' completeness per photo (predicted class, black baseline): how far
-            the attributions miss s(x) - s(baseline), for the old default (32 midpoint steps) and
+            the attributions miss s(x) - s(baseline), for 32 evenly spaced (midpoint) steps and
             the current defaults; relative error should stay under 5%.
   classvis  5 classes with the command's defaults: the probability the same model gives the
             target on the saved 8-bit image, and the held-out judges' (efficientnet_lite1 and
@@ -106,7 +106,7 @@ def bench_fool(backbone, pictures, targets_per_photo: int, seed: int, epsilon: O
 
 
 def bench_ig(backbone, pictures) -> dict:
-    """Completeness per photo: the old default (32 midpoint steps) against the current defaults."""
+    """Completeness per photo: 32 midpoint steps against the defaults."""
     defaults = SaliencyConfig()
     rules = {
         "old (midpoint, 32)": ("midpoint", 32),

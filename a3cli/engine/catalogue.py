@@ -100,7 +100,7 @@ class BackboneRecord:
         return self.package is not None
 
 
-# Chosen on Lite0 by looking at results (README): the style terms of the six layers start at comparable
+# Chosen on Lite0 by looking at results (docs/results.md): the style terms of the six layers start at comparable
 # sizes; content at block7 (stride 16) keeps shapes but lets textures change.
 LITE_STYLE = {"content_weight": 0.3, "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3], "tv_weight": 3.0,
               "image_size": 256, "optimizer": "lbfgs", "iterations": 300, "lr": 1.0}
@@ -250,11 +250,11 @@ IG_RULES = {
     "gauss-legendre-squared": "Gauss-Legendre nodes in u with α = u², which crowds them near the baseline, where "
                               "a ReLU network's integrand swings most",
     "gauss-legendre": "Gauss-Legendre nodes, captum's default",
-    "midpoint": "evenly spaced, the old default",
+    "midpoint": "evenly spaced points",
 }
 # On the bundled photos (black baseline, efficientnet_lite0) the integrand spikes at α < 0.06: 64 squared
 # Gauss-Legendre nodes keep the relative completeness error under 5% on all six, where 64 plain
-# Gauss-Legendre nodes miss it by up to 7.5% and 32 midpoints by up to 124% (README).
+# Gauss-Legendre nodes miss it by up to 7.5% and 32 midpoints by up to 124% (docs/results.md).
 SALIENCY_DEFAULTS: dict[str, Any] = {"method": "vanilla", "samples": 25, "noise": 0.15, "steps": 64,
                      "rule": "gauss-legendre-squared", "baseline": "black", "batch_size": 16}
 

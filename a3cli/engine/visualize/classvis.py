@@ -52,7 +52,7 @@ class Spectrum:
 FOURIER_SPECTRA = {
     # Our default: a steeper fall-off than Lucid's 1/f and stronger transforms give fewer, larger structures
     # and far less high-frequency noise on efficientnet_lite0; held-out Lite1/Lite2 judge it at least as
-    # well as the lucent-like one (README).
+    # well as the lucent-like one (docs/visualization.md).
     "fourier": Spectrum(decay=1.75, resolution=None, scale=(0.6, 1.2), rotate=15.0),
     # lucent's image (1/f on a 128-px grid) and its standard transforms: busier pictures with small whole
     # objects in them.
