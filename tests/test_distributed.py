@@ -134,8 +134,7 @@ def test_batch_must_split_evenly_across_ranks(tmp_path):
     from a3cli.engine.gan.training import GanConfig, prepare_gan
 
     with pytest.raises(A3Error, match="multiple of the number of processes"):
-        prepare_gan(GanConfig(out=tmp_path / "run", batch_size=33, fid=False), torch.device("cpu"),
-                    World(rank=0, world_size=2))
+        prepare_gan(GanConfig(out=tmp_path / "run", batch_size=33, fid=False), World(rank=0, world_size=2))
 
 
 def test_world_shares_are_the_global_batch_in_order():

