@@ -74,6 +74,7 @@ def two_ranks_and_one(tmp_path: Path, args: list[str]) -> None:
     assert_same_training(tmp_path / "one", tmp_path / "two")
 
 
+@pytest.mark.slow
 def test_two_ranks_train_the_one_process_model_and_resume_with_one(tmp_path):
     # dcgan: BatchNorm in the generator, synchronised across the ranks
     common = COMMON + ["--variant", "dcgan"]
@@ -91,11 +92,13 @@ def test_two_ranks_train_the_one_process_model_and_resume_with_one(tmp_path):
     assert_same_training(tmp_path / "one", tmp_path / "two")
 
 
+@pytest.mark.slow
 def test_two_ranks_train_wgan_gp_as_one_process(tmp_path):
     # the gradient penalty (its random mixing weights, its double backward through DDP), 5 critic steps
     two_ranks_and_one(tmp_path, COMMON + ["--variant", "wgan-gp", "--iterations", "1"])
 
 
+@pytest.mark.slow
 def test_caption_train_on_two_ranks_with_uneven_shares_then_one(tmp_path):
     from tests.helpers import write_coco_h5
 
