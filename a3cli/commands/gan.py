@@ -27,8 +27,10 @@ from a3cli.app import (
 from a3cli.engine.catalogue import (
     CLASSIFIER_EPOCHS,
     CLASSIFIER_TEST_FRACTION,
+    DIGIT_SIZE,
     GAN_DEFAULTS,
     GAN_VARIANTS,
+    PHOTO_SIZE,
     gan_default,
     gan_duration,
 )
@@ -53,7 +55,7 @@ ImageSize = Annotated[
     Optional[int],
     optional(
         "--image-size",
-        help="28, or 64: the DCGAN paper's, on a folder",
+        help=f"{DIGIT_SIZE}, or {PHOTO_SIZE}: the DCGAN paper's, on a folder",
         default=GAN_DEFAULTS["image_size"],
         rich_help_panel=MODEL,
     ),
