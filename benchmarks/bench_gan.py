@@ -65,16 +65,22 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             ema_times[name].append(time.perf_counter() - start)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
-          f"{args.rounds} rounds x {args.iterations} iterations (median)")
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+        f"{args.rounds} rounds x {args.iterations} iterations (median)"
+    )
     base = statistics.median(times["gan"])
     length = GAN_DEFAULTS["iterations"]
-    print(f"{'variant':10} {'n_critic':>8} {'s/iter':>8} {'iter/s':>8} {'vs gan':>8} {'ema ms':>7} "
-          f"{f'{length:,} iters':>12}")
+    print(
+        f"{'variant':10} {'n_critic':>8} {'s/iter':>8} {'iter/s':>8} {'vs gan':>8} {'ema ms':>7} "
+        f"{f'{length:,} iters':>12}"
+    )
     for name, values in times.items():
         t, ema = statistics.median(values), statistics.median(ema_times[name])
-        print(f"{name:10} {setups[name][0].n_critic:8d} {t:8.3f} {1 / t:8.2f} {t / base:7.1f}x {1000 * ema:7.2f} "
-              f"{length * t / 60:9.1f} min")
+        print(
+            f"{name:10} {setups[name][0].n_critic:8d} {t:8.3f} {1 / t:8.2f} {t / base:7.1f}x {1000 * ema:7.2f} "
+            f"{length * t / 60:9.1f} min"
+        )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-COMMON = ["gan-train", "--batch-size", "16", "--no-fid", "--sample-every", "2", "--device", "cpu",
-          "--eval-every", "0"]
+COMMON = ["gan-train", "--batch-size", "16", "--no-fid", "--sample-every", "2", "--device", "cpu", "--eval-every", "0"]
 
 
 FLOAT64 = """
@@ -43,10 +42,16 @@ distributed.stop = stop
 def a3(args: list[str], ranks: int = 1, prelude: str = "", **env: str) -> subprocess.CompletedProcess:
     """Run `a3 ARGS` in 1 process or under torchrun; `prelude` is Python that each process runs first."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
-                 "--no-python"] if ranks > 1 else [])  # --standalone: a free port of its own, per launch
-    program = ([sys.executable, "-c", prelude + "from a3cli.cli import main\nmain(__import__('sys').argv[1:])"]
-               if prelude else [sys.executable, "-m", "a3cli"])
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks), "--no-python"]
+        if ranks > 1
+        else []
+    )  # --standalone: a free port of its own, per launch
+    program = (
+        [sys.executable, "-c", prelude + "from a3cli.cli import main\nmain(__import__('sys').argv[1:])"]
+        if prelude
+        else [sys.executable, "-m", "a3cli"]
+    )
     result = subprocess.run(launcher + program + args, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -103,8 +108,21 @@ def test_caption_train_on_two_ranks_with_uneven_shares_then_one(tmp_path):
     from tests.helpers import write_coco_h5
 
     data = write_coco_h5(tmp_path / "coco")  # 80 training captions: batches of 25, 25, 25 and 5
-    common = ["caption-train", "--data", str(data), "--cell-type", "lstm", "--hidden-dim", "16", "--wordvec-dim", "8",
-              "--batch-size", "25", "--device", "cpu"]
+    common = [
+        "caption-train",
+        "--data",
+        str(data),
+        "--cell-type",
+        "lstm",
+        "--hidden-dim",
+        "16",
+        "--wordvec-dim",
+        "8",
+        "--batch-size",
+        "25",
+        "--device",
+        "cpu",
+    ]
     a3(common + ["--epochs", "2", "--out", str(tmp_path / "one")])
     launched = a3(common + ["--epochs", "2", "--out", str(tmp_path / "two")], ranks=2, prelude=MODELS_AT_EXIT)
     # a model still holding the group when it is left may be freed only while Python shuts down, with the
