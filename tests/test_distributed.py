@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-COMMON = ["gan-train", "--batch-size", "16", "--no-fid", "--sample-every", "2", "--device", "cpu",
-          "--eval-every", "0"]
+COMMON = ["gan-train", "--batch-size", "16", "--no-fid", "--sample-every", "2", "--device", "cpu", "--eval-every", "0"]
 
 
 FLOAT64 = """
@@ -43,10 +42,16 @@ distributed.stop = stop
 def a3(args: list[str], ranks: int = 1, prelude: str = "", **env: str) -> subprocess.CompletedProcess:
     """Run `a3 ARGS` in 1 process or under torchrun; `prelude` is Python that each process runs first."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
-                 "--no-python"] if ranks > 1 else [])  # --standalone: a free port of its own, per launch
-    program = ([sys.executable, "-c", prelude + "from a3cli.cli import main\nmain(__import__('sys').argv[1:])"]
-               if prelude else [sys.executable, "-m", "a3cli"])
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks), "--no-python"]
+        if ranks > 1
+        else []
+    )  # --standalone: a free port of its own, per launch
+    program = (
+        [sys.executable, "-c", prelude + "from a3cli.cli import main\nmain(__import__('sys').argv[1:])"]
+        if prelude
+        else [sys.executable, "-m", "a3cli"]
+    )
     result = subprocess.run(launcher + program + args, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -74,6 +79,7 @@ def two_ranks_and_one(tmp_path: Path, args: list[str]) -> None:
     assert_same_training(tmp_path / "one", tmp_path / "two")
 
 
+@pytest.mark.slow
 def test_two_ranks_train_the_one_process_model_and_resume_with_one(tmp_path):
     # dcgan: BatchNorm in the generator, synchronised across the ranks
     common = COMMON + ["--variant", "dcgan"]
@@ -91,17 +97,32 @@ def test_two_ranks_train_the_one_process_model_and_resume_with_one(tmp_path):
     assert_same_training(tmp_path / "one", tmp_path / "two")
 
 
+@pytest.mark.slow
 def test_two_ranks_train_wgan_gp_as_one_process(tmp_path):
     # the gradient penalty (its random mixing weights, its double backward through DDP), 5 critic steps
     two_ranks_and_one(tmp_path, COMMON + ["--variant", "wgan-gp", "--iterations", "1"])
 
 
+@pytest.mark.slow
 def test_caption_train_on_two_ranks_with_uneven_shares_then_one(tmp_path):
     from tests.helpers import write_coco_h5
 
     data = write_coco_h5(tmp_path / "coco")  # 80 training captions: batches of 25, 25, 25 and 5
-    common = ["caption-train", "--data", str(data), "--cell-type", "lstm", "--hidden-dim", "16", "--wordvec-dim", "8",
-              "--batch-size", "25", "--device", "cpu"]
+    common = [
+        "caption-train",
+        "--data",
+        str(data),
+        "--cell-type",
+        "lstm",
+        "--hidden-dim",
+        "16",
+        "--wordvec-dim",
+        "8",
+        "--batch-size",
+        "25",
+        "--device",
+        "cpu",
+    ]
     a3(common + ["--epochs", "2", "--out", str(tmp_path / "one")])
     launched = a3(common + ["--epochs", "2", "--out", str(tmp_path / "two")], ranks=2, prelude=MODELS_AT_EXIT)
     # a model still holding the group when it is left may be freed only while Python shuts down, with the
@@ -134,8 +155,7 @@ def test_batch_must_split_evenly_across_ranks(tmp_path):
     from a3cli.engine.gan.training import GanConfig, prepare_gan
 
     with pytest.raises(A3Error, match="multiple of the number of processes"):
-        prepare_gan(GanConfig(out=tmp_path / "run", batch_size=33, fid=False), torch.device("cpu"),
-                    World(rank=0, world_size=2))
+        prepare_gan(GanConfig(out=tmp_path / "run", batch_size=33, fid=False), World(rank=0, world_size=2))
 
 
 def test_world_shares_are_the_global_batch_in_order():

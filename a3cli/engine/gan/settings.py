@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_IMAGE_SIZES, GAN_VARIANTS
+from a3cli.engine.catalogue import DIGIT_SIZE, GAN_DEFAULTS, GAN_IMAGE_SIZES, GAN_VARIANTS, PHOTO_SIZE
 from a3cli.engine.errors import A3Error
 from a3cli.engine.runs import merge_settings
 
@@ -22,25 +22,25 @@ from a3cli.engine.runs import merge_settings
 class GanConfig:
     """The options of `a3 gan-train`; a setting left None takes the resumed run's value, else the default."""
 
-    out: Path = Path("runs/gan")
-    variant: Optional[str] = None          # gan | lsgan | dcgan | wgan-gp
-    dataset: Optional[str] = None          # mnist | fashion-mnist | folder
-    image_size: Optional[int] = None       # 28 (the assignment's networks) or 64 (the DCGAN paper's, folders)
-    channels: Optional[int] = None         # 1 (gray) or 3 (RGB, 64 px only)
+    out: Path = Path(GAN_DEFAULTS["out"])
+    variant: Optional[str] = None  # gan | lsgan | dcgan | wgan-gp
+    dataset: Optional[str] = None  # mnist | fashion-mnist | folder
+    image_size: Optional[int] = None  # 28 (the assignment's networks) or 64 (the DCGAN paper's, folders)
+    channels: Optional[int] = None  # 1 (gray) or 3 (RGB, 64 px only)
     batch_size: Optional[int] = None
-    lr: Optional[float] = None             # default: the variant's
+    lr: Optional[float] = None  # default: the variant's
     beta1: Optional[float] = None
     beta2: Optional[float] = None
     noise_dim: Optional[int] = None
-    n_critic: Optional[int] = None         # default: the variant's
-    gp_weight: Optional[float] = None      # WGAN-GP only
-    ema: Optional[float] = None            # decay of the averaged generator; 0: none
-    epochs: Optional[int] = None           # passes over the data, instead of the default length
-    iterations: Optional[int] = None       # overrides epochs; default: the run's, else the assignment's
-    sample_every: int = 250
+    n_critic: Optional[int] = None  # default: the variant's
+    gp_weight: Optional[float] = None  # WGAN-GP only
+    ema: Optional[float] = None  # decay of the averaged generator; 0: none
+    epochs: Optional[int] = None  # passes over the data, instead of the default length
+    iterations: Optional[int] = None  # overrides epochs; default: the run's, else the assignment's
+    sample_every: int = GAN_DEFAULTS["sample_every"]
     checkpoint_every: Optional[int] = None  # default: sample_every
-    eval_every: Optional[int] = None       # Fréchet distance while training; 0: only at the end
-    eval_samples: Optional[int] = None     # generated images for it
+    eval_every: Optional[int] = None  # Fréchet distance while training; 0: only at the end
+    eval_samples: Optional[int] = None  # generated images for it
     seed: int = 0
     resume: bool = False
     data_root: Optional[Path] = None
@@ -51,8 +51,15 @@ class GanConfig:
 
     def check(self) -> None:
         """Refuse values no run can use (the CLI's own limits say the same; library callers get this)."""
-        for name, least in (("sample_every", 1), ("fid_samples", 2), ("epochs", 1), ("iterations", 1),
-                            ("checkpoint_every", 1), ("eval_every", 0), ("eval_samples", 2)):
+        for name, least in (
+            ("sample_every", 1),
+            ("fid_samples", 2),
+            ("epochs", 1),
+            ("iterations", 1),
+            ("checkpoint_every", 1),
+            ("eval_every", 0),
+            ("eval_samples", 2),
+        ):
             value = getattr(self, name)
             if value is not None and value < least:
                 raise A3Error(f"--{name.replace('_', '-')} must be at least {least}")
@@ -73,29 +80,46 @@ class GanSettings:
     gp_weight: float
     ema: float
     seed: int
-    image_size: int = 28  # defaults: runs saved before these settings existed
-    channels: int = 1
+    image_size: int = GAN_DEFAULTS["image_size"]  # defaults: runs saved before these settings existed
+    channels: int = GAN_DEFAULTS["channels"]
 
 
 def resolve_settings(config: GanConfig, saved: dict[str, Any] | None) -> GanSettings:
     """Settings from the options, the resumed run and the variant's defaults, checked."""
-    names = ("variant", "dataset", "batch_size", "lr", "beta1", "beta2", "noise_dim", "n_critic", "gp_weight",
-             "ema", "image_size", "channels")
+    names = (
+        "variant",
+        "dataset",
+        "batch_size",
+        "lr",
+        "beta1",
+        "beta2",
+        "noise_dim",
+        "n_critic",
+        "gp_weight",
+        "ema",
+        "image_size",
+        "channels",
+    )
     values = merge_settings({name: getattr(config, name) for name in names}, saved)
     variant_name = values["variant"] or GAN_DEFAULTS["variant"]
     if variant_name not in GAN_VARIANTS:
         raise A3Error(f"--variant {variant_name!r} is not one of {', '.join(GAN_VARIANTS)}")
     variant = GAN_VARIANTS[variant_name]
     default = lambda name, value: values[name] if values[name] is not None else value  # noqa: E731
-    image_size = default("image_size", 28)
-    check_image_size(variant_name, default("dataset", GAN_DEFAULTS["dataset"]), image_size, default("channels", 1))
+    dataset, image_size = default("dataset", GAN_DEFAULTS["dataset"]), default("image_size", GAN_DEFAULTS["image_size"])
+    channels = default("channels", GAN_DEFAULTS["channels"])
+    check_image_size(variant_name, dataset, image_size, channels)
     settings = GanSettings(
-        variant=variant_name, dataset=default("dataset", GAN_DEFAULTS["dataset"]),
-        image_size=image_size, channels=default("channels", 1),
+        variant=variant_name,
+        dataset=dataset,
+        image_size=image_size,
+        channels=channels,
         batch_size=default("batch_size", GAN_DEFAULTS["batch_size"]),
-        lr=default("lr", variant.lr64 if image_size == 64 and variant.lr64 else variant.lr),
-        beta1=default("beta1", variant.betas[0]), beta2=default("beta2", variant.betas[1]),
-        noise_dim=default("noise_dim", GAN_DEFAULTS["noise_dim"]), n_critic=default("n_critic", variant.n_critic),
+        lr=default("lr", variant.lr64 if image_size == PHOTO_SIZE and variant.lr64 else variant.lr),
+        beta1=default("beta1", variant.betas[0]),
+        beta2=default("beta2", variant.betas[1]),
+        noise_dim=default("noise_dim", GAN_DEFAULTS["noise_dim"]),
+        n_critic=default("n_critic", variant.n_critic),
         gp_weight=default("gp_weight", GAN_DEFAULTS["gp_weight"]),
         # A run made before the averaged generator existed has none (0), not the default.
         ema=default("ema", 0.0 if saved is not None else GAN_DEFAULTS["ema"]),
@@ -119,12 +143,12 @@ def check_image_size(variant: str, dataset: str, image_size: int, channels: int)
         raise A3Error(f"--image-size {image_size}: choose {' or '.join(map(str, GAN_IMAGE_SIZES))}")
     if channels not in (1, 3):
         raise A3Error(f"--channels {channels}: choose 1 (gray) or 3 (RGB)")
-    if image_size == 28 and channels != 1:
+    if image_size == DIGIT_SIZE and channels != 1:
         raise A3Error("--channels 3 needs --image-size 64: the assignment's 28-px networks draw grayscale digits")
-    if image_size == 64 and GAN_VARIANTS[variant].generator64 is None:
+    if image_size == PHOTO_SIZE and GAN_VARIANTS[variant].generator64 is None:
         with64 = ", ".join(v.name for v in GAN_VARIANTS.values() if v.generator64)
         raise A3Error(f"--image-size 64: the 64-px networks are for {with64}, not {variant}")
-    if image_size == 64 and dataset in ("mnist", "fashion-mnist"):
+    if image_size == PHOTO_SIZE and dataset in ("mnist", "fashion-mnist"):
         raise A3Error("--image-size 64 trains on your own pictures: give --dataset FOLDER")
 
 

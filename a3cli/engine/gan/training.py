@@ -10,9 +10,15 @@ run: stopping and resuming gives the same weights, history and best as running
 straight through.
 
 Every `eval_every` iterations the live and the averaged generator are measured
-(evaluation.py) and the better of the two, when it beats every earlier one, is
+(judge.py) and the better of the two, when it beats every earlier one, is
 written to `best.pt`: a GAN's last iterate is often not its best (DCGAN collapses
 when trained long on the 5,000 offline digits).
+
+A run folder holds `checkpoint.pt` (the whole run: the live and the averaged
+generator, the discriminator, the optimisers...) and `best.pt` (only the generator
+with the lowest tracked Fréchet distance, live or averaged, ready to sample).
+`gan-sample --checkpoint RUN_DIR` takes the best; given a checkpoint file it takes
+the averaged generator when the run has one.
 """
 
 from __future__ import annotations
@@ -27,31 +33,89 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, GanVariant, load
-from a3cli.engine.checkpoints import load_state, save_checkpoint
+from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, PHOTO_SIZE, GanVariant, load
+from a3cli.engine.checkpoints import load_checkpoint, load_state, save_checkpoint
 from a3cli.engine.device import seed_everything, seeded_generator, set_rng_state
 from a3cli.engine.distributed import World, parallel, sync_batch_norm
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import write_json
-from a3cli.engine.gan.data import Batches
+from a3cli.engine.gan.data import Batches, FolderBatches, ImageFolder, ImageSet, load_dataset, to_model_range
 from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
-from a3cli.engine.gan.folders import FolderBatches
-from a3cli.engine.gan.generators import BEST_NAME, KIND, load_generator, run_files
-from a3cli.engine.gan.inputs import open_inputs
+from a3cli.engine.gan.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
 from a3cli.engine.gan.networks import initializer, make_discriminator, make_generator, sample_noise
-from a3cli.engine.gan.pictures import save_grid, write_pictures
+from a3cli.engine.gan.pictures import PICTURES, grid_path, save_grid, write_pictures
 from a3cli.engine.gan.settings import GanConfig, GanSettings, resolve_settings, target_iterations
 from a3cli.engine.layers.losses import gradient_penalty
 from a3cli.engine.progress import Progress
-from a3cli.engine.runs import open_run, save_run, train_loop
+from a3cli.engine.runs import CHECKPOINT_NAME, checkpoint_path, open_run, save_run, train_loop
 
-__all__ = ["GanConfig", "GanSettings", "GanNetworks", "GanTraining", "build_networks", "train_step",
-           "prepare_gan", "train_gan", "load_generator", "resolve_settings"]
+__all__ = [
+    "GanConfig",
+    "GanSettings",
+    "GanNetworks",
+    "GanTraining",
+    "build_networks",
+    "train_step",
+    "prepare_gan",
+    "load_generator",
+    "resolve_settings",
+]
 
+KIND = "gan"
+BEST_NAME = "best.pt"
 GRID_SIZE = 64  # fixed-noise samples in each grid
 # What a run's checkpoint must hold to be resumed.
-CHECKPOINT_KEYS = ("run", "step", "seconds", "generator", "discriminator", "g_optimizer", "d_optimizer",
-                   "fixed_noise", "history", "rng")
+CHECKPOINT_KEYS = (
+    "run",
+    "step",
+    "seconds",
+    "generator",
+    "discriminator",
+    "g_optimizer",
+    "d_optimizer",
+    "fixed_noise",
+    "history",
+    "rng",
+)
+
+
+@dataclass
+class RunInputs:
+    """What a run learns from and is judged against, at its size."""
+
+    data: ImageSet | ImageFolder  # its `source` says where the images came from
+    batches: Batches | FolderBatches
+    judge: Optional[Judge]  # None: no Fréchet distance
+    judge_facts: dict[str, Any]  # for metrics.json
+
+
+def open_inputs(settings: GanSettings, config: GanConfig, world: World) -> RunInputs:
+    """The data, its batches and the judge (rank 0 only: it alone measures). User mistakes end here.
+
+    28 px: MNIST, Fashion-MNIST or a folder, in memory as the assignment's flattened
+    grayscale digits, judged (MNIST) by the project's digit classifier. 64 px: a folder
+    of your own pictures read lazily by DataLoader workers, judged by EfficientNet-Lite0
+    features. Either way batch b is this rank's share of the run's global batch b.
+    """
+    judged, device = config.fid and world.main, world.device
+    if settings.image_size == PHOTO_SIZE:
+        folder = ImageFolder(settings.dataset, settings.image_size, settings.channels)
+        batches: Batches | FolderBatches = FolderBatches(folder, settings.batch_size, settings.seed, world)
+        if not judged:
+            return RunInputs(folder, batches, None, {})
+        judge = photo_judge(folder, settings.noise_dim, settings.seed, config.fid_samples, device)
+        return RunInputs(folder, batches, judge, {"frechet_features": PHOTO_FEATURES})
+    classifier, facts = judge_classifier(settings.dataset, config.classifier, device) if judged else (None, {})
+    data = load_dataset(settings.dataset, config.data_root, config.download)
+    if len(data) < settings.batch_size:
+        raise A3Error(f"the data set has {len(data)} images, fewer than --batch-size {settings.batch_size}")
+    batches = Batches(to_model_range(data.images), settings.batch_size, settings.seed, world)
+    digits = (
+        None
+        if classifier is None
+        else digit_judge(classifier, data.images, settings.noise_dim, settings.seed, config.fid_samples, device)
+    )
+    return RunInputs(data, batches, digits, facts)
 
 
 @dataclass
@@ -78,10 +142,12 @@ class GanNetworks:
         self.d_train = parallel(self.discriminator, self.world)
 
 
-def build_networks(settings: GanSettings, device: torch.device, world: World = World()) -> GanNetworks:
-    """The variant's networks at the run's size, initialised as in the assignment (or the DCGAN paper),
-    from the run's seed. Under torchrun their BatchNorm layers use the statistics of the global batch.
+def build_networks(settings: GanSettings, world: World = World()) -> GanNetworks:
+    """The variant's networks at the run's size on this rank's device, initialised as in the assignment (or
+    the DCGAN paper), from the run's seed. Under torchrun their BatchNorm layers use the statistics of the
+    global batch.
     """
+    device = world.device
     seed_everything(settings.seed)  # the seeding rule (engine/device.py): what ran before cannot matter
     variant, size, channels = GAN_VARIANTS[settings.variant], settings.image_size, settings.channels
     G = make_generator(variant, settings.noise_dim, size, channels).to(device)
@@ -93,12 +159,21 @@ def build_networks(settings: GanSettings, device: torch.device, world: World = W
         G, D = sync_batch_norm(G, device), sync_batch_norm(D, device)
     betas = (settings.beta1, settings.beta2)
     fixed = sample_noise(GRID_SIZE, settings.noise_dim, generator=seeded_generator(settings.seed))
-    return GanNetworks(variant, G, D, torch.optim.Adam(G.parameters(), lr=settings.lr, betas=betas),
-                       torch.optim.Adam(D.parameters(), lr=settings.lr, betas=betas), fixed, ema, world)
+    return GanNetworks(
+        variant,
+        G,
+        D,
+        torch.optim.Adam(G.parameters(), lr=settings.lr, betas=betas),
+        torch.optim.Adam(D.parameters(), lr=settings.lr, betas=betas),
+        fixed,
+        ema,
+        world,
+    )
 
 
-def train_step(settings: GanSettings, nets: GanNetworks, batches: Batches | FolderBatches, step: int,
-               device: torch.device) -> tuple[float, float]:
+def train_step(
+    settings: GanSettings, nets: GanNetworks, batches: Batches | FolderBatches, step: int
+) -> tuple[float, float]:
     """n_critic discriminator steps, then one generator step; returns (d_loss, g_loss) of the global batch.
 
     Under torchrun each rank takes its share of the global batch (`batches` gives it) and of the
@@ -108,7 +183,7 @@ def train_step(settings: GanSettings, nets: GanNetworks, batches: Batches | Fold
     G, D, world = nets.g_train, nets.d_train, nets.world
 
     def noise() -> Tensor:
-        return world.shard(sample_noise(settings.batch_size, settings.noise_dim, device))
+        return world.shard(sample_noise(settings.batch_size, settings.noise_dim, world.device))
 
     for j in range(settings.n_critic):
         real = batches[step * settings.n_critic + j]
@@ -141,20 +216,26 @@ class GanTraining:
     Under torchrun every rank makes one; rank 0 alone measures and writes files.
     """
 
-    def __init__(self, config: GanConfig, device: torch.device, world: World = World()) -> None:
-        self.config, self.device, self.out, self.world = config, device, Path(config.out), world
+    def __init__(self, config: GanConfig, world: World = World()) -> None:
+        self.config, self.out, self.world = config, Path(config.out), world
         config.check()
         saved = open_run(self.out, KIND, config.resume, world, required=CHECKPOINT_KEYS)
         self.settings = resolve_settings(config, saved["run"] if saved else None)
         if self.settings.batch_size % world.world_size:
-            raise A3Error(f"--batch-size {self.settings.batch_size} must be a multiple of the number of "
-                          f"processes ({world.world_size}): each takes an equal share")
-        inputs = open_inputs(self.settings, config, device, world)
-        self.data, self.batches, self.judge, self.judge_facts = (inputs.data, inputs.batches, inputs.judge,
-                                                                 inputs.judge_facts)
+            raise A3Error(
+                f"--batch-size {self.settings.batch_size} must be a multiple of the number of "
+                f"processes ({world.world_size}): each takes an equal share"
+            )
+        inputs = open_inputs(self.settings, config, world)
+        self.data, self.batches, self.judge, self.judge_facts = (
+            inputs.data,
+            inputs.batches,
+            inputs.judge,
+            inputs.judge_facts,
+        )
         self.eval_every = GAN_DEFAULTS["eval_every"] if config.eval_every is None else config.eval_every
         self.eval_samples = config.eval_samples or GAN_DEFAULTS["eval_samples"]
-        self.nets = build_networks(self.settings, device, world)
+        self.nets = build_networks(self.settings, world)
         self.step, self.seconds, self.eval_seconds = 0, 0.0, 0.0
         self.fitted_step: Optional[int] = None  # the step whose averaged weights the BatchNorm statistics fit
         self.history: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
@@ -162,13 +243,18 @@ class GanTraining:
         self.best: Optional[dict[str, Any]] = None  # iteration, source, frechet_distance of best.pt
         if saved is not None:
             self.restore(saved)
-        self.total = target_iterations(config, saved.get("total") if saved else None, self.batches.per_epoch,
-                                       self.settings.n_critic)
+        self.total = target_iterations(
+            config, saved.get("total") if saved else None, self.batches.per_epoch, self.settings.n_critic
+        )
 
     def restore(self, saved: dict[str, Any]) -> None:
         nets = self.nets
-        for target, key in ((nets.generator, "generator"), (nets.discriminator, "discriminator"),
-                            (nets.g_optimizer, "g_optimizer"), (nets.d_optimizer, "d_optimizer")):
+        for target, key in (
+            (nets.generator, "generator"),
+            (nets.discriminator, "discriminator"),
+            (nets.g_optimizer, "g_optimizer"),
+            (nets.d_optimizer, "d_optimizer"),
+        ):
             load_state(target, saved[key], f"the {key} of the checkpoint in '{self.out}'")
         if nets.ema is not None:  # a run saved without one starts averaging now
             load_state(nets.ema, saved.get("ema_generator", saved["generator"]), "the checkpoint's averaged generator")
@@ -185,14 +271,26 @@ class GanTraining:
             return
         nets = self.nets
         ema = {"ema_generator": self.sampling_generator().state_dict()} if nets.ema is not None else {}
-        save_run(self.out, KIND, {
-            "run": asdict(self.settings), "step": self.step, "total": self.total, "seconds": self.seconds,
-            "eval_seconds": self.eval_seconds,
-            "generator": nets.generator.state_dict(), "discriminator": nets.discriminator.state_dict(),
-            "g_optimizer": nets.g_optimizer.state_dict(), "d_optimizer": nets.d_optimizer.state_dict(), **ema,
-            "fixed_noise": nets.fixed_noise, "history": self.history,
-            "frechet_history": self.frechet_history, "best": self.best,
-        })
+        save_run(
+            self.out,
+            KIND,
+            {
+                "run": asdict(self.settings),
+                "step": self.step,
+                "total": self.total,
+                "seconds": self.seconds,
+                "eval_seconds": self.eval_seconds,
+                "generator": nets.generator.state_dict(),
+                "discriminator": nets.discriminator.state_dict(),
+                "g_optimizer": nets.g_optimizer.state_dict(),
+                "d_optimizer": nets.d_optimizer.state_dict(),
+                **ema,
+                "fixed_noise": nets.fixed_noise,
+                "history": self.history,
+                "frechet_history": self.frechet_history,
+                "best": self.best,
+            },
+        )
 
     def sampling_generator(self) -> nn.Module:
         """What samples are drawn from: the averaged generator with BatchNorm statistics of its own, else G.
@@ -208,38 +306,51 @@ class GanTraining:
 
     def save_grid(self) -> None:
         if self.world.main:
-            save_grid(self.sampling_generator(), self.nets.fixed_noise,
-                      self.out / "samples" / f"iter_{self.step:06d}.png")
+            save_grid(self.sampling_generator(), self.nets.fixed_noise, grid_path(self.out, self.step))
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, judge: Judge) -> dict[str, float]:
         """Measure G (and the averaged G) on `eval_samples` images; keep the best in best.pt; numbers to show."""
         started = time.perf_counter()
         generators = {"generator": self.nets.generator}
         if self.nets.ema is not None:
             generators["ema"] = self.sampling_generator()
-        row: dict[str, Any] = {"iteration": self.step,
-                               **{key: self.judge(G, self.eval_samples) for key, G in generators.items()}}
+        row: dict[str, Any] = {
+            "iteration": self.step,
+            **{key: judge(G, self.eval_samples) for key, G in generators.items()},
+        }
         self.frechet_history.append(row)
         source = min(reversed(generators), key=lambda key: row[key]["frechet_distance"])  # a tie: the average
         distance = row[source]["frechet_distance"]
         if self.best is None or distance < self.best["frechet_distance"]:
             self.best = {"iteration": self.step, "source": source, "frechet_distance": distance}
             G = generators[source]
-            save_checkpoint({"kind": KIND, "run": asdict(self.settings), "step": self.step, "source": source,
-                             "generator": G.state_dict(), "frechet_distance": distance,
-                             "frechet_samples": self.eval_samples}, self.out / BEST_NAME)
+            save_checkpoint(
+                {
+                    "kind": KIND,
+                    "run": asdict(self.settings),
+                    "step": self.step,
+                    "source": source,
+                    "generator": G.state_dict(),
+                    "frechet_distance": distance,
+                    "frechet_samples": self.eval_samples,
+                },
+                self.out / BEST_NAME,
+            )
         self.eval_seconds += time.perf_counter() - started
         shown = {"fid": row["generator"]["frechet_distance"]}
         if "ema" in row:
             shown["ema_fid"] = row["ema"]["frechet_distance"]
         measured = row[source]
-        coverage = ({"kl": measured["kl_to_uniform"], "digits": float(measured["digits_covered"])}
-                    if "kl_to_uniform" in measured else {})  # digits are counted on MNIST only
+        coverage = (
+            {"kl": measured["kl_to_uniform"], "digits": float(measured["digits_covered"])}
+            if "kl_to_uniform" in measured
+            else {}
+        )  # digits are counted on MNIST only
         return {**shown, **coverage, "best_fid": self.best["frechet_distance"]}
 
     def train_step(self) -> dict[str, float]:
         started = time.perf_counter()
-        d_loss, g_loss = train_step(self.settings, self.nets, self.batches, self.step, self.device)
+        d_loss, g_loss = train_step(self.settings, self.nets, self.batches, self.step)
         if self.nets.ema is not None:
             update_ema(self.nets.ema, self.nets.generator, ema_decay(self.settings.ema, self.step + 1))
         self.step += 1
@@ -251,7 +362,7 @@ class GanTraining:
             return numbers  # train_loop stops the run
         last = self.step == self.total
         if self.judge is not None and self.eval_every and (self.step % self.eval_every == 0 or last):
-            numbers.update(self.evaluate())
+            numbers.update(self.evaluate(self.judge))
         if self.step % self.config.sample_every == 0 or last:
             self.save_grid()
         return numbers
@@ -262,8 +373,9 @@ class GanTraining:
 
     def write_pictures(self) -> None:
         if self.world.main:
-            write_pictures(self.out, self.history, self.frechet_history,
-                           f"{self.settings.variant} (iteration {self.step})")
+            write_pictures(
+                self.out, self.history, self.frechet_history, f"{self.settings.variant} (iteration {self.step})"
+            )
 
     def final_report(self) -> dict[str, Any]:
         """The Fréchet distance and coverage of the final, averaged and best generators on `fid_samples` images."""
@@ -280,14 +392,25 @@ class GanTraining:
             if self.best["iteration"] == self.step:  # best.pt holds the weights just measured: once is enough
                 best = measured["ema" if self.best["source"] == "ema" else "final"]
             else:
-                best = self.judge(load_generator(self.out / BEST_NAME, self.device)[0], samples)
-            measured["best"] = {**best, "iteration": self.best["iteration"], "source": self.best["source"],
-                                "tracked_frechet_distance": self.best["frechet_distance"]}
-            report.update(best_frechet_distance=best["frechet_distance"], best_iteration=self.best["iteration"],
-                          best_source=self.best["source"])
-        return {**report, **measured, **self.judge_facts,
-                "frechet_samples": {"real": self.judge.n_real, "generated": samples, "tracked": self.eval_samples},
-                "frechet_history": self.frechet_history}
+                best = self.judge(load_generator(self.out / BEST_NAME, self.world.device)[0], samples)
+            measured["best"] = {
+                **best,
+                "iteration": self.best["iteration"],
+                "source": self.best["source"],
+                "tracked_frechet_distance": self.best["frechet_distance"],
+            }
+            report.update(
+                best_frechet_distance=best["frechet_distance"],
+                best_iteration=self.best["iteration"],
+                best_source=self.best["source"],
+            )
+        return {
+            **report,
+            **measured,
+            **self.judge_facts,
+            "frechet_samples": {"real": self.judge.n_real, "generated": samples, "tracked": self.eval_samples},
+            "frechet_history": self.frechet_history,
+        }
 
     def train(self, progress: Progress | None = None) -> dict[str, Any]:
         """Train up to `total`; write grids, curves, GIF, checkpoint, best.pt and metrics.json; return the metrics.
@@ -302,13 +425,17 @@ class GanTraining:
         self.save()
         self.write_pictures()
         metrics: dict[str, Any] = {
-            "variant": settings.variant, "dataset": self.data.source, "iterations": self.step,
+            "variant": settings.variant,
+            "dataset": self.data.source,
+            "iterations": self.step,
             "settings": asdict(settings),
-            "train_seconds": round(self.seconds, 2), "evaluation_seconds": round(self.eval_seconds, 2),
+            "train_seconds": round(self.seconds, 2),
+            "evaluation_seconds": round(self.eval_seconds, 2),
             "iterations_per_second": round(self.step / self.seconds, 3) if self.seconds > 0 else None,
             "final_d_loss": self.history["d_loss"][-1] if self.history["d_loss"] else None,
             "final_g_loss": self.history["g_loss"][-1] if self.history["g_loss"] else None,
-            "device": str(self.device), "world_size": self.world.world_size,
+            "device": str(self.world.device),
+            "world_size": self.world.world_size,
             "batch_size_per_rank": settings.batch_size // self.world.world_size,
         }
         if config.fid:
@@ -319,11 +446,53 @@ class GanTraining:
         return metrics
 
 
-def prepare_gan(config: GanConfig, device: torch.device, world: World = World()) -> GanTraining:
-    """Check the settings, load the data, build (or restore) the networks: everything but training."""
-    return GanTraining(config, device, world)
+def prepare_gan(config: GanConfig, world: World = World()) -> GanTraining:
+    """Check the settings, load the data, build (or restore) the networks on world.device: everything but
+    training. One process on another device than the CPU: `World(device=...)`."""
+    return GanTraining(config, world)
 
 
-def train_gan(config: GanConfig, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
-    """Train (or resume) a GAN in config.out and return its metrics (see GanTraining.train)."""
-    return prepare_gan(config, device).train(progress)
+# ---- the generators a run leaves ----
+
+
+def run_files(out: Path) -> dict[str, str]:
+    """What a run folder holds, for metrics.json."""
+    names = {"checkpoint": CHECKPOINT_NAME, "best": BEST_NAME, **PICTURES}
+    return {what: str(out / name) for what, name in names.items() if (out / name).is_file()}
+
+
+def generator_file(path: str | Path) -> Path:
+    """A file as given; a run folder's best.pt, else its checkpoint.pt."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for candidate in (path / BEST_NAME, checkpoint_path(path)):
+        if candidate.is_file():
+            return candidate
+    raise A3Error(f"'{path}' is a folder without {BEST_NAME} or {CHECKPOINT_NAME}: not a gan-train run folder")
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The generator of a run folder, best.pt or checkpoint.pt, in eval mode, with the run's settings.
+
+    The returned facts add "step" (its iteration), "source" ("ema": the averaged
+    generator; "generator": the live one) and "file".
+    """
+    path = generator_file(path)
+    saved = load_checkpoint(path, kind=KIND, required=("run", "step", "generator"))
+    run = saved["run"]
+    if not isinstance(run, dict) or run.get("variant") not in GAN_VARIANTS or "noise_dim" not in run:
+        raise A3Error(f"'{path}' is a gan checkpoint without a known variant and noise size")
+    key = "ema_generator" if "ema_generator" in saved else "generator"
+    # a run saved before the image size and channels were settings has the defaults
+    size, channels = run.get("image_size", GAN_DEFAULTS["image_size"]), run.get("channels", GAN_DEFAULTS["channels"])
+    G = make_generator(GAN_VARIANTS[run["variant"]], run["noise_dim"], size, channels)
+    load_state(G, saved[key], f"the generator in '{path}'")
+    source = saved.get("source", "ema" if key == "ema_generator" else "generator")
+    return G.to(device).eval(), {
+        **run,
+        "step": saved["step"],
+        "source": source,
+        "file": str(path),
+        "frechet_distance": saved.get("frechet_distance"),
+    }

@@ -1,58 +1,61 @@
 """The training loop: exact resume (also after Ctrl-C) with the Fréchet history, the best and the averaged
-generator, its pictures, its length, non-finite losses, and the CLI end to end."""
+generator, its pictures, its length, non-finite losses."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+from typing import Any
 
 import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import run_cli, torch_free_help
 from a3cli.engine import A3Error
+from a3cli.engine.catalogue import GAN_VARIANTS as VARIANTS
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seed_everything
-from a3cli.engine.catalogue import GAN_VARIANTS as VARIANTS
-from a3cli.engine.gan.frechet import MnistClassifier, save_classifier
-from a3cli.engine.gan.training import GanConfig, prepare_gan, train_gan
+from a3cli.engine.gan.training import GanConfig, prepare_gan
 from a3cli.engine.layers import losses
+from a3cli.engine.progress import Progress
+from tests.helpers import quick_batchnorm_fit, untrained_classifier
 
 
 def config(tmp_path, out: str, **changes) -> GanConfig:
     """Tiny runs on the offline MNIST digits (no download attempts in tests)."""
-    base = dict(out=tmp_path / out, batch_size=8, sample_every=2, data_root=tmp_path / "no-data", download=False,
-                fid=False)
+    base = dict(
+        out=tmp_path / out, batch_size=8, sample_every=2, data_root=tmp_path / "no-data", download=False, fid=False
+    )
     base.update(changes)
     return GanConfig(**base)
 
 
 @pytest.fixture(autouse=True)
-def quick_batchnorm_fit(monkeypatch):
-    """The averaged DCGAN generator's statistics refitted on 128 noise vectors, not 1,024: same code, less time."""
-    from a3cli.engine.gan import ema
-
-    monkeypatch.setattr(ema, "BATCHNORM_SAMPLES", 128)
+def quick_fit(monkeypatch):
+    quick_batchnorm_fit(monkeypatch)
 
 
 @pytest.fixture
 def classifier(tmp_path):
-    """An untrained MNIST classifier: its features still give a Fréchet distance (and it loads fast)."""
-    torch.manual_seed(0)
-    return save_classifier(MnistClassifier(), tmp_path / "classifier.pt", {"test_accuracy": 0.1})
+    return untrained_classifier(tmp_path / "classifier.pt")
 
 
 def tracked(tmp_path, out: str, classifier, **changes) -> GanConfig:
     """A tiny run that measures its generators every 2 iterations on few samples."""
-    return config(tmp_path, out, fid=True, classifier=classifier, eval_every=2, eval_samples=40, fid_samples=60,
-                  **changes)
+    return config(
+        tmp_path, out, fid=True, classifier=classifier, eval_every=2, eval_samples=40, fid_samples=60, **changes
+    )
+
+
+def train_gan(config: GanConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Train (or resume) a GAN in config.out on the CPU and return its metrics (see GanTraining.train)."""
+    return prepare_gan(config).train(progress)
 
 
 def train(cfg: GanConfig, progress=None) -> dict:
     seed_everything(cfg.seed)  # what the CLI's setup() does first
-    return train_gan(cfg, torch.device("cpu"), progress)
+    return train_gan(cfg, progress)
 
 
 def same_state(a: dict, b: dict) -> bool:
@@ -83,7 +86,7 @@ def test_resume_after_ctrl_c_continues_the_same_run(tmp_path, classifier, varian
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt", kind="gan")["step"] == 2
     seed_everything(123)  # a resumed run takes every RNG state from the checkpoint
     # Without --iterations, the run goes on to its own target (4), not to a default length.
-    resumed = train_gan(tracked(tmp_path, "split", classifier, resume=True), torch.device("cpu"))
+    resumed = train_gan(tracked(tmp_path, "split", classifier, resume=True))
     a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
     assert a["step"] == b["step"] == b["total"] == 4 and b["run"]["variant"] == variant
@@ -103,7 +106,10 @@ def test_outputs_and_metrics(tmp_path):
     metrics = train(config(tmp_path, "run", variant="lsgan", iterations=4, sample_every=2))
     out = tmp_path / "run"
     assert sorted(p.name for p in (out / "samples").iterdir()) == [
-        "iter_000000.png", "iter_000002.png", "iter_000004.png"]
+        "iter_000000.png",
+        "iter_000002.png",
+        "iter_000004.png",
+    ]
     with Image.open(out / "samples.gif") as gif:
         assert gif.n_frames == 3 and gif.size == (8 * 30 + 2, 8 * 30 + 2)
     with Image.open(out / "losses.png") as curves:
@@ -120,16 +126,16 @@ def test_outputs_and_metrics(tmp_path):
 def test_the_default_length_is_the_assignments_whatever_the_data(tmp_path):
     """10 epochs of 60,000 digits at batch 128 (469 batches each): 4,690 generator steps, on 5,000 digits too."""
     for variant in ("lsgan", "wgan-gp"):
-        training = prepare_gan(config(tmp_path, variant, variant=variant, batch_size=128), torch.device("cpu"))
+        training = prepare_gan(config(tmp_path, variant, variant=variant, batch_size=128))
         assert training.total == 4690 and training.batches.per_epoch == 5000 // 128
-    assert prepare_gan(config(tmp_path, "e", epochs=2), torch.device("cpu")).total == 2 * (5000 // 8)
+    assert prepare_gan(config(tmp_path, "e", epochs=2)).total == 2 * (5000 // 8)
 
 
 def test_history_and_best_pt(tmp_path, classifier):
     """Every eval_every iterations (and at the end) both generators are measured; best.pt is the lowest."""
-    from a3cli.engine.gan.evaluation import digit_judge
-    from a3cli.engine.gan.frechet import load_classifier
-    from a3cli.engine.gan.generators import load_generator
+    from a3cli.engine.gan.classifier import load_classifier
+    from a3cli.engine.gan.judge import digit_judge
+    from a3cli.engine.gan.training import load_generator
 
     metrics = train(tracked(tmp_path, "run", classifier, variant="lsgan", iterations=5))
     history = metrics["frechet_history"]
@@ -188,75 +194,3 @@ def test_resume_refuses_other_settings_and_fresh_runs_refuse_an_existing_one(tmp
         train(config(tmp_path, "r", iterations=2, resume=True, variant="dcgan"))
     with pytest.raises(A3Error, match="already holds a run"):
         train(config(tmp_path, "r", iterations=2))
-
-
-# ---- the command line ----
-
-
-
-def test_gan_train_and_sample_end_to_end(tmp_path, classifier, capsys):
-    out = tmp_path / "run"
-    code, stdout, err = run_cli(["gan-train", "--variant", "gan", "--iterations", "3", "--batch-size", "16",
-                                 "--sample-every", "3", "--eval-every", "2", "--eval-samples", "50",
-                                 "--out", str(out), "--no-download", "--data-root",
-                                 str(tmp_path), "--fid-samples", "300", "--classifier", str(classifier),
-                                 "--device", "cpu"], capsys)
-    assert code == 0, err
-    metrics = json.loads(stdout)
-    assert metrics["iterations"] == 3 and metrics["frechet_distance"] > 0
-    assert metrics["frechet_samples"] == {"real": 300, "generated": 300, "tracked": 50}
-    assert "offline fallback" in err  # the user is told the data set is the small fallback
-    assert "iteration 2: Fréchet distance" in err and "iteration 3: Fréchet distance" in err  # the progress lines
-    assert f"best {metrics['best_frechet_distance']:.1f}" in err  # the final report
-    # A run folder gives its best.pt; a checkpoint file gives the run's averaged generator.
-    for given, used in ((out, "best.pt"), (out / "checkpoint.pt", "checkpoint.pt")):
-        code, stdout, err = run_cli(["gan-sample", "--checkpoint", str(given), "-n", "16",
-                                     "--out", str(tmp_path / "s.png"), "--device", "cpu"], capsys)
-        assert code == 0, err
-        assert used in stdout
-        with Image.open(tmp_path / "s.png") as grid:
-            assert grid.size == (4 * 30 + 2, 4 * 30 + 2)
-    assert "averaged generator at iteration 3" in stdout
-    # Resuming continues from iteration 3 to 5.
-    code, stdout, err = run_cli(["gan-train", "--out", str(out), "--resume", "--iterations", "5", "--no-fid",
-                                 "--no-download", "--data-root", str(tmp_path), "--device", "cpu"], capsys)
-    assert code == 0, err
-    assert json.loads(stdout)["iterations"] == 5 and json.loads(stdout)["settings"]["batch_size"] == 16
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["gan-train", "--variant", "vae"], "--variant 'vae' is not one of"),
-        (["gan-train", "--dataset", "{tmp}/missing", "--no-download"], "not mnist, fashion-mnist or an existing folder"),
-        (["gan-train", "--resume", "--out", "{tmp}/none"], "does not exist"),
-        (["gan-train", "--dataset", "{photos}", "--out", "{tmp}/p"], "fewer than --batch-size 128"),
-        (["gan-train", "--iterations", "0"], "--iterations"),
-        (["gan-train", "--lr", "-1", "--out", "{tmp}/lr", "--no-download", "--data-root", "{tmp}"], "--lr must be positive"),
-        (["gan-train", "--classifier", "{tmp}/none.pt", "--out", "{tmp}/c"], "--classifier"),
-        (["gan-train", "--classifier", "{tmp}", "--out", "{tmp}/c"], "is a folder"),
-        (["gan-train", "--classifier", "{text}", "--out", "{tmp}/c"], "--classifier: cannot load"),
-        (["gan-train", "--classifier", "{gan}", "--out", "{tmp}/c"], "expected a mnist-classifier checkpoint"),
-        (["gan-train", "--ema", "1", "--out", "{tmp}/e"], "--ema"),
-        (["gan-sample", "--checkpoint", "{tmp}"], "not a gan-train run folder"),
-        (["gan-sample", "--checkpoint", "{tmp}/missing.pt"], "does not exist"),
-        (["gan-sample", "--checkpoint", "{classifier}"], "expected a gan checkpoint"),
-        (["gan-sample"], "Missing option"),
-    ],
-)
-def test_user_mistakes_give_one_error_line(argv, message, tmp_path, photos, capsys):
-    classifier = save_classifier(MnistClassifier(), tmp_path / "c.pt", {})
-    (tmp_path / "text.pt").write_text("not a checkpoint")
-    torch.save({"kind": "gan"}, tmp_path / "gan.pt")
-    argv = [a.format(tmp=tmp_path, photos=photos["coffee"].parent, classifier=classifier, text=tmp_path / "text.pt",
-                     gan=tmp_path / "gan.pt") for a in argv]
-    code, out, err = run_cli(argv + ["--device", "cpu"], capsys)
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
-    assert "Traceback" not in err
-
-
-@pytest.mark.parametrize("command", ["gan-train", "gan-sample", "gan-classifier"])
-def test_help_does_not_import_torch(command):
-    torch_free_help([command])

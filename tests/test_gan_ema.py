@@ -1,18 +1,13 @@
-"""The averaged generator (its update, its warm-up, its BatchNorm statistics) and the mode coverage number."""
+"""The averaged generator: its update, its warm-up, its BatchNorm statistics."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 from torch import nn
 
 from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
-from a3cli.engine.gan.evaluation import digit_judge, mode_coverage
-from a3cli.engine.gan.frechet import MnistClassifier, frechet_distance
-from a3cli.engine.gan.networks import dc_generator, generator, initialize_weights, sample_noise
-from a3cli.engine.gan.pictures import generate_images
+from a3cli.engine.gan.networks import dc_generator, generate_images, generator, initialize_weights, sample_noise
 
 
 def small_bn_net() -> nn.Sequential:
@@ -34,7 +29,7 @@ def test_update_averages_parameters_and_copies_buffers():
     for _ in range(5):
         update_ema(average, model, 0.8)
     for a, s, m in zip(average.parameters(), start, model.parameters()):
-        torch.testing.assert_close(a, 0.8 ** 5 * s + (1 - 0.8 ** 5) * m)
+        torch.testing.assert_close(a, 0.8**5 * s + (1 - 0.8**5) * m)
 
 
 def test_decay_warms_up():
@@ -95,42 +90,3 @@ def test_fit_batchnorm_leaves_a_generator_without_batchnorm_alone():
     before = [p.clone() for p in G.parameters()]
     assert fit_batchnorm(G, 16, seed=0) is G
     assert all(torch.equal(a, b) for a, b in zip(before, G.parameters()))
-
-
-def test_mode_coverage_on_hand_made_histograms():
-    uniform = mode_coverage(torch.full((10,), 50))
-    assert uniform == {"kl_to_uniform": 0.0, "digits_covered": 10, "shares": [0.1] * 10}
-    one = mode_coverage(torch.tensor([0, 0, 0, 700, 0, 0, 0, 0, 0, 0]))
-    assert one["kl_to_uniform"] == pytest.approx(math.log(10), abs=1e-4) and one["digits_covered"] == 1
-    assert one["shares"][3] == 1.0
-    two = mode_coverage(torch.tensor([5, 0, 0, 0, 0, 0, 0, 0, 0, 5]))
-    assert two["kl_to_uniform"] == pytest.approx(math.log(5), abs=1e-4) and two["digits_covered"] == 2
-    # Against scipy's relative entropy on an uneven histogram; 4% of the samples is not "covered" (< 5%).
-    from scipy.stats import entropy
-
-    counts = torch.tensor([30, 10, 4, 12, 9, 11, 8, 6, 5, 5])
-    got = mode_coverage(counts)
-    assert got["kl_to_uniform"] == pytest.approx(entropy(counts.numpy(), [0.1] * 10), abs=1e-4)
-    assert got["digits_covered"] == 9
-    with pytest.raises(ValueError):
-        mode_coverage(torch.zeros(10))
-
-
-def test_judge_agrees_with_the_plain_frechet_distance_for_each_generator():
-    """The Judge keeps the real features between calls; each distance equals one computed from scratch."""
-    torch.manual_seed(0)
-    classifier = MnistClassifier().eval()
-    images = torch.randint(0, 256, (300, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    judge = digit_judge(classifier, images, 16, seed=0, real_samples=200)
-    order = torch.randperm(300, generator=torch.Generator().manual_seed(1))[:200]
-    real01 = images[order].reshape(200, 784).float().div(255)
-    for seed in (1, 2):
-        torch.manual_seed(seed)
-        G = generator(16)
-        got = judge(G, 150)
-        fake01 = generate_images(G, judge.noise(150)).reshape(150, 784)
-        assert got["frechet_distance"] == pytest.approx(frechet_distance(real01, fake01, classifier), abs=1e-3)
-        with torch.no_grad():
-            counts = torch.bincount(classifier(fake01).argmax(1), minlength=10)
-        assert got == {"frechet_distance": got["frechet_distance"], **mode_coverage(counts)}
-    assert torch.equal(judge.noise(20), judge.noise(150)[:20])  # the tracked samples are a prefix of the final
