@@ -7,14 +7,14 @@ import json
 import pytest
 import torch
 
-from a3cli.engine.captioning.shapes import shapes_vocab
-from a3cli.engine.captioning.vocab import decode, tokenize
 from a3cli.engine.captioning.evaluation import bleu
 from a3cli.engine.captioning.sampling import load_captioner
+from a3cli.engine.captioning.shapes import shapes_vocab
 from a3cli.engine.captioning.training import TrainConfig, train_captioner
-from a3cli.engine.runs import CHECKPOINT_NAME as CHECKPOINT
+from a3cli.engine.captioning.vocab import decode, tokenize
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.errors import A3Error
+from a3cli.engine.runs import CHECKPOINT_NAME as CHECKPOINT
 from tests.helpers import toy_data
 
 CPU = torch.device("cpu")
@@ -23,11 +23,11 @@ CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
-
 def test_bleu_uses_all_references():
-    refs = [[["a", "red", "circle", "left", "of", "a", "square"]],
-            [["one", "big", "brown", "dog", "runs"], ["a", "big", "dog", "is", "running"]]]
+    refs = [
+        [["a", "red", "circle", "left", "of", "a", "square"]],
+        [["one", "big", "brown", "dog", "runs"], ["a", "big", "dog", "is", "running"]],
+    ]
     assert bleu(refs, [refs[0][0], refs[1][1]]) == pytest.approx({f"bleu{n}": 1.0 for n in range(1, 5)})
     scores = bleu([[["a", "b", "c", "d"]]], [["a", "b", "x", "y"]])
     assert scores["bleu1"] == pytest.approx(0.5) and scores["bleu2"] == pytest.approx((0.5 * 1 / 3) ** 0.5)
@@ -77,6 +77,7 @@ def test_a_run_killed_mid_epoch_resumes_exactly(tmp_path):
         def progress(i, metrics):
             if i == step:
                 raise KeyboardInterrupt
+
         return progress
 
     torch.manual_seed(7)

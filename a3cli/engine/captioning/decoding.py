@@ -28,8 +28,9 @@ class Decoding:
             raise A3Error("choose either --beam-size or --temperature, not both")
 
 
-def generate_captions(model: CaptioningRNN, features: Tensor, decoding: Decoding = Decoding(),
-                      generator: torch.Generator | None = None) -> list[str]:
+def generate_captions(
+    model: CaptioningRNN, features: Tensor, decoding: Decoding = Decoding(), generator: torch.Generator | None = None
+) -> list[str]:
     """One caption (a string) per feature row, decoded as `decoding` says; drawn words come from `generator`."""
     decoding.check()
     if decoding.temperature is not None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +43,7 @@ class FeatureSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FeatureSpec":
+    def from_dict(cls, data: dict) -> FeatureSpec:
         try:
             return cls(**{k: data[k] for k in ("backbone", "layer", "image_size", "grid")})
         except (KeyError, TypeError):
@@ -59,14 +59,22 @@ def grid_cells(spec: dict) -> int:
     layer, grid = spec.get("layer"), spec.get("grid")
     if layer is None or layer == "pooled" or not isinstance(grid, int) or grid < 2:
         what = " ".join(str(part) for part in (spec.get("backbone"), layer) if part)
-        raise A3Error(f"--cell-type attention attends over a grid of image features, but these ({what}"
-                      f"{', grid 1' if grid == 1 else ''}) are one flat vector per image: extract a grid from "
-                      "images with --layer STAGE --grid N (N >= 2), or use --cell-type lstm")
+        raise A3Error(
+            f"--cell-type attention attends over a grid of image features, but these ({what}"
+            f"{', grid 1' if grid == 1 else ''}) are one flat vector per image: extract a grid from "
+            "images with --layer STAGE --grid N (N >= 2), or use --cell-type lstm"
+        )
     return grid * grid
 
 
-def extract_features(backbone, images: Sequence[Image.Image] | Callable[[int], Image.Image], count: int | None,
-                     spec: FeatureSpec, batch_size: int = 64, progress: Progress | None = None) -> torch.Tensor:
+def extract_features(
+    backbone,
+    images: Sequence[Image.Image] | Callable[[int], Image.Image],
+    count: int | None,
+    spec: FeatureSpec,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> torch.Tensor:
     """(N, D) float32 features on the CPU; `images` is a list or a function i -> image (to stream)."""
     get = images.__getitem__ if not callable(images) else images
     count = len(images) if count is None else count

@@ -45,17 +45,27 @@ class CaptioningRNN(nn.Module):
     pools it, and W_proj maps each cell's C channels to H.
     """
 
-    def __init__(self, word_to_idx: dict[str, int], input_dim: int = 512, wordvec_dim: int = 128,
-                 hidden_dim: int = 128, cell_type: str = "rnn", dtype: torch.dtype = torch.float32,
-                 grid_cells: int = 1, cell_positions: bool = False):
+    def __init__(
+        self,
+        word_to_idx: dict[str, int],
+        input_dim: int = 512,
+        wordvec_dim: int = 128,
+        hidden_dim: int = 128,
+        cell_type: str = "rnn",
+        dtype: torch.dtype = torch.float32,
+        grid_cells: int = 1,
+        cell_positions: bool = False,
+    ):
         super().__init__()
         if cell_type not in CAPTION_CELLS:
             raise A3Error(f"invalid cell_type {cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
         if cell_positions and cell_type != "attention":
             raise A3Error("cell positions are for the attention captioner (--cell-type attention)")
         if cell_type == "attention" and (grid_cells < 2 or input_dim % grid_cells):
-            raise A3Error(f"an attention captioner needs features on a grid of at least 2 cells "
-                          f"(got {input_dim}-d features on {grid_cells} cell(s))")
+            raise A3Error(
+                f"an attention captioner needs features on a grid of at least 2 cells "
+                f"(got {input_dim}-d features on {grid_cells} cell(s))"
+            )
         self.cell_type, self.input_dim = cell_type, input_dim
         self.grid_cells = grid_cells if cell_type == "attention" else 1
         self.cell_positions = cell_positions
@@ -87,8 +97,11 @@ class CaptioningRNN(nn.Module):
     @property
     def params(self) -> dict[str, nn.Parameter]:
         """The parameters by the assignment's names (and Wattn, W_pos for attention)."""
-        names = PARAM_NAMES + (("Wattn",) if self.cell_type == "attention" else ()) + (
-            ("W_pos",) if self.cell_positions else ())
+        names = (
+            PARAM_NAMES
+            + (("Wattn",) if self.cell_type == "attention" else ())
+            + (("W_pos",) if self.cell_positions else ())
+        )
         return {name: getattr(self, name) for name in names}
 
     def project_grid(self, features: Tensor) -> Tensor:
@@ -163,8 +176,14 @@ class CaptioningRNN(nn.Module):
         return self._decode(features, max_length, lambda scores: scores.argmax(dim=1))
 
     @torch.no_grad()
-    def sample_random(self, features: Tensor, max_length: int = 30, temperature: float = 1.0,
-                      top_k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+    def sample_random(
+        self,
+        features: Tensor,
+        max_length: int = 30,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """Draw each word from softmax(scores / temperature), among the top_k words if given."""
         if temperature <= 0:
             raise A3Error("--temperature must be positive")
@@ -195,8 +214,9 @@ class CaptioningRNN(nn.Module):
         return captions
 
     @torch.no_grad()
-    def beam_search(self, features: Tensor, beam_size: int = 3, max_length: int = 30,
-                    length_penalty: float = 0.7) -> Tensor:
+    def beam_search(
+        self, features: Tensor, beam_size: int = 3, max_length: int = 30, length_penalty: float = 0.7
+    ) -> Tensor:
         """The best caption per image by beam search: (N, max_length) word indices.
 
         Finished captions are ranked by log-probability / length**length_penalty,
@@ -205,7 +225,7 @@ class CaptioningRNN(nn.Module):
         self._need_start()
         out = torch.full((features.shape[0], max_length), self._null, dtype=torch.long, device=features.device)
         for n in range(features.shape[0]):
-            words = self._beam_one(features[n: n + 1], beam_size, max_length, length_penalty)
+            words = self._beam_one(features[n : n + 1], beam_size, max_length, length_penalty)
             out[n, : len(words)] = torch.tensor(words, dtype=torch.long)
         return out
 
@@ -225,7 +245,7 @@ class CaptioningRNN(nn.Module):
                 row, word = divmod(index, V)
                 if word == self._end:
                     length = len(beams[row]) + 1
-                    finished.append((value / length ** alpha, beams[row] + [word]))
+                    finished.append((value / length**alpha, beams[row] + [word]))
                 else:
                     keep_rows.append(row)
                     keep_words.append(word)
@@ -244,9 +264,14 @@ class CaptioningRNN(nn.Module):
 
 def model_config(model: CaptioningRNN) -> dict:
     """What it takes to build the same model again (stored in checkpoints)."""
-    return {"input_dim": model.input_dim, "wordvec_dim": model.W_embed.shape[1],
-            "hidden_dim": model.W_proj.shape[1], "cell_type": model.cell_type, "grid_cells": model.grid_cells,
-            "cell_positions": model.cell_positions}
+    return {
+        "input_dim": model.input_dim,
+        "wordvec_dim": model.W_embed.shape[1],
+        "hidden_dim": model.W_proj.shape[1],
+        "cell_type": model.cell_type,
+        "grid_cells": model.grid_cells,
+        "cell_positions": model.cell_positions,
+    }
 
 
 def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> CaptioningRNN:

@@ -42,13 +42,20 @@ class CaptionSource:
         return {name: str(v) if isinstance(v, Path) else v for name, v in asdict(self).items()}
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "CaptionSource":
+    def from_settings(cls, settings: dict[str, Any]) -> CaptionSource:
         return cls(**{f.name: settings.get(f.name) for f in fields(cls)})
 
     def kind(self) -> str:
         """Which source the options choose: "coco_h5", "coco_json" or "shapes" (the default)."""
-        chosen = [name for name, value in (("--data", self.data), ("--images/--annotations",
-                                           self.images or self.annotations), ("--dataset", self.dataset)) if value]
+        chosen = [
+            name
+            for name, value in (
+                ("--data", self.data),
+                ("--images/--annotations", self.images or self.annotations),
+                ("--dataset", self.dataset),
+            )
+            if value
+        ]
         if len(chosen) > 1:
             raise A3Error(f"choose one data source, not {' and '.join(chosen)}")
         if self.data is not None:
@@ -74,11 +81,20 @@ class CaptionSource:
         if kind == "coco_h5":
             return h5_feature_spec(self.pca is not False)
         default = SHAPES_FEATURES if kind == "shapes" else FeatureSpec(backbone=DEFAULT_BACKBONE)
-        return FeatureSpec(backbone=self.model or default.backbone, layer=self.layer or default.layer,
-                           image_size=self.image_size or default.image_size, grid=self.grid or default.grid).as_dict()
+        return FeatureSpec(
+            backbone=self.model or default.backbone,
+            layer=self.layer or default.layer,
+            image_size=self.image_size or default.image_size,
+            grid=self.grid or default.grid,
+        ).as_dict()
 
-    def load(self, device: torch.device, vocab: tuple[dict, list] | None = None, progress: Progress | None = None,
-             seed: int = 0) -> CaptionData:
+    def load(
+        self,
+        device: torch.device,
+        vocab: tuple[dict, list] | None = None,
+        progress: Progress | None = None,
+        seed: int = 0,
+    ) -> CaptionData:
         """The chosen source's data; with no option at all, shapes. `vocab` reuses a run's vocabulary."""
         from a3cli.engine.backbones.registry import load_backbone
 
@@ -88,8 +104,17 @@ class CaptionSource:
         backbone = lambda name: load_backbone(name, device)  # noqa: E731
         spec = FeatureSpec.from_dict(self.feature_spec())
         if kind == "coco_json":
-            return load_coco_json(self.images, self.annotations, spec, backbone, self.min_count or 1,
-                                  self.max_length or 16, max_train=self.max_train, vocab=vocab, progress=progress,
-                                  seed=seed)
+            return load_coco_json(
+                self.images,
+                self.annotations,
+                spec,
+                backbone,
+                self.min_count or 1,
+                self.max_length or 16,
+                max_train=self.max_train,
+                vocab=vocab,
+                progress=progress,
+                seed=seed,
+            )
         sizes = {"train": self.train_images} if self.train_images else None
         return load_shapes(backbone, spec, sizes=sizes, max_train=self.max_train, progress=progress)
