@@ -199,9 +199,7 @@ def caption_train(
     world = start(seeded_device(device, seed))  # under torchrun: this process's rank and device
     extract, close = lazy_progress_bar("features")
     try:
-        training = CaptionTraining(
-            source, config, out, world.device, resume, seed, extract if world.main else None, world
-        )
+        training = CaptionTraining(source, config, out, world, resume, seed, extract if world.main else None)
     finally:
         close()
     if not world.main:  # rank 0 alone speaks and writes
@@ -298,16 +296,14 @@ def caption_sample(
       a3 caption-sample --data coco_captioning --split val --num 5 --checkpoint out/coco/checkpoint.pt
     """
     from a3cli.engine.captioning.decoding import Decoding
-    from a3cli.engine.captioning.evaluation import exact_match, format_exact
+    from a3cli.engine.captioning.evaluation import format_exact, shapes_exact_match
     from a3cli.engine.captioning.sampling import (
         caption_coco_split,
         caption_pictures,
         load_captioner,
-        picture_features,
         shapes_examples,
         training_note,
     )
-    from a3cli.engine.captioning.shapes import count_objects
     from a3cli.engine.errors import A3Error
     from a3cli.engine.images import load_image, save_image
     from a3cli.engine.plots import captions_figure
@@ -324,7 +320,6 @@ def caption_sample(
     if attention_maps is not None and data is not None:
         raise A3Error("--attention-maps needs images (files or --dataset), not the assignment's --data features")
     decoding = Decoding(beam_size, temperature, top_k, max_length=max_length)
-    decoding.check()
     torch_device = seeded_device(device, seed)
     check_output(out, "png")
     check_output(save_images, "folder")
@@ -362,8 +357,8 @@ def caption_sample(
         note = training_note(ckpt, pictures)
         if note:
             print(note, file=sys.stderr)
-    features = list(picture_features(model, ckpt, pictures))  # once: the attention maps reuse the first row
-    generated = caption_pictures(model, ckpt, pictures, decoding, seed, features)
+    captioned = caption_pictures(model, ckpt, pictures, decoding, seed, attention=attention_maps is not None)
+    generated = captioned.captions
     for k, (name, caption) in enumerate(zip(names, generated)):
         if truths is None:
             console.print(f"{name}: {caption}", highlight=False, soft_wrap=True)
@@ -371,17 +366,14 @@ def caption_sample(
             mark = "[green]ok[/]" if caption == truths[k] else "[red]differs[/]"
             console.print(f"{name}: {caption}   (true: {truths[k]}) {mark}", highlight=False, soft_wrap=True)
     if truths is not None:
-        refs = [[truth.split()] for truth in truths]
-        summary = exact_match(refs, [caption.split() for caption in generated], [count_objects(r[0]) for r in refs])
-        console.print(f"exact: {format_exact(summary)}", highlight=False, soft_wrap=True)
+        console.print(f"exact: {format_exact(shapes_exact_match(truths, generated))}", highlight=False, soft_wrap=True)
     if out is not None:
         captions_figure(pictures, generated, out, truths)
         console.print(f"wrote {out}", highlight=False, soft_wrap=True)
     if attention_maps is not None:
-        from a3cli.engine.captioning.attention_maps import attention_figure, caption_attention
+        from a3cli.engine.captioning.attention_maps import attention_figure
 
-        maps = caption_attention(model, features[0][0], generated[0])
-        attention_figure(pictures[0], generated[0].split(), maps, attention_maps)
+        attention_figure(pictures[0], generated[0].split(), captioned.attention, attention_maps)
         console.print(
             f"wrote {attention_maps} (where the model looked for each word of {names[0]})",
             highlight=False,

@@ -81,6 +81,13 @@ def format_exact(result: dict) -> str:
     return text
 
 
+def shapes_exact_match(truths: Sequence[str], captions: Sequence[str]) -> dict:
+    """exact_match of captions of shapes pictures against their one true caption each, by number of shapes."""
+    references = [[truth.split()] for truth in truths]
+    groups = [count_objects(refs[0]) for refs in references]
+    return exact_match(references, [caption.split() for caption in captions], groups)
+
+
 def evaluate(
     model: CaptioningRNN, data: CaptionData, split: str, device: torch.device, max_length: int = 30
 ) -> tuple[dict[str, float], dict]:

@@ -25,6 +25,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from a3cli.engine.captioning.vocab import END, NULL, START, UNK
 from a3cli.engine.catalogue import CAPTION_CELLS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.layers.attention import attention_lstm_forward, attention_lstm_step_forward
@@ -69,12 +70,13 @@ class CaptioningRNN(nn.Module):
         self.cell_type, self.input_dim = cell_type, input_dim
         self.grid_cells = grid_cells if cell_type == "attention" else 1
         self.cell_positions = cell_positions
-        self.word_to_idx = dict(word_to_idx)
-        self.idx_to_word = {i: w for w, i in word_to_idx.items()}
-        self._null = word_to_idx["<NULL>"]
-        self._start = word_to_idx.get("<START>")
-        self._end = word_to_idx.get("<END>")
         V, D, W, H = len(word_to_idx), input_dim // self.grid_cells, wordvec_dim, hidden_dim
+        self.word_to_idx = dict(word_to_idx)
+        words = {i: w for w, i in word_to_idx.items()}
+        self.idx_to_word = [words.get(i, UNK) for i in range(V)]  # the word of each id the model can emit
+        self._null = word_to_idx[NULL]
+        self._start = word_to_idx.get(START)
+        self._end = word_to_idx.get(END)
         k = 1 if cell_type == "rnn" else 4
 
         def randn(*shape: int, scale: float) -> nn.Parameter:

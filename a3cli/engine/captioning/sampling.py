@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,18 +50,35 @@ def picture_features(
         yield apply_norm(features_of(backbone, pictures[start : start + batch_size], spec), ckpt.get("feature_norm"))
 
 
+@dataclass
+class CaptionedPictures:
+    captions: list[str]  # one per picture
+    attention: torch.Tensor | None = None  # if asked: (words, grid, grid), where the first caption's words looked
+
+
 def caption_pictures(
     model: CaptioningRNN,
     ckpt: dict,
     pictures: Sequence[Image.Image],
     decoding: Decoding,
     seed: int = 0,
-    features: Iterable[torch.Tensor] | None = None,
-) -> list[str]:
-    """One caption per picture; `features`: picture_features' batches if the caller already has them."""
+    attention: bool = False,
+) -> CaptionedPictures:
+    """One caption per picture; with `attention`, also where the model looked for each word of the first one.
+
+    The attention maps read the first picture's features as they were made to caption it, not made again.
+    """
     generator = seeded_generator(seed, model.W_proj.device)
-    batches = picture_features(model, ckpt, pictures) if features is None else features
-    return [caption for batch in batches for caption in generate_captions(model, batch, decoding, generator)]
+    captions: list[str] = []
+    first: torch.Tensor | None = None
+    for batch in picture_features(model, ckpt, pictures):
+        first = batch[0] if first is None else first
+        captions += generate_captions(model, batch, decoding, generator)
+    if not attention or first is None:
+        return CaptionedPictures(captions)
+    from a3cli.engine.captioning.attention_maps import caption_attention
+
+    return CaptionedPictures(captions, caption_attention(model, first, captions[0]))
 
 
 def looks_like_shapes(picture: Image.Image) -> bool:

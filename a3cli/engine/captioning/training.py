@@ -95,7 +95,8 @@ class CaptionTraining:
     `data` is a CaptionSource (what the CLI gives: loaded here, with the resumed run's
     vocabulary and settings) or CaptionData already loaded. Under torchrun every rank
     makes one: rank 0 extracts features first (the others read its cache), each rank
-    trains on its share of every batch, and rank 0 alone scores and writes files.
+    trains on its share of every batch, and rank 0 alone scores and writes files. `world` holds
+    this process's rank and device (one process: `World(device=...)`).
     """
 
     def __init__(
@@ -103,13 +104,12 @@ class CaptionTraining:
         data: CaptionData | CaptionSource,
         config: TrainConfig,
         out: str | Path,
-        device: torch.device,
+        world: World = World(),
         resume: bool = False,
         seed: int = 0,
         extract_progress: Progress | None = None,
-        world: World = World(),
     ) -> None:
-        self.out, self.device, self.world = Path(out), device, world
+        self.out, self.world, self.device = Path(out), world, world.device
         saved = open_run(self.out, KIND, resume, world)
         self.seed = int(saved.get("seed", seed)) if saved else seed
         self.settings = resolve_settings(config, saved["config"] if saved else None)
@@ -121,7 +121,7 @@ class CaptionTraining:
             vocab = (saved["word_to_idx"], saved["idx_to_word"]) if saved else None
             self.source_settings = source.settings()
             with world.main_first():
-                data = source.load(device, vocab, extract_progress, self.seed)
+                data = source.load(self.device, vocab, extract_progress, self.seed)
         else:
             self.source_settings = None
         self.data = data
@@ -145,7 +145,7 @@ class CaptionTraining:
             s.cell_type,
             grid_cells=cells,
             cell_positions=s.cell_positions,
-        ).to(device)
+        ).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr)
         self.loss = parallel(self.model, world)  # the model's forward is its loss
         self.state: dict[str, Any] = {
@@ -301,4 +301,4 @@ def train_captioner(
     rate, position in the epoch, losses so far and RNG state come from it; only
     `config.epochs` may differ (to train longer). Returns the metrics.
     """
-    return CaptionTraining(data, config, out, device, resume, seed).train(progress, export)
+    return CaptionTraining(data, config, out, World(device=device), resume, seed).train(progress, export)
