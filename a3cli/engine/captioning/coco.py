@@ -19,6 +19,7 @@ import torch
 from a3cli.engine.captioning.data import CaptionData, Split, standardize
 from a3cli.engine.captioning.features import FeatureSpec, cached_features, extract_features
 from a3cli.engine.captioning.vocab import END, NULL, START, build_vocab, encode, tokenize
+from a3cli.engine.catalogue import CAPTION_JSON_DEFAULTS
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import load_image
@@ -132,8 +133,8 @@ def load_coco_json(
     annotations: str | Path,
     spec: FeatureSpec,
     backbone_loader: Callable,
-    min_count: int = 1,
-    max_length: int = 16,
+    min_count: int = CAPTION_JSON_DEFAULTS["min_count"],
+    max_length: int = CAPTION_JSON_DEFAULTS["max_length"],
     val_fraction: float = 0.1,
     max_train: int | None = None,
     vocab: tuple[dict, list] | None = None,

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from a3cli.engine.captioning.model import CaptioningRNN
 from a3cli.engine.captioning.vocab import decode
+from a3cli.engine.catalogue import CAPTION_SAMPLE_DEFAULTS
 from a3cli.engine.errors import A3Error
 
 
@@ -16,11 +17,11 @@ from a3cli.engine.errors import A3Error
 class Decoding:
     """How to turn scores into words: greedy (the default), beam search, or sampling; checked when made."""
 
-    beam_size: int = 1
+    beam_size: int = CAPTION_SAMPLE_DEFAULTS["beam_size"]
     temperature: float | None = None  # set: draw words instead of taking the most likely
     top_k: int | None = None
-    length_penalty: float = 0.7
-    max_length: int = 30
+    length_penalty: float = CAPTION_SAMPLE_DEFAULTS["length_penalty"]
+    max_length: int = CAPTION_SAMPLE_DEFAULTS["max_length"]
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:

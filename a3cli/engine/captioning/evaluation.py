@@ -26,7 +26,7 @@ def split_loss(model: CaptioningRNN, split: Split, device: torch.device, batch_s
 
 @torch.no_grad()
 def greedy_captions(
-    model: CaptioningRNN, features: torch.Tensor, device: torch.device, max_length: int = 30, batch_size: int = 500
+    model: CaptioningRNN, features: torch.Tensor, device: torch.device, max_length: int, batch_size: int = 500
 ) -> torch.Tensor:
     """Greedy captions of many images, in batches: (N, max_length) on the CPU."""
     out = [
@@ -89,7 +89,7 @@ def shapes_exact_match(truths: Sequence[str], captions: Sequence[str]) -> dict:
 
 
 def evaluate(
-    model: CaptioningRNN, data: CaptionData, split: str, device: torch.device, max_length: int = 30
+    model: CaptioningRNN, data: CaptionData, split: str, device: torch.device, max_length: int
 ) -> tuple[dict[str, float], dict]:
     """BLEU-1..4 and the exact-match count of the model's greedy captions for every image of `split`."""
     s = data.splits[split]

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from a3cli.engine.catalogue import CAPTION_FEATURES
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import to_tensor
@@ -34,10 +35,10 @@ class FeatureSpec:
     which keeps where things are.
     """
 
-    backbone: str = "efficientnet_lite0"
-    layer: str = "pooled"
-    image_size: int = 224
-    grid: int = 1
+    backbone: str = CAPTION_FEATURES["backbone"]
+    layer: str = CAPTION_FEATURES["layer"]
+    image_size: int = CAPTION_FEATURES["image_size"]
+    grid: int = CAPTION_FEATURES["grid"]
 
     def as_dict(self) -> dict:
         return asdict(self)

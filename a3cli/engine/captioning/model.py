@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from a3cli.engine.captioning.vocab import END, NULL, START, UNK
-from a3cli.engine.catalogue import CAPTION_CELLS
+from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_SAMPLE_DEFAULTS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.layers.attention import attention_lstm_forward, attention_lstm_step_forward
 from a3cli.engine.layers.embedding import temporal_affine_forward, word_embedding_forward
@@ -34,6 +34,7 @@ from a3cli.engine.layers.losses import temporal_softmax_loss
 from a3cli.engine.layers.rnn import lstm_forward, lstm_step_forward, rnn_forward, rnn_step_forward
 
 PARAM_NAMES = ("W_embed", "W_proj", "b_proj", "Wx", "Wh", "b", "W_vocab", "b_vocab")
+MAX_LENGTH = CAPTION_SAMPLE_DEFAULTS["max_length"]  # the assignment's longest sampled caption
 State = tuple  # (h, c, A) while decoding: c is None for rnn, A (the projected grid) None but for attention
 
 
@@ -169,7 +170,7 @@ class CaptioningRNN(nn.Module):
         return h, (torch.zeros_like(h) if self.cell_type == "lstm" else None), None
 
     @torch.no_grad()
-    def sample(self, features: Tensor, max_length: int = 30) -> Tensor:
+    def sample(self, features: Tensor, max_length: int = MAX_LENGTH) -> Tensor:
         """Greedy decoding as in the assignment: (N, max_length) word indices.
 
         Starts from <START> and feeds back the most likely word; after a caption
@@ -181,7 +182,7 @@ class CaptioningRNN(nn.Module):
     def sample_random(
         self,
         features: Tensor,
-        max_length: int = 30,
+        max_length: int = MAX_LENGTH,
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
@@ -217,7 +218,11 @@ class CaptioningRNN(nn.Module):
 
     @torch.no_grad()
     def beam_search(
-        self, features: Tensor, beam_size: int = 3, max_length: int = 30, length_penalty: float = 0.7
+        self,
+        features: Tensor,
+        beam_size: int = 3,
+        max_length: int = MAX_LENGTH,
+        length_penalty: float = CAPTION_SAMPLE_DEFAULTS["length_penalty"],
     ) -> Tensor:
         """The best caption per image by beam search: (N, max_length) word indices.
 

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from a3cli.engine.captioning.data import CaptionData, Split, standardize
 from a3cli.engine.captioning.features import FeatureSpec, cached_features, extract_features
 from a3cli.engine.captioning.vocab import SPECIAL_TOKENS, encode, tokenize
-from a3cli.engine.catalogue import CAPTION_SHAPES_FEATURES
+from a3cli.engine.catalogue import CAPTION_SHAPES_FEATURES, CAPTION_SHAPES_SPLITS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress
 
@@ -32,7 +32,7 @@ SHAPE_COLORS = {
 }
 SHAPE_KINDS = ("circle", "square", "triangle", "diamond")
 SHAPE_SIZES = {"small": 0.09, "large": 0.16}  # radius as a fraction of the image side
-SHAPES_SPLITS = {"train": 10000, "val": 500, "test": 500}
+SHAPES_SPLITS = CAPTION_SHAPES_SPLITS
 SHAPES_SEEDS = {"train": 1, "val": 2, "test": 3}
 SHAPES_FEATURES = FeatureSpec(**CAPTION_SHAPES_FEATURES)
 SHAPES_IMAGE_SIZE = 128

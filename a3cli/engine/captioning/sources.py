@@ -16,7 +16,7 @@ from a3cli.engine.captioning.coco import h5_feature_spec, load_coco_h5, load_coc
 from a3cli.engine.captioning.data import CaptionData
 from a3cli.engine.captioning.features import FeatureSpec
 from a3cli.engine.captioning.shapes import SHAPES_FEATURES, load_shapes
-from a3cli.engine.catalogue import DEFAULT_BACKBONE
+from a3cli.engine.catalogue import CAPTION_JSON_DEFAULTS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress
 
@@ -32,10 +32,10 @@ class CaptionSource:
     layer: Optional[str] = None
     grid: Optional[int] = None
     image_size: Optional[int] = None
-    min_count: Optional[int] = None  # JSON: words seen fewer times become <UNK> (default 1)
-    max_length: Optional[int] = None  # JSON: longest training caption in words (default 16)
+    min_count: Optional[int] = None  # JSON: words seen fewer times become <UNK> (CAPTION_JSON_DEFAULTS)
+    max_length: Optional[int] = None  # JSON: longest training caption in words (CAPTION_JSON_DEFAULTS)
     max_train: Optional[int] = None  # train on this many captions only
-    train_images: Optional[int] = None  # shapes: how many training images to draw (default 10,000)
+    train_images: Optional[int] = None  # shapes: how many training images to draw (CAPTION_SHAPES_SPLITS)
 
     def settings(self) -> dict[str, Any]:
         """The options as given, for the checkpoint (paths as text)."""
@@ -80,7 +80,7 @@ class CaptionSource:
         kind = self.kind()
         if kind == "coco_h5":
             return h5_feature_spec(self.pca is not False)
-        default = SHAPES_FEATURES if kind == "shapes" else FeatureSpec(backbone=DEFAULT_BACKBONE)
+        default = SHAPES_FEATURES if kind == "shapes" else FeatureSpec()
         return FeatureSpec(
             backbone=self.model or default.backbone,
             layer=self.layer or default.layer,
@@ -109,8 +109,8 @@ class CaptionSource:
                 self.annotations,
                 spec,
                 backbone,
-                self.min_count or 1,
-                self.max_length or 16,
+                self.min_count or CAPTION_JSON_DEFAULTS["min_count"],
+                self.max_length or CAPTION_JSON_DEFAULTS["max_length"],
                 max_train=self.max_train,
                 vocab=vocab,
                 progress=progress,

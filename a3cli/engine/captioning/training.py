@@ -24,7 +24,7 @@ from a3cli.engine.captioning.evaluation import evaluate, split_loss
 from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN, model_config
 from a3cli.engine.captioning.sources import CaptionSource
-from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, caption_default
+from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, CAPTION_SAMPLE_DEFAULTS, caption_default
 from a3cli.engine.checkpoints import save_checkpoint
 from a3cli.engine.device import seed_everything, set_rng_state
 from a3cli.engine.distributed import World, parallel
@@ -49,7 +49,7 @@ class TrainConfig:
     epochs: Optional[int] = None  # may differ from the resumed run's: train longer
     grad_clip: Optional[float] = None  # clip the gradient's global norm to this; 0 turns clipping off
     cell_positions: Optional[bool] = None  # attention: learn an embedding of each grid cell's place
-    max_length: int = 30  # longest generated caption when measuring BLEU
+    max_length: int = CAPTION_SAMPLE_DEFAULTS["max_length"]  # longest generated caption when measuring BLEU
 
 
 @dataclass
