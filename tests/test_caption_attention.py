@@ -1,4 +1,4 @@
-"""The attention LSTM captioner: gradients, learning where things are, exact-match counting, refusing flat features."""
+"""The attention LSTM captioner: gradients, learning where things are, old checkpoints, refusing flat features."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import pytest
 import torch
 
 from a3cli.engine.captioning.data import CaptionData, Split
-from a3cli.engine.captioning.evaluation import exact_match, format_exact
 from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN
-from a3cli.engine.captioning.sampling import looks_like_shapes, training_note
-from a3cli.engine.captioning.shapes import count_objects, draw_scene, shapes_split, shapes_vocab
+from a3cli.engine.captioning.shapes import shapes_vocab
 from a3cli.engine.captioning.training import TrainConfig, train_captioner
 from a3cli.engine.captioning.vocab import decode, encode
 from a3cli.engine.errors import A3Error
@@ -183,32 +181,6 @@ def test_attention_runs_and_checkpoints_from_before_cell_positions_still_load():
         resolve_settings(TrainConfig(cell_type="lstm", cell_positions=True), None)
 
 
-def test_exact_match_counts_whole_captions_by_number_of_objects():
-    refs = [
-        [["a", "red", "circle"]],
-        [["a", "red", "circle", "left", "of", "a", "blue", "square"]],
-        [["a", "dog"], ["one", "dog"]],
-        [["a", "small", "red", "circle"]],
-    ]
-    hyps = [
-        ["a", "red", "circle"],
-        ["a", "blue", "square", "left", "of", "a", "red", "circle"],
-        ["one", "dog"],
-        ["a", "small", "red"],
-    ]
-    result = exact_match(refs, hyps, [1, 2, 1, 1])
-    assert (result["correct"], result["total"], result["rate"]) == (2, 4, 0.5)
-    assert result["by_objects"] == {
-        "1": {"correct": 2, "total": 3, "rate": 2 / 3},
-        "2": {"correct": 0, "total": 1, "rate": 0.0},
-    }
-    assert format_exact(result) == "2/4 (50.0 %); 1 shape 2/3, 2 shapes 0/1"
-    assert "by_objects" not in exact_match(refs, hyps)
-    assert [count_objects(s.caption().split()) for s in shapes_split("test", 50)] == [
-        len(s.objects) for s in shapes_split("test", 50)
-    ]
-
-
 def test_attention_refuses_flat_features_in_one_clear_line():
     assert grid_cells({"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64, "grid": 4}) == 16
     for spec in (
@@ -220,17 +192,3 @@ def test_attention_refuses_flat_features_in_one_clear_line():
             grid_cells(spec)
     with pytest.raises(A3Error, match="grid of at least 2 cells"):
         CaptioningRNN(shapes_vocab()[0], input_dim=10, cell_type="attention", grid_cells=1)
-
-
-def test_only_photos_get_the_note_about_what_the_shapes_captioner_knows(photos):
-    from a3cli.engine.images import load_image
-
-    scenes = [draw_scene(s) for s in shapes_split("val", 20)]
-    assert all(looks_like_shapes(p) for p in scenes)
-    assert all(looks_like_shapes(p.resize((300, 300))) for p in scenes[:5])  # resampled edges still pass
-    shots = [load_image(photos[name]) for name in ("coffee", "chelsea", "rocket", "astronaut", "china", "flower")]
-    assert not any(looks_like_shapes(p) for p in shots)
-    assert training_note({"source": "shapes"}, scenes) is None
-    note = training_note({"source": "shapes"}, scenes[:1] + shots[:1])
-    assert "synthetic shapes" in note and "a3 caption-train --images DIR --annotations captions.json" in note
-    assert training_note({"source": "coco_json"}, shots) is None

@@ -167,3 +167,8 @@ def test_load_shapes_small(tmp_path, monkeypatch, lite0):
     assert set(data.splits) == {"train", "val", "test"} and data.source == "shapes"
     assert len(data.splits["train"]) == 10 and data.splits["test"].features.shape == (4, 160)
     assert data.references("test")[0] == [tokenize(shapes_split("test", 1)[0].caption())]
+
+
+def test_shapes_tokens_cover_the_grammar():
+    w2i, _ = shapes_vocab()
+    assert all(w in w2i for s in shapes_split("val") for w in tokenize(s.caption()))

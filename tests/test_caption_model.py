@@ -1,4 +1,5 @@
-"""CaptioningRNN against the assignment's reference losses, an independent autograd model, and exhaustive search."""
+"""CaptioningRNN against the assignment's reference losses, an independent autograd model, and exhaustive search;
+its decoders, and their ids turned into words."""
 
 from __future__ import annotations
 
