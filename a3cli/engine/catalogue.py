@@ -326,8 +326,9 @@ def gan_duration(iterations: int = GAN_DEFAULTS["iterations"]) -> str:
 
 # rnn and lstm: the assignment's; attention: an LSTM that attends over the feature grid at every step
 CAPTION_CELLS = ("rnn", "lstm", "attention")
-CAPTION_DEFAULTS = {"cell_type": "lstm", "hidden_dim": 256, "wordvec_dim": 128, "lr": 5e-3, "lr_decay": 0.95,
-                    "batch_size": 50, "epochs": 20, "grad_clip": 0.0, "cell_positions": False}
+CAPTION_DEFAULTS: dict[str, Any] = {"cell_type": "lstm", "hidden_dim": 256, "wordvec_dim": 128, "lr": 5e-3,
+                                    "lr_decay": 0.95, "batch_size": 50, "epochs": 20, "grad_clip": 0.0,
+                                    "cell_positions": False}
 # Where a cell type differs. The attention LSTM learns fast, but now and then its gradient spikes (the
 # softmax over the grid sharpens) and one spike wrecks the run, so its gradient norm is clipped. And it
 # learns where each cell is (cell_positions): the cells' features alone do not say which is leftmost.
@@ -337,7 +338,8 @@ CAPTION_CELL_DEFAULTS: dict[str, dict[str, Any]] = {"attention": {"grad_clip": 5
 # backbone's own pooled vector of the centre crop, one flat vector per picture.
 CAPTION_FEATURES: dict[str, Any] = {"backbone": DEFAULT_BACKBONE, "layer": "pooled", "image_size": 224, "grid": 1}
 # How the built-in shapes images become features (captioning/shapes.py): a backbone stage pooled to a grid.
-CAPTION_SHAPES_FEATURES = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64, "grid": 4}
+CAPTION_SHAPES_FEATURES: dict[str, Any] = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64,
+                                           "grid": 4}
 # The pictures in each split of the built-in shapes data set.
 CAPTION_SHAPES_SPLITS = {"train": 10000, "val": 500, "test": 500}
 # A COCO-format captions file: words seen fewer than min_count times become <UNK>, training captions are cut

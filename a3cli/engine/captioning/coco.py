@@ -128,26 +128,8 @@ def inside(folder: Path, file_name: str, annotations: Path) -> str:
     return file_name
 
 
-def load_coco_json(
-    images_dir: str | Path,
-    annotations: str | Path,
-    spec: FeatureSpec,
-    backbone_loader: Callable,
-    min_count: int = CAPTION_JSON_DEFAULTS["min_count"],
-    max_length: int = CAPTION_JSON_DEFAULTS["max_length"],
-    val_fraction: float = 0.1,
-    max_train: int | None = None,
-    vocab: tuple[dict, list] | None = None,
-    progress: Progress | None = None,
-    seed: int = 0,
-) -> CaptionData:
-    """Captions of a COCO-format JSON, features of its images (cached), split into train and val by image.
-
-    `vocab` (word_to_idx, idx_to_word) reuses an existing vocabulary (resuming);
-    otherwise it is built from the training captions. With `max_train`, that many
-    training captions are drawn at random (seeded with `seed`).
-    """
-    images_dir, annotations = Path(images_dir), Path(annotations)
+def read_coco_captions(images_dir: Path, annotations: Path) -> tuple[dict[int, str], dict[int, list[list[str]]]]:
+    """The image files (by id) and tokenised captions (by image id) of a COCO-format JSON, checked."""
     if not images_dir.is_dir():
         raise A3Error(f"--images '{images_dir}' is not a folder")
     data = _read_json(annotations)
@@ -179,6 +161,31 @@ def load_coco_json(
     for i in ids:
         if not (images_dir / files[i]).is_file():
             raise A3Error(f"image '{images_dir / files[i]}' listed in '{annotations}' does not exist")
+    return files, by_image
+
+
+def load_coco_json(
+    images_dir: str | Path,
+    annotations: str | Path,
+    spec: FeatureSpec,
+    backbone_loader: Callable,
+    min_count: int = CAPTION_JSON_DEFAULTS["min_count"],
+    max_length: int = CAPTION_JSON_DEFAULTS["max_length"],
+    val_fraction: float = 0.1,
+    max_train: int | None = None,
+    vocab: tuple[dict, list] | None = None,
+    progress: Progress | None = None,
+    seed: int = 0,
+) -> CaptionData:
+    """Captions of a COCO-format JSON, features of its images (cached), split into train and val by image.
+
+    `vocab` (word_to_idx, idx_to_word) reuses an existing vocabulary (resuming);
+    otherwise it is built from the training captions. With `max_train`, that many
+    training captions are drawn at random (seeded with `seed`).
+    """
+    images_dir, annotations = Path(images_dir), Path(annotations)
+    files, by_image = read_coco_captions(images_dir, annotations)
+    ids = sorted(by_image)
     order = ids[:]
     random.Random(0).shuffle(order)  # the split depends on the file only, not on --seed
     n_val = max(1, round(len(order) * val_fraction))

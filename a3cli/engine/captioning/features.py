@@ -77,8 +77,12 @@ def extract_features(
     progress: Progress | None = None,
 ) -> torch.Tensor:
     """(N, D) float32 features on the CPU; `images` is a list or a function i -> image (to stream)."""
-    get = images.__getitem__ if not callable(images) else images
-    count = len(images) if count is None else count
+    if callable(images):
+        if count is None:
+            raise TypeError("extract_features: give `count` with a function of i")
+        get = images
+    else:
+        get, count = images.__getitem__, len(images) if count is None else count
     out = []
     with torch.no_grad():
         for start in range(0, count, batch_size):
@@ -96,7 +100,7 @@ def features_of(backbone, images: Sequence[Image.Image], spec: FeatureSpec) -> t
         if spec.layer == "pooled":
             return backbone.pooled(backbone.preprocess(images, size=spec.image_size, crop=True)).float()
         size = (spec.image_size, spec.image_size)
-        x = torch.stack([to_tensor(img.convert("RGB").resize(size, Image.BILINEAR)) for img in images])
+        x = torch.stack([to_tensor(img.convert("RGB").resize(size, Image.Resampling.BILINEAR)) for img in images])
         fmap = backbone.features(backbone.normalize(x.to(backbone.device)), [spec.layer])[0]
         return F.adaptive_avg_pool2d(fmap, spec.grid).flatten(1).float()
 

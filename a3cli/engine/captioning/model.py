@@ -145,9 +145,11 @@ class CaptioningRNN(nn.Module):
 
     # ---- decoding --------------------------------------------------------------------------
 
-    def _need_start(self) -> None:
+    def _need_start(self) -> tuple[int, int]:
+        """The ids of <START> and <END>, which generating a caption needs."""
         if self._start is None or self._end is None:
             raise A3Error("this vocabulary has no <START>/<END> tokens, so captions cannot be generated")
+        return self._start, self._end
 
     def _step(self, words: Tensor, state: State) -> tuple[Tensor, State]:
         """One decoding step: previous words (N,) -> next-word scores (N, V) and the new state."""
@@ -201,17 +203,17 @@ class CaptioningRNN(nn.Module):
         return self._decode(features, max_length, pick)
 
     def _decode(self, features: Tensor, max_length: int, pick) -> Tensor:
-        self._need_start()
+        start, end = self._need_start()
         N = features.shape[0]
         state = self._init_state(features)
         captions = torch.full((N, max_length), self._null, dtype=torch.long, device=features.device)
-        words = torch.full((N,), self._start, dtype=torch.long, device=features.device)
+        words = torch.full((N,), start, dtype=torch.long, device=features.device)
         done = torch.zeros(N, dtype=torch.bool, device=features.device)
         for t in range(max_length):
             scores, state = self._step(words, state)
             words = pick(scores)
             captions[:, t] = torch.where(done, torch.full_like(words, self._null), words)
-            done |= words == self._end
+            done |= words == end
             if bool(done.all()):
                 break
         return captions
@@ -237,12 +239,13 @@ class CaptioningRNN(nn.Module):
         return out
 
     def _beam_one(self, feature: Tensor, K: int, max_length: int, alpha: float) -> list[int]:
+        start, end = self._need_start()
         state = self._init_state(feature)
-        beams = [[]]  # word lists
+        beams: list[list[int]] = [[]]  # word lists
         logp = feature.new_zeros(1)  # their log-probabilities
         finished: list[tuple[float, list[int]]] = []
-        words = torch.full((1,), self._start, dtype=torch.long, device=feature.device)
-        for t in range(max_length):
+        words = torch.full((1,), start, dtype=torch.long, device=feature.device)
+        for _ in range(max_length):
             scores, state = self._step(words, state)
             total = (logp[:, None] + scores.log_softmax(dim=1)).flatten()
             best, flat = total.topk(min(K, total.numel()))
@@ -250,7 +253,7 @@ class CaptioningRNN(nn.Module):
             keep_rows, keep_words, keep_logp = [], [], []
             for value, index in zip(best.tolist(), flat.tolist()):
                 row, word = divmod(index, V)
-                if word == self._end:
+                if word == end:
                     length = len(beams[row]) + 1
                     finished.append((value / length**alpha, beams[row] + [word]))
                 else:

@@ -100,10 +100,12 @@ class CaptionSource:
 
         kind = self.check()
         if kind == "coco_h5":
+            assert self.data is not None  # (kind() saw it)
             return load_coco_h5(self.data, pca=self.pca is not False, max_train=self.max_train, seed=seed)
         backbone = lambda name: load_backbone(name, device)  # noqa: E731
         spec = FeatureSpec.from_dict(self.feature_spec())
         if kind == "coco_json":
+            assert self.images is not None and self.annotations is not None  # (kind() saw them)
             return load_coco_json(
                 self.images,
                 self.annotations,

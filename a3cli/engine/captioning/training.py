@@ -119,7 +119,7 @@ class CaptionTraining:
             if s.cell_type == "attention":
                 grid_cells(source.feature_spec())  # flat features are refused before any is extracted
             vocab = (saved["word_to_idx"], saved["idx_to_word"]) if saved else None
-            self.source_settings = source.settings()
+            self.source_settings: dict[str, Any] | None = source.settings()
             with world.main_first():
                 data = source.load(self.device, vocab, extract_progress, self.seed)
         else:
