@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import h5py
 import numpy as np
 import pytest
@@ -14,7 +13,6 @@ from a3cli.engine.captioning.shapes import draw_scene, load_shapes, shapes_split
 from a3cli.engine.captioning.vocab import END, NULL, START, UNK, build_vocab, decode, encode, tokenize
 from a3cli.engine.errors import A3Error
 from tests.helpers import write_coco_h5, write_coco_json
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,8 +31,6 @@ def test_tokenize_vocab_encode_decode():
     assert decode([1, 4, 3, 5, 2, 4, 0], i2w) == ["a", UNK, "cat"]
 
 
-
-
 def test_coco_h5_layout(tmp_path):
     folder = write_coco_h5(tmp_path / "coco")
     data = load_coco_h5(folder, pca=True)
@@ -51,15 +47,18 @@ def test_coco_h5_layout(tmp_path):
     assert len(small.splits["train"]) == 10 and len(small.splits["val"]) == 24
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / "coco2014_captions.h5").unlink(), "missing file"),
-    (lambda d: (d / "val2014_vgg16_fc7_pca.h5").write_bytes(b"not hdf5 at all"), "cannot read HDF5"),
-    (lambda d: (d / "coco2014_vocab.json").write_text("{nope"), "not valid JSON"),
-    (lambda d: (d / "coco2014_vocab.json").write_text('{"idx_to_word": []}'), "must hold"),
-    (lambda d: _rewrite(d, "train_image_idxs", np.full(80, 99, dtype=np.int32)), "point past"),
-    (lambda d: _rewrite(d, "val_captions", np.full((24, 17), 500, dtype=np.int32)), "outside the vocabulary"),
-    (lambda d: _drop(d, "val_captions"), "has no dataset 'val_captions'"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "coco2014_captions.h5").unlink(), "missing file"),
+        (lambda d: (d / "val2014_vgg16_fc7_pca.h5").write_bytes(b"not hdf5 at all"), "cannot read HDF5"),
+        (lambda d: (d / "coco2014_vocab.json").write_text("{nope"), "not valid JSON"),
+        (lambda d: (d / "coco2014_vocab.json").write_text('{"idx_to_word": []}'), "must hold"),
+        (lambda d: _rewrite(d, "train_image_idxs", np.full(80, 99, dtype=np.int32)), "point past"),
+        (lambda d: _rewrite(d, "val_captions", np.full((24, 17), 500, dtype=np.int32)), "outside the vocabulary"),
+        (lambda d: _drop(d, "val_captions"), "has no dataset 'val_captions'"),
+    ],
+)
 def test_coco_h5_damage_is_one_clear_error(tmp_path, damage, message):
     folder = write_coco_h5(tmp_path / "coco")
     damage(folder)
@@ -76,8 +75,6 @@ def _rewrite(folder, key, value):
 def _drop(folder, key):
     with h5py.File(folder / "coco2014_captions.h5", "a") as f:
         del f[key]
-
-
 
 
 def test_coco_json_extracts_once_then_reads_the_cache(tmp_path, photos, monkeypatch, lite0):
@@ -113,14 +110,23 @@ def test_coco_json_extracts_once_then_reads_the_cache(tmp_path, photos, monkeypa
     assert len(loads) == 2
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{oops", "not valid JSON"),
-    ('{"images": []}', "not a COCO captions file"),
-    ('{"images": [{"id": 1}], "annotations": []}', "needs 'id' and 'file_name'"),
-    ('{"images": [{"id": 1, "file_name": "x.jpg"}], "annotations": [{"image_id": 2, "caption": "a"}]}', "not listed"),
-    ('{"images": [{"id": 1, "file_name": "x.jpg"}, {"id": 2, "file_name": "y.jpg"}], '
-     '"annotations": [{"image_id": 1, "caption": "a"}, {"image_id": 2, "caption": "b"}]}', "does not exist"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{oops", "not valid JSON"),
+        ('{"images": []}', "not a COCO captions file"),
+        ('{"images": [{"id": 1}], "annotations": []}', "needs 'id' and 'file_name'"),
+        (
+            '{"images": [{"id": 1, "file_name": "x.jpg"}], "annotations": [{"image_id": 2, "caption": "a"}]}',
+            "not listed",
+        ),
+        (
+            '{"images": [{"id": 1, "file_name": "x.jpg"}, {"id": 2, "file_name": "y.jpg"}], '
+            '"annotations": [{"image_id": 1, "caption": "a"}, {"image_id": 2, "caption": "b"}]}',
+            "does not exist",
+        ),
+    ],
+)
 def test_coco_json_mistakes(tmp_path, content, message):
     ann = tmp_path / "c.json"
     ann.write_text(content)
@@ -161,3 +167,8 @@ def test_load_shapes_small(tmp_path, monkeypatch, lite0):
     assert set(data.splits) == {"train", "val", "test"} and data.source == "shapes"
     assert len(data.splits["train"]) == 10 and data.splits["test"].features.shape == (4, 160)
     assert data.references("test")[0] == [tokenize(shapes_split("test", 1)[0].caption())]
+
+
+def test_shapes_tokens_cover_the_grammar():
+    w2i, _ = shapes_vocab()
+    assert all(w in w2i for s in shapes_split("val") for w in tokenize(s.caption()))

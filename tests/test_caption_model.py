@@ -1,4 +1,5 @@
-"""CaptioningRNN against the assignment's reference losses, an independent autograd model, and exhaustive search."""
+"""CaptioningRNN against the assignment's reference losses, an independent autograd model, and exhaustive search;
+its decoders, and their ids turned into words."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ import torch.nn.functional as F
 from a3cli.engine import CaptioningRNN
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 
 def assignment_model(cell_type: str) -> tuple[CaptioningRNN, torch.Tensor, torch.Tensor]:
@@ -23,8 +22,9 @@ def assignment_model(cell_type: str) -> tuple[CaptioningRNN, torch.Tensor, torch
     N, D, W, H, T = 10, 20, 30, 40, 13
     word_to_idx = {"<NULL>": 0, "cat": 2, "dog": 3}
     V = len(word_to_idx)
-    model = CaptioningRNN(word_to_idx, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type=cell_type,
-                          dtype=torch.float64)
+    model = CaptioningRNN(
+        word_to_idx, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type=cell_type, dtype=torch.float64
+    )
     with torch.no_grad():
         for p in model.params.values():
             p.copy_(torch.from_numpy(np.linspace(-1.4, 1.3, num=p.numel()).reshape(p.shape)))
@@ -48,10 +48,23 @@ def test_parameters_are_the_assignments(cell_type):
     model = CaptioningRNN(w2i, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type=cell_type)
     k = 4 if cell_type == "lstm" else 1
     shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
-    assert shapes == {"W_embed": (V, W), "W_proj": (D, H), "b_proj": (H,), "Wx": (W, k * H), "Wh": (H, k * H),
-                      "b": (k * H,), "W_vocab": (H, V), "b_vocab": (V,)}
-    for name, scale in [("W_embed", 1 / 100), ("W_proj", 1 / math.sqrt(D)), ("Wx", 1 / math.sqrt(W)),
-                        ("Wh", 1 / math.sqrt(H)), ("W_vocab", 1 / math.sqrt(H))]:
+    assert shapes == {
+        "W_embed": (V, W),
+        "W_proj": (D, H),
+        "b_proj": (H,),
+        "Wx": (W, k * H),
+        "Wh": (H, k * H),
+        "b": (k * H,),
+        "W_vocab": (H, V),
+        "b_vocab": (V,),
+    }
+    for name, scale in [
+        ("W_embed", 1 / 100),
+        ("W_proj", 1 / math.sqrt(D)),
+        ("Wx", 1 / math.sqrt(W)),
+        ("Wh", 1 / math.sqrt(H)),
+        ("W_vocab", 1 / math.sqrt(H)),
+    ]:
         std = getattr(model, name).std().item()
         assert std == pytest.approx(scale, rel=0.05), name
     for name in ("b_proj", "b", "b_vocab"):
@@ -83,7 +96,12 @@ def reference_loss(model: CaptioningRNN, features, captions):
         if model.cell_type == "rnn":
             h = torch.tanh(a)
         else:
-            i, f, o, g = a[:, :H].sigmoid(), a[:, H:2 * H].sigmoid(), a[:, 2 * H:3 * H].sigmoid(), a[:, 3 * H:].tanh()
+            i, f, o, g = (
+                a[:, :H].sigmoid(),
+                a[:, H : 2 * H].sigmoid(),
+                a[:, 2 * H : 3 * H].sigmoid(),
+                a[:, 3 * H :].tanh(),
+            )
             c = f * c + i * g
             h = o * torch.tanh(c)
         scores = h @ P["W_vocab"] + P["b_vocab"]
@@ -98,8 +116,9 @@ def test_loss_and_gradients_match_an_independent_model(cell_type):
     torch.manual_seed(1)
     w2i = {"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3, "b": 4, "c": 5}
     D = 7 * 9 if cell_type == "attention" else 7  # attention: 7 channels on a 3x3 grid
-    model = CaptioningRNN(w2i, input_dim=D, wordvec_dim=5, hidden_dim=6, cell_type=cell_type, dtype=torch.float64,
-                          grid_cells=9)
+    model = CaptioningRNN(
+        w2i, input_dim=D, wordvec_dim=5, hidden_dim=6, cell_type=cell_type, dtype=torch.float64, grid_cells=9
+    )
     features = torch.randn(4, D, dtype=torch.float64)
     captions = torch.randint(0, 6, (4, 9))
     captions[:, -3:] = 0  # padding is masked out
@@ -118,8 +137,15 @@ FEATURE_DIM = {"rnn": 3, "lstm": 3, "attention": 3 * 4}  # attention: 3 channels
 def tiny_model(cell_type="lstm", seed=0):
     torch.manual_seed(seed)
     w2i = {"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3, "b": 4}
-    model = CaptioningRNN(w2i, input_dim=FEATURE_DIM[cell_type], wordvec_dim=4, hidden_dim=5, cell_type=cell_type,
-                          dtype=torch.float64, grid_cells=4)
+    model = CaptioningRNN(
+        w2i,
+        input_dim=FEATURE_DIM[cell_type],
+        wordvec_dim=4,
+        hidden_dim=5,
+        cell_type=cell_type,
+        dtype=torch.float64,
+        grid_cells=4,
+    )
     with torch.no_grad():  # larger weights make the distributions peaky and varied
         for p in model.parameters():
             p.normal_(0, 1.5)
@@ -157,7 +183,7 @@ def test_greedy_sample_follows_the_argmax_and_stops_at_end(cell_type):
     for row, feature in zip(sampled.tolist(), features):
         expected = manual_greedy(model, feature[None], 6)
         assert row[: len(expected)] == expected
-        assert all(w == model._null for w in row[len(expected):])  # <NULL> after <END>
+        assert all(w == model._null for w in row[len(expected) :])  # <NULL> after <END>
 
 
 @torch.no_grad()
@@ -177,14 +203,18 @@ def test_wide_beam_search_finds_the_exhaustive_best(cell_type):
     model = tiny_model(cell_type, seed=3)
     V, L, alpha = 5, 4, 0.7
     features = torch.randn(5, FEATURE_DIM[cell_type], dtype=torch.float64)
-    found = model.beam_search(features, beam_size=V ** L, max_length=L, length_penalty=alpha)
+    found = model.beam_search(features, beam_size=V**L, max_length=L, length_penalty=alpha)
     for feature, row in zip(features, found.tolist()):
-        candidates = [list(body) + [model._end] for n in range(L) for body in itertools.product(
-            [w for w in range(V) if w != model._end], repeat=n)]
+        candidates = [
+            list(body) + [model._end]
+            for n in range(L)
+            for body in itertools.product([w for w in range(V) if w != model._end], repeat=n)
+        ]
         best = max(candidates, key=lambda ws: sequence_score(model, feature[None], ws, alpha))
         got = row[: row.index(model._end) + 1] if model._end in row else row
         assert sequence_score(model, feature[None], got, alpha) == pytest.approx(
-            sequence_score(model, feature[None], best, alpha))
+            sequence_score(model, feature[None], best, alpha)
+        )
 
 
 def test_beam_of_one_and_cold_sampling_equal_greedy():

@@ -148,10 +148,11 @@ def test_coco_annotations_are_checked(tmp_path, photos):
 def test_caption_train_checkpoints_every_n_iterations(tmp_path):
     """A crash mid-epoch (kill -9, power cut) loses at most --checkpoint-every iterations."""
     from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
+    from a3cli.engine.distributed import World
     from tests.helpers import toy_data
 
     training = CaptionTraining(toy_data(n_images=40), TrainConfig(hidden_dim=8, wordvec_dim=4, batch_size=8, epochs=2),
-                               tmp_path, torch.device("cpu"))
+                               tmp_path, World(device=torch.device("cpu")))
     step = training.train_step
 
     def crash_at_four():

@@ -360,19 +360,41 @@ def gan_duration(iterations: int = GAN_DEFAULTS["iterations"]) -> str:
 
 # rnn and lstm: the assignment's; attention: an LSTM that attends over the feature grid at every step
 CAPTION_CELLS = ("rnn", "lstm", "attention")
-# How the built-in shapes images become features (captioning/shapes.py): a backbone stage pooled to a grid.
-CAPTION_SHAPES_FEATURES = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64, "grid": 4}
-CAPTION_DEFAULTS = {"cell_type": "lstm", "hidden_dim": 256, "wordvec_dim": 128, "lr": 5e-3, "lr_decay": 0.95,
-                    "batch_size": 50, "epochs": 20, "grad_clip": 0.0, "cell_positions": False}
+CAPTION_DEFAULTS: dict[str, Any] = {"cell_type": "lstm", "hidden_dim": 256, "wordvec_dim": 128, "lr": 5e-3,
+                                    "lr_decay": 0.95, "batch_size": 50, "epochs": 20, "grad_clip": 0.0,
+                                    "cell_positions": False}
 # Where a cell type differs. The attention LSTM learns fast, but now and then its gradient spikes (the
 # softmax over the grid sharpens) and one spike wrecks the run, so its gradient norm is clipped. And it
 # learns where each cell is (cell_positions): the cells' features alone do not say which is leftmost.
 CAPTION_CELL_DEFAULTS: dict[str, dict[str, Any]] = {"attention": {"grad_clip": 5.0, "cell_positions": True}}
 
+# How pictures become features (captioning/features.py FeatureSpec) unless options say otherwise: the
+# backbone's own pooled vector of the centre crop, one flat vector per picture.
+CAPTION_FEATURES: dict[str, Any] = {"backbone": DEFAULT_BACKBONE, "layer": "pooled", "image_size": 224, "grid": 1}
+# How the built-in shapes images become features (captioning/shapes.py): a backbone stage pooled to a grid.
+CAPTION_SHAPES_FEATURES: dict[str, Any] = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64,
+                                           "grid": 4}
+# The pictures in each split of the built-in shapes data set.
+CAPTION_SHAPES_SPLITS = {"train": 10000, "val": 500, "test": 500}
+# A COCO-format captions file: words seen fewer than min_count times become <UNK>, training captions are cut
+# at max_length words.
+CAPTION_JSON_DEFAULTS = {"min_count": 1, "max_length": 16}
+# Generating captions (captioning/decoding.py): greedy (one beam) up to the assignment's 30 words; beam search
+# ranks finished captions by log-probability / length ** length_penalty. caption-sample on a data set shows
+# `num` examples of `split`.
+CAPTION_SAMPLE_DEFAULTS: dict[str, Any] = {"beam_size": 1, "max_length": 30, "length_penalty": 0.7, "split": "val",
+                                           "num": 6}
+
 
 def caption_default(name: str, cell_type: str) -> Any:
     """A caption-train setting's default for this cell type."""
     return CAPTION_CELL_DEFAULTS.get(cell_type, {}).get(name, CAPTION_DEFAULTS[name])
+
+
+def caption_feature_help(name: str) -> str:
+    """'pooled; shapes: block4': a feature setting's default, and the shapes data set's where it differs."""
+    base, shapes = CAPTION_FEATURES[name], CAPTION_SHAPES_FEATURES[name]
+    return show(base) if base == shapes else f"{show(base)}; shapes: {show(shapes)}"
 
 
 def caption_default_help(name: str) -> str:

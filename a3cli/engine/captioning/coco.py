@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ import torch
 from a3cli.engine.captioning.data import CaptionData, Split, standardize
 from a3cli.engine.captioning.features import FeatureSpec, cached_features, extract_features
 from a3cli.engine.captioning.vocab import END, NULL, START, build_vocab, encode, tokenize
+from a3cli.engine.catalogue import CAPTION_JSON_DEFAULTS
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import load_image
@@ -61,12 +62,18 @@ def load_coco_h5(folder: str | Path, pca: bool = True, max_train: int | None = N
     folder = Path(folder)
     if not folder.is_dir():
         raise A3Error(f"--data '{folder}' is not a folder")
-    caps = _read_h5(folder / "coco2014_captions.h5",
-                    ("train_captions", "train_image_idxs", "val_captions", "val_image_idxs"))
+    caps = _read_h5(
+        folder / "coco2014_captions.h5", ("train_captions", "train_image_idxs", "val_captions", "val_image_idxs")
+    )
     vocab = _read_json(folder / "coco2014_vocab.json")
-    if not (isinstance(vocab, dict) and isinstance(vocab.get("idx_to_word"), list)
-            and isinstance(vocab.get("word_to_idx"), dict)):
-        raise A3Error(f"'{folder / 'coco2014_vocab.json'}' must hold 'idx_to_word' (a list) and 'word_to_idx' (an object)")
+    if not (
+        isinstance(vocab, dict)
+        and isinstance(vocab.get("idx_to_word"), list)
+        and isinstance(vocab.get("word_to_idx"), dict)
+    ):
+        raise A3Error(
+            f"'{folder / 'coco2014_vocab.json'}' must hold 'idx_to_word' (a list) and 'word_to_idx' (an object)"
+        )
     idx_to_word = [str(w) for w in vocab["idx_to_word"]]
     word_to_idx = {str(w): int(i) for w, i in vocab["word_to_idx"].items()}
     for token in (NULL, START, END):
@@ -80,17 +87,25 @@ def load_coco_h5(folder: str | Path, pca: bool = True, max_train: int | None = N
         urls = urls_file.read_text().split() if urls_file.is_file() else [""] * len(feats)
         captions, idxs = caps[f"{name}_captions"], caps[f"{name}_image_idxs"]
         if captions.ndim != 2 or idxs.shape != (len(captions),) or feats.ndim != 2:
-            raise A3Error(f"malformed {name} data in '{folder}': captions {captions.shape}, "
-                          f"image_idxs {idxs.shape}, features {feats.shape}")
+            raise A3Error(
+                f"malformed {name} data in '{folder}': captions {captions.shape}, "
+                f"image_idxs {idxs.shape}, features {feats.shape}"
+            )
         if len(captions) and (captions.min() < 0 or captions.max() >= len(idx_to_word)):
-            raise A3Error(f"{name}_captions in '{folder}' hold word indices outside the vocabulary of {len(idx_to_word)}")
+            raise A3Error(
+                f"{name}_captions in '{folder}' hold word indices outside the vocabulary of {len(idx_to_word)}"
+            )
         if len(idxs) and (idxs.min() < 0 or idxs.max() >= len(feats)):
             raise A3Error(f"{name}_image_idxs in '{folder}' point past the {len(feats)} feature rows")
         if name == "train" and max_train is not None and max_train < len(captions):
             pick = np.random.RandomState(seed % 2**32).randint(len(captions), size=max_train)
             captions, idxs = captions[pick], idxs[pick]
-        splits[name] = Split(torch.as_tensor(captions.astype(np.int64)), torch.as_tensor(idxs.astype(np.int64)),
-                             torch.as_tensor(feats.astype(np.float32)), urls)
+        splits[name] = Split(
+            torch.as_tensor(captions.astype(np.int64)),
+            torch.as_tensor(idxs.astype(np.int64)),
+            torch.as_tensor(feats.astype(np.float32)),
+            urls,
+        )
     dims = {s.features.shape[1] for s in splits.values()}
     if len(dims) > 1:
         raise A3Error(f"train and val features in '{folder}' differ in size: {sorted(dims)}")
@@ -113,34 +128,30 @@ def inside(folder: Path, file_name: str, annotations: Path) -> str:
     return file_name
 
 
-def load_coco_json(images_dir: str | Path, annotations: str | Path, spec: FeatureSpec, backbone_loader: Callable,
-                   min_count: int = 1, max_length: int = 16, val_fraction: float = 0.1,
-                   max_train: int | None = None, vocab: tuple[dict, list] | None = None,
-                   progress: Progress | None = None, seed: int = 0) -> CaptionData:
-    """Captions of a COCO-format JSON, features of its images (cached), split into train and val by image.
-
-    `vocab` (word_to_idx, idx_to_word) reuses an existing vocabulary (resuming);
-    otherwise it is built from the training captions. With `max_train`, that many
-    training captions are drawn at random (seeded with `seed`).
-    """
-    images_dir, annotations = Path(images_dir), Path(annotations)
+def read_coco_captions(images_dir: Path, annotations: Path) -> tuple[dict[int, str], dict[int, list[list[str]]]]:
+    """The image files (by id) and tokenised captions (by image id) of a COCO-format JSON, checked."""
     if not images_dir.is_dir():
         raise A3Error(f"--images '{images_dir}' is not a folder")
     data = _read_json(annotations)
-    if not (isinstance(data, dict) and isinstance(data.get("images"), list)
-            and isinstance(data.get("annotations"), list)):
+    if not (
+        isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list)
+    ):
         raise A3Error(f"'{annotations}' is not a COCO captions file: it needs 'images' and 'annotations' lists")
     files: dict[int, str] = {}
     for entry in data["images"]:
         if not isinstance(entry, dict) or not is_id(entry.get("id")) or not isinstance(entry.get("file_name"), str):
-            raise A3Error(f"'{annotations}': every image needs 'id' and 'file_name' (an integer and a name; "
-                          f"found {str(entry)[:80]})")
+            raise A3Error(
+                f"'{annotations}': every image needs 'id' and 'file_name' (an integer and a name; "
+                f"found {str(entry)[:80]})"
+            )
         files[entry["id"]] = inside(images_dir, entry["file_name"], annotations)
     by_image: dict[int, list[list[str]]] = {}
     for entry in data["annotations"]:
         if not isinstance(entry, dict) or not is_id(entry.get("image_id")) or not isinstance(entry.get("caption"), str):
-            raise A3Error(f"'{annotations}': every annotation needs 'image_id' and 'caption' (an integer and a text; "
-                          f"found {str(entry)[:80]})")
+            raise A3Error(
+                f"'{annotations}': every annotation needs 'image_id' and 'caption' (an integer and a text; "
+                f"found {str(entry)[:80]})"
+            )
         if entry["image_id"] not in files:
             raise A3Error(f"'{annotations}': annotation refers to image id {entry['image_id']} that is not listed")
         by_image.setdefault(entry["image_id"], []).append(tokenize(entry["caption"]))
@@ -150,6 +161,31 @@ def load_coco_json(images_dir: str | Path, annotations: str | Path, spec: Featur
     for i in ids:
         if not (images_dir / files[i]).is_file():
             raise A3Error(f"image '{images_dir / files[i]}' listed in '{annotations}' does not exist")
+    return files, by_image
+
+
+def load_coco_json(
+    images_dir: str | Path,
+    annotations: str | Path,
+    spec: FeatureSpec,
+    backbone_loader: Callable,
+    min_count: int = CAPTION_JSON_DEFAULTS["min_count"],
+    max_length: int = CAPTION_JSON_DEFAULTS["max_length"],
+    val_fraction: float = 0.1,
+    max_train: int | None = None,
+    vocab: tuple[dict, list] | None = None,
+    progress: Progress | None = None,
+    seed: int = 0,
+) -> CaptionData:
+    """Captions of a COCO-format JSON, features of its images (cached), split into train and val by image.
+
+    `vocab` (word_to_idx, idx_to_word) reuses an existing vocabulary (resuming);
+    otherwise it is built from the training captions. With `max_train`, that many
+    training captions are drawn at random (seeded with `seed`).
+    """
+    images_dir, annotations = Path(images_dir), Path(annotations)
+    files, by_image = read_coco_captions(images_dir, annotations)
+    ids = sorted(by_image)
     order = ids[:]
     random.Random(0).shuffle(order)  # the split depends on the file only, not on --seed
     n_val = max(1, round(len(order) * val_fraction))
@@ -162,8 +198,7 @@ def load_coco_json(images_dir: str | Path, annotations: str | Path, spec: Featur
 
     all_ids = split_ids["train"] + split_ids["val"]
     paths = [images_dir / files[i] for i in all_ids]
-    key = {"spec": spec.as_dict(),
-           "files": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]}
+    key = {"spec": spec.as_dict(), "files": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]}
 
     def make() -> torch.Tensor:
         backbone = backbone_loader(spec.backbone)
@@ -182,7 +217,7 @@ def load_coco_json(images_dir: str | Path, annotations: str | Path, spec: Featur
         if name == "train" and max_train is not None and max_train < len(captions):
             pick = torch.randperm(len(captions), generator=seeded_generator(seed))[:max_train]
             captions, image_idxs = captions[pick], image_idxs[pick]
-        feats = features[offset[name]: offset[name] + len(image_ids)]
+        feats = features[offset[name] : offset[name] + len(image_ids)]
         splits[name] = Split(captions, image_idxs, feats, [str(images_dir / files[i]) for i in image_ids])
     norm = standardize(splits)
     return CaptionData(word_to_idx, idx_to_word, splits, spec.as_dict(), "coco_json", norm)

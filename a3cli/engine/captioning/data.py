@@ -56,7 +56,10 @@ class CaptionData:
 def standardize(splits: dict[str, Split]) -> dict[str, torch.Tensor]:
     """Standardise every split's features in place with the training split's statistics."""
     train = splits["train"].features
-    norm = {"mean": train.mean(0), "std": train.std(0).clamp_min(1e-3) if len(train) > 1 else torch.ones(train.shape[1])}
+    norm = {
+        "mean": train.mean(0),
+        "std": train.std(0).clamp_min(1e-3) if len(train) > 1 else torch.ones(train.shape[1]),
+    }
     for split in splits.values():
         split.features = apply_norm(split.features, norm)
     return norm

@@ -9,14 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from a3cli.engine.catalogue import CAPTION_FEATURES
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import to_tensor
@@ -34,16 +35,16 @@ class FeatureSpec:
     which keeps where things are.
     """
 
-    backbone: str = "efficientnet_lite0"
-    layer: str = "pooled"
-    image_size: int = 224
-    grid: int = 1
+    backbone: str = CAPTION_FEATURES["backbone"]
+    layer: str = CAPTION_FEATURES["layer"]
+    image_size: int = CAPTION_FEATURES["image_size"]
+    grid: int = CAPTION_FEATURES["grid"]
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FeatureSpec":
+    def from_dict(cls, data: dict) -> FeatureSpec:
         try:
             return cls(**{k: data[k] for k in ("backbone", "layer", "image_size", "grid")})
         except (KeyError, TypeError):
@@ -59,17 +60,29 @@ def grid_cells(spec: dict) -> int:
     layer, grid = spec.get("layer"), spec.get("grid")
     if layer is None or layer == "pooled" or not isinstance(grid, int) or grid < 2:
         what = " ".join(str(part) for part in (spec.get("backbone"), layer) if part)
-        raise A3Error(f"--cell-type attention attends over a grid of image features, but these ({what}"
-                      f"{', grid 1' if grid == 1 else ''}) are one flat vector per image: extract a grid from "
-                      "images with --layer STAGE --grid N (N >= 2), or use --cell-type lstm")
+        raise A3Error(
+            f"--cell-type attention attends over a grid of image features, but these ({what}"
+            f"{', grid 1' if grid == 1 else ''}) are one flat vector per image: extract a grid from "
+            "images with --layer STAGE --grid N (N >= 2), or use --cell-type lstm"
+        )
     return grid * grid
 
 
-def extract_features(backbone, images: Sequence[Image.Image] | Callable[[int], Image.Image], count: int | None,
-                     spec: FeatureSpec, batch_size: int = 64, progress: Progress | None = None) -> torch.Tensor:
+def extract_features(
+    backbone,
+    images: Sequence[Image.Image] | Callable[[int], Image.Image],
+    count: int | None,
+    spec: FeatureSpec,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> torch.Tensor:
     """(N, D) float32 features on the CPU; `images` is a list or a function i -> image (to stream)."""
-    get = images.__getitem__ if not callable(images) else images
-    count = len(images) if count is None else count
+    if callable(images):
+        if count is None:
+            raise TypeError("extract_features: give `count` with a function of i")
+        get = images
+    else:
+        get, count = images.__getitem__, len(images) if count is None else count
     out = []
     with torch.no_grad():
         for start in range(0, count, batch_size):
@@ -87,7 +100,7 @@ def features_of(backbone, images: Sequence[Image.Image], spec: FeatureSpec) -> t
         if spec.layer == "pooled":
             return backbone.pooled(backbone.preprocess(images, size=spec.image_size, crop=True)).float()
         size = (spec.image_size, spec.image_size)
-        x = torch.stack([to_tensor(img.convert("RGB").resize(size, Image.BILINEAR)) for img in images])
+        x = torch.stack([to_tensor(img.convert("RGB").resize(size, Image.Resampling.BILINEAR)) for img in images])
         fmap = backbone.features(backbone.normalize(x.to(backbone.device)), [spec.layer])[0]
         return F.adaptive_avg_pool2d(fmap, spec.grid).flatten(1).float()
 

@@ -25,7 +25,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from a3cli.engine.catalogue import CAPTION_CELLS
+from a3cli.engine.captioning.vocab import END, NULL, START, UNK
+from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_SAMPLE_DEFAULTS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.layers.attention import attention_lstm_forward, attention_lstm_step_forward
 from a3cli.engine.layers.embedding import temporal_affine_forward, word_embedding_forward
@@ -33,6 +34,7 @@ from a3cli.engine.layers.losses import temporal_softmax_loss
 from a3cli.engine.layers.rnn import lstm_forward, lstm_step_forward, rnn_forward, rnn_step_forward
 
 PARAM_NAMES = ("W_embed", "W_proj", "b_proj", "Wx", "Wh", "b", "W_vocab", "b_vocab")
+MAX_LENGTH = CAPTION_SAMPLE_DEFAULTS["max_length"]  # the assignment's longest sampled caption
 State = tuple  # (h, c, A) while decoding: c is None for rnn, A (the projected grid) None but for attention
 
 
@@ -45,26 +47,37 @@ class CaptioningRNN(nn.Module):
     pools it, and W_proj maps each cell's C channels to H.
     """
 
-    def __init__(self, word_to_idx: dict[str, int], input_dim: int = 512, wordvec_dim: int = 128,
-                 hidden_dim: int = 128, cell_type: str = "rnn", dtype: torch.dtype = torch.float32,
-                 grid_cells: int = 1, cell_positions: bool = False):
+    def __init__(
+        self,
+        word_to_idx: dict[str, int],
+        input_dim: int = 512,
+        wordvec_dim: int = 128,
+        hidden_dim: int = 128,
+        cell_type: str = "rnn",
+        dtype: torch.dtype = torch.float32,
+        grid_cells: int = 1,
+        cell_positions: bool = False,
+    ):
         super().__init__()
         if cell_type not in CAPTION_CELLS:
             raise A3Error(f"invalid cell_type {cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
         if cell_positions and cell_type != "attention":
             raise A3Error("cell positions are for the attention captioner (--cell-type attention)")
         if cell_type == "attention" and (grid_cells < 2 or input_dim % grid_cells):
-            raise A3Error(f"an attention captioner needs features on a grid of at least 2 cells "
-                          f"(got {input_dim}-d features on {grid_cells} cell(s))")
+            raise A3Error(
+                f"an attention captioner needs features on a grid of at least 2 cells "
+                f"(got {input_dim}-d features on {grid_cells} cell(s))"
+            )
         self.cell_type, self.input_dim = cell_type, input_dim
         self.grid_cells = grid_cells if cell_type == "attention" else 1
         self.cell_positions = cell_positions
-        self.word_to_idx = dict(word_to_idx)
-        self.idx_to_word = {i: w for w, i in word_to_idx.items()}
-        self._null = word_to_idx["<NULL>"]
-        self._start = word_to_idx.get("<START>")
-        self._end = word_to_idx.get("<END>")
         V, D, W, H = len(word_to_idx), input_dim // self.grid_cells, wordvec_dim, hidden_dim
+        self.word_to_idx = dict(word_to_idx)
+        words = {i: w for w, i in word_to_idx.items()}
+        self.idx_to_word = [words.get(i, UNK) for i in range(V)]  # the word of each id the model can emit
+        self._null = word_to_idx[NULL]
+        self._start = word_to_idx.get(START)
+        self._end = word_to_idx.get(END)
         k = 1 if cell_type == "rnn" else 4
 
         def randn(*shape: int, scale: float) -> nn.Parameter:
@@ -87,8 +100,11 @@ class CaptioningRNN(nn.Module):
     @property
     def params(self) -> dict[str, nn.Parameter]:
         """The parameters by the assignment's names (and Wattn, W_pos for attention)."""
-        names = PARAM_NAMES + (("Wattn",) if self.cell_type == "attention" else ()) + (
-            ("W_pos",) if self.cell_positions else ())
+        names = (
+            PARAM_NAMES
+            + (("Wattn",) if self.cell_type == "attention" else ())
+            + (("W_pos",) if self.cell_positions else ())
+        )
         return {name: getattr(self, name) for name in names}
 
     def project_grid(self, features: Tensor) -> Tensor:
@@ -129,9 +145,11 @@ class CaptioningRNN(nn.Module):
 
     # ---- decoding --------------------------------------------------------------------------
 
-    def _need_start(self) -> None:
+    def _need_start(self) -> tuple[int, int]:
+        """The ids of <START> and <END>, which generating a caption needs."""
         if self._start is None or self._end is None:
             raise A3Error("this vocabulary has no <START>/<END> tokens, so captions cannot be generated")
+        return self._start, self._end
 
     def _step(self, words: Tensor, state: State) -> tuple[Tensor, State]:
         """One decoding step: previous words (N,) -> next-word scores (N, V) and the new state."""
@@ -154,7 +172,7 @@ class CaptioningRNN(nn.Module):
         return h, (torch.zeros_like(h) if self.cell_type == "lstm" else None), None
 
     @torch.no_grad()
-    def sample(self, features: Tensor, max_length: int = 30) -> Tensor:
+    def sample(self, features: Tensor, max_length: int = MAX_LENGTH) -> Tensor:
         """Greedy decoding as in the assignment: (N, max_length) word indices.
 
         Starts from <START> and feeds back the most likely word; after a caption
@@ -163,8 +181,14 @@ class CaptioningRNN(nn.Module):
         return self._decode(features, max_length, lambda scores: scores.argmax(dim=1))
 
     @torch.no_grad()
-    def sample_random(self, features: Tensor, max_length: int = 30, temperature: float = 1.0,
-                      top_k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+    def sample_random(
+        self,
+        features: Tensor,
+        max_length: int = MAX_LENGTH,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """Draw each word from softmax(scores / temperature), among the top_k words if given."""
         if temperature <= 0:
             raise A3Error("--temperature must be positive")
@@ -179,24 +203,29 @@ class CaptioningRNN(nn.Module):
         return self._decode(features, max_length, pick)
 
     def _decode(self, features: Tensor, max_length: int, pick) -> Tensor:
-        self._need_start()
+        start, end = self._need_start()
         N = features.shape[0]
         state = self._init_state(features)
         captions = torch.full((N, max_length), self._null, dtype=torch.long, device=features.device)
-        words = torch.full((N,), self._start, dtype=torch.long, device=features.device)
+        words = torch.full((N,), start, dtype=torch.long, device=features.device)
         done = torch.zeros(N, dtype=torch.bool, device=features.device)
         for t in range(max_length):
             scores, state = self._step(words, state)
             words = pick(scores)
             captions[:, t] = torch.where(done, torch.full_like(words, self._null), words)
-            done |= words == self._end
+            done |= words == end
             if bool(done.all()):
                 break
         return captions
 
     @torch.no_grad()
-    def beam_search(self, features: Tensor, beam_size: int = 3, max_length: int = 30,
-                    length_penalty: float = 0.7) -> Tensor:
+    def beam_search(
+        self,
+        features: Tensor,
+        beam_size: int = 3,
+        max_length: int = MAX_LENGTH,
+        length_penalty: float = CAPTION_SAMPLE_DEFAULTS["length_penalty"],
+    ) -> Tensor:
         """The best caption per image by beam search: (N, max_length) word indices.
 
         Finished captions are ranked by log-probability / length**length_penalty,
@@ -205,17 +234,18 @@ class CaptioningRNN(nn.Module):
         self._need_start()
         out = torch.full((features.shape[0], max_length), self._null, dtype=torch.long, device=features.device)
         for n in range(features.shape[0]):
-            words = self._beam_one(features[n: n + 1], beam_size, max_length, length_penalty)
+            words = self._beam_one(features[n : n + 1], beam_size, max_length, length_penalty)
             out[n, : len(words)] = torch.tensor(words, dtype=torch.long)
         return out
 
     def _beam_one(self, feature: Tensor, K: int, max_length: int, alpha: float) -> list[int]:
+        start, end = self._need_start()
         state = self._init_state(feature)
-        beams = [[]]  # word lists
+        beams: list[list[int]] = [[]]  # word lists
         logp = feature.new_zeros(1)  # their log-probabilities
         finished: list[tuple[float, list[int]]] = []
-        words = torch.full((1,), self._start, dtype=torch.long, device=feature.device)
-        for t in range(max_length):
+        words = torch.full((1,), start, dtype=torch.long, device=feature.device)
+        for _ in range(max_length):
             scores, state = self._step(words, state)
             total = (logp[:, None] + scores.log_softmax(dim=1)).flatten()
             best, flat = total.topk(min(K, total.numel()))
@@ -223,9 +253,9 @@ class CaptioningRNN(nn.Module):
             keep_rows, keep_words, keep_logp = [], [], []
             for value, index in zip(best.tolist(), flat.tolist()):
                 row, word = divmod(index, V)
-                if word == self._end:
+                if word == end:
                     length = len(beams[row]) + 1
-                    finished.append((value / length ** alpha, beams[row] + [word]))
+                    finished.append((value / length**alpha, beams[row] + [word]))
                 else:
                     keep_rows.append(row)
                     keep_words.append(word)
@@ -244,9 +274,14 @@ class CaptioningRNN(nn.Module):
 
 def model_config(model: CaptioningRNN) -> dict:
     """What it takes to build the same model again (stored in checkpoints)."""
-    return {"input_dim": model.input_dim, "wordvec_dim": model.W_embed.shape[1],
-            "hidden_dim": model.W_proj.shape[1], "cell_type": model.cell_type, "grid_cells": model.grid_cells,
-            "cell_positions": model.cell_positions}
+    return {
+        "input_dim": model.input_dim,
+        "wordvec_dim": model.W_embed.shape[1],
+        "hidden_dim": model.W_proj.shape[1],
+        "cell_type": model.cell_type,
+        "grid_cells": model.grid_cells,
+        "cell_positions": model.cell_positions,
+    }
 
 
 def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> CaptioningRNN:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -27,31 +27,58 @@ def load_captioner(path: str | Path, device: torch.device | str = "cpu") -> tupl
     """The model of a captioner checkpoint (a run's or an exported one) and the checkpoint itself."""
     if Path(path) == SHIPPED_CAPTIONER and not SHIPPED_CAPTIONER.is_file():
         raise A3Error(f"the shipped checkpoint '{path}' is missing: run 'make weights' or pass --checkpoint")
-    ckpt = load_checkpoint(path, kind="captioner",
-                           required=("model", "model_config", "word_to_idx", "idx_to_word", "feature_spec"))
+    ckpt = load_checkpoint(
+        path, kind="captioner", required=("model", "model_config", "word_to_idx", "idx_to_word", "feature_spec")
+    )
     return model_from_checkpoint(ckpt, device), ckpt
 
 
-def picture_features(model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.Image],
-                     batch_size: int = 32) -> Iterator[torch.Tensor]:
+def picture_features(
+    model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.Image], batch_size: int = 32
+) -> Iterator[torch.Tensor]:
     """Features of the pictures in batches, made exactly as the checkpoint's training features were."""
     from a3cli.engine.backbones.registry import load_backbone
 
     if ckpt.get("source") == "coco_h5":
-        raise A3Error("this captioner was trained on the assignment's precomputed features; "
-                      "caption those with --data DIR instead of image files")
+        raise A3Error(
+            "this captioner was trained on the assignment's precomputed features; "
+            "caption those with --data DIR instead of image files"
+        )
     spec = FeatureSpec.from_dict(ckpt["feature_spec"])
     backbone = load_backbone(spec.backbone, model.W_proj.device)
     for start in range(0, len(pictures), batch_size):
-        yield apply_norm(features_of(backbone, pictures[start: start + batch_size], spec), ckpt.get("feature_norm"))
+        yield apply_norm(features_of(backbone, pictures[start : start + batch_size], spec), ckpt.get("feature_norm"))
 
 
-def caption_pictures(model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.Image], decoding: Decoding,
-                     seed: int = 0, features: Iterable[torch.Tensor] | None = None) -> list[str]:
-    """One caption per picture; `features`: picture_features' batches if the caller already has them."""
+@dataclass
+class CaptionedPictures:
+    captions: list[str]  # one per picture
+    attention: torch.Tensor | None = None  # if asked: (words, grid, grid), where the first caption's words looked
+
+
+def caption_pictures(
+    model: CaptioningRNN,
+    ckpt: dict,
+    pictures: Sequence[Image.Image],
+    decoding: Decoding,
+    seed: int = 0,
+    attention: bool = False,
+) -> CaptionedPictures:
+    """One caption per picture; with `attention`, also where the model looked for each word of the first one.
+
+    The attention maps read the first picture's features as they were made to caption it, not made again.
+    """
     generator = seeded_generator(seed, model.W_proj.device)
-    batches = picture_features(model, ckpt, pictures) if features is None else features
-    return [caption for batch in batches for caption in generate_captions(model, batch, decoding, generator)]
+    captions: list[str] = []
+    first: torch.Tensor | None = None
+    for batch in picture_features(model, ckpt, pictures):
+        first = batch[0] if first is None else first
+        captions += generate_captions(model, batch, decoding, generator)
+    if not attention or first is None:
+        return CaptionedPictures(captions)
+    from a3cli.engine.captioning.attention_maps import caption_attention
+
+    return CaptionedPictures(captions, caption_attention(model, first, captions[0]))
 
 
 def looks_like_shapes(picture: Image.Image) -> bool:
@@ -67,9 +94,11 @@ def training_note(ckpt: dict, pictures: Sequence[Image.Image]) -> str | None:
     """What someone captioning photos with the synthetic shapes captioner should know (None: nothing)."""
     if ckpt.get("source") != "shapes" or all(looks_like_shapes(p) for p in pictures):
         return None
-    return ("note: this captioner was trained only on a3's synthetic shapes (circles, squares, triangles and "
-            "diamonds in six colours), so it describes every picture in those words; to caption photos, train "
-            "one on COCO-format captions: a3 caption-train --images DIR --annotations captions.json")
+    return (
+        "note: this captioner was trained only on a3's synthetic shapes (circles, squares, triangles and "
+        "diamonds in six colours), so it describes every picture in those words; to caption photos, train "
+        "one on COCO-format captions: a3 caption-train --images DIR --annotations captions.json"
+    )
 
 
 @dataclass
@@ -80,28 +109,34 @@ class CaptionedExample:
     exact: bool  # the generated caption is one of the image's captions, word for word
 
 
-def caption_coco_split(model: CaptioningRNN, ckpt: dict, folder: str | Path, split: str, num: int,
-                       decoding: Decoding, seed: int = 0) -> list[CaptionedExample]:
+def caption_coco_split(
+    model: CaptioningRNN, ckpt: dict, folder: str | Path, split: str, num: int, decoding: Decoding, seed: int = 0
+) -> list[CaptionedExample]:
     """`num` random captions of the assignment's split (train or val), generated beside the truth."""
     spec = ckpt["feature_spec"]
     coco = load_coco_h5(folder, pca=bool(spec.get("pca", True)) if isinstance(spec, dict) else True)
     if split not in coco.splits:
         raise A3Error(f"--split {split!r}: choose train or val")
     if coco.idx_to_word != ckpt["idx_to_word"] or coco.input_dim != model.input_dim:
-        raise A3Error(f"the captioner was not trained on the features in '{folder}' "
-                      "(vocabulary or feature size differ)")
+        raise A3Error(
+            f"the captioner was not trained on the features in '{folder}' (vocabulary or feature size differ)"
+        )
     s = coco.splits[split]
     device = model.W_proj.device
     rows = torch.randperm(len(s), generator=seeded_generator(seed))[:num]
-    generated = generate_captions(model, s.features[s.image_idxs[rows]].to(device), decoding,
-                                  seeded_generator(seed, device))
+    generated = generate_captions(
+        model, s.features[s.image_idxs[rows]].to(device), decoding, seeded_generator(seed, device)
+    )
     examples = []
     for row, caption in zip(rows.tolist(), generated):
         idx = int(s.image_idxs[row])
         truth = " ".join(decode(s.captions[row].tolist(), coco.idx_to_word))
         references = [decode(c, coco.idx_to_word) for c in s.captions[s.image_idxs == idx].tolist()]  # shown only
-        examples.append(CaptionedExample(str(s.images[idx]) if idx < len(s.images) else str(idx), caption, truth,
-                                         caption.split() in references))
+        examples.append(
+            CaptionedExample(
+                str(s.images[idx]) if idx < len(s.images) else str(idx), caption, truth, caption.split() in references
+            )
+        )
     return examples
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from PIL import Image, ImageDraw
@@ -17,17 +17,22 @@ from PIL import Image, ImageDraw
 from a3cli.engine.captioning.data import CaptionData, Split, standardize
 from a3cli.engine.captioning.features import FeatureSpec, cached_features, extract_features
 from a3cli.engine.captioning.vocab import SPECIAL_TOKENS, encode, tokenize
-from a3cli.engine.catalogue import CAPTION_SHAPES_FEATURES
+from a3cli.engine.catalogue import CAPTION_SHAPES_FEATURES, CAPTION_SHAPES_SPLITS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress
 
-
 SHAPES_VERSION = 1
-SHAPE_COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (50, 90, 230),
-                "yellow": (235, 210, 40), "purple": (150, 60, 190), "white": (235, 235, 235)}
+SHAPE_COLORS = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (50, 90, 230),
+    "yellow": (235, 210, 40),
+    "purple": (150, 60, 190),
+    "white": (235, 235, 235),
+}
 SHAPE_KINDS = ("circle", "square", "triangle", "diamond")
 SHAPE_SIZES = {"small": 0.09, "large": 0.16}  # radius as a fraction of the image side
-SHAPES_SPLITS = {"train": 10000, "val": 500, "test": 500}
+SHAPES_SPLITS = CAPTION_SHAPES_SPLITS
 SHAPES_SEEDS = {"train": 1, "val": 2, "test": 3}
 SHAPES_FEATURES = FeatureSpec(**CAPTION_SHAPES_FEATURES)
 SHAPES_IMAGE_SIZE = 128
@@ -106,9 +111,13 @@ def shapes_vocab() -> tuple[dict[str, int], list[str]]:
     return {w: i for i, w in enumerate(idx_to_word)}, idx_to_word
 
 
-def load_shapes(backbone_loader: Callable, spec: FeatureSpec = SHAPES_FEATURES,
-                sizes: dict[str, int] | None = None, max_train: int | None = None,
-                progress: Progress | None = None) -> CaptionData:
+def load_shapes(
+    backbone_loader: Callable,
+    spec: FeatureSpec = SHAPES_FEATURES,
+    sizes: dict[str, int] | None = None,
+    max_train: int | None = None,
+    progress: Progress | None = None,
+) -> CaptionData:
     """The shapes data set with features of `spec`, extracted once and cached on disk."""
     sizes = {**SHAPES_SPLITS, **(sizes or {})}
     word_to_idx, idx_to_word = shapes_vocab()
@@ -116,8 +125,13 @@ def load_shapes(backbone_loader: Callable, spec: FeatureSpec = SHAPES_FEATURES,
     splits = {}
     for name in SHAPES_SPLITS:
         scenes = shapes_split(name, sizes[name])
-        key = {"dataset": "shapes", "version": SHAPES_VERSION, "split": name, "count": len(scenes),
-               "spec": spec.as_dict()}
+        key = {
+            "dataset": "shapes",
+            "version": SHAPES_VERSION,
+            "split": name,
+            "count": len(scenes),
+            "spec": spec.as_dict(),
+        }
 
         def make(scenes=scenes) -> torch.Tensor:
             backbone = backbone_loader(spec.backbone)

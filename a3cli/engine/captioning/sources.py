@@ -16,7 +16,7 @@ from a3cli.engine.captioning.coco import h5_feature_spec, load_coco_h5, load_coc
 from a3cli.engine.captioning.data import CaptionData
 from a3cli.engine.captioning.features import FeatureSpec
 from a3cli.engine.captioning.shapes import SHAPES_FEATURES, load_shapes
-from a3cli.engine.catalogue import DEFAULT_BACKBONE
+from a3cli.engine.catalogue import CAPTION_JSON_DEFAULTS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress
 
@@ -32,23 +32,30 @@ class CaptionSource:
     layer: Optional[str] = None
     grid: Optional[int] = None
     image_size: Optional[int] = None
-    min_count: Optional[int] = None  # JSON: words seen fewer times become <UNK> (default 1)
-    max_length: Optional[int] = None  # JSON: longest training caption in words (default 16)
+    min_count: Optional[int] = None  # JSON: words seen fewer times become <UNK> (CAPTION_JSON_DEFAULTS)
+    max_length: Optional[int] = None  # JSON: longest training caption in words (CAPTION_JSON_DEFAULTS)
     max_train: Optional[int] = None  # train on this many captions only
-    train_images: Optional[int] = None  # shapes: how many training images to draw (default 10,000)
+    train_images: Optional[int] = None  # shapes: how many training images to draw (CAPTION_SHAPES_SPLITS)
 
     def settings(self) -> dict[str, Any]:
         """The options as given, for the checkpoint (paths as text)."""
         return {name: str(v) if isinstance(v, Path) else v for name, v in asdict(self).items()}
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "CaptionSource":
+    def from_settings(cls, settings: dict[str, Any]) -> CaptionSource:
         return cls(**{f.name: settings.get(f.name) for f in fields(cls)})
 
     def kind(self) -> str:
         """Which source the options choose: "coco_h5", "coco_json" or "shapes" (the default)."""
-        chosen = [name for name, value in (("--data", self.data), ("--images/--annotations",
-                                           self.images or self.annotations), ("--dataset", self.dataset)) if value]
+        chosen = [
+            name
+            for name, value in (
+                ("--data", self.data),
+                ("--images/--annotations", self.images or self.annotations),
+                ("--dataset", self.dataset),
+            )
+            if value
+        ]
         if len(chosen) > 1:
             raise A3Error(f"choose one data source, not {' and '.join(chosen)}")
         if self.data is not None:
@@ -73,23 +80,43 @@ class CaptionSource:
         kind = self.kind()
         if kind == "coco_h5":
             return h5_feature_spec(self.pca is not False)
-        default = SHAPES_FEATURES if kind == "shapes" else FeatureSpec(backbone=DEFAULT_BACKBONE)
-        return FeatureSpec(backbone=self.model or default.backbone, layer=self.layer or default.layer,
-                           image_size=self.image_size or default.image_size, grid=self.grid or default.grid).as_dict()
+        default = SHAPES_FEATURES if kind == "shapes" else FeatureSpec()
+        return FeatureSpec(
+            backbone=self.model or default.backbone,
+            layer=self.layer or default.layer,
+            image_size=self.image_size or default.image_size,
+            grid=self.grid or default.grid,
+        ).as_dict()
 
-    def load(self, device: torch.device, vocab: tuple[dict, list] | None = None, progress: Progress | None = None,
-             seed: int = 0) -> CaptionData:
+    def load(
+        self,
+        device: torch.device,
+        vocab: tuple[dict, list] | None = None,
+        progress: Progress | None = None,
+        seed: int = 0,
+    ) -> CaptionData:
         """The chosen source's data; with no option at all, shapes. `vocab` reuses a run's vocabulary."""
         from a3cli.engine.backbones.registry import load_backbone
 
         kind = self.check()
         if kind == "coco_h5":
+            assert self.data is not None  # (kind() saw it)
             return load_coco_h5(self.data, pca=self.pca is not False, max_train=self.max_train, seed=seed)
         backbone = lambda name: load_backbone(name, device)  # noqa: E731
         spec = FeatureSpec.from_dict(self.feature_spec())
         if kind == "coco_json":
-            return load_coco_json(self.images, self.annotations, spec, backbone, self.min_count or 1,
-                                  self.max_length or 16, max_train=self.max_train, vocab=vocab, progress=progress,
-                                  seed=seed)
+            assert self.images is not None and self.annotations is not None  # (kind() saw them)
+            return load_coco_json(
+                self.images,
+                self.annotations,
+                spec,
+                backbone,
+                self.min_count or CAPTION_JSON_DEFAULTS["min_count"],
+                self.max_length or CAPTION_JSON_DEFAULTS["max_length"],
+                max_train=self.max_train,
+                vocab=vocab,
+                progress=progress,
+                seed=seed,
+            )
         sizes = {"train": self.train_images} if self.train_images else None
         return load_shapes(backbone, spec, sizes=sizes, max_train=self.max_train, progress=progress)

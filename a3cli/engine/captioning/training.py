@@ -24,7 +24,7 @@ from a3cli.engine.captioning.evaluation import evaluate, split_loss
 from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN, model_config
 from a3cli.engine.captioning.sources import CaptionSource
-from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, caption_default
+from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, CAPTION_SAMPLE_DEFAULTS, caption_default
 from a3cli.engine.checkpoints import save_checkpoint
 from a3cli.engine.device import seed_everything, set_rng_state
 from a3cli.engine.distributed import World, parallel
@@ -49,7 +49,7 @@ class TrainConfig:
     epochs: Optional[int] = None  # may differ from the resumed run's: train longer
     grad_clip: Optional[float] = None  # clip the gradient's global norm to this; 0 turns clipping off
     cell_positions: Optional[bool] = None  # attention: learn an embedding of each grid cell's place
-    max_length: int = 30  # longest generated caption when measuring BLEU
+    max_length: int = CAPTION_SAMPLE_DEFAULTS["max_length"]  # longest generated caption when measuring BLEU
 
 
 @dataclass
@@ -95,13 +95,21 @@ class CaptionTraining:
     `data` is a CaptionSource (what the CLI gives: loaded here, with the resumed run's
     vocabulary and settings) or CaptionData already loaded. Under torchrun every rank
     makes one: rank 0 extracts features first (the others read its cache), each rank
-    trains on its share of every batch, and rank 0 alone scores and writes files.
+    trains on its share of every batch, and rank 0 alone scores and writes files. `world` holds
+    this process's rank and device (one process: `World(device=...)`).
     """
 
-    def __init__(self, data: CaptionData | CaptionSource, config: TrainConfig, out: str | Path,
-                 device: torch.device, resume: bool = False, seed: int = 0,
-                 extract_progress: Progress | None = None, world: World = World()) -> None:
-        self.out, self.device, self.world = Path(out), device, world
+    def __init__(
+        self,
+        data: CaptionData | CaptionSource,
+        config: TrainConfig,
+        out: str | Path,
+        world: World = World(),
+        resume: bool = False,
+        seed: int = 0,
+        extract_progress: Progress | None = None,
+    ) -> None:
+        self.out, self.world, self.device = Path(out), world, world.device
         saved = open_run(self.out, KIND, resume, world)
         self.seed = int(saved.get("seed", seed)) if saved else seed
         self.settings = resolve_settings(config, saved["config"] if saved else None)
@@ -111,27 +119,43 @@ class CaptionTraining:
             if s.cell_type == "attention":
                 grid_cells(source.feature_spec())  # flat features are refused before any is extracted
             vocab = (saved["word_to_idx"], saved["idx_to_word"]) if saved else None
-            self.source_settings = source.settings()
+            self.source_settings: dict[str, Any] | None = source.settings()
             with world.main_first():
-                data = source.load(device, vocab, extract_progress, self.seed)
+                data = source.load(self.device, vocab, extract_progress, self.seed)
         else:
             self.source_settings = None
         self.data = data
-        if saved and (saved.get("idx_to_word") != data.idx_to_word
-                      or saved["model_config"]["input_dim"] != data.input_dim):
-            raise A3Error(f"--resume: '{checkpoint_path(self.out)}' was trained on other data "
-                          "(different vocabulary or feature size)")
+        if saved and (
+            saved.get("idx_to_word") != data.idx_to_word or saved["model_config"]["input_dim"] != data.input_dim
+        ):
+            raise A3Error(
+                f"--resume: '{checkpoint_path(self.out)}' was trained on other data "
+                "(different vocabulary or feature size)"
+            )
         self.train_split = data.splits["train"]
         if len(self.train_split) == 0:
             raise A3Error("the training split has no captions")
         cells = grid_cells(data.feature_spec) if s.cell_type == "attention" else 1
         seed_everything(self.seed)  # the seeding rule (engine/device.py): what ran before cannot matter
-        self.model = CaptioningRNN(data.word_to_idx, data.input_dim, s.wordvec_dim, s.hidden_dim,
-                                   s.cell_type, grid_cells=cells, cell_positions=s.cell_positions).to(device)
+        self.model = CaptioningRNN(
+            data.word_to_idx,
+            data.input_dim,
+            s.wordvec_dim,
+            s.hidden_dim,
+            s.cell_type,
+            grid_cells=cells,
+            cell_positions=s.cell_positions,
+        ).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr)
         self.loss = parallel(self.model, world)  # the model's forward is its loss
-        self.state: dict[str, Any] = {"epoch": 0, "position": 0, "perm": None, "train_loss": [], "val_loss": [],
-                                      "seconds": 0.0}
+        self.state: dict[str, Any] = {
+            "epoch": 0,
+            "position": 0,
+            "perm": None,
+            "train_loss": [],
+            "val_loss": [],
+            "seconds": 0.0,
+        }
         if saved is not None:
             self.model.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(saved["optimizer"])
@@ -144,10 +168,18 @@ class CaptionTraining:
 
     def checkpoint(self, with_optimizer: bool = True) -> dict[str, Any]:
         data = self.data
-        state = {"model": self.model.state_dict(), "model_config": model_config(self.model),
-                 "word_to_idx": data.word_to_idx, "idx_to_word": data.idx_to_word,
-                 "feature_spec": data.feature_spec, "feature_norm": data.feature_norm, "source": data.source,
-                 "data": self.source_settings, "seed": self.seed, "config": asdict(self.settings)}
+        state = {
+            "model": self.model.state_dict(),
+            "model_config": model_config(self.model),
+            "word_to_idx": data.word_to_idx,
+            "idx_to_word": data.idx_to_word,
+            "feature_spec": data.feature_spec,
+            "feature_norm": data.feature_norm,
+            "source": data.source,
+            "data": self.source_settings,
+            "seed": self.seed,
+            "config": asdict(self.settings),
+        }
         if with_optimizer:
             state["optimizer"] = self.optimizer.state_dict()
         return state
@@ -163,7 +195,7 @@ class CaptionTraining:
         if state["perm"] is None:
             state["perm"] = torch.randperm(len(train))
         it = state["position"]
-        idx = state["perm"][it * s.batch_size: (it + 1) * s.batch_size]
+        idx = state["perm"][it * s.batch_size : (it + 1) * s.batch_size]
         share, weight = self.share(idx)
         loss = self.loss(train.features[train.image_idxs[share]].to(self.device), train.captions[share].to(self.device))
         if self.world.distributed:
@@ -200,8 +232,9 @@ class CaptionTraining:
     def stopped(self) -> None:
         """Nothing to draw: the checkpoint has everything, and --resume continues from it."""
 
-    def train(self, progress: Progress | None = None, export: str | Path | None = None,
-              checkpoint_every: int | None = None) -> dict[str, Any]:
+    def train(
+        self, progress: Progress | None = None, export: str | Path | None = None, checkpoint_every: int | None = None
+    ) -> dict[str, Any]:
         """Train up to `total`; write metrics.json and loss.png (and the export); return the metrics."""
         self.model.train()
         # default: a checkpoint every epoch
@@ -209,8 +242,11 @@ class CaptionTraining:
         model, data, state = self.model.eval(), self.data, self.state
         if not self.world.main:
             return {}
-        scores = {split: evaluate(model, data, split, self.device, self.settings.max_length)
-                  for split in ("val", "test") if split in data.splits and len(data.splits[split])}
+        scores = {
+            split: evaluate(model, data, split, self.device, self.settings.max_length)
+            for split in ("val", "test")
+            if split in data.splits and len(data.splits[split])
+        }
         metrics = {
             "source": data.source,
             "feature_spec": data.feature_spec,
@@ -229,22 +265,40 @@ class CaptionTraining:
         write_json(self.out / "metrics.json", metrics)
         from a3cli.engine.figures import loss_curves_figure
 
-        loss_curves_figure({"training loss": state["train_loss"]}, self.out / "loss.png",
-                           title=f"{self.settings.cell_type.upper()} captioner, {data.source}")
+        loss_curves_figure(
+            {"training loss": state["train_loss"]},
+            self.out / "loss.png",
+            title=f"{self.settings.cell_type.upper()} captioner, {data.source}",
+        )
         if export is not None:
             # For sampling only: weights, vocabulary, feature settings, scores; no optimiser.
-            save_checkpoint({"kind": KIND, **self.checkpoint(with_optimizer=False), "epoch": metrics["epochs"],
-                             "bleu": metrics["bleu"], "exact_match": metrics["exact_match"]}, export)
+            save_checkpoint(
+                {
+                    "kind": KIND,
+                    **self.checkpoint(with_optimizer=False),
+                    "epoch": metrics["epochs"],
+                    "bleu": metrics["bleu"],
+                    "exact_match": metrics["exact_match"],
+                },
+                export,
+            )
         return metrics
 
 
-def train_captioner(data: CaptionData | CaptionSource, config: TrainConfig, out: str | Path, device: torch.device,
-                    resume: bool = False, progress: Progress | None = None, export: str | Path | None = None,
-                    seed: int = 0) -> dict:
+def train_captioner(
+    data: CaptionData | CaptionSource,
+    config: TrainConfig,
+    out: str | Path,
+    device: torch.device,
+    resume: bool = False,
+    progress: Progress | None = None,
+    export: str | Path | None = None,
+    seed: int = 0,
+) -> dict:
     """Train on the "train" split, validate on "val"; write the checkpoint, metrics.json and loss.png to `out`.
 
     With `resume`, the run continues from out's checkpoint: model, optimiser, learning
     rate, position in the epoch, losses so far and RNG state come from it; only
     `config.epochs` may differ (to train longer). Returns the metrics.
     """
-    return CaptionTraining(data, config, out, device, resume, seed).train(progress, export)
+    return CaptionTraining(data, config, out, World(device=device), resume, seed).train(progress, export)
