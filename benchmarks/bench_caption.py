@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from bench_lstm import np_lstm_backward, np_lstm_forward, np_rnn_backward, np_rnn_forward
 
 N, T, D, W, H, V = 50, 17, 512, 256, 512, 1004
@@ -38,10 +37,14 @@ N, T, D, W, H, V = 50, 17, 512, 256, 512, 1004
 def np_init(cell: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
     k = 4 if cell == "lstm" else 1
     p = {
-        "W_embed": rng.standard_normal((V, W)) / 100, "W_proj": rng.standard_normal((D, H)) / math.sqrt(D),
-        "b_proj": np.zeros(H), "Wx": rng.standard_normal((W, k * H)) / math.sqrt(W),
-        "Wh": rng.standard_normal((H, k * H)) / math.sqrt(H), "b": np.zeros(k * H),
-        "W_vocab": rng.standard_normal((H, V)) / math.sqrt(H), "b_vocab": np.zeros(V),
+        "W_embed": rng.standard_normal((V, W)) / 100,
+        "W_proj": rng.standard_normal((D, H)) / math.sqrt(D),
+        "b_proj": np.zeros(H),
+        "Wx": rng.standard_normal((W, k * H)) / math.sqrt(W),
+        "Wh": rng.standard_normal((H, k * H)) / math.sqrt(H),
+        "b": np.zeros(k * H),
+        "W_vocab": rng.standard_normal((H, V)) / math.sqrt(H),
+        "b_vocab": np.zeros(V),
     }
     return {name: value.astype(np.float32) for name, value in p.items()}
 
@@ -85,7 +88,7 @@ def np_adam(params, grads, state, lr=5e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         m += (1 - beta1) * grads[name]
         v *= beta2
         v += (1 - beta2) * grads[name] ** 2
-        mt, vt = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+        mt, vt = m / (1 - beta1**t), v / (1 - beta2**t)
         w -= (lr * mt / (np.sqrt(vt) + eps)).astype(w.dtype)
 
 
@@ -134,10 +137,16 @@ def speed() -> dict:
             np_adam(params, grads, state)
 
         med = interleaved_medians({"ours": ours, "numpy": numpy_step})
-        results[cell] = {"ours_it_per_s": 1 / med["ours"], "numpy_it_per_s": 1 / med["numpy"],
-                         "ratio": med["numpy"] / med["ours"]}
-        print(f"{cell:4s}  ours {1 / med['ours']:6.2f} it/s   numpy {1 / med['numpy']:6.2f} it/s   "
-              f"ratio ours/numpy {med['numpy'] / med['ours']:.2f}x", flush=True)
+        results[cell] = {
+            "ours_it_per_s": 1 / med["ours"],
+            "numpy_it_per_s": 1 / med["numpy"],
+            "ratio": med["numpy"] / med["ours"],
+        }
+        print(
+            f"{cell:4s}  ours {1 / med['ours']:6.2f} it/s   numpy {1 / med['numpy']:6.2f} it/s   "
+            f"ratio ours/numpy {med['numpy'] / med['ours']:.2f}x",
+            flush=True,
+        )
     return results
 
 
@@ -164,17 +173,24 @@ def attention() -> dict:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+
         return step
 
     try:
-        med = interleaved_medians({"fused": step_with(attention_lstm_forward),
-                                   "steps": step_with(attention_lstm_steps)})
+        med = interleaved_medians(
+            {"fused": step_with(attention_lstm_forward), "steps": step_with(attention_lstm_steps)}
+        )
     finally:
         model_module.attention_lstm_forward = attention_lstm_forward
-    result = {"fused_it_per_s": 1 / med["fused"], "steps_it_per_s": 1 / med["steps"],
-              "ratio": med["steps"] / med["fused"]}
-    print(f"attention step, batch 50: fused {result['fused_it_per_s']:.2f} it/s, autograd steps "
-          f"{result['steps_it_per_s']:.2f} it/s, ratio {result['ratio']:.2f}x ({torch.get_num_threads()} threads)")
+    result = {
+        "fused_it_per_s": 1 / med["fused"],
+        "steps_it_per_s": 1 / med["steps"],
+        "ratio": med["steps"] / med["fused"],
+    }
+    print(
+        f"attention step, batch 50: fused {result['fused_it_per_s']:.2f} it/s, autograd steps "
+        f"{result['steps_it_per_s']:.2f} it/s, ratio {result['ratio']:.2f}x ({torch.get_num_threads()} threads)"
+    )
     return result
 
 
@@ -196,25 +212,39 @@ def overfit() -> dict:
     caps = np.zeros((50, 17), dtype=np.int64)  # COCO-like: 512-d features, 1004 words, up to 15 words
     for row in caps:
         length = rng.integers(8, 16)
-        row[0], row[1:length + 1], row[length + 1] = 1, rng.integers(4, V, size=length), 2
+        row[0], row[1 : length + 1], row[length + 1] = 1, rng.integers(4, V, size=length), 2
     i2w = ["<NULL>", "<START>", "<END>", "<UNK>"] + [f"w{i}" for i in range(4, V)]
-    random_set = CaptionData({w: i for i, w in enumerate(i2w)}, i2w,
-                             {"train": Split(torch.from_numpy(caps), torch.arange(50),
-                                             torch.from_numpy(rng.standard_normal((50, 512)).astype(np.float32)),
-                                             [""] * 50)}, {}, "random")
+    random_set = CaptionData(
+        {w: i for i, w in enumerate(i2w)},
+        i2w,
+        {
+            "train": Split(
+                torch.from_numpy(caps),
+                torch.arange(50),
+                torch.from_numpy(rng.standard_normal((50, 512)).astype(np.float32)),
+                [""] * 50,
+            )
+        },
+        {},
+        "random",
+    )
     results = {}
     for name, data in (("shapes", shapes), ("random 512-d, V=1004", random_set)):
         for cell, decay in (("rnn", 0.95), ("lstm", 0.995)):
             np.random.seed(231)
-            config = TrainConfig(cell_type=cell, hidden_dim=512, wordvec_dim=256, lr=5e-3, lr_decay=decay,
-                                 batch_size=25, epochs=50)
+            config = TrainConfig(
+                cell_type=cell, hidden_dim=512, wordvec_dim=256, lr=5e-3, lr_decay=decay, batch_size=25, epochs=50
+            )
             with tempfile.TemporaryDirectory() as out:
                 metrics = train_captioner(data, config, out, torch.device("cpu"), seed=231)
             final = metrics["train_loss"][-1]
             target = 0.1 if cell == "rnn" else 0.5
             results[f"{name} {cell}"] = {"final_loss": final, "iterations": metrics["iterations"], "target": target}
-            print(f"{name:22s} {cell:4s} {metrics['iterations']} iterations: final loss {final:.4f} "
-                  f"(target < {target}) {'ok' if final < target else 'NOT MET'}", flush=True)
+            print(
+                f"{name:22s} {cell:4s} {metrics['iterations']} iterations: final loss {final:.4f} "
+                f"(target < {target}) {'ok' if final < target else 'NOT MET'}",
+                flush=True,
+            )
     return results
 
 
@@ -222,9 +252,12 @@ def overfit() -> dict:
 # features (block4 of a 64-px image, 4x4) and on a finer grid of a larger image (block4 of 96 px, 6x6),
 # and the attention LSTM as `make weights` trains it (caption-train's defaults), and without cell positions.
 FINER_FEATURES = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 96, "grid": 6}
-SHAPES_RUNS = {"lstm": ("lstm", None, {}), "lstm-96px": ("lstm", FINER_FEATURES, {}),
-               "attention": ("attention", None, {}),
-               "attention-no-positions": ("attention", None, {"cell_positions": False})}
+SHAPES_RUNS = {
+    "lstm": ("lstm", None, {}),
+    "lstm-96px": ("lstm", FINER_FEATURES, {}),
+    "attention": ("attention", None, {}),
+    "attention-no-positions": ("attention", None, {"cell_positions": False}),
+}
 
 
 def shapes(names: list[str]) -> dict:
@@ -245,15 +278,24 @@ def shapes(names: list[str]) -> dict:
         data = load_shapes(load_backbone, spec)
         extracted = time.perf_counter() - start
         with tempfile.TemporaryDirectory() as out:
-            metrics = train_captioner(data, TrainConfig(cell_type=cell_type, **settings), out, torch.device("cpu"),
-                                      seed=0)
+            metrics = train_captioner(
+                data, TrainConfig(cell_type=cell_type, **settings), out, torch.device("cpu"), seed=0
+            )
         exact, bleu = metrics["exact_match"]["test"], metrics["bleu"]["test"]
-        results[name] = {"features": spec.as_dict(), "features_seconds": extracted,
-                         "train_seconds": metrics["train_seconds"], "bleu": bleu, "exact_match": exact}
+        results[name] = {
+            "features": spec.as_dict(),
+            "features_seconds": extracted,
+            "train_seconds": metrics["train_seconds"],
+            "bleu": bleu,
+            "exact_match": exact,
+        }
         scores = ", ".join(f"{bleu[key]:.3f}" for key in ("bleu1", "bleu2", "bleu3", "bleu4"))
-        print(f"{name}: {cell_type} on {spec.layer} of {spec.image_size} px, grid {spec.grid}: features "
-              f"{extracted:.0f} s (0 when cached), training {metrics['train_seconds']:.0f} s; test exact "
-              f"{format_exact(exact)}; BLEU-1..4 {scores}", flush=True)
+        print(
+            f"{name}: {cell_type} on {spec.layer} of {spec.image_size} px, grid {spec.grid}: features "
+            f"{extracted:.0f} s (0 when cached), training {metrics['train_seconds']:.0f} s; test exact "
+            f"{format_exact(exact)}; BLEU-1..4 {scores}",
+            flush=True,
+        )
     return results
 
 

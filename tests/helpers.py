@@ -56,7 +56,7 @@ def write_coco_h5(folder: Path, n_train=40, n_val=12, d=16, pca_d=8, vocab_extra
             for row in range(len(caps)):
                 length = rng.integers(2, 8)
                 caps[row, 0], caps[row, length + 1] = 1, 2
-                caps[row, 1:length + 1] = rng.integers(4, len(i2w), size=length)
+                caps[row, 1 : length + 1] = rng.integers(4, len(i2w), size=length)
             f[f"{split}_captions"] = caps
             f[f"{split}_image_idxs"] = np.repeat(np.arange(n_img), 2).astype(np.int32)
     for split, n_img in (("train", n_train), ("val", n_val)):
@@ -64,7 +64,8 @@ def write_coco_h5(folder: Path, n_train=40, n_val=12, d=16, pca_d=8, vocab_extra
             with h5py.File(folder / f"{split}2014_vgg16_fc7{suffix}.h5", "w") as f:
                 f["features"] = rng.standard_normal((n_img, dim)).astype(np.float32)
         (folder / f"{split}2014_urls.txt").write_text(
-            "\n".join(f"http://images.cocodataset.org/{split}2014/{i}.jpg" for i in range(n_img)) + "\n")
+            "\n".join(f"http://images.cocodataset.org/{split}2014/{i}.jpg" for i in range(n_img)) + "\n"
+        )
     return folder
 
 
@@ -72,9 +73,12 @@ def write_coco_json(folder: Path, photos: dict[str, Path]) -> Path:
     from PIL import Image
 
     names = ["coffee", "chelsea", "rocket", "china"]
-    texts = {"coffee": ["A cup of coffee on a table.", "coffee in a white cup"],
-             "chelsea": ["A cat looking to the side", "an orange cat"],
-             "rocket": ["A rocket on a launch pad"], "china": ["A temple with trees, in China"]}
+    texts = {
+        "coffee": ["A cup of coffee on a table.", "coffee in a white cup"],
+        "chelsea": ["A cat looking to the side", "an orange cat"],
+        "rocket": ["A rocket on a launch pad"],
+        "china": ["A temple with trees, in China"],
+    }
     folder.mkdir(parents=True, exist_ok=True)
     images, anns = [], []
     for i, name in enumerate(names):

@@ -26,7 +26,7 @@ def test_a_decoding_is_checked_when_it_is_made():
 
 
 def test_pictures_become_features_once_for_their_captions_and_the_attention_maps(photos, lite0, monkeypatch):
-    from a3cli.engine.captioning.attention_maps import caption_attention
+    from a3cli.engine.captioning.sampling import caption_attention
 
     pictures = [load_image(photos[name]) for name in ("coffee", "chelsea", "rocket")]
     spec = FeatureSpec(layer="block4", image_size=64, grid=2)

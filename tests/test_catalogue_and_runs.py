@@ -12,8 +12,7 @@ from a3cli.engine import catalogue
 from a3cli.engine.captioning.training import TrainConfig, train_captioner
 from a3cli.engine.errors import A3Error
 from a3cli.engine.runs import CHECKPOINT_NAME, merge_settings, open_run, save_run
-from tests.helpers import run_cli
-from tests.helpers import toy_data
+from tests.helpers import run_cli, toy_data
 
 CPU = torch.device("cpu")
 
@@ -55,10 +54,19 @@ def test_a_new_backbone_is_one_record(monkeypatch, capsys, photos, tmp_path):
     from a3cli.engine.backbones.registry import build_backbone
     from a3cli.engine.style.settings import resolve_settings
 
-    record = catalogue.BackboneRecord("resnet34", "a3cli.engine.backbones.builders:resnet", feature_dim=512,
-                                      torchvision_weights="ResNet34_Weights",
-                                      style={"content_layer": "layer1", "style_layers": ["stem"], "style_weights": [1.0],
-                                             "content_weight": 1.0, "tv_weight": 0.0})
+    record = catalogue.BackboneRecord(
+        "resnet34",
+        "a3cli.engine.backbones.builders:resnet",
+        feature_dim=512,
+        torchvision_weights="ResNet34_Weights",
+        style={
+            "content_layer": "layer1",
+            "style_layers": ["stem"],
+            "style_weights": [1.0],
+            "content_weight": 1.0,
+            "tv_weight": 0.0,
+        },
+    )
     monkeypatch.setitem(catalogue.BACKBONES, record.name, record)
     with torch.device("meta"):
         backbone = build_backbone("resnet34")
@@ -117,7 +125,9 @@ def test_caption_train_cli_resumes_with_the_runs_data_and_refuses_a_different_on
     data = write_coco_h5(tmp_path / "coco")
     out = tmp_path / "run"
     common = ["--hidden-dim", "8", "--wordvec-dim", "4", "--out", str(out), "--device", "cpu"]
-    code, _, err = run_cli(["caption-train", "--data", str(data), "--max-train", "40", "--epochs", "1", *common], capsys)
+    code, _, err = run_cli(
+        ["caption-train", "--data", str(data), "--max-train", "40", "--epochs", "1", *common], capsys
+    )
     assert code == 0, err
     code, _, err = run_cli(["caption-train", "--resume", "--epochs", "2", *common], capsys)  # the run's data
     assert code == 0, err
@@ -131,8 +141,19 @@ def test_a_non_finite_caption_loss_stops_with_the_last_good_checkpoint(tmp_path,
     from tests.helpers import write_coco_h5
 
     data = write_coco_h5(tmp_path / "coco")
-    argv = ["caption-train", "--data", str(data), "--hidden-dim", "8", "--wordvec-dim", "4", "--out",
-            str(tmp_path / "run"), "--device", "cpu"]
+    argv = [
+        "caption-train",
+        "--data",
+        str(data),
+        "--hidden-dim",
+        "8",
+        "--wordvec-dim",
+        "4",
+        "--out",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+    ]
     code, _, err = run_cli([*argv, "--lr", "inf"], capsys)
     assert code == 2 and "'--lr': inf is not a finite number" in err
     code, _, err = run_cli([*argv, "--lr", "1e30"], capsys)  # finite, but the weights blow up

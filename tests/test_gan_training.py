@@ -135,7 +135,7 @@ def test_history_and_best_pt(tmp_path, classifier):
     """Every eval_every iterations (and at the end) both generators are measured; best.pt is the lowest."""
     from a3cli.engine.gan.classifier import load_classifier
     from a3cli.engine.gan.judge import digit_judge
-    from a3cli.engine.gan.training import load_generator
+    from a3cli.engine.gan.outputs import load_generator
 
     metrics = train(tracked(tmp_path, "run", classifier, variant="lsgan", iterations=5))
     history = metrics["frechet_history"]

@@ -578,7 +578,7 @@ def write_figures(
         captions_figure(pictures, captioned.captions, out, truths)
         say(f"wrote {out}")
     if attention_maps is not None:
-        from a3cli.engine.captioning.attention_maps import attention_figure
+        from a3cli.engine.figures import attention_figure
 
         attention_figure(pictures[0], captioned.captions[0].split(), captioned.attention, attention_maps)
         say(f"wrote {attention_maps} (where the model looked for each word of {names[0]})")

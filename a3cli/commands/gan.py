@@ -426,7 +426,7 @@ def gan_sample(
     Example: a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
     """
     from a3cli.engine.gan.networks import generate_images, sample_noise
-    from a3cli.engine.gan.training import load_generator
+    from a3cli.engine.gan.outputs import load_generator
     from a3cli.engine.images import make_grid, save_image
 
     torch_device = seeded_device(device, seed)

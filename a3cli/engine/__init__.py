@@ -79,7 +79,7 @@ _EXPORTS = {
     "load_dataset": "gan.data",
     "GanConfig": "gan.training",
     "prepare_gan": "gan.training",
-    "load_generator": "gan.training",
+    "load_generator": "gan.outputs",
     "MnistClassifier": "gan.classifier",
     "load_classifier": "gan.classifier",
 }

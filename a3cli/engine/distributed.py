@@ -101,8 +101,9 @@ def start(device: torch.device) -> World:
     elif device.type != "cpu":
         raise A3Error(f"--device {device.type}: more than one process needs CUDA (NCCL) or the CPU (gloo)")
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                device_id=device if device.type == "cuda" else None)
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo", device_id=device if device.type == "cuda" else None
+        )
         atexit.register(stop)
     return World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), device)
 
@@ -151,7 +152,7 @@ class SyncedBatchNorm(nn.modules.batchnorm._BatchNorm):
             stats = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count.view(1)]))
         n = stats[-1]
         mean = stats[: x.shape[1]] / n
-        var = stats[x.shape[1]: 2 * x.shape[1]] / n - mean * mean  # biased, as BatchNorm normalises with
+        var = stats[x.shape[1] : 2 * x.shape[1]] / n - mean * mean  # biased, as BatchNorm normalises with
         if self.track_running_stats:
             # BatchNorm registers these three buffers whenever it tracks running statistics.
             assert self.num_batches_tracked is not None and self.running_mean is not None
@@ -172,8 +173,9 @@ def sync_batch_norm(model: nn.Module, device: torch.device) -> nn.Module:
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
     for name, child in model.named_children():
         if isinstance(child, nn.modules.batchnorm._BatchNorm):
-            synced = SyncedBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
-                                     child.track_running_stats).to(next(child.parameters(), child.running_mean))
+            synced = SyncedBatchNorm(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            ).to(next(child.parameters(), child.running_mean))
             synced.load_state_dict(child.state_dict())
             setattr(model, name, synced)
         else:

@@ -1,7 +1,8 @@
 """What a3 shows people: matplotlib figures (Agg, no window) saved as PNG atomically, and picture panels.
 
-Figures: predictions, loss curves, captioned images. Panels are tensors (3, H, W) built from the
-picture primitives of images.py (heat maps, overlays, rows): saliency maps and fooling images.
+Figures: predictions, loss curves, captioned images, where an attention captioner looked for each word,
+a GAN run's Fréchet distance. Panels are tensors (3, H, W) built from the picture primitives of
+images.py (heat maps, overlays, rows): saliency maps and fooling images.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 
 from a3cli.engine.files import atomic_write
-from a3cli.engine.images import heatmap, overlay, side_by_side
+from a3cli.engine.images import heatmap, overlay, side_by_side, to_tensor
 
 
 def pyplot():
@@ -34,14 +36,17 @@ def save_figure(fig, path: str | Path) -> Path:
         pyplot().close(fig)
 
 
-def predictions_figure(images: Sequence[Image.Image], titles: Sequence[str],
-                       predictions: Sequence[Sequence[tuple[int, str, float]]], path: str | Path) -> Path:
+def predictions_figure(
+    images: Sequence[Image.Image],
+    titles: Sequence[str],
+    predictions: Sequence[Sequence[tuple[int, str, float]]],
+    path: str | Path,
+) -> Path:
     """One row per image: the photo beside a bar chart of its top-k classes."""
     plt = pyplot()
 
     rows = len(images)
-    fig, axes = plt.subplots(rows, 2, figsize=(9, 3.2 * rows), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.4]})
+    fig, axes = plt.subplots(rows, 2, figsize=(9, 3.2 * rows), squeeze=False, gridspec_kw={"width_ratios": [1, 1.4]})
     for (ax_img, ax_bar), image, title, top in zip(axes, images, titles, predictions):
         ax_img.imshow(image)
         ax_img.set_title(title, fontsize=9)
@@ -57,8 +62,9 @@ def predictions_figure(images: Sequence[Image.Image], titles: Sequence[str],
     return save_figure(fig, path)
 
 
-def loss_curves_figure(curves: dict[str, Sequence[float]], path: str | Path, xlabel: str = "iteration",
-                       title: str = "") -> Path:
+def loss_curves_figure(
+    curves: dict[str, Sequence[float]], path: str | Path, xlabel: str = "iteration", title: str = ""
+) -> Path:
     """Training curves, one line per named series (raw, with a moving average when long)."""
     plt = pyplot()
     import numpy as np
@@ -66,13 +72,18 @@ def loss_curves_figure(curves: dict[str, Sequence[float]], path: str | Path, xla
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, values in curves.items():
         series = np.asarray(values, dtype=float)
-        line, = ax.plot(np.arange(1, len(series) + 1), series, alpha=0.35 if len(series) > 50 else 1.0,
-                        label=None if len(series) > 50 else name)
+        (line,) = ax.plot(
+            np.arange(1, len(series) + 1),
+            series,
+            alpha=0.35 if len(series) > 50 else 1.0,
+            label=None if len(series) > 50 else name,
+        )
         if len(series) > 50:
             width = max(len(series) // 50, 2)
             smooth = np.convolve(series, np.ones(width) / width, mode="valid")
-            ax.plot(np.arange(width, len(series) + 1), smooth, color=line.get_color(),
-                    label=f"{name} (mean of {width})")
+            ax.plot(
+                np.arange(width, len(series) + 1), smooth, color=line.get_color(), label=f"{name} (mean of {width})"
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     if title:
@@ -83,8 +94,13 @@ def loss_curves_figure(curves: dict[str, Sequence[float]], path: str | Path, xla
     return save_figure(fig, path)
 
 
-def captions_figure(images: Sequence[Image.Image], captions: Sequence[str], path: str | Path,
-                    truths: Sequence[str] | None = None, columns: int = 3) -> Path:
+def captions_figure(
+    images: Sequence[Image.Image],
+    captions: Sequence[str],
+    path: str | Path,
+    truths: Sequence[str] | None = None,
+    columns: int = 3,
+) -> Path:
     """Images in a grid, each titled with its generated caption (and the true one when given)."""
     import textwrap
 
@@ -126,3 +142,59 @@ def difference_image(original: torch.Tensor, changed: torch.Tensor) -> torch.Ten
 def fool_panel(original: torch.Tensor, fooled: torch.Tensor) -> torch.Tensor:
     """Original | fooling image | magnified difference, in one row."""
     return side_by_side([original, fooled, difference_image(original, fooled)])
+
+
+def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """The tracked Fréchet distance (log scale) of the live and averaged generator, and their KL to uniform."""
+    plt = pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, height_ratios=(2, 1))
+    iterations = [row["iteration"] for row in rows]
+    coverage = "kl_to_uniform" in rows[0]["generator"]  # digits are counted on MNIST only
+    for key, label in (("generator", "generator"), ("ema", "averaged generator (EMA)")):
+        if key in rows[0]:
+            top.plot(iterations, [row[key]["frechet_distance"] for row in rows], "o-", label=label)
+            if coverage:
+                bottom.plot(iterations, [row[key]["kl_to_uniform"] for row in rows], "o-", label=label)
+    best = min(
+        (row[key]["frechet_distance"], row["iteration"]) for row in rows for key in ("generator", "ema") if key in row
+    )
+    top.plot([best[1]], [best[0]], "*", color="black", markersize=14, label=f"best: {best[0]:.1f} (best.pt)")
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
+    top.set_yscale("log")
+    top.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    top.yaxis.set_major_formatter(ScalarFormatter())
+    top.yaxis.set_minor_formatter(ScalarFormatter() if top.get_ylim()[1] < 3 * top.get_ylim()[0] else "")
+    top.set_ylabel("Fréchet distance")
+    bottom.axhline(math.log(10), color="grey", linestyle="--", linewidth=1)
+    bottom.set_ylim(0, 2.5)
+    bottom.set_ylabel("KL to uniform\n(ln 10: one digit)")
+    bottom.set_xlabel("iteration")
+    top.set_title(title)
+    if not coverage:
+        bottom.set_visible(False)
+        top.set_xlabel("iteration")
+        top.xaxis.set_tick_params(labelbottom=True)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3, which="both")
+    top.legend()
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def attention_figure(
+    picture: Image.Image, words: list[str], maps: torch.Tensor, path: str | Path, columns: int = 6
+) -> Path:
+    """The picture, then each word over its attention map (bilinear, min-max scaled per word)."""
+    plt = pyplot()
+    image = to_tensor(picture.convert("RGB"))
+    panels = [(image, "")] + [(overlay(image, m, alpha=0.6), w) for w, m in zip(words, maps)]
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.45 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (panel, word) in zip(axes.flat, panels):
+        ax.imshow(panel.permute(1, 2, 0).numpy())
+        ax.set_title(word, fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, path)

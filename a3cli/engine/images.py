@@ -104,8 +104,10 @@ def shorter_side_size(img: Image.Image, size: int) -> tuple[int, int]:
     scale = size / min(img.size)
     width, height = max(1, round(img.width * scale)), max(1, round(img.height * scale))
     if width * height > MAX_RESIZED_PIXELS:
-        raise A3Error(f"a {img.width}x{img.height} image resized to {size} px on its shorter side would be "
-                      f"{width}x{height} pixels: crop it to a less elongated shape, or use a smaller size")
+        raise A3Error(
+            f"a {img.width}x{img.height} image resized to {size} px on its shorter side would be "
+            f"{width}x{height} pixels: crop it to a less elongated shape, or use a smaller size"
+        )
     return width, height
 
 
@@ -197,8 +199,12 @@ def save_gif(
     if not frames:
         raise ValueError("save_gif needs at least one frame")
     images = [_as_pil(f).convert("RGB") for f in frames]
-    return atomic_write(path, lambda f: images[0].save(
-        f, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=loop))
+    return atomic_write(
+        path,
+        lambda f: images[0].save(
+            f, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=loop
+        ),
+    )
 
 
 def _three_channels(t: torch.Tensor) -> torch.Tensor:
@@ -288,13 +294,14 @@ def side_by_side(
         h, w = p.shape[1:]
         if h != height:
             width = max(1, round(w * height / h))
-            p = F.interpolate(p[None], size=(height, width), mode="bilinear",
-                              align_corners=False, antialias=True)[0].clamp(0, 1)
+            p = F.interpolate(p[None], size=(height, width), mode="bilinear", align_corners=False, antialias=True)[
+                0
+            ].clamp(0, 1)
         resized.append(p)
     total = sum(p.shape[2] for p in resized) + padding * (len(resized) + 1)
     out = torch.ones(3, height + 2 * padding, total, device=device)
     x = padding
     for p in resized:
-        out[:, padding:padding + height, x:x + p.shape[2]] = p
+        out[:, padding : padding + height, x : x + p.shape[2]] = p
         x += p.shape[2] + padding
     return out

@@ -60,8 +60,9 @@ def lock_run_folder(out: str | Path) -> None:
         handle.seek(0)
         owner = handle.read().strip() or "unknown"
         handle.close()
-        raise A3Error(f"'{out}' is in use by another a3 run (process {owner}); wait for it to end, "
-                      "or choose another --out") from None
+        raise A3Error(
+            f"'{out}' is in use by another a3 run (process {owner}); wait for it to end, or choose another --out"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
@@ -76,8 +77,9 @@ def remove_stale_temporary_files(out: str | Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def open_run(out: str | Path, kind: str, resume: bool, world: World = World(),
-             required: Iterable[str] = ()) -> Optional[dict[str, Any]]:
+def open_run(
+    out: str | Path, kind: str, resume: bool, world: World = World(), required: Iterable[str] = ()
+) -> Optional[dict[str, Any]]:
     """The checkpoint of the run to resume (refused if it lacks a `required` key), or None for a fresh run
     (refused where a run already is).
 
@@ -95,8 +97,9 @@ def open_run(out: str | Path, kind: str, resume: bool, world: World = World(),
     if resume:
         return load_checkpoint(path, kind=kind, required=required)
     if path.exists():
-        raise A3Error(f"'{out}' already holds a run ({CHECKPOINT_NAME}); pass --resume to continue it, "
-                      "or choose another --out")
+        raise A3Error(
+            f"'{out}' already holds a run ({CHECKPOINT_NAME}); pass --resume to continue it, or choose another --out"
+        )
     return None
 
 
@@ -111,8 +114,10 @@ def merge_settings(given: Mapping[str, Any], saved: Optional[Mapping[str, Any]])
     merged = {}
     for name, value in given.items():
         if value is not None and name in saved and value != saved[name]:
-            raise A3Error(f"--{name.replace('_', '-')} {value} differs from the run being resumed "
-                          f"({saved[name]}); leave it out, or start a new run in another --out")
+            raise A3Error(
+                f"--{name.replace('_', '-')} {value} differs from the run being resumed "
+                f"({saved[name]}); leave it out, or start a new run in another --out"
+            )
         merged[name] = saved[name] if name in saved else value
     return merged
 
@@ -163,8 +168,9 @@ class Trainer(Protocol):
         """The run stops early (Ctrl-C): write what people look at."""
 
 
-def train_loop(trainer: Trainer, total: int, save_every: int, progress: Optional[Progress] = None,
-               world: World = World()) -> None:
+def train_loop(
+    trainer: Trainer, total: int, save_every: int, progress: Optional[Progress] = None, world: World = World()
+) -> None:
     """Iterate up to `total`, checkpointing every `save_every` iterations and at the end.
 
     Ctrl-C (or a KeyboardInterrupt from `progress`) ends the current iteration, writes
@@ -177,11 +183,16 @@ def train_loop(trainer: Trainer, total: int, save_every: int, progress: Optional
             numbers = trainer.train_step()
             bad = {name: value for name, value in numbers.items() if not math.isfinite(value)}
             if bad:
-                kept = (f"the last good checkpoint, '{checkpoint_path(trainer.out)}', is kept"
-                        if checkpoint_path(trainer.out).exists() else "no checkpoint was written yet")
+                kept = (
+                    f"the last good checkpoint, '{checkpoint_path(trainer.out)}', is kept"
+                    if checkpoint_path(trainer.out).exists()
+                    else "no checkpoint was written yet"
+                )
                 shown = ", ".join(f"{name} {value}" for name, value in numbers.items())
-                raise A3Error(f"non-finite loss at iteration {trainer.step} ({shown}): training stopped; {kept}; "
-                              "try a smaller --lr")
+                raise A3Error(
+                    f"non-finite loss at iteration {trainer.step} ({shown}): training stopped; {kept}; "
+                    "try a smaller --lr"
+                )
             try:
                 report(progress, trainer.step, numbers)
             except KeyboardInterrupt:

@@ -79,11 +79,14 @@ class Backbone:
     def top_classes(self, probs: torch.Tensor, k: int = 5) -> list[list[Prediction]]:
         """The k likeliest classes of each row of probabilities (N, classes)."""
         values, indices = probs.topk(min(k, probs.shape[1]), dim=1)
-        return [[(int(i), self.classes[int(i)], float(p)) for p, i in zip(row_p, row_i)]
-                for row_p, row_i in zip(values.cpu(), indices.cpu())]
+        return [
+            [(int(i), self.classes[int(i)], float(p)) for p, i in zip(row_p, row_i)]
+            for row_p, row_i in zip(values.cpu(), indices.cpu())
+        ]
 
-    def preprocess(self, images: Image.Image | Sequence[Image.Image], size: int | None = None,
-                   crop: bool = True) -> torch.Tensor:
+    def preprocess(
+        self, images: Image.Image | Sequence[Image.Image], size: int | None = None, crop: bool = True
+    ) -> torch.Tensor:
         """PIL images -> a normalised batch on the backbone's device.
 
         With `crop` (classification) the shorter side goes to size·256/224 and the
@@ -152,13 +155,23 @@ def build_backbone(name: str) -> Backbone:
     record = backbone_record(name)
     parts = load(record.builder)(record)
     parts.model.eval().requires_grad_(False)
-    return Backbone(name=name, model=parts.model, stages=parts.stages, head=parts.head, pool=parts.pool,
-                    feature_dim=record.feature_dim, mean=record.mean, std=record.std, source="random weights",
-                    image_size=record.image_size)
+    return Backbone(
+        name=name,
+        model=parts.model,
+        stages=parts.stages,
+        head=parts.head,
+        pool=parts.pool,
+        feature_dim=record.feature_dim,
+        mean=record.mean,
+        std=record.std,
+        source="random weights",
+        image_size=record.image_size,
+    )
 
 
-def load_backbone(name: str = DEFAULT_BACKBONE, device: torch.device | str = "cpu",
-                  weights: str | Path | None = None) -> Backbone:
+def load_backbone(
+    name: str = DEFAULT_BACKBONE, device: torch.device | str = "cpu", weights: str | Path | None = None
+) -> Backbone:
     """Build a backbone, load its pretrained weights (or `weights`), freeze it and move it to `device`."""
     backbone = build_backbone(name)
     if weights is not None:
@@ -171,10 +184,15 @@ def load_backbone(name: str = DEFAULT_BACKBONE, device: torch.device | str = "cp
     return backbone
 
 
-def classify(backbone: Backbone, images: Sequence[Image.Image], top: int = 5,
-             batch_size: int = 32) -> list[list[Prediction]]:
+def classify(
+    backbone: Backbone, images: Sequence[Image.Image], top: int = 5, batch_size: int = 32
+) -> list[list[Prediction]]:
     """Top-k (index, class name, probability) for each image, in batches."""
     with torch.no_grad():
-        probs = torch.cat([backbone.logits(backbone.preprocess(images[i : i + batch_size])).softmax(dim=1)
-                           for i in range(0, len(images), batch_size)])
+        probs = torch.cat(
+            [
+                backbone.logits(backbone.preprocess(images[i : i + batch_size])).softmax(dim=1)
+                for i in range(0, len(images), batch_size)
+            ]
+        )
     return backbone.top_classes(probs, top)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from a3cli.engine.captioning.decoding import Decoding, generate_captions
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN, model_from_checkpoint
 from a3cli.engine.captioning.shapes import SHAPE_COLORS, SHAPES_SPLITS, draw_scene, shapes_split
-from a3cli.engine.captioning.vocab import decode
+from a3cli.engine.captioning.vocab import decode, encode
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
@@ -76,8 +77,6 @@ def caption_pictures(
         captions += generate_captions(model, batch, decoding, generator)
     if not attention or first is None:
         return CaptionedPictures(captions)
-    from a3cli.engine.captioning.attention_maps import caption_attention
-
     return CaptionedPictures(captions, caption_attention(model, first, captions[0]))
 
 
@@ -146,3 +145,15 @@ def shapes_examples(split: str, num: int) -> tuple[list[Image.Image], list[str]]
         raise A3Error(f"--split {split!r}: shapes has {', '.join(SHAPES_SPLITS)}")
     scenes = shapes_split(split, min(num, SHAPES_SPLITS[split]))
     return [draw_scene(scene) for scene in scenes], [scene.caption() for scene in scenes]
+
+
+def caption_attention(model: CaptioningRNN, features: torch.Tensor, caption: str) -> torch.Tensor:
+    """The weights (words, grid, grid) over the picture's cells while each word of `caption` was chosen.
+
+    `features` is the picture's row (D,) as picture_features made it to caption it (not extracted again).
+    """
+    words = caption.split()
+    ids = encode(words, model.word_to_idx, len(words))[:-1]  # <START> and the words: no <END>, no padding
+    weights = model.attention_weights(features[None], torch.tensor([ids], device=features.device))[0]
+    grid = math.isqrt(model.grid_cells)
+    return weights[: len(ids) - 1].reshape(-1, grid, grid).cpu()  # row t chose word t + 1

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, PHOTO_SIZE, GanVariant, load
-from a3cli.engine.checkpoints import load_checkpoint, load_state, save_checkpoint
+from a3cli.engine.checkpoints import load_state, save_checkpoint
 from a3cli.engine.device import seed_everything, seeded_generator, set_rng_state
 from a3cli.engine.distributed import World, parallel, sync_batch_norm
 from a3cli.engine.errors import A3Error
@@ -43,11 +43,11 @@ from a3cli.engine.gan.data import Batches, FolderBatches, ImageFolder, ImageSet,
 from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
 from a3cli.engine.gan.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
 from a3cli.engine.gan.networks import initializer, make_discriminator, make_generator, sample_noise
-from a3cli.engine.gan.pictures import PICTURES, grid_path, save_grid, write_pictures
+from a3cli.engine.gan.outputs import BEST_NAME, KIND, grid_path, load_generator, run_files, save_grid, write_pictures
 from a3cli.engine.gan.settings import GanConfig, GanSettings, resolve_settings, target_iterations
 from a3cli.engine.layers.losses import gradient_penalty
 from a3cli.engine.progress import Progress
-from a3cli.engine.runs import CHECKPOINT_NAME, checkpoint_path, open_run, save_run, train_loop
+from a3cli.engine.runs import open_run, save_run, train_loop
 
 __all__ = [
     "GanConfig",
@@ -57,12 +57,9 @@ __all__ = [
     "build_networks",
     "train_step",
     "prepare_gan",
-    "load_generator",
     "resolve_settings",
 ]
 
-KIND = "gan"
-BEST_NAME = "best.pt"
 GRID_SIZE = 64  # fixed-noise samples in each grid
 # What a run's checkpoint must hold to be resumed.
 CHECKPOINT_KEYS = (
@@ -450,49 +447,3 @@ def prepare_gan(config: GanConfig, world: World = World()) -> GanTraining:
     """Check the settings, load the data, build (or restore) the networks on world.device: everything but
     training. One process on another device than the CPU: `World(device=...)`."""
     return GanTraining(config, world)
-
-
-# ---- the generators a run leaves ----
-
-
-def run_files(out: Path) -> dict[str, str]:
-    """What a run folder holds, for metrics.json."""
-    names = {"checkpoint": CHECKPOINT_NAME, "best": BEST_NAME, **PICTURES}
-    return {what: str(out / name) for what, name in names.items() if (out / name).is_file()}
-
-
-def generator_file(path: str | Path) -> Path:
-    """A file as given; a run folder's best.pt, else its checkpoint.pt."""
-    path = Path(path)
-    if not path.is_dir():
-        return path
-    for candidate in (path / BEST_NAME, checkpoint_path(path)):
-        if candidate.is_file():
-            return candidate
-    raise A3Error(f"'{path}' is a folder without {BEST_NAME} or {CHECKPOINT_NAME}: not a gan-train run folder")
-
-
-def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """The generator of a run folder, best.pt or checkpoint.pt, in eval mode, with the run's settings.
-
-    The returned facts add "step" (its iteration), "source" ("ema": the averaged
-    generator; "generator": the live one) and "file".
-    """
-    path = generator_file(path)
-    saved = load_checkpoint(path, kind=KIND, required=("run", "step", "generator"))
-    run = saved["run"]
-    if not isinstance(run, dict) or run.get("variant") not in GAN_VARIANTS or "noise_dim" not in run:
-        raise A3Error(f"'{path}' is a gan checkpoint without a known variant and noise size")
-    key = "ema_generator" if "ema_generator" in saved else "generator"
-    # a run saved before the image size and channels were settings has the defaults
-    size, channels = run.get("image_size", GAN_DEFAULTS["image_size"]), run.get("channels", GAN_DEFAULTS["channels"])
-    G = make_generator(GAN_VARIANTS[run["variant"]], run["noise_dim"], size, channels)
-    load_state(G, saved[key], f"the generator in '{path}'")
-    source = saved.get("source", "ema" if key == "ema_generator" else "generator")
-    return G.to(device).eval(), {
-        **run,
-        "step": saved["step"],
-        "source": source,
-        "file": str(path),
-        "frechet_distance": saved.get("frechet_distance"),
-    }

@@ -25,8 +25,13 @@ from torch.autograd.function import once_differentiable
 
 from a3cli.engine.layers.rnn import _lstm_cell_backward, _lstm_cell_forward, lstm_step_forward
 
-__all__ = ["dot_product_attention", "attention_lstm_step_forward", "attention_lstm_forward", "attention_lstm_steps",
-           "AttentionLSTMSequence"]
+__all__ = [
+    "dot_product_attention",
+    "attention_lstm_step_forward",
+    "attention_lstm_forward",
+    "attention_lstm_steps",
+    "AttentionLSTMSequence",
+]
 
 
 def dot_product_attention(prev_h: Tensor, A: Tensor) -> tuple[Tensor, Tensor]:
@@ -36,8 +41,9 @@ def dot_product_attention(prev_h: Tensor, A: Tensor) -> tuple[Tensor, Tensor]:
     return torch.bmm(weights.unsqueeze(1), A).squeeze(1), weights
 
 
-def attention_lstm_step_forward(x: Tensor, prev_h: Tensor, prev_c: Tensor, A: Tensor, Wx: Tensor, Wh: Tensor,
-                                Wattn: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def attention_lstm_step_forward(
+    x: Tensor, prev_h: Tensor, prev_c: Tensor, A: Tensor, Wx: Tensor, Wh: Tensor, Wattn: Tensor, b: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """One step: x (N, W), prev_h and prev_c (N, H), A (N, L, H) -> next_h, next_c and the weights (N, L)."""
     attn, weights = dot_product_attention(prev_h, A)
     next_h, next_c = lstm_step_forward(torch.cat([x, attn], dim=1), prev_h, prev_c, torch.cat([Wx, Wattn]), Wh, b)
@@ -118,15 +124,17 @@ class AttentionLSTMSequence(torch.autograd.Function):
         )
 
 
-def attention_lstm_forward(x: Tensor, A: Tensor, Wx: Tensor, Wh: Tensor, Wattn: Tensor,
-                           b: Tensor) -> tuple[Tensor, Tensor]:
+def attention_lstm_forward(
+    x: Tensor, A: Tensor, Wx: Tensor, Wh: Tensor, Wattn: Tensor, b: Tensor
+) -> tuple[Tensor, Tensor]:
     """Over a sequence x (N, T, W) from h0 = c0 = A's mean over cells: h (N, T, H) and weights (N, T, L)."""
     hs, weights = AttentionLSTMSequence.apply(x, A, Wx, Wh, Wattn, b)
     return hs.transpose(0, 1), weights.transpose(0, 1)
 
 
-def attention_lstm_steps(x: Tensor, A: Tensor, Wx: Tensor, Wh: Tensor, Wattn: Tensor,
-                         b: Tensor) -> tuple[Tensor, Tensor]:
+def attention_lstm_steps(
+    x: Tensor, A: Tensor, Wx: Tensor, Wh: Tensor, Wattn: Tensor, b: Tensor
+) -> tuple[Tensor, Tensor]:
     """attention_lstm_forward as the step repeated, its attention under autograd: what the fused sequence is
     checked against (tests) and timed against (benchmarks/bench_caption.py attention)."""
     h = c = A.mean(dim=1)

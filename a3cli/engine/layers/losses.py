@@ -10,9 +10,18 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 __all__ = [
-    "temporal_softmax_loss", "content_loss", "gram_matrix", "style_loss", "tv_loss",
-    "discriminator_loss", "generator_loss", "ls_discriminator_loss", "ls_generator_loss",
-    "gradient_penalty", "wgan_critic_loss", "wgan_generator_loss",
+    "temporal_softmax_loss",
+    "content_loss",
+    "gram_matrix",
+    "style_loss",
+    "tv_loss",
+    "discriminator_loss",
+    "generator_loss",
+    "ls_discriminator_loss",
+    "ls_generator_loss",
+    "gradient_penalty",
+    "wgan_critic_loss",
+    "wgan_generator_loss",
 ]
 
 
@@ -54,6 +63,7 @@ def temporal_softmax_loss(x: Tensor, y: Tensor, mask: Tensor) -> Tensor:
 
 # ---- style transfer (Gatys et al.), the assignment's signatures ----
 
+
 def content_loss(content_weight: float, content_current: Tensor, content_original: Tensor) -> Tensor:
     """w_c · Σ (F − P)²: how far the current features are from the content image's."""
     return content_weight * (content_current - content_original).pow(2).sum()
@@ -67,8 +77,12 @@ def gram_matrix(features: Tensor, normalize: bool = True) -> Tensor:
     return gram / (H * W * C) if normalize else gram
 
 
-def style_loss(feats: Sequence[Tensor], style_layers: Sequence[int], style_targets: Sequence[Tensor],
-               style_weights: Sequence[float]) -> Tensor:
+def style_loss(
+    feats: Sequence[Tensor],
+    style_layers: Sequence[int],
+    style_targets: Sequence[Tensor],
+    style_weights: Sequence[float],
+) -> Tensor:
     """Σ_l w_l · Σ (G_l − A_l)², G_l the Gram matrix of feats[style_layers[l]], A_l its target."""
     loss = feats[0].new_zeros(())
     for layer, target, weight in zip(style_layers, style_targets, style_weights):
@@ -84,6 +98,7 @@ def tv_loss(img: Tensor, tv_weight: float) -> Tensor:
 
 
 # ---- GANs ----
+
 
 def bce_loss(logits: Tensor, target: float) -> Tensor:
     """Mean binary cross-entropy of logits against a constant label, computed stably."""
@@ -110,8 +125,9 @@ def ls_generator_loss(scores_fake: Tensor) -> Tensor:
     return 0.5 * (scores_fake - 1).pow(2).mean()
 
 
-def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-                     eps: Tensor | None = None) -> Tensor:
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, eps: Tensor | None = None
+) -> Tensor:
     """WGAN-GP: mean over samples of (‖∇ critic(x̂)‖₂ − 1)², x̂ uniform between real and fake.
 
     Each sample's gradient is flattened before its norm is taken. The result is

@@ -29,7 +29,10 @@ def resolve_settings(model: str, preset: Optional[str], given: dict[str, Any]) -
     if preset is not None:
         settings.update(STYLE_PRESETS[preset][model])
     settings.update({key: value for key, value in given.items() if value is not None})
-    if "style_layers" in named and "style_weights" not in named \
-            and len(settings["style_layers"]) != len(settings["style_weights"]):
+    if (
+        "style_layers" in named
+        and "style_weights" not in named
+        and len(settings["style_layers"]) != len(settings["style_weights"])
+    ):
         raise A3Error("--style-layers changed the number of layers: give --style-weights as well")
     return settings

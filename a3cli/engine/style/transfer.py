@@ -67,8 +67,10 @@ class StyleConfig:
             if layer not in names:
                 raise A3Error(f"{backbone.name} has no layer {layer!r}; its layers are: {', '.join(names)}")
         if len(self.style_layers) != len(self.style_weights):
-            raise A3Error(f"{len(self.style_layers)} style layers but {len(self.style_weights)} style weights; "
-                          "give one weight per layer")
+            raise A3Error(
+                f"{len(self.style_layers)} style layers but {len(self.style_weights)} style weights; "
+                "give one weight per layer"
+            )
         if self.style_blend_weights is not None and len(self.style_blend_weights) != n_styles:
             raise A3Error(f"{n_styles} style image(s) but {len(self.style_blend_weights)} blend weights")
         blend = self.style_blend_weights
@@ -115,8 +117,14 @@ class StyleTransfer:
     what was made so far.
     """
 
-    def __init__(self, backbone: Backbone, content: Image.Image, styles: Sequence[Image.Image],
-                 config: StyleConfig, seed: int = 0):
+    def __init__(
+        self,
+        backbone: Backbone,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        config: StyleConfig,
+        seed: int = 0,
+    ):
         if not styles:
             raise A3Error("give at least one style image")
         config.check(backbone, len(styles))
@@ -202,8 +210,9 @@ class StyleTransfer:
         image = self.backbone.deprocess(self.image.detach())[0].clamp(0, 1).cpu()
         return keep_colors(image, self.content) if self.config.original_colors else image
 
-    def run(self, progress: Optional[Progress] = None, snapshot: Optional[Snapshot] = None,
-            save_every: int = 0) -> StyleResult:
+    def run(
+        self, progress: Optional[Progress] = None, snapshot: Optional[Snapshot] = None, save_every: int = 0
+    ) -> StyleResult:
         config = self.config
         sizes = self.scales()
         # Iterations split over the scales; the finest one takes what does not divide evenly.
@@ -231,8 +240,11 @@ class StyleTransfer:
                 history.append(values)
                 # A last line search may run past the budget: the bar stops at this scale's share.
                 within = step["n"] <= done + count
-                report(progress, min(step["n"], done + count),
-                       {"content": values["content"], "style": values["style"], "tv": values["tv"]})
+                report(
+                    progress,
+                    min(step["n"], done + count),
+                    {"content": values["content"], "style": values["style"], "tv": values["tv"]},
+                )
                 if snapshot is not None and save_every > 0 and within and step["n"] % save_every == 0:
                     snapshot(step["n"], self.current_image())
                 return total
@@ -273,9 +285,16 @@ class StyleTransfer:
         what costs time; after the first few iterations a line search needs one evaluation.
         """
         assert self.image is not None  # `run` sets the picture before it optimises
-        optimizer = torch.optim.LBFGS([self.image], lr=self.config.lr, max_iter=count, max_eval=count,
-                                      tolerance_grad=-1, tolerance_change=-1, history_size=50,
-                                      line_search_fn=LINE_SEARCH)
+        optimizer = torch.optim.LBFGS(
+            [self.image],
+            lr=self.config.lr,
+            max_iter=count,
+            max_eval=count,
+            tolerance_grad=-1,
+            tolerance_change=-1,
+            history_size=50,
+            line_search_fn=LINE_SEARCH,
+        )
 
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
@@ -286,8 +305,15 @@ class StyleTransfer:
         optimizer.step(closure)
 
 
-def stylize(backbone: Backbone, content: Image.Image, styles: Sequence[Image.Image], config: StyleConfig,
-            progress: Optional[Progress] = None, snapshot: Optional[Snapshot] = None, save_every: int = 0,
-            seed: int = 0) -> StyleResult:
+def stylize(
+    backbone: Backbone,
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    config: StyleConfig,
+    progress: Optional[Progress] = None,
+    snapshot: Optional[Snapshot] = None,
+    save_every: int = 0,
+    seed: int = 0,
+) -> StyleResult:
     """Make one stylised picture: the function form of StyleTransfer(...).run(...)."""
     return StyleTransfer(backbone, content, styles, config, seed).run(progress, snapshot, save_every)

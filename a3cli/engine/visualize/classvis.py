@@ -127,8 +127,15 @@ class FourierImage:
     """An image described by a 1/f-scaled spectrum in a decorrelated colour space (Lucid's `fft_image`),
     on a grid of at most `resolution` pixels a side, upsampled to `size`."""
 
-    def __init__(self, size: int, device: torch.device, generator: torch.Generator | None = None,
-                 sd: float = 0.01, decay: float = 1.0, resolution: int | None = None):
+    def __init__(
+        self,
+        size: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        sd: float = 0.01,
+        decay: float = 1.0,
+        resolution: int | None = None,
+    ):
         self.size, self.grid = size, min(size, resolution or size)
         fy = torch.fft.fftfreq(self.grid, device=device)[:, None]
         fx = torch.fft.rfftfreq(self.grid, device=device)[None, :]
@@ -162,8 +169,9 @@ class ClassVisualization:
         make = _pixel if self.config.param == "pixel" else _fourier
         self.step, self.current_image = make(backbone, self.config, random.Random(seed), seeded_generator(seed))
 
-    def run(self, progress: Progress | None = None,
-            on_frame: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+    def run(
+        self, progress: Progress | None = None, on_frame: Callable[[int, torch.Tensor], None] | None = None
+    ) -> torch.Tensor:
         """Optimise; return the image (3, size, size) in [0, 1]. `on_frame(step, image)` gets every
         `save_every`-th image."""
         config = self.config
@@ -176,8 +184,13 @@ class ClassVisualization:
         return self.current_image()
 
 
-def class_visualization(backbone: Backbone, config: ClassVisConfig, progress: Progress | None = None,
-                        on_frame: Callable[[int, torch.Tensor], None] | None = None, seed: int = 0) -> torch.Tensor:
+def class_visualization(
+    backbone: Backbone,
+    config: ClassVisConfig,
+    progress: Progress | None = None,
+    on_frame: Callable[[int, torch.Tensor], None] | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
     """The function form of ClassVisualization(...).run(...)."""
     return ClassVisualization(backbone, config, seed).run(progress, on_frame)
 
@@ -210,8 +223,11 @@ def _pixel(backbone: Backbone, config: ClassVisConfig, rng: random.Random, gener
 def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     """Rotate about the centre by `degrees` (bilinear, edges reflected), same size."""
     theta = math.radians(degrees)
-    matrix = torch.tensor([[math.cos(theta), -math.sin(theta), 0.0], [math.sin(theta), math.cos(theta), 0.0]],
-                          dtype=x.dtype, device=x.device)[None].expand(x.shape[0], 2, 3)
+    matrix = torch.tensor(
+        [[math.cos(theta), -math.sin(theta), 0.0], [math.sin(theta), math.cos(theta), 0.0]],
+        dtype=x.dtype,
+        device=x.device,
+    )[None].expand(x.shape[0], 2, 3)
     grid = F.affine_grid(matrix, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
@@ -221,8 +237,7 @@ def _fourier(backbone: Backbone, config: ClassVisConfig, rng: random.Random, gen
     param, lr, l2_reg, pad = config.param, config.lr, config.l2_reg, config.max_jitter
     assert param is not None and lr is not None and l2_reg is not None and pad is not None  # resolved
     spectrum = FOURIER_SPECTRA[param]
-    image = FourierImage(config.size, backbone.device, generator, decay=spectrum.decay,
-                         resolution=spectrum.resolution)
+    image = FourierImage(config.size, backbone.device, generator, decay=spectrum.decay, resolution=spectrum.resolution)
     optimizer = torch.optim.Adam([image.spectrum], lr=lr)
     second = min(FOURIER_SECOND_JITTER, pad)
 
@@ -254,8 +269,9 @@ def target_probability(backbone: Backbone, image: torch.Tensor, target: int) -> 
     return float(probs[0, target]), backbone.top_classes(probs, 5)[0]
 
 
-def held_out_probability(judge: Backbone, picture: Image.Image, target: int, crops: int = 64, seed: int = 0,
-                         smallest: float = 0.6) -> float:
+def held_out_probability(
+    judge: Backbone, picture: Image.Image, target: int, crops: int = 64, seed: int = 0, smallest: float = 0.6
+) -> float:
     """A held-out judge's probability of `target` for a picture, averaged over random crops and rescales.
 
     A picture that only exploits the network it was optimised on is an adversarial pattern; another
@@ -272,9 +288,10 @@ def held_out_probability(judge: Backbone, picture: Image.Image, target: int, cro
         size = round(side * (smallest + (1 - smallest) * float(torch.rand((), generator=generator))))
         top = int(torch.randint(0, image.shape[1] - size + 1, (), generator=generator))
         left = int(torch.randint(0, image.shape[2] - size + 1, (), generator=generator))
-        crop = image[None, :, top:top + size, left:left + size]
-        batch.append(F.interpolate(crop, size=(judge.image_size,) * 2, mode="bilinear", antialias=True,
-                                   align_corners=False)[0])
+        crop = image[None, :, top : top + size, left : left + size]
+        batch.append(
+            F.interpolate(crop, size=(judge.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)[0]
+        )
     with torch.no_grad():
         probs = judge.logits(judge.normalize(torch.stack(batch).to(judge.device))).softmax(dim=1)
     return float(probs[:, target].mean())

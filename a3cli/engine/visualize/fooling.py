@@ -71,12 +71,18 @@ class FoolResult:
     def numbers(self, classes: list[str]) -> dict:
         """The JSON-ready summary."""
         return {
-            "success": self.success, "iterations": self.iterations,
+            "success": self.success,
+            "iterations": self.iterations,
             "target": {"index": self.target, "class": classes[self.target], "probability": self.target_prob},
-            "original": {"index": self.original_class, "class": classes[self.original_class],
-                         "probability": self.original_prob},
+            "original": {
+                "index": self.original_class,
+                "class": classes[self.original_class],
+                "probability": self.original_prob,
+            },
             "final": {"index": self.final_class, "class": classes[self.final_class], "probability": self.final_prob},
-            "l2": self.l2, "linf": self.linf, "epsilon": self.epsilon,
+            "l2": self.l2,
+            "linf": self.linf,
+            "epsilon": self.epsilon,
         }
 
 
@@ -108,8 +114,9 @@ def pgd_step(backbone: Backbone, grad: torch.Tensor, lr: float) -> torch.Tensor:
     return lr / 255 / std * grad.sign()
 
 
-def fool(backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConfig,
-         progress: Progress | None = None) -> FoolResult:
+def fool(
+    backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConfig, progress: Progress | None = None
+) -> FoolResult:
     """Make a fooling image of `image` (PIL, or a normalised (1, 3, H, W) batch) for `config.target`."""
     config.check()
     x0 = backbone.preprocess(image) if isinstance(image, Image.Image) else image.to(backbone.device)
@@ -150,9 +157,17 @@ def fool(backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConf
     fooled = quantize(backbone.deprocess(saved)[0]).cpu()
     diff = ((fooled - original) * 255).round()  # whole 8-bit steps
     return FoolResult(
-        original=original, fooled=fooled, success=success, iterations=iterations, target=target,
-        original_class=int(first.argmax()), original_prob=float(first.max()),
-        final_class=int(probs.argmax()), final_prob=float(probs.max()), target_prob=float(probs[target]),
-        l2=float(diff.norm()), linf=float(diff.abs().max()), epsilon=config.epsilon,
+        original=original,
+        fooled=fooled,
+        success=success,
+        iterations=iterations,
+        target=target,
+        original_class=int(first.argmax()),
+        original_prob=float(first.max()),
+        final_class=int(probs.argmax()),
+        final_prob=float(probs.max()),
+        target_prob=float(probs[target]),
+        l2=float(diff.norm()),
+        linf=float(diff.abs().max()),
+        epsilon=config.epsilon,
     )
-

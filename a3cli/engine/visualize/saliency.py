@@ -105,9 +105,16 @@ def _chunks(total: int, size: int):
         yield start, min(size, total - start)
 
 
-def smoothgrad(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, samples: int = D["samples"],
-               noise: float = D["noise"], batch_size: int = D["batch_size"], generator: torch.Generator | None = None,
-               tick: Tick = None) -> torch.Tensor:
+def smoothgrad(
+    backbone: Backbone,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    samples: int = D["samples"],
+    noise: float = D["noise"],
+    batch_size: int = D["batch_size"],
+    generator: torch.Generator | None = None,
+    tick: Tick = None,
+) -> torch.Tensor:
     """Vanilla maps averaged over `samples` noisy copies, noise std = `noise`·(max − min) of each image."""
     n = x.shape[0]
     sigma = noise * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).view(n, 1, 1, 1, 1)
@@ -153,9 +160,16 @@ def path_rule(rule: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     raise ValueError(f"unknown rule {rule!r}")
 
 
-def integrated_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, steps: int = D["steps"],
-                         baseline: str | torch.Tensor = D["baseline"], batch_size: int = D["batch_size"],
-                         tick: Tick = None, rule: str = D["rule"]) -> torch.Tensor:
+def integrated_gradients(
+    backbone: Backbone,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    steps: int = D["steps"],
+    baseline: str | torch.Tensor = D["baseline"],
+    batch_size: int = D["batch_size"],
+    tick: Tick = None,
+    rule: str = D["rule"],
+) -> torch.Tensor:
     """Attributions (x − x₀)·∫₀¹ ∂s_y/∂x (x₀ + α(x − x₀)) dα, the integral by `rule` with `steps` points.
 
     Returns (N, 3, H, W); summed over everything they approximate s_y(x) − s_y(x₀).
@@ -166,69 +180,109 @@ def integrated_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Ten
     total = torch.zeros_like(x)
     per_pass = max(1, batch_size // n)
     for start, k in _chunks(steps, per_pass):
-        a = alphas[start:start + k].view(1, k, 1, 1, 1)
+        a = alphas[start : start + k].view(1, k, 1, 1, 1)
         path = (x0.unsqueeze(1) + a * (x - x0).unsqueeze(1)).flatten(0, 1)
         grads = input_gradients(backbone, path, targets.repeat_interleave(k)).view(n, k, *x.shape[1:])
-        total += (grads * weights[start:start + k].view(1, k, 1, 1, 1)).sum(dim=1)
+        total += (grads * weights[start : start + k].view(1, k, 1, 1, 1)).sum(dim=1)
         if tick:
             tick(k)
     return (x - x0) * total
 
 
-def completeness(backbone: Backbone, x: torch.Tensor, x0: torch.Tensor, targets: torch.Tensor,
-                 attributions: torch.Tensor) -> Numbers:
+def completeness(
+    backbone: Backbone, x: torch.Tensor, x0: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor
+) -> Numbers:
     """How far the attributions miss adding up to s_y(x) − s_y(x₀): absolutely, and relative to that gap."""
     with torch.no_grad():
         scores = backbone.logits(torch.cat([x, x0.expand_as(x)])).gather(1, targets.repeat(2).view(-1, 1))[:, 0]
-    gap = scores[: x.shape[0]] - scores[x.shape[0]:]
+    gap = scores[: x.shape[0]] - scores[x.shape[0] :]
     total = attributions.flatten(1).sum(dim=1)
     error = (total - gap).abs()
-    return {"attribution_sum": total, "score_gap": gap, "completeness_error": error,
-            "relative_completeness_error": error / gap.abs().clamp(min=1e-12)}
+    return {
+        "attribution_sum": total,
+        "score_gap": gap,
+        "completeness_error": error,
+        "relative_completeness_error": error / gap.abs().clamp(min=1e-12),
+    }
 
 
 # The methods as `a3 saliency --method` runs them, one signature each (their records are in the catalogue).
 
 
-def vanilla_method(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
-                   generator: torch.Generator | None = None, tick: Tick = None) -> tuple[torch.Tensor, Numbers]:
+def vanilla_method(
+    backbone: Backbone,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    config: SaliencyConfig,
+    generator: torch.Generator | None = None,
+    tick: Tick = None,
+) -> tuple[torch.Tensor, Numbers]:
     maps = vanilla_saliency(backbone, x, targets)
     if tick:
         tick(1)
     return maps, {}
 
 
-def smoothgrad_method(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
-                      generator: torch.Generator | None = None, tick: Tick = None) -> tuple[torch.Tensor, Numbers]:
+def smoothgrad_method(
+    backbone: Backbone,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    config: SaliencyConfig,
+    generator: torch.Generator | None = None,
+    tick: Tick = None,
+) -> tuple[torch.Tensor, Numbers]:
     return smoothgrad(backbone, x, targets, config.samples, config.noise, config.batch_size, generator, tick), {}
 
 
-def integrated_gradients_method(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
-                                generator: torch.Generator | None = None,
-                                tick: Tick = None) -> tuple[torch.Tensor, Numbers]:
+def integrated_gradients_method(
+    backbone: Backbone,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    config: SaliencyConfig,
+    generator: torch.Generator | None = None,
+    tick: Tick = None,
+) -> tuple[torch.Tensor, Numbers]:
     """The map is the absolute attribution summed over channels; the numbers say how complete it is."""
     x0 = baseline_image(backbone, x, config.baseline)
     attributions = integrated_gradients(backbone, x, targets, config.steps, x0, config.batch_size, tick, config.rule)
     return attributions.abs().sum(dim=1), completeness(backbone, x, x0, targets, attributions)
 
 
-def method_maps(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
-                generator: torch.Generator | None = None, tick: Tick = None) -> tuple[torch.Tensor, Numbers]:
+def method_maps(
+    backbone: Backbone,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    config: SaliencyConfig,
+    generator: torch.Generator | None = None,
+    tick: Tick = None,
+) -> tuple[torch.Tensor, Numbers]:
     """(N, H, W) maps for a normalised batch by `config.method`, and the method's numbers per image."""
     config.check()
     method = load(SALIENCY_METHODS[config.method].function)
     return method(backbone, x, targets, config, generator, tick)
 
 
-def saliency_maps(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor, config: SaliencyConfig,
-                  generator: torch.Generator | None = None, tick: Tick = None) -> torch.Tensor:
+def saliency_maps(
+    backbone: Backbone,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    config: SaliencyConfig,
+    generator: torch.Generator | None = None,
+    tick: Tick = None,
+) -> torch.Tensor:
     """(N, H, W) maps for a normalised batch, by `config.method`."""
     return method_maps(backbone, x, targets, config, generator, tick)[0]
 
 
-def saliency(backbone: Backbone, images: list[Image.Image], target: int | None = None,
-             config: SaliencyConfig | None = None, progress: Progress | None = None,
-             top: int = 5, seed: int = 0) -> SaliencyResult:
+def saliency(
+    backbone: Backbone,
+    images: list[Image.Image],
+    target: int | None = None,
+    config: SaliencyConfig | None = None,
+    progress: Progress | None = None,
+    top: int = 5,
+    seed: int = 0,
+) -> SaliencyResult:
     """Maps for PIL images, in batches: for class `target`, or each image's predicted class when None.
 
     SmoothGrad's noise comes from a generator seeded with `seed`.
@@ -245,11 +299,11 @@ def saliency(backbone: Backbone, images: list[Image.Image], target: int | None =
 
     maps, pictures, targets, tops, numbers = [], [], [], [], []
     for start in range(0, len(images), config.batch_size):
-        x = backbone.preprocess(images[start:start + config.batch_size])
+        x = backbone.preprocess(images[start : start + config.batch_size])
         with torch.no_grad():
             probs = backbone.logits(x).softmax(dim=1)
         wanted = probs.argmax(dim=1) if target is None else torch.full_like(probs[:, 0], target, dtype=torch.long)
-        batch_tick = (lambda k, n=x.shape[0]: tick(k * n))  # noqa: E731  (count image-passes)
+        batch_tick = lambda k, n=x.shape[0]: tick(k * n)  # noqa: E731  (count image-passes)
         batch_maps, batch_numbers = method_maps(backbone, x, wanted, config, generator, batch_tick)
         maps.append(batch_maps.cpu())
         pictures.append(backbone.deprocess(x).clamp(0, 1).cpu())
