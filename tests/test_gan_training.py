@@ -72,7 +72,9 @@ def same_state(a: dict, b: dict) -> bool:
     return len(fa) == len(fb) and all(torch.equal(x, y) for x, y in zip(fa, fb))
 
 
-@pytest.mark.parametrize("variant, changes", [("dcgan", {}), ("wgan-gp", {"n_critic": 2})])
+@pytest.mark.parametrize(
+    "variant, changes", [("dcgan", {}), pytest.param("wgan-gp", {"n_critic": 2}, marks=pytest.mark.slow)]
+)
 def test_resume_after_ctrl_c_continues_the_same_run(tmp_path, classifier, variant, changes):
     straight = train(tracked(tmp_path, "straight", classifier, variant=variant, iterations=4, **changes))
     assert straight["iterations"] == 4
