@@ -349,18 +349,21 @@ def show_training_data(training: CaptionTraining) -> None:
 
 
 def show_results(metrics: dict[str, Any], out: Path, export: Optional[Path]) -> None:
-    """BLEU-1..4 and exact matches of each split's greedy captions, the shapes' counts, the final loss, the files."""
+    """BLEU-1..4, CIDEr-D and exact matches of each split's greedy captions, the shapes' counts, the final loss,
+    the files."""
     from a3cli.engine.captioning.evaluation import format_exact
 
     table = Table(title="Greedy captions", title_justify="left")
     table.add_column("split")
     for n in range(1, 5):
         table.add_column(f"BLEU-{n}", justify="right")
+    table.add_column("CIDEr-D", justify="right")
     table.add_column("exactly right", justify="right")
     for split, scores in metrics["bleu"].items():
         exact = metrics["exact_match"][split]
         right = f"{exact['correct']}/{exact['total']} ({100 * exact['rate']:.1f} %)"
-        table.add_row(split, *(f"{scores[f'bleu{n}']:.3f}" for n in range(1, 5)), right)
+        cider = f"{metrics['cider'][split]:.3f}"
+        table.add_row(split, *(f"{scores[f'bleu{n}']:.3f}" for n in range(1, 5)), cider, right)
     console.print(table)
     for split, exact in metrics["exact_match"].items():
         if "by_objects" in exact:
@@ -550,17 +553,18 @@ def shapes_names(pictures: list[Image.Image], split: str, save_images: Optional[
 
 
 def show_captions(names: list[str], captions: list[str], truths: Optional[list[str]]) -> None:
-    """One line per picture; beside the truth, whether it is right, then the exact-match summary."""
+    """One line per picture; beside the truth, whether it is right, then the exact-match summary and CIDEr-D."""
     if truths is None:
         for name, caption in zip(names, captions):
             say(f"{name}: {caption}")
         return
-    from a3cli.engine.captioning.evaluation import format_exact, shapes_exact_match
+    from a3cli.engine.captioning.evaluation import cider_d, format_exact, shapes_exact_match
 
     for name, caption, truth in zip(names, captions, truths):
         mark = "[green]ok[/]" if caption == truth else "[red]differs[/]"
         say(f"{name}: {caption}   (true: {truth}) {mark}")
-    say(f"exact: {format_exact(shapes_exact_match(truths, captions))}")
+    cider = cider_d([[truth.split()] for truth in truths], [caption.split() for caption in captions])
+    say(f"exact: {format_exact(shapes_exact_match(truths, captions))}; CIDEr-D {cider:.3f}")
 
 
 def write_figures(
@@ -585,9 +589,13 @@ def write_figures(
 
 
 def show_coco_examples(examples: list[CaptionedExample]) -> None:
-    """Each generated caption of the assignment's features beside its truth, then how many are exact."""
+    """Each generated caption of the assignment's features beside its truth, then how many are exact and CIDEr-D."""
+    from a3cli.engine.captioning.evaluation import cider_d
+
     for example in examples:
         say(f"[bold]{example.image}[/]")
         say(f"  generated: {example.generated}")
         say(f"  truth:     {example.truth}")
-    say(f"exact: {sum(e.exact for e in examples)}/{len(examples)} (equal to one of the image's captions)")
+    cider = cider_d([e.references for e in examples], [e.generated.split() for e in examples])
+    exact = sum(e.exact for e in examples)
+    say(f"exact: {exact}/{len(examples)} (equal to one of the image's captions); CIDEr-D {cider:.3f}")

@@ -106,6 +106,7 @@ class CaptionedExample:
     generated: str
     truth: str
     exact: bool  # the generated caption is one of the image's captions, word for word
+    references: list[list[str]]  # all of the image's captions, as words (for CIDEr-D)
 
 
 def caption_coco_split(
@@ -130,12 +131,9 @@ def caption_coco_split(
     for row, caption in zip(rows.tolist(), generated):
         idx = int(s.image_idxs[row])
         truth = " ".join(decode(s.captions[row].tolist(), coco.idx_to_word))
-        references = [decode(c, coco.idx_to_word) for c in s.captions[s.image_idxs == idx].tolist()]  # shown only
-        examples.append(
-            CaptionedExample(
-                str(s.images[idx]) if idx < len(s.images) else str(idx), caption, truth, caption.split() in references
-            )
-        )
+        references = [decode(c, coco.idx_to_word) for c in s.captions[s.image_idxs == idx].tolist()]
+        name = str(s.images[idx]) if idx < len(s.images) else str(idx)
+        examples.append(CaptionedExample(name, caption, truth, caption.split() in references, references))
     return examples
 
 
