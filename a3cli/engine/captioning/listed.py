@@ -152,8 +152,9 @@ def check_listed(
 ) -> ListedCheck:
     """Every image resolved (missing and unreadable files counted), the vocabulary built, extraction timed.
 
-    The time is measured on up to `sample` images after one warm-up image, with the
-    backbone on the device it will extract on.
+    The time is measured on up to `sample` images after a warm-up batch of as many
+    (the first batch pays for setting up), with the backbone on the device it will
+    extract on.
     """
     present = drop_absent(listed)
     images = present.images()
@@ -162,9 +163,10 @@ def check_listed(
     dim, per_image = 0, 0.0
     if images:
         backbone = backbone_loader(spec.backbone)
-        dim = features_of(backbone, [load_image(images[0].path)], spec).shape[1]  # the warm-up
+        timed = images[sample : 2 * sample] or images[:sample]
+        dim = features_of(backbone, [load_image(image.path) for image in images[:sample]], spec).shape[1]
         started = time.perf_counter()  # reading the files is part of extracting
-        pictures = [load_image(image.path) for image in images[:sample]]
+        pictures = [load_image(image.path) for image in timed]
         features = features_of(backbone, pictures, spec)
         float(features.sum())  # wait for the device
         per_image = (time.perf_counter() - started) / len(pictures)

@@ -96,7 +96,8 @@ def training_note(ckpt: dict, pictures: Sequence[Image.Image]) -> str | None:
     return (
         "note: this captioner was trained only on a3's synthetic shapes (circles, squares, triangles and "
         "diamonds in six colours), so it describes every picture in those words; to caption photos, train "
-        "one on COCO-format captions: a3 caption-train --images DIR --annotations captions.json"
+        "one on captioned photos: a3 caption-train --coco DIR, --karpathy FILE --images DIR, or "
+        "--images DIR --annotations captions.json"
     )
 
 
