@@ -272,7 +272,7 @@ def test_attention_captioner_end_to_end_with_its_attention_map(tmp_path, photos,
     )
     assert code == 0, err
     assert err.count("note: this captioner was trained only on a3's synthetic shapes") == 1
-    assert "a3 caption-train --images DIR --annotations captions.json" in err
+    assert "a3 caption-train --coco DIR, --karpathy FILE --images DIR, or --images DIR --annotations" in err
     assert len([line for line in stdout.splitlines() if ".jpg:" in line]) == 2
     code, stdout, err = run(
         ["caption-sample", str(tmp_path / "scene.png"), "--checkpoint", str(tmp_path / "as_shapes.pt")], capsys

@@ -53,5 +53,6 @@ def test_only_photos_get_the_note_about_what_the_shapes_captioner_knows(photos):
     assert not any(looks_like_shapes(p) for p in shots)
     assert training_note({"source": "shapes"}, scenes) is None
     note = training_note({"source": "shapes"}, scenes[:1] + shots[:1])
-    assert "synthetic shapes" in note and "a3 caption-train --images DIR --annotations captions.json" in note
+    assert "synthetic shapes" in note and "a3 caption-train --coco DIR, --karpathy FILE --images DIR" in note
+    assert "--images DIR --annotations captions.json" in note
     assert training_note({"source": "coco_json"}, shots) is None

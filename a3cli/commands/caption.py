@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -30,6 +31,7 @@ from a3cli.engine.catalogue import (
     CAPTION_JSON_DEFAULTS,
     CAPTION_SAMPLE_DEFAULTS,
     CAPTION_SHAPES_SPLITS,
+    KARPATHY_TRAIN_SPLITS,
     caption_default,
     caption_default_help,
     caption_feature_help,
@@ -37,10 +39,12 @@ from a3cli.engine.catalogue import (
 from a3cli.engine.files import SHIPPED_CAPTIONER
 
 if TYPE_CHECKING:  # a3 --help imports no torch
+    import torch
     from PIL import Image
 
     from a3cli.engine.captioning.sampling import CaptionedExample, CaptionedPictures
-    from a3cli.engine.captioning.training import CaptionTraining
+    from a3cli.engine.captioning.sources import CaptionSource
+    from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
 
 # ---- caption-train's options -------------------------------------------------------------------
 
@@ -53,10 +57,33 @@ PcaOption = Annotated[
     optional("--pca/--no-pca", help="With --data: 512-d PCA or 4096-d fc7.", default="--pca", rich_help_panel=INPUTS),
 ]
 ImagesFolderOption = Annotated[
-    Optional[Path], optional("--images", help="Folder of images named in --annotations.", rich_help_panel=INPUTS)
+    Optional[Path],
+    optional("--images", help="Image folder of --annotations or --karpathy.", rich_help_panel=INPUTS),
 ]
 AnnotationsOption = Annotated[
     Optional[Path], optional("--annotations", help="COCO-format captions JSON.", rich_help_panel=INPUTS)
+]
+KarpathyOption = Annotated[
+    Optional[Path],
+    optional("--karpathy", help="A Karpathy split file for --images.", rich_help_panel=INPUTS),
+]
+TrainSplitsOption = Annotated[
+    Optional[str],
+    optional(
+        "--train-splits",
+        help="With --karpathy: the splits to train on.",
+        default=",".join(KARPATHY_TRAIN_SPLITS),
+        metavar="LIST",
+        rich_help_panel=INPUTS,
+    ),
+]
+CocoLayoutOption = Annotated[
+    Optional[Path],
+    optional("--coco", help="A COCO 2014 or 2017 folder, as downloaded.", rich_help_panel=INPUTS),
+]
+CheckOption = Annotated[
+    bool,
+    typer.Option("--check", help="Check the data, estimate extraction, stop.", rich_help_panel=INPUTS),
 ]
 DatasetOption = Annotated[
     Optional[str],
@@ -260,6 +287,9 @@ def caption_train(
     pca: PcaOption = None,
     images: ImagesFolderOption = None,
     annotations: AnnotationsOption = None,
+    karpathy: KarpathyOption = None,
+    train_splits: TrainSplitsOption = None,
+    coco: CocoLayoutOption = None,
     dataset: DatasetOption = None,
     model: BackboneOption = None,
     layer: LayerOption = None,
@@ -282,6 +312,7 @@ def caption_train(
     resume: ResumeOption = False,
     checkpoint_every: CheckpointEveryOption = None,
     export: ExportOption = None,
+    check: CheckOption = False,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
 ) -> None:
@@ -302,22 +333,46 @@ def caption_train(
 
       a3 caption-train --images photos/ --annotations captions.json --out out/mine
 
+      a3 caption-train --coco coco2017/ --check    # counts, time, cache size
+
+      a3 caption-train --karpathy dataset_flickr8k.json --images flickr8k/
+
       a3 caption-train --out out/mine --resume --epochs 30
     """
     from a3cli.engine.captioning.sources import CaptionSource
-    from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
-    from a3cli.engine.distributed import start
+    from a3cli.engine.captioning.training import TrainConfig
 
-    check_output(out, "folder")
-    check_output(export)
     # fmt: off
-    source = CaptionSource(data=data, pca=pca, images=images, annotations=annotations, dataset=dataset, model=model,
-                           layer=layer, grid=grid, image_size=image_size, min_count=min_count, max_length=max_length,
-                           max_train=max_train, train_images=train_images)
+    source = CaptionSource(data=data, pca=pca, images=images, annotations=annotations, karpathy=karpathy,
+                           train_splits=train_splits, coco=coco, dataset=dataset, model=model, layer=layer, grid=grid,
+                           image_size=image_size, min_count=min_count, max_length=max_length, max_train=max_train,
+                           train_images=train_images)
     config = TrainConfig(cell_type, hidden_dim, wordvec_dim, lr, lr_decay, batch_size, epochs, grad_clip,
                          cell_positions)
     # fmt: on
-    world = start(seeded_device(device, seed))  # under torchrun: this process's rank and device
+    if check:  # reads the data, writes nothing
+        show_check(source, seeded_device(device, seed))
+        return
+    check_output(out, "folder")
+    check_output(export)
+    train_and_show(source, config, out, resume, checkpoint_every, export, seeded_device(device, seed), seed)
+
+
+def train_and_show(
+    source: CaptionSource,
+    config: TrainConfig,
+    out: Path,
+    resume: bool,
+    checkpoint_every: Optional[int],
+    export: Optional[Path],
+    device: torch.device,
+    seed: int,
+) -> None:
+    """The run: features, training with a progress bar, the scores; under torchrun only rank 0 speaks."""
+    from a3cli.engine.captioning.training import CaptionTraining
+    from a3cli.engine.distributed import start
+
+    world = start(device)  # under torchrun: this process's rank and device
     extract, close = lazy_progress_bar("features")
     try:
         training = CaptionTraining(source, config, out, world, resume, seed, extract if world.main else None)
@@ -346,21 +401,47 @@ def show_training_data(training: CaptionTraining) -> None:
         f"features {captions.input_dim}-d, device {world.device}"
         + (f", {world.world_size} processes" if world.distributed else "")
     )
+    if captions.skipped:
+        say(f"skipped {len(captions.skipped)} listed images, missing or unreadable (--check lists them)")
+
+
+def show_check(source: CaptionSource, device: torch.device) -> None:
+    """What training on `source` would read and cost: counts, unusable files, words, extraction time, cache."""
+    started = time.perf_counter()
+    found = source.check_files(device)
+    for split, count in found.images.items():
+        say(f"{split}: {count} images, {found.captions[split]} captions")
+    effect = "stops training" if source.kind() == "coco_json" else "training skips them and their captions"
+    for what, paths in (("missing", found.missing), ("unreadable", found.unreadable)):
+        if paths:
+            shown = ", ".join(f"'{p}'" for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+            say(f"{what}: {len(paths)} listed images ({shown}); {effect}")
+    minutes = found.seconds_per_image * found.total_images / 60
+    extraction = "cached already" if found.cached else f"about {minutes:.1f} min on {device}"
+    say(
+        f"vocabulary: {found.words} words at --min-count {source.min_count or CAPTION_JSON_DEFAULTS['min_count']}; "
+        f"features {found.feature_dim}-d: extraction {extraction} "
+        f"({1000 * found.seconds_per_image:.1f} ms per image), cache {found.cache_bytes / 2**20:.1f} MiB"
+    )
+    say(f"checked in {time.perf_counter() - started:.1f} s; nothing extracted")
 
 
 def show_results(metrics: dict[str, Any], out: Path, export: Optional[Path]) -> None:
-    """BLEU-1..4 and exact matches of each split's greedy captions, the shapes' counts, the final loss, the files."""
+    """BLEU-1..4, CIDEr-D and exact matches of each split's greedy captions, the shapes' counts, the final loss,
+    the files."""
     from a3cli.engine.captioning.evaluation import format_exact
 
     table = Table(title="Greedy captions", title_justify="left")
     table.add_column("split")
     for n in range(1, 5):
         table.add_column(f"BLEU-{n}", justify="right")
+    table.add_column("CIDEr-D", justify="right")
     table.add_column("exactly right", justify="right")
     for split, scores in metrics["bleu"].items():
         exact = metrics["exact_match"][split]
         right = f"{exact['correct']}/{exact['total']} ({100 * exact['rate']:.1f} %)"
-        table.add_row(split, *(f"{scores[f'bleu{n}']:.3f}" for n in range(1, 5)), right)
+        cider = f"{metrics['cider'][split]:.3f}"
+        table.add_row(split, *(f"{scores[f'bleu{n}']:.3f}" for n in range(1, 5)), cider, right)
     console.print(table)
     for split, exact in metrics["exact_match"].items():
         if "by_objects" in exact:
@@ -550,17 +631,18 @@ def shapes_names(pictures: list[Image.Image], split: str, save_images: Optional[
 
 
 def show_captions(names: list[str], captions: list[str], truths: Optional[list[str]]) -> None:
-    """One line per picture; beside the truth, whether it is right, then the exact-match summary."""
+    """One line per picture; beside the truth, whether it is right, then the exact-match summary and CIDEr-D."""
     if truths is None:
         for name, caption in zip(names, captions):
             say(f"{name}: {caption}")
         return
-    from a3cli.engine.captioning.evaluation import format_exact, shapes_exact_match
+    from a3cli.engine.captioning.evaluation import cider_d, format_exact, shapes_exact_match
 
     for name, caption, truth in zip(names, captions, truths):
         mark = "[green]ok[/]" if caption == truth else "[red]differs[/]"
         say(f"{name}: {caption}   (true: {truth}) {mark}")
-    say(f"exact: {format_exact(shapes_exact_match(truths, captions))}")
+    cider = cider_d([[truth.split()] for truth in truths], [caption.split() for caption in captions])
+    say(f"exact: {format_exact(shapes_exact_match(truths, captions))}; CIDEr-D {cider:.3f}")
 
 
 def write_figures(
@@ -585,9 +667,13 @@ def write_figures(
 
 
 def show_coco_examples(examples: list[CaptionedExample]) -> None:
-    """Each generated caption of the assignment's features beside its truth, then how many are exact."""
+    """Each generated caption of the assignment's features beside its truth, then how many are exact and CIDEr-D."""
+    from a3cli.engine.captioning.evaluation import cider_d
+
     for example in examples:
         say(f"[bold]{example.image}[/]")
         say(f"  generated: {example.generated}")
         say(f"  truth:     {example.truth}")
-    say(f"exact: {sum(e.exact for e in examples)}/{len(examples)} (equal to one of the image's captions)")
+    cider = cider_d([e.references for e in examples], [e.generated.split() for e in examples])
+    exact = sum(e.exact for e in examples)
+    say(f"exact: {exact}/{len(examples)} (equal to one of the image's captions); CIDEr-D {cider:.3f}")

@@ -592,9 +592,13 @@ CAPTION_SHAPES_FEATURES: dict[str, Any] = {
 }
 # The pictures in each split of the built-in shapes data set.
 CAPTION_SHAPES_SPLITS = {"train": 10000, "val": 500, "test": 500}
-# A COCO-format captions file: words seen fewer than min_count times become <UNK>, training captions are cut
-# at max_length words.
+# Captions read from files (a COCO-format JSON, a Karpathy split file, COCO's layout): words seen fewer than
+# min_count times become <UNK>, training captions are cut at max_length words.
 CAPTION_JSON_DEFAULTS = {"min_count": 1, "max_length": 16}
+# Karpathy's split files: the splits an image may be in, and those a3 trains on by default (as the field
+# does; val and test are a3's val and test).
+KARPATHY_SPLITS = ("train", "restval", "val", "test")
+KARPATHY_TRAIN_SPLITS = ("train", "restval")
 # Generating captions (captioning/decoding.py): greedy (one beam) up to the assignment's 30 words; beam search
 # ranks finished captions by log-probability / length ** length_penalty. caption-sample on a data set shows
 # `num` examples of `split`.

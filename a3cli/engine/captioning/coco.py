@@ -1,9 +1,11 @@
-"""The two COCO sources: the assignment's coco_captioning folder, and a COCO-format captions file.
+"""The COCO sources: the assignment's coco_captioning folder, a COCO-format captions file, COCO's own layout.
 
 - `load_coco_h5(dir)`: the assignment's folder (HDF5 + JSON), whose features are
   already extracted (VGG16 fc7, or its 512-d PCA).
 - `load_coco_json(images, annotations)`: a COCO-format captions file and its images;
   features come from a backbone once and are cached on disk.
+- `listed_coco_layout(dir)`: a COCO 2014 or 2017 download (train and val images and
+  their captions files, found by their standard names), loaded like the captions file.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from a3cli.engine.captioning.data import CaptionData, Split, standardize
-from a3cli.engine.captioning.features import FeatureSpec, cached_features, extract_features
-from a3cli.engine.captioning.vocab import END, NULL, START, build_vocab, encode, tokenize
+from a3cli.engine.captioning.data import CaptionData, Split
+from a3cli.engine.captioning.features import FeatureSpec
+from a3cli.engine.captioning.listed import ListedCaptions, ListedImage, load_listed
+from a3cli.engine.captioning.vocab import END, NULL, START, tokenize
 from a3cli.engine.catalogue import CAPTION_JSON_DEFAULTS
-from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
-from a3cli.engine.images import load_image
 from a3cli.engine.progress import Progress
 
 
@@ -128,8 +129,13 @@ def inside(folder: Path, file_name: str, annotations: Path) -> str:
     return file_name
 
 
-def read_coco_captions(images_dir: Path, annotations: Path) -> tuple[dict[int, str], dict[int, list[list[str]]]]:
-    """The image files (by id) and tokenised captions (by image id) of a COCO-format JSON, checked."""
+def read_coco_captions(
+    images_dir: Path, annotations: Path, least: int = 2
+) -> tuple[dict[int, str], dict[int, list[list[str]]]]:
+    """The image files (by id) and tokenised captions (by image id) of a COCO-format JSON, checked.
+
+    At least `least` images must have captions.
+    """
     if not images_dir.is_dir():
         raise A3Error(f"--images '{images_dir}' is not a folder")
     data = _read_json(annotations)
@@ -155,13 +161,25 @@ def read_coco_captions(images_dir: Path, annotations: Path) -> tuple[dict[int, s
         if entry["image_id"] not in files:
             raise A3Error(f"'{annotations}': annotation refers to image id {entry['image_id']} that is not listed")
         by_image.setdefault(entry["image_id"], []).append(tokenize(entry["caption"]))
-    ids = sorted(by_image)
-    if len(ids) < 2:
-        raise A3Error(f"'{annotations}' has captions for {len(ids)} image(s); at least 2 are needed")
-    for i in ids:
+    if len(by_image) < least:
+        raise A3Error(f"'{annotations}' has captions for {len(by_image)} image(s); at least {least} are needed")
+    return files, by_image
+
+
+def listed_coco_json(images_dir: Path, annotations: Path, val_fraction: float = 0.1) -> ListedCaptions:
+    """A COCO-format JSON's images and captions, one image in ten held out for validation (by the file alone)."""
+    files, by_image = read_coco_captions(images_dir, annotations)
+    for i in sorted(by_image):
         if not (images_dir / files[i]).is_file():
             raise A3Error(f"image '{images_dir / files[i]}' listed in '{annotations}' does not exist")
-    return files, by_image
+    order = sorted(by_image)
+    random.Random(0).shuffle(order)  # the split depends on the file only, not on --seed
+    n_val = max(1, round(len(order) * val_fraction))
+    split_ids = {"train": sorted(order[n_val:]), "val": sorted(order[:n_val])}
+    return ListedCaptions(
+        "coco_json",
+        {name: [ListedImage(images_dir / files[i], by_image[i]) for i in ids] for name, ids in split_ids.items()},
+    )
 
 
 def load_coco_json(
@@ -183,41 +201,42 @@ def load_coco_json(
     otherwise it is built from the training captions. With `max_train`, that many
     training captions are drawn at random (seeded with `seed`).
     """
-    images_dir, annotations = Path(images_dir), Path(annotations)
-    files, by_image = read_coco_captions(images_dir, annotations)
-    ids = sorted(by_image)
-    order = ids[:]
-    random.Random(0).shuffle(order)  # the split depends on the file only, not on --seed
-    n_val = max(1, round(len(order) * val_fraction))
-    split_ids = {"train": sorted(order[n_val:]), "val": sorted(order[:n_val])}
+    listed = listed_coco_json(Path(images_dir), Path(annotations), val_fraction)
+    return load_listed(listed, spec, backbone_loader, min_count, max_length, max_train, vocab, progress, seed)
 
-    if vocab is None:
-        word_to_idx, idx_to_word = build_vocab((t for i in split_ids["train"] for t in by_image[i]), min_count)
-    else:
-        word_to_idx, idx_to_word = vocab
 
-    all_ids = split_ids["train"] + split_ids["val"]
-    paths = [images_dir / files[i] for i in all_ids]
-    key = {"spec": spec.as_dict(), "files": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]}
+# COCO's own layout: the images of each split in a folder, the captions in annotations/.
+COCO_LAYOUTS = {
+    year: {split: (f"{split}{year}", f"annotations/captions_{split}{year}.json") for split in ("train", "val")}
+    for year in ("2017", "2014")
+}
 
-    def make() -> torch.Tensor:
-        backbone = backbone_loader(spec.backbone)
-        return extract_features(backbone, lambda i: load_image(paths[i]), len(paths), spec, progress=progress)
 
-    features = cached_features(key, make)
-    offset = {"train": 0, "val": len(split_ids["train"])}
+def coco_layout(folder: Path) -> dict[str, tuple[Path, Path]]:
+    """The images folder and captions file of train and val in a COCO 2014 or 2017 download, found by name."""
+    if not folder.is_dir():
+        raise A3Error(f"--coco '{folder}' is not a folder")
+    for year, layout in COCO_LAYOUTS.items():
+        parts = [name for pair in layout.values() for name in pair]
+        if any((folder / name).exists() for name in parts):
+            found = {name: (folder / name).is_file() == name.endswith(".json") for name in parts}
+            missing = [name for name in parts if not ((folder / name).exists() and found[name])]
+            if missing:
+                raise A3Error(
+                    f"--coco '{folder}' looks like COCO {year} but lacks {', '.join(missing)} "
+                    f"(expected {', '.join(parts)})"
+                )
+            return {split: (folder / images, folder / captions) for split, (images, captions) in layout.items()}
+    expected = " or ".join(
+        ", ".join(name for pair in layout.values() for name in pair) for layout in COCO_LAYOUTS.values()
+    )
+    raise A3Error(f"--coco '{folder}' holds no COCO layout: expected {expected}")
+
+
+def listed_coco_layout(folder: str | Path) -> ListedCaptions:
+    """COCO's train and val images and captions, from its folder layout."""
     splits = {}
-    for name, image_ids in split_ids.items():
-        caps, idxs = [], []
-        for k, i in enumerate(image_ids):
-            for tokens in by_image[i]:
-                caps.append(encode(tokens, word_to_idx, max_length))
-                idxs.append(k)
-        captions, image_idxs = torch.tensor(caps), torch.tensor(idxs)
-        if name == "train" and max_train is not None and max_train < len(captions):
-            pick = torch.randperm(len(captions), generator=seeded_generator(seed))[:max_train]
-            captions, image_idxs = captions[pick], image_idxs[pick]
-        feats = features[offset[name] : offset[name] + len(image_ids)]
-        splits[name] = Split(captions, image_idxs, feats, [str(images_dir / files[i]) for i in image_ids])
-    norm = standardize(splits)
-    return CaptionData(word_to_idx, idx_to_word, splits, spec.as_dict(), "coco_json", norm)
+    for split, (images_dir, captions_file) in coco_layout(Path(folder)).items():
+        files, by_image = read_coco_captions(images_dir, captions_file, least=1)
+        splits[split] = [ListedImage(images_dir / files[i], by_image[i]) for i in sorted(by_image)]
+    return ListedCaptions("coco", splits)

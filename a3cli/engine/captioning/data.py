@@ -10,7 +10,7 @@ folder), `coco.load_coco_json` (a COCO-format captions file and its images) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -34,11 +34,12 @@ class CaptionData:
     idx_to_word: list[str]
     splits: dict[str, Split]
     feature_spec: dict  # how features were made (FeatureSpec.as_dict(), or a description)
-    source: str  # "coco_h5", "coco_json" or "shapes"
+    source: str  # "coco_h5", "coco_json", "karpathy", "coco" or "shapes"
     # Backbone features are standardised with the training split's mean and std (kept in the
     # checkpoint, applied again when sampling): raw activations reach tens and would saturate
     # the RNN from h0 on. The assignment's precomputed features are used as they are (None).
     feature_norm: dict[str, torch.Tensor] | None = None
+    skipped: list[str] = field(default_factory=list)  # images the source lists but that are missing or unreadable
 
     @property
     def input_dim(self) -> int:

@@ -1,9 +1,13 @@
-"""How good a captioner is: the teacher-forced loss of a split; corpus BLEU and exact matches of its greedy captions."""
+"""How good a captioner is: the teacher-forced loss of a split; corpus BLEU, CIDEr-D and exact matches of its
+greedy captions."""
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -47,6 +51,52 @@ def bleu(references: Sequence[Sequence[Sequence[str]]], hypotheses: Sequence[Seq
     return {f"bleu{n}": float(s) for n, s in enumerate(scores, 1)}
 
 
+def ngram_counts(words: Sequence[str], n: int = 4) -> Counter[tuple[str, ...]]:
+    """How often each 1- to n-gram occurs in a caption."""
+    return Counter(tuple(words[i : i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1))
+
+
+def cider_d(
+    references: Sequence[Sequence[Sequence[str]]], hypotheses: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0
+) -> float:
+    """Corpus CIDEr-D (Vedantam et al. 2015), as coco-caption computes it: the number published captioners report.
+
+    Each caption is a vector of tf-idf weights per n-gram order (document frequencies from the
+    reference set: in how many images' references an n-gram occurs); per order, the hypothesis
+    weights are clipped to the reference's (min) before the cosine, which is multiplied by a
+    Gaussian penalty on the length difference (sigma 6). The mean over orders 1..n and over an
+    image's references, times 10, is the image's score; the corpus score is the mean over images.
+    As in coco-caption, a caption's "length" is its number of bigrams.
+    """
+    if not hypotheses:
+        return 0.0
+    refs = [[ngram_counts(r, n) for r in image] for image in references]
+    document_frequency = Counter(gram for image in refs for gram in set().union(*image))
+    log_images = math.log(len(refs))
+
+    def vector(counts: Counter) -> tuple[list[dict], list[float], int]:
+        weights: list[dict] = [{} for _ in range(n)]
+        for gram, tf in counts.items():
+            weights[len(gram) - 1][gram] = tf * (log_images - math.log(max(1.0, document_frequency[gram])))
+        norms = [math.sqrt(sum(w * w for w in order.values())) for order in weights]
+        return weights, norms, sum(tf for gram, tf in counts.items() if len(gram) == 2)
+
+    scores = []
+    for image, hypothesis in zip(refs, hypotheses):
+        hyp, hyp_norms, hyp_length = vector(ngram_counts(hypothesis, n))
+        total = 0.0
+        for ref_counts in image:
+            ref, ref_norms, ref_length = vector(ref_counts)
+            penalty = math.exp(-((hyp_length - ref_length) ** 2) / (2 * sigma**2))
+            for k in range(n):
+                overlap = sum(min(w, ref[k].get(g, 0.0)) * ref[k].get(g, 0.0) for g, w in hyp[k].items())
+                if hyp_norms[k] and ref_norms[k]:
+                    overlap /= hyp_norms[k] * ref_norms[k]
+                total += overlap * penalty
+        scores.append(10.0 * total / n / len(image))
+    return sum(scores) / len(scores)
+
+
 def exact_match(
     references: Sequence[Sequence[Sequence[str]]],
     hypotheses: Sequence[Sequence[str]],
@@ -88,10 +138,17 @@ def shapes_exact_match(truths: Sequence[str], captions: Sequence[str]) -> dict:
     return exact_match(references, [caption.split() for caption in captions], groups)
 
 
-def evaluate(
-    model: CaptioningRNN, data: CaptionData, split: str, device: torch.device, max_length: int
-) -> tuple[dict[str, float], dict]:
-    """BLEU-1..4 and the exact-match count of the model's greedy captions for every image of `split`."""
+@dataclass
+class Scores:
+    """How a split's greedy captions score."""
+
+    bleu: dict[str, float]  # bleu1 .. bleu4
+    cider: float  # CIDEr-D
+    exact: dict  # exact_match's counts
+
+
+def evaluate(model: CaptioningRNN, data: CaptionData, split: str, device: torch.device, max_length: int) -> Scores:
+    """BLEU-1..4, CIDEr-D and the exact-match count of the model's greedy captions for every image of `split`."""
     s = data.splits[split]
     refs = data.references(split)
     keep = [i for i, r in enumerate(refs) if r]  # images without captions (after --max-train) do not count
@@ -99,4 +156,4 @@ def evaluate(
     hyps = [decode(c, data.idx_to_word) for c in captions.tolist()]
     kept = [refs[i] for i in keep]
     groups = [count_objects(r[0]) for r in kept] if data.source == "shapes" else None
-    return bleu(kept, hyps), exact_match(kept, hyps, groups)
+    return Scores(bleu(kept, hyps), cider_d(kept, hyps), exact_match(kept, hyps, groups))

@@ -112,10 +112,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "a3"
 
 
+def cache_path(key_parts: dict, folder: Path | None = None) -> Path:
+    """The cache file of the features that `key_parts` describe."""
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:20]
+    return (folder or cache_dir()) / "features" / f"{key}.pt"
+
+
 def cached_features(key_parts: dict, make: Callable[[], torch.Tensor], folder: Path | None = None) -> torch.Tensor:
     """Features keyed by a hash of what made them (backbone, settings, file list): made once, then read."""
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:20]
-    path = (folder or cache_dir()) / "features" / f"{key}.pt"
+    path = cache_path(key_parts, folder)
     if path.is_file():
         try:
             state = load_checkpoint(path, kind="features")

@@ -96,7 +96,8 @@ def training_note(ckpt: dict, pictures: Sequence[Image.Image]) -> str | None:
     return (
         "note: this captioner was trained only on a3's synthetic shapes (circles, squares, triangles and "
         "diamonds in six colours), so it describes every picture in those words; to caption photos, train "
-        "one on COCO-format captions: a3 caption-train --images DIR --annotations captions.json"
+        "one on captioned photos: a3 caption-train --coco DIR, --karpathy FILE --images DIR, or "
+        "--images DIR --annotations captions.json"
     )
 
 
@@ -106,6 +107,7 @@ class CaptionedExample:
     generated: str
     truth: str
     exact: bool  # the generated caption is one of the image's captions, word for word
+    references: list[list[str]]  # all of the image's captions, as words (for CIDEr-D)
 
 
 def caption_coco_split(
@@ -130,12 +132,9 @@ def caption_coco_split(
     for row, caption in zip(rows.tolist(), generated):
         idx = int(s.image_idxs[row])
         truth = " ".join(decode(s.captions[row].tolist(), coco.idx_to_word))
-        references = [decode(c, coco.idx_to_word) for c in s.captions[s.image_idxs == idx].tolist()]  # shown only
-        examples.append(
-            CaptionedExample(
-                str(s.images[idx]) if idx < len(s.images) else str(idx), caption, truth, caption.split() in references
-            )
-        )
+        references = [decode(c, coco.idx_to_word) for c in s.captions[s.image_idxs == idx].tolist()]
+        name = str(s.images[idx]) if idx < len(s.images) else str(idx)
+        examples.append(CaptionedExample(name, caption, truth, caption.split() in references, references))
     return examples
 
 

@@ -1,4 +1,4 @@
-"""Which data a captioner trains on: one of three sources, chosen by options, with its features.
+"""Which data a captioner trains on: one of five sources, chosen by options, with its features.
 
 `CaptionSource` holds the options as given (None: not given, so a resumed run takes
 its own value); `load` picks the source and fills in each source's defaults.
@@ -12,9 +12,17 @@ from typing import Any, Optional
 
 import torch
 
-from a3cli.engine.captioning.coco import h5_feature_spec, load_coco_h5, load_coco_json
+from a3cli.engine.captioning.coco import (
+    h5_feature_spec,
+    listed_coco_json,
+    listed_coco_layout,
+    load_coco_h5,
+    load_coco_json,
+)
 from a3cli.engine.captioning.data import CaptionData
 from a3cli.engine.captioning.features import FeatureSpec
+from a3cli.engine.captioning.karpathy import listed_karpathy, train_splits
+from a3cli.engine.captioning.listed import ListedCaptions, ListedCheck, check_listed, drop_absent, load_listed
 from a3cli.engine.captioning.shapes import SHAPES_FEATURES, load_shapes
 from a3cli.engine.catalogue import CAPTION_JSON_DEFAULTS
 from a3cli.engine.errors import A3Error
@@ -27,6 +35,9 @@ class CaptionSource:
     pca: Optional[bool] = None  # ... with its 512-d PCA features (default) or the 4096-d fc7
     images: Optional[str] = None  # a folder of images ...
     annotations: Optional[str] = None  # ... and their COCO-format captions JSON
+    karpathy: Optional[str] = None  # or a Karpathy split file for the --images folder ...
+    train_splits: Optional[str] = None  # ... training on these of its splits (KARPATHY_TRAIN_SPLITS)
+    coco: Optional[str] = None  # a COCO 2014 or 2017 download in its own layout
     dataset: Optional[str] = None  # the built-in data set: shapes (the default)
     model: Optional[str] = None  # backbone, stage, grid and image size of the features
     layer: Optional[str] = None
@@ -46,20 +57,30 @@ class CaptionSource:
         return cls(**{f.name: settings.get(f.name) for f in fields(cls)})
 
     def kind(self) -> str:
-        """Which source the options choose: "coco_h5", "coco_json" or "shapes" (the default)."""
+        """Which source the options choose: "coco_h5", "coco_json", "karpathy", "coco" or "shapes" (the default)."""
         chosen = [
             name
             for name, value in (
                 ("--data", self.data),
-                ("--images/--annotations", self.images or self.annotations),
+                ("--karpathy", self.karpathy),
+                ("--images/--annotations", self.annotations or (self.images and not self.karpathy)),
+                ("--coco", self.coco),
                 ("--dataset", self.dataset),
             )
             if value
         ]
         if len(chosen) > 1:
             raise A3Error(f"choose one data source, not {' and '.join(chosen)}")
+        if self.train_splits is not None and self.karpathy is None:
+            raise A3Error("--train-splits is for --karpathy (the splits of a Karpathy file)")
         if self.data is not None:
             return "coco_h5"
+        if self.coco is not None:
+            return "coco"
+        if self.karpathy is not None:
+            if self.images is None:
+                raise A3Error("--karpathy needs --images DIR, the folder its file names are in")
+            return "karpathy"
         if self.images is not None or self.annotations is not None:
             if self.images is None or self.annotations is None:
                 raise A3Error("--images and --annotations go together")
@@ -104,6 +125,18 @@ class CaptionSource:
             return load_coco_h5(self.data, pca=self.pca is not False, max_train=self.max_train, seed=seed)
         backbone = lambda name: load_backbone(name, device)  # noqa: E731
         spec = FeatureSpec.from_dict(self.feature_spec())
+        if kind in ("karpathy", "coco"):
+            return load_listed(
+                drop_absent(self.listed()),
+                spec,
+                backbone,
+                self.min_count or CAPTION_JSON_DEFAULTS["min_count"],
+                self.max_length or CAPTION_JSON_DEFAULTS["max_length"],
+                self.max_train,
+                vocab,
+                progress,
+                seed,
+            )
         if kind == "coco_json":
             assert self.images is not None and self.annotations is not None  # (kind() saw them)
             return load_coco_json(
@@ -120,3 +153,28 @@ class CaptionSource:
             )
         sizes = {"train": self.train_images} if self.train_images else None
         return load_shapes(backbone, spec, sizes=sizes, max_train=self.max_train, progress=progress)
+
+    def listed(self) -> ListedCaptions:
+        """The images and captions a file source lists (before any file is opened)."""
+        kind = self.check()
+        if kind == "coco":
+            assert self.coco is not None  # (kind() saw it)
+            return listed_coco_layout(self.coco)
+        if kind == "karpathy":
+            assert self.karpathy is not None and self.images is not None  # (kind() saw them)
+            return listed_karpathy(self.karpathy, self.images, train_splits(self.train_splits))
+        if kind == "coco_json":
+            assert self.images is not None and self.annotations is not None  # (kind() saw them)
+            return listed_coco_json(Path(self.images), Path(self.annotations))
+        raise A3Error("--check reads captions files: give --images/--annotations, --karpathy or --coco")
+
+    def check_files(self, device: torch.device) -> ListedCheck:
+        """What training would read: every image resolved, the counts, the vocabulary, extraction timed."""
+        from a3cli.engine.backbones.registry import load_backbone
+
+        return check_listed(
+            self.listed(),
+            FeatureSpec.from_dict(self.feature_spec()),
+            lambda name: load_backbone(name, device),
+            self.min_count or CAPTION_JSON_DEFAULTS["min_count"],
+        )

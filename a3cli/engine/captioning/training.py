@@ -1,11 +1,11 @@
-"""Training a CaptioningRNN on the shared run skeleton (engine/runs.py): Adam, per-epoch decay, BLEU.
+"""Training a CaptioningRNN on the shared run skeleton (engine/runs.py): Adam, per-epoch decay, BLEU, CIDEr-D.
 
 The loop follows the assignment's CaptioningSolver (Adam, lr decayed once per
 epoch) with what a tool needs on top: validation every epoch, a checkpoint written
 atomically after every epoch and on Ctrl-C (model, optimiser, vocabulary, data and
 feature settings, position in the epoch, RNG state), so `resume=True` continues
 the same run as if it had never stopped; and at the end BLEU-1..4 of greedy
-captions (nltk's corpus_bleu) and how many are exactly right, metrics.json and a
+captions (nltk's corpus_bleu), their CIDEr-D and how many are exactly right, metrics.json and a
 loss-curve PNG.
 """
 
@@ -259,8 +259,9 @@ class CaptionTraining:
             "batch_size_per_rank": math.ceil(self.settings.batch_size / self.world.world_size),
             "train_loss": state["train_loss"],
             "val_loss": state["val_loss"],
-            "bleu": {split: bleu for split, (bleu, _) in scores.items()},
-            "exact_match": {split: exact for split, (_, exact) in scores.items()},
+            "bleu": {split: score.bleu for split, score in scores.items()},
+            "cider": {split: score.cider for split, score in scores.items()},
+            "exact_match": {split: score.exact for split, score in scores.items()},
         }
         write_json(self.out / "metrics.json", metrics)
         from a3cli.engine.figures import loss_curves_figure
@@ -278,6 +279,7 @@ class CaptionTraining:
                     **self.checkpoint(with_optimizer=False),
                     "epoch": metrics["epochs"],
                     "bleu": metrics["bleu"],
+                    "cider": metrics["cider"],
                     "exact_match": metrics["exact_match"],
                 },
                 export,
