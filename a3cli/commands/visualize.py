@@ -186,6 +186,7 @@ def saliency(
     check_output(json_out)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
     backbone = load_backbone(model, torch_device, weights)
+    backbone.check_resizable(pictures)
     class_index = None if target is None else resolve_class(target, backbone.classes)
     with progress_bar(total_passes(config, len(pictures)), f"saliency ({config.method})") as progress:
         result = compute(backbone, pictures, class_index, config, progress, seed=seed)
@@ -299,8 +300,7 @@ def fool(
     from a3cli.engine.figures import difference_image, fool_panel
     from a3cli.engine.files import write_json
     from a3cli.engine.images import load_image, save_image
-    from a3cli.engine.visualize.fooling import FoolConfig
-    from a3cli.engine.visualize.fooling import fool as make_fooling_image
+    from a3cli.engine.visualize.fooling import FoolConfig, FoolingImage
 
     torch_device = seeded_device(device, seed)
     check_output(out, "png", why=" (a lossy format would undo the change)")
@@ -310,9 +310,12 @@ def fool(
     config = FoolConfig(
         target=resolve_class(target, backbone.classes), lr=lr, max_iter=max_iter, confidence=confidence, epsilon=epsilon
     )
-    config.check()
-    with progress_bar(max_iter, f"fooling → {backbone.classes[config.target]}") as progress:
-        result = make_fooling_image(backbone, picture, config, progress)
+    fooling = FoolingImage(backbone, picture, config)
+    with (
+        picture_kept_on_interrupt(out, fooling.current_image),
+        progress_bar(max_iter, f"fooling → {backbone.classes[config.target]}") as progress,
+    ):
+        result = fooling.run(progress)
     save_image(result.fooled, out)
     diff_path, panel_path = out.with_name(f"{out.stem}_diff.png"), out.with_name(f"{out.stem}_panel.png")
     save_image(difference_image(result.original, result.fooled), diff_path)
