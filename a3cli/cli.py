@@ -67,6 +67,12 @@ def show_notes(show=warnings.showwarning):
     return showwarning
 
 
+def say_interrupted() -> None:
+    """One line for a command stopped by Ctrl-C or SIGTERM: under torchrun rank 0 alone says it."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print("interrupted", file=sys.stderr)
+
+
 def stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -88,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = command.main(args=argv, prog_name="a3", standalone_mode=False)
         if code == 130:  # Typer turns Ctrl-C inside a command into exit code 130
-            print("interrupted", file=sys.stderr)
+            say_interrupted()
     except NoArgsIsHelpError as error:
         print(error.ctx.get_help() if error.ctx else str(error))
         code = 0
@@ -111,6 +117,6 @@ def main(argv: list[str] | None = None) -> None:
         print("error: out of memory: the sizes asked for do not fit in free memory; ask for less", file=sys.stderr)
         code = 2
     except (typer.Abort, KeyboardInterrupt):
-        print("interrupted", file=sys.stderr)
+        say_interrupted()
         code = 130
     sys.exit(code if isinstance(code, int) else 0)

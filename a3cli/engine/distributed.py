@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from a3cli.engine.errors import A3Error
+from a3cli.engine.errors import A3Error, first_line
 
 
 @dataclass(frozen=True)
@@ -131,11 +131,12 @@ LOST_PEER = ("Connection reset by peer", "Connection closed by peer", "Broken pi
 _group_broken = False  # a peer died: the group cannot be left cleanly
 
 
-def lost_contact(error: BaseException, world: World) -> bool:
-    """Whether `error`, raised in a distributed step, means another rank died or cannot be reached."""
+def lost_contact(error: BaseException, world: World) -> str | None:
+    """How `error`, raised in a distributed step, says that another rank died or cannot be reached, if it does."""
     if not world.distributed or not isinstance(error, RuntimeError):
-        return False
-    return isinstance(error, dist.DistError) or any(text in str(error) for text in LOST_PEER)
+        return None
+    found = next((text for text in LOST_PEER if text in str(error)), None)
+    return found or (first_line(error) if isinstance(error, dist.DistError) else None)
 
 
 def leave_broken_group() -> None:

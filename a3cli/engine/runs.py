@@ -19,6 +19,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ else:
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.device import rng_state
 from a3cli.engine.distributed import World, first_to_report, leave_broken_group, lost_contact, restarted
-from a3cli.engine.errors import A3Error, RankLost, WriteError, first_line
+from a3cli.engine.errors import A3Error, RankLost, WriteError
 from a3cli.engine.files import cannot_write
 from a3cli.engine.progress import Progress, report
 
@@ -136,12 +137,15 @@ def save_run(out: str | Path, kind: str, state: Mapping[str, Any]) -> Path:
 
 class DeferredInterrupt:
     """Ctrl-C (or SIGTERM, what schedulers and `timeout` send) during an iteration is held until the
-    iteration ends, so the checkpoint is consistent. A second one interrupts at once."""
+    iteration ends, so the checkpoint is consistent. A second one interrupts at once; under torchrun only
+    one that comes `echo` seconds after the first, since torchrun passes on the Ctrl-C that the terminal
+    already sent every rank."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, echo: float = 0.0) -> None:
         self.requested = False
+        self.echo, self.first = echo, 0.0
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> DeferredInterrupt:
@@ -152,9 +156,10 @@ class DeferredInterrupt:
         return self
 
     def handle(self, signum, frame) -> None:
-        if self.requested:
+        now = time.monotonic()
+        if self.requested and self.first and now - self.first >= self.echo:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.first = True, self.first or now
 
     def __exit__(self, *exc) -> None:
         for signum, previous in self.previous.items():
@@ -188,17 +193,18 @@ def train_loop(
     """
     saved = Saved(trainer.step if checkpoint_path(trainer.out).exists() else None)
     try:
-        with DeferredInterrupt() as interrupt:
+        with DeferredInterrupt(echo=5.0 if world.distributed else 0.0) as interrupt:
             while trainer.step < total:
                 iterate(trainer, total, save_every, progress, world, interrupt, saved)
     except WriteError as error:
         raise WriteError(f"{error}; {saved.kept()}") from None
     except RuntimeError as error:
-        if not lost_contact(error, world):
+        why = lost_contact(error, world)
+        if why is None:
             raise
         leave_broken_group()
         raise RankLost(
-            f"rank {world.rank} of {world.world_size} lost contact with another rank ({first_line(error)}) "
+            f"rank {world.rank} of {world.world_size} lost contact with another rank ({why}) "
             f"at iteration {trainer.step}: the job stopped; {saved.kept()}; resume it with: "
             f"{resume_command(world)}",
             report=first_to_report(),
