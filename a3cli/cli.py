@@ -55,12 +55,16 @@ def out_of_memory(error: BaseException) -> bool:
 
 
 def show_notes(show=warnings.showwarning):
-    """The engine's notes (A3Note) as one `note: ...` line each; other warnings as Python shows them."""
+    """The engine's notes (A3Note) as one `note: ...` line each, once; other warnings as Python shows them."""
     from a3cli.engine.errors import A3Note
+
+    shown: set[str] = set()
 
     def showwarning(message, category, filename, lineno, file=None, line=None) -> None:
         if issubclass(category, A3Note):
-            print(f"note: {message}", file=sys.stderr)
+            if str(message) not in shown:
+                print(f"note: {message}", file=sys.stderr)
+            shown.add(str(message))
         else:
             show(message, category, filename, lineno, file, line)
 

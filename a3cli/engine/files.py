@@ -60,6 +60,18 @@ def probe_folder(folder: str | Path) -> Optional[str]:
     return None
 
 
+def unwritable(folder: str | Path) -> Optional[str]:
+    """Why files cannot be written into `folder` (made if missing), or None: its nearest existing parent
+    must be a folder in which a file can be made."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"'{existing}' is not a folder"
+    failure = probe_folder(existing)
+    return None if failure is None else f"{failure} in '{existing}'"
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     """Call `write(file)` (its result is ignored) on a temporary file beside `path`, then rename it to `path`.
 
