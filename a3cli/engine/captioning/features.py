@@ -127,11 +127,13 @@ def cached_features(key_parts: dict, make: Callable[[], torch.Tensor], folder: P
             pass  # a damaged cache file is made again
     why = unwritable(path.parent)
     if why is not None:  # said before the work, and the work is done all the same
-        warnings.warn(A3Note(f"the feature cache '{path.parent}' cannot be written ({why}): features are not kept"))
+        warnings.warn(
+            A3Note(f"the feature cache '{path.parent}' cannot be written ({why}): features are not kept"), stacklevel=2
+        )
     features = make()
     if why is None:
         try:
             save_checkpoint({"kind": "features", "key": key_parts, "features": features}, path)
         except WriteError as error:  # the disk filled up during the work
-            warnings.warn(A3Note(f"features are not kept: {error}"))
+            warnings.warn(A3Note(f"features are not kept: {error}"), stacklevel=2)
     return features
