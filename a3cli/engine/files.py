@@ -33,6 +33,17 @@ SHIPPED_CAPTIONER = WEIGHTS_DIR / "caption_shapes.pt"  # caption-sample's defaul
 SHIPPED_MNIST_CLASSIFIER = WEIGHTS_DIR / "mnist_classifier.pt"  # the GANs' Fréchet distance (make weights)
 
 
+def not_a_file(path: str | Path) -> Optional[str]:
+    """Why `path` is not a file to read, or None: it is a folder, does not exist, or is something else
+    (a FIFO, a device such as /dev/zero, or a link to one) that reading would hang on or never finish."""
+    path = Path(path)
+    if path.is_dir():
+        return "is a folder"
+    if not path.exists():
+        return "does not exist"
+    return None if path.is_file() else "is not a regular file"
+
+
 def os_error_beneath(error: BaseException) -> Optional[OSError]:
     """The OSError behind a failed write: the error itself, or one chained beneath it (torch.save raises
     RuntimeError with the file's OSError as its context)."""
