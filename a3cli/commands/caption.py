@@ -428,6 +428,7 @@ BeamSizeOption = Annotated[
         "--beam-size",
         "-k",
         min=1,
+        max=100,
         metavar="INT",
         help="Beam search with this many beams (1: greedy).",
         rich_help_panel=MODEL,
