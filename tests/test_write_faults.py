@@ -221,7 +221,7 @@ def test_a_folder_of_truncated_jpegs_is_refused_as_a_folder_of_garbage_is(tmp_pa
     for name, count in (("truncated", 40), ("garbage", 3)):
         argv = [*GAN, "--variant", "dcgan", "--image-size", "64", "--dataset", str(tmp_path / name)]
         code, out, err = run_cli([*argv, "--out", str(tmp_path / f"run_{name}")], capsys)
-        assert code == 2 and f"no readable images" in one_error_line(err) and f"({count} unreadable)" in err, err
+        assert code == 2 and "no readable images" in one_error_line(err) and f"({count} unreadable)" in err, err
 
 
 def test_a_file_that_fails_in_a_dataloader_worker_is_skipped_counted_and_all_failing_is_one_line(tmp_path):
