@@ -98,10 +98,13 @@ def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: 
     """Refuse an output that cannot be written, before the work rather than after it.
 
     kind: "file" (JSON, weights), "image" (a type Pillow writes), "png", or "folder" (a run folder).
+    A temporary file is made and removed where the output goes: permission bits alone pass a read-only
+    or special file system (/proc), and root has every permission.
     """
     from PIL import Image
 
     from a3cli.engine.errors import A3Error
+    from a3cli.engine.files import probe_folder
 
     if path is None:
         return
@@ -111,6 +114,8 @@ def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: 
         raise A3Error(f"cannot write into '{path}': it is a file, not a folder")
     if kind != "folder" and path.is_dir():
         raise A3Error(f"cannot write '{path}': it is a folder")
+    if kind != "folder" and path.exists() and not path.is_file():
+        raise A3Error(f"cannot write '{path}': it exists and is not a regular file")
     if kind in ("image", "png"):
         Image.init()
         if Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
@@ -122,6 +127,9 @@ def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: 
         raise A3Error(f"cannot write '{path}': '{existing}' is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise A3Error(f"cannot write '{path}': no permission to write in '{existing}'")
+    failure = probe_folder(existing)
+    if failure is not None:
+        raise A3Error(f"cannot write '{path}': {failure} (no file can be made in '{existing}')")
 
 
 @contextmanager

@@ -10,8 +10,10 @@ way Ctrl-C does (keeping what was made).
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
+import warnings
 
 import typer
 
@@ -22,7 +24,8 @@ from a3cli.commands import basic, caption, gan, style, visualize  # noqa: F401, 
 
 
 def finite_numbers_only(command) -> None:
-    """Refuse inf and nan for every float option of every command, when the options are parsed."""
+    """Refuse inf and nan for every float option of every command, when the options are parsed, before
+    any range check (which would call nan too large or too small)."""
     from typer._click.exceptions import BadParameter
 
     for sub in getattr(command, "commands", {}).values():
@@ -30,12 +33,48 @@ def finite_numbers_only(command) -> None:
     for param in command.params:
         if getattr(getattr(param, "type_descriptor", None), "annotation", None) is float:
 
-            def check(ctx, param, value, previous=param.callback):
-                if isinstance(value, float) and not math.isfinite(value):
-                    raise BadParameter(f"{value} is not a finite number", ctx=ctx, param=param)
-                return previous(ctx, param, value) if previous else value
+            def process_value(ctx, value, param=param, process=param.process_value):
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):  # not given, or not a number: the option's own check says so
+                    number = 0.0
+                if not math.isfinite(number):
+                    raise BadParameter(f"{number} is not a finite number", ctx=ctx, param=param)
+                return process(ctx, value)
 
-            param.callback = check
+            param.process_value = process_value
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """numpy's MemoryError, torch's CPU allocator (a RuntimeError) and CUDA's OutOfMemoryError."""
+    return (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"
+        or "can't allocate memory" in str(error)
+    )
+
+
+def show_notes(show=warnings.showwarning):
+    """The engine's notes (A3Note) as one `note: ...` line each, once; other warnings as Python shows them."""
+    from a3cli.engine.errors import A3Note
+
+    shown: set[str] = set()
+
+    def showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, A3Note):
+            if str(message) not in shown:
+                print(f"note: {message}", file=sys.stderr)
+            shown.add(str(message))
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
+def say_interrupted() -> None:
+    """One line for a command stopped by Ctrl-C or SIGTERM: under torchrun rank 0 alone says it."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print("interrupted", file=sys.stderr)
 
 
 def stop_on_sigterm(signum, frame) -> None:
@@ -47,10 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     # Typer vendors click; its usage errors are raised here because of standalone_mode=False.
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-    from a3cli.engine.errors import A3Error
+    from a3cli.engine.errors import A3Error, RankLost
 
     command = typer.main.get_command(app)
     finite_numbers_only(command)
+    warnings.showwarning = show_notes()
     try:
         signal.signal(signal.SIGTERM, stop_on_sigterm)
     except ValueError:  # not the main thread
@@ -58,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = command.main(args=argv, prog_name="a3", standalone_mode=False)
         if code == 130:  # Typer turns Ctrl-C inside a command into exit code 130
-            print("interrupted", file=sys.stderr)
+            say_interrupted()
     except NoArgsIsHelpError as error:
         print(error.ctx.get_help() if error.ctx else str(error))
         code = 0
@@ -66,10 +106,21 @@ def main(argv: list[str] | None = None) -> None:
         name = error.ctx.command_path if error.ctx else "a3"
         print(f"error: {error.format_message()} (see '{name} --help')", file=sys.stderr)
         code = 2
+    except RankLost as error:
+        if error.report:
+            print(f"error: {error}", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(2)  # a process group with a dead rank cannot be left cleanly (engine/distributed.py)
     except A3Error as error:
         print(f"error: {error}", file=sys.stderr)
         code = 2
+    except (MemoryError, RuntimeError) as error:
+        if not out_of_memory(error):
+            raise
+        print("error: out of memory: the sizes asked for do not fit in free memory; ask for less", file=sys.stderr)
+        code = 2
     except (typer.Abort, KeyboardInterrupt):
-        print("interrupted", file=sys.stderr)
+        say_interrupted()
         code = 130
     sys.exit(code if isinstance(code, int) else 0)

@@ -9,10 +9,15 @@ in one of these classes:
   exit0        exit 0 where the input was bad (garbage or nothing written)
   ok           a valid but odd input that worked, as it should
   failed-ok    a valid input that was refused
+  late         refused, but only after the work (a progress bar was drawn first)
+
+Write faults (a file-size limit, as `ulimit -f` sets) run as subprocesses and also check that
+no data was lost: the previous checkpoint byte-identical, no temporary file left.
 
 Malicious pickles are given to every option that reads a checkpoint or weights: if one
 ran its code, a marker file appears and the run says so. Signals (Ctrl-C, SIGTERM,
-kill -9) are checked in tests/test_faults.py, not here.
+kill -9, a rank of a torchrun job killed) are checked in tests/test_faults.py and
+tests/test_distributed_faults.py, not here.
 
     .venv/bin/python benchmarks/fault_battery.py
 """
@@ -131,6 +136,20 @@ def fixtures(tmp: Path) -> dict[str, Path]:
     f["bad_json"] = tmp / "bad.json"
     (tmp / "readonly").mkdir()
     f["readonly"] = tmp / "readonly"
+    (tmp / "truncated_folder").mkdir()
+    for i in range(40):
+        (tmp / "truncated_folder" / f"{i:03d}.jpg").write_bytes(raw[: len(raw) // 2])
+    f["truncated_folder"] = tmp / "truncated_folder"
+    (tmp / "garbage_folder").mkdir()
+    for i in range(3):
+        (tmp / "garbage_folder" / f"{i}.jpg").write_text("not a picture")
+    f["garbage_folder"] = tmp / "garbage_folder"
+    os.mkfifo(tmp / "fifo.pt")
+    f["fifo"] = tmp / "fifo.pt"
+    (tmp / "zero.pt").symlink_to("/dev/zero")
+    f["zero"] = tmp / "zero.pt"
+    Image.new("RGB", (40000, 1), "white").save(tmp / "line.png")
+    f["line"] = tmp / "line.png"
     return f
 
 
@@ -233,7 +252,116 @@ def cases() -> list[tuple[str, list[str], str]]:
         ["gan-classifier", "--out", "{tmp}/imgs"],
     ):
         out.append(("output that cannot be written", argv, "refuse"))
+    # Outputs on a file system that takes no files (/proc, even for root), and one that is a device.
+    for argv in (
+        ["classify", "{photo}", "--out", "/proc/x.png"],
+        ["classify", "{photo}", "--json", "/proc/x.json"],
+        ["saliency", "{photo}", "--out", "/proc/x.png"],
+        ["saliency", "{photo}", "--json", "/proc/x.json", "--out", "{tmp}/s.png"],
+        ["fool", "{photo}", "-t", "1", "--out", "/proc/x.png"],
+        ["fool", "{photo}", "-t", "1", "--json", "/proc/x.json", "--out", "{tmp}/f.png"],
+        ["classvis", "-c", "1", "--out", "/proc/x.png"],
+        ["classvis", "-c", "1", "--json", "/proc/x.json", "--out", "{tmp}/cv.png"],
+        ["stylize", "{photo}", "{photo}", "--out", "/proc/x.png"],
+        ["stylize", "{photo}", "{photo}", "--json", "/proc/x.json", "--out", "{tmp}/st.png"],
+        ["stylize", "{photo}", "{photo}", "--compare", "/proc/x.png", "--out", "{tmp}/st.png"],
+        ["caption-train", "--out", "/proc/run"],
+        ["caption-train", "--export", "/proc/x.pt", "--out", "{tmp}/c_proc"],
+        ["caption-sample", "--dataset", "shapes", "--out", "/proc/x.png"],
+        ["caption-sample", "--dataset", "shapes", "--save-images", "/proc/imgs"],
+        ["caption-sample", "{photo}", "--attention-maps", "/proc/x.png"],
+        ["gan-train", "--out", "/proc/run", "--no-download"],
+        ["gan-sample", "--checkpoint", "{gan_nokeys}", "--out", "/proc/x.png"],
+        ["gan-classifier", "--out", "/proc/x.pt"],
+        ["classify", "{photo}", "--json", "/dev/null"],
+    ):
+        out.append(("output on a special file system", argv, "refuse"))
+    # Sizes that cannot fit.
+    for argv in (
+        ["saliency", "{photo}", "--method", "ig", "--steps", "100000000"],
+        ["saliency", "{photo}", "--method", "smoothgrad", "--samples", "100000000"],
+        ["saliency", "{photo}", "--batch-size", "100000000"],
+        ["saliency", "{line}", "--out", "{tmp}/s_line.png"],
+        ["fool", "{photo}", "-t", "1", "--max-iter", "100000000"],
+        ["classvis", "-c", "1", "--iterations", "100000000"],
+        ["stylize", "{photo}", "{photo}", "--iterations", "100000000"],
+        ["gan-train", "--eval-samples", "100000000"],
+        ["gan-train", "--fid-samples", "100000000"],
+        ["gan-train", "--batch-size", "100000000"],
+        ["gan-train", "--iterations", "10000000000"],
+        ["gan-train", "--noise-dim", "100000000"],
+        ["gan-sample", "-n", "100000000"],
+        ["gan-classifier", "--epochs", "100000000"],
+        ["caption-train", "--batch-size", "100000000"],
+        ["caption-train", "--hidden-dim", "100000000"],
+        ["caption-train", "--train-images", "100000000"],
+        ["caption-sample", "--dataset", "shapes", "--num", "100000000"],
+        ["caption-sample", "{photo}", "--beam-size", "100000000"],
+    ):
+        out.append(("size that cannot fit", argv, "refuse"))
+    # Folders of pictures that do not decode, special files to read, finite numbers before ranges.
+    for argv in (
+        ["gan-train", "--variant", "dcgan", "--image-size", "64", "--dataset", "{truncated_folder}"],
+        ["gan-train", "--variant", "dcgan", "--image-size", "64", "--dataset", "{garbage_folder}"],
+        ["gan-train", "--dataset", "{truncated_folder}", "--out", "{tmp}/g_trunc28"],
+        ["gan-sample", "--checkpoint", "{zero}"],
+        ["gan-sample", "--checkpoint", "{fifo}"],
+        ["classify", "{photo}", "--weights", "{zero}"],
+        ["classify", "{fifo}"],
+        ["caption-sample", "{photo}", "--checkpoint", "{fifo}"],
+        ["gan-train", "--classifier", "{zero}", "--out", "{tmp}/g_zero", "--no-download"],
+        ["gan-train", "--ema", "nan"],
+        ["caption-train", "--lr", "nan"],
+    ):
+        out.append(("bad folder, special file, nan", argv, "refuse"))
     return out
+
+
+WRITE_FAULTS = {
+    "gan-train": ["gan-train", "--no-download", "--no-fid", "--batch-size", "16", "--eval-every", "0"],
+    "caption-train": ["caption-train", "--dataset", "shapes", "--train-images", "40"],
+}
+
+
+def write_fault_cases(tmp: Path) -> list[tuple[str, str, bool]]:
+    """Both trainers, resumed under a file-size limit of half their checkpoint (subprocesses):
+    (outcome class, command line, whether data was lost)."""
+    import resource
+    import subprocess
+
+    results = []
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT), "A3_CACHE": str(tmp / "cache")}
+    for name, argv in WRITE_FAULTS.items():
+        run = tmp / f"fsize_{name}"
+        argv = [*argv, "--device", "cpu", "--out", str(run), "--data-root" if name == "gan-train" else "--seed"]
+        argv.append(str(tmp / "data") if name == "gan-train" else "0")
+        first = [*argv, "--iterations", "3"] if name == "gan-train" else [*argv, "--epochs", "1"]
+        again = [*argv, "--resume", *(["--iterations", "6", "--checkpoint-every", "1"] if name == "gan-train" else [])]
+        again += [] if name == "gan-train" else ["--epochs", "2"]
+        done = subprocess.run([sys.executable, "-m", "a3cli", *first], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            results.append(("failed-ok", " ".join(first), False))
+            continue
+        before = (run / "checkpoint.pt").read_bytes()
+        limit = len(before) // 2
+
+        def set_limit(limit: int = limit) -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        faulted = subprocess.run(
+            [sys.executable, "-m", "a3cli", *again], env=env, preexec_fn=set_limit, capture_output=True, text=True
+        )
+        lines = [line for line in faulted.stderr.splitlines() if line.strip() and "━" not in line]
+        lines = [line for line in lines if not line.startswith("note:")]
+        if "Traceback" in faulted.stderr:
+            outcome = "traceback"
+        elif faulted.returncode == 2 and len(lines) == 1 and "is kept" in lines[0]:
+            outcome = "refused"
+        else:
+            outcome = "noisy"
+        lost = (run / "checkpoint.pt").read_bytes() != before or bool(list(run.glob(".*.tmp")))
+        results.append((outcome, f"ulimit -f {limit // 1024}k; a3 " + " ".join(again), lost))
+    return results
 
 
 def run_case(argv: list[str]) -> tuple[str, int | None, str]:
@@ -250,6 +378,8 @@ def run_case(argv: list[str]) -> tuple[str, int | None, str]:
     err = stderr.getvalue().strip()
     if code == 2:
         lines = err.splitlines()
+        if len(lines) > 1 and lines[-1].startswith("error:") and "━" in "".join(lines[:-1]):
+            return "late", code, err  # a progress bar drew first: the work was done before the refusal
         return ("refused" if len(lines) == 1 and lines[0].startswith("error:") else "noisy"), code, err
     return ("exit0" if code == 0 else f"exit{code}"), code, err
 
@@ -277,6 +407,21 @@ def main_battery() -> None:
         for category, counts in by_category.items():
             print(f"  {category:32s} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         print(f"malicious pickles ran code: {'YES' if f['marker'].exists() else 'no'}")
+        lost = []
+        for outcome, argv, data_lost in write_fault_cases(tmp):
+            totals[outcome] += 1
+            by_category.setdefault("write fault (file-size limit)", Counter())[outcome] += 1
+            if data_lost:
+                lost.append(argv)
+            if outcome != "refused":
+                problems.append((outcome, argv.replace(str(tmp), "TMP"), [""]))
+        counts = by_category["write fault (file-size limit)"]
+        print("  write fault (file-size limit)    " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        print(
+            f"tally: clean refusals {totals['refused']}, valid inputs that work {totals['ok']}, "
+            f"tracebacks {totals['traceback']}, refusals after the work {totals['late']}, "
+            f"data lost: {'; '.join(lost) if lost else 'none'}"
+        )
         for outcome, argv, last in problems:
             print(f"  [{outcome}] a3 {argv}\n      {last[0][:200]}")
 

@@ -96,6 +96,7 @@ MinCountOption = Annotated[
         help="JSON: rarer words become <UNK>.",
         default=CAPTION_JSON_DEFAULTS["min_count"],
         min=1,
+        max=1000000,
         metavar="INT",
         rich_help_panel=INPUTS,
     ),
@@ -122,6 +123,7 @@ TrainImagesOption = Annotated[
         help="Shapes: how many training images to draw.",
         default=CAPTION_SHAPES_SPLITS["train"],
         min=1,
+        max=100000,
         metavar="INT",
         rich_help_panel=INPUTS,
     ),
@@ -149,6 +151,7 @@ HiddenDimOption = Annotated[
         help="Size of the hidden state.",
         default=caption_default_help("hidden_dim"),
         min=1,
+        max=8192,
         metavar="INT",
         rich_help_panel=MODEL,
     ),
@@ -160,6 +163,7 @@ WordvecDimOption = Annotated[
         help="Size of the word vectors.",
         default=caption_default_help("wordvec_dim"),
         min=1,
+        max=8192,
         metavar="INT",
         rich_help_panel=MODEL,
     ),
@@ -239,6 +243,7 @@ BatchSizeOption = Annotated[
         help="Captions per batch.",
         default=caption_default_help("batch_size"),
         min=1,
+        max=4096,
         metavar="INT",
         rich_help_panel=OPTIMISATION,
     ),
@@ -250,6 +255,7 @@ EpochsOption = Annotated[
         help="Epochs in all.",
         default=caption_default_help("epochs"),
         min=1,
+        max=100000,
         metavar="INT",
         rich_help_panel=OPTIMISATION,
     ),
@@ -467,7 +473,13 @@ SplitOption = Annotated[
 NumOption = Annotated[
     int,
     typer.Option(
-        "--num", "-n", min=1, metavar="INT", help="With --data or --dataset: how many examples.", rich_help_panel=INPUTS
+        "--num",
+        "-n",
+        min=1,
+        max=10000,
+        metavar="INT",
+        help="With --data or --dataset: how many examples.",
+        rich_help_panel=INPUTS,
     ),
 ]
 FigureOption = Annotated[
@@ -497,6 +509,7 @@ BeamSizeOption = Annotated[
         "--beam-size",
         "-k",
         min=1,
+        max=100,
         metavar="INT",
         help="Beam search with this many beams (1: greedy).",
         rich_help_panel=MODEL,
@@ -518,6 +531,7 @@ TopKOption = Annotated[
     typer.Option(
         "--top-k",
         min=1,
+        max=1000000,
         metavar="INT",
         help="With --temperature: among the k likeliest words.",
         rich_help_panel=MODEL,

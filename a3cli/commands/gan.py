@@ -74,6 +74,7 @@ NoiseDim = Annotated[
         help="Noise dimension",
         default=GAN_DEFAULTS["noise_dim"],
         min=1,
+        max=4096,
         rich_help_panel=MODEL,
     ),
 ]
@@ -105,6 +106,7 @@ Iterations = Annotated[
         "--iterations",
         metavar="N",
         min=1,
+        max=100000000,
         default=GAN_DEFAULTS["iterations"],
         help="Generator steps; overrides --epochs",
         rich_help_panel=OPTIMISATION,
@@ -116,6 +118,7 @@ Epochs = Annotated[
         "--epochs",
         metavar="N",
         min=1,
+        max=100000,
         help="Passes over the data, instead of the default length.",
         show_default=False,
         rich_help_panel=OPTIMISATION,
@@ -129,6 +132,7 @@ BatchSize = Annotated[
         help="Images per batch",
         default=GAN_DEFAULTS["batch_size"],
         min=1,
+        max=4096,
         rich_help_panel=OPTIMISATION,
     ),
 ]
@@ -150,6 +154,7 @@ NCritic = Annotated[
         help="Critic steps per generator step",
         default=gan_default("n_critic"),
         min=1,
+        max=100,
         rich_help_panel=OPTIMISATION,
     ),
 ]
@@ -184,7 +189,12 @@ Resume = Annotated[
 SampleEvery = Annotated[
     int,
     typer.Option(
-        "--sample-every", metavar="N", min=1, help="Draw a grid of fixed noise every N iterations.", rich_help_panel=RUN
+        "--sample-every",
+        metavar="N",
+        min=1,
+        max=100000000,
+        help="Draw a grid of fixed noise every N iterations.",
+        rich_help_panel=RUN,
     ),
 ]
 CheckpointEvery = Annotated[
@@ -208,6 +218,7 @@ EvalEvery = Annotated[
         "--eval-every",
         metavar="N",
         min=0,
+        max=100000000,
         default=GAN_DEFAULTS["eval_every"],
         help="Measure every N iterations; 0: at the end",
         rich_help_panel=FRECHET,
@@ -219,6 +230,7 @@ EvalSamples = Annotated[
         "--eval-samples",
         metavar="N",
         min=2,
+        max=50000,
         default=GAN_DEFAULTS["eval_samples"],
         help="Generated images per measurement",
         rich_help_panel=FRECHET,
@@ -227,7 +239,12 @@ EvalSamples = Annotated[
 FidSamples = Annotated[
     int,
     typer.Option(
-        "--fid-samples", metavar="N", min=2, help="Generated and real images at the end.", rich_help_panel=FRECHET
+        "--fid-samples",
+        metavar="N",
+        min=2,
+        max=50000,
+        help="Generated and real images at the end.",
+        rich_help_panel=FRECHET,
     ),
 ]
 Classifier = Annotated[
@@ -413,7 +430,7 @@ def gan_sample(
     ),
     nrow: Annotated[
         Optional[int],
-        optional("--nrow", metavar="N", min=1, help="Images per row", default="√n", rich_help_panel=INPUTS),
+        optional("--nrow", metavar="N", min=1, max=10000, help="Images per row", default="√n", rich_help_panel=INPUTS),
     ] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
@@ -476,7 +493,8 @@ def gan_classifier(
         ),
     ] = CLASSIFIER_TEST_FRACTION,
     epochs: Annotated[
-        int, typer.Option("--epochs", metavar="N", min=1, help="Training epochs.", rich_help_panel=OPTIMISATION)
+        int,
+        typer.Option("--epochs", metavar="N", min=1, max=1000, help="Training epochs.", rich_help_panel=OPTIMISATION),
     ] = CLASSIFIER_EPOCHS,
     device: DeviceOption = "cpu",
     seed: SeedOption = 0,

@@ -63,14 +63,18 @@ MethodOption = Annotated[
         "--method", help=" | ".join("/".join((m.name, *m.aliases)) for m in SALIENCY_METHODS.values()), panel=METHOD
     ),
 ]
-SamplesOption = Annotated[int, option("--samples", min=1, help="SmoothGrad: noisy copies averaged.", panel=METHOD)]
+SamplesOption = Annotated[
+    int, option("--samples", min=1, max=10000, help="SmoothGrad: noisy copies averaged.", panel=METHOD)
+]
 NoiseOption = Annotated[float, option("--noise", min=0.0, help="SmoothGrad: noise std / value range.", panel=METHOD)]
-StepsOption = Annotated[int, option("--steps", min=1, help="Integrated Gradients: points on the path.", panel=METHOD)]
+StepsOption = Annotated[
+    int, option("--steps", min=1, max=1000, help="Integrated Gradients: points on the path.", panel=METHOD)
+]
 RuleOption = Annotated[str, option("--rule", help=f"Integrated Gradients: {' | '.join(IG_RULES)}.", panel=METHOD)]
 BaselineOption = Annotated[
     str, option("--baseline", help=f"Integrated Gradients: {' | '.join(SALIENCY_BASELINES)}.", panel=METHOD)
 ]
-BatchOption = Annotated[int, option("--batch-size", min=1, help="Images (or copies) per pass.", panel=METHOD)]
+BatchOption = Annotated[int, option("--batch-size", min=1, max=4096, help="Images (or copies) per pass.", panel=METHOD)]
 PanelOutOption = Annotated[
     Path, option("--out", "-o", help="Panel PNG; several images: OUT_<image>.png.", panel=INPUTS)
 ]
@@ -80,7 +84,7 @@ TargetOption = Annotated[
     str, option("--target", "-t", help="Class to make the model see: index or name.", panel=INPUTS, show_default=False)
 ]
 FoolLrOption = Annotated[float, option("--lr", help="Step length (lr·g/‖g‖₂; with --epsilon lr·sign g).")]
-MaxIterOption = Annotated[int, option("--max-iter", min=0, help="Most gradient steps.")]
+MaxIterOption = Annotated[int, option("--max-iter", min=0, max=100000, help="Most gradient steps.")]
 ConfidenceOption = Annotated[
     Optional[float],
     option("--confidence", help="Also go on until the target has this probability.", show_default=False),
@@ -101,7 +105,7 @@ ParamOption = Annotated[
 ]
 IterationsOption = Annotated[
     Optional[int],
-    option("--iterations", "-n", min=1, help="Steps (default: per model and --param).", show_default=False),
+    option("--iterations", "-n", min=1, max=100000, help="Steps (default: per model and --param).", show_default=False),
 ]
 ClassvisLrOption = Annotated[
     Optional[float], option("--lr", help="lr·g/‖g‖₂ (pixel) or Adam's lr (default: per model).", show_default=False)
@@ -111,17 +115,20 @@ L2Option = Annotated[
 ]
 BlurEveryOption = Annotated[
     Optional[int],
-    option("--blur-every", min=0, help="Gaussian blur every K steps (pixel; 0: never).", show_default=False),
+    option(
+        "--blur-every", min=0, max=1000000, help="Gaussian blur every K steps (pixel; 0: never).", show_default=False
+    ),
 ]
 BlurSigmaOption = Annotated[
     Optional[float], option("--blur-sigma", min=0.0, help="σ of that blur, pixels.", show_default=False)
 ]
 JitterOption = Annotated[
-    Optional[int], option("--max-jitter", min=0, help="Random shift up to this many pixels.", show_default=False)
+    Optional[int],
+    option("--max-jitter", min=0, max=512, help="Random shift up to this many pixels.", show_default=False),
 ]
 SizeOption = Annotated[int, option("--size", min=32, max=1024, help="Image side, pixels.", panel=INPUTS)]
 SaveEveryOption = Annotated[
-    int, option("--save-every", min=0, help="A frame every K steps: OUT_frames/, OUT.gif.", panel=INPUTS)
+    int, option("--save-every", min=0, max=1000000, help="A frame every K steps: OUT_frames/, OUT.gif.", panel=INPUTS)
 ]
 PictureOutOption = Annotated[Path, option("--out", "-o", help="The final image (PNG).", panel=INPUTS)]
 
@@ -186,6 +193,7 @@ def saliency(
     check_output(json_out)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
     backbone = load_backbone(model, torch_device, weights)
+    backbone.check_resizable(pictures)
     class_index = None if target is None else resolve_class(target, backbone.classes)
     with progress_bar(total_passes(config, len(pictures)), f"saliency ({config.method})") as progress:
         result = compute(backbone, pictures, class_index, config, progress, seed=seed)
@@ -299,8 +307,7 @@ def fool(
     from a3cli.engine.figures import difference_image, fool_panel
     from a3cli.engine.files import write_json
     from a3cli.engine.images import load_image, save_image
-    from a3cli.engine.visualize.fooling import FoolConfig
-    from a3cli.engine.visualize.fooling import fool as make_fooling_image
+    from a3cli.engine.visualize.fooling import FoolConfig, FoolingImage
 
     torch_device = seeded_device(device, seed)
     check_output(out, "png", why=" (a lossy format would undo the change)")
@@ -310,9 +317,12 @@ def fool(
     config = FoolConfig(
         target=resolve_class(target, backbone.classes), lr=lr, max_iter=max_iter, confidence=confidence, epsilon=epsilon
     )
-    config.check()
-    with progress_bar(max_iter, f"fooling → {backbone.classes[config.target]}") as progress:
-        result = make_fooling_image(backbone, picture, config, progress)
+    fooling = FoolingImage(backbone, picture, config)
+    with (
+        picture_kept_on_interrupt(out, fooling.current_image),
+        progress_bar(max_iter, f"fooling → {backbone.classes[config.target]}") as progress,
+    ):
+        result = fooling.run(progress)
     save_image(result.fooled, out)
     diff_path, panel_path = out.with_name(f"{out.stem}_diff.png"), out.with_name(f"{out.stem}_panel.png")
     save_image(difference_image(result.original, result.fooled), diff_path)

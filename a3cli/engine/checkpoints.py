@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from a3cli.engine.errors import A3Error, first_line
-from a3cli.engine.files import atomic_write
+from a3cli.engine.files import atomic_write, not_a_file
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
@@ -34,7 +34,7 @@ def read_weights_only(path: str | Path, what: str = "checkpoint", map_location: 
     if path.is_dir():
         raise A3Error(f"{str(path)!r} is a folder, not a {what} file")
     if not path.is_file():
-        raise A3Error(f"{what} file {str(path)!r} does not exist")
+        raise A3Error(f"{what} file {str(path)!r} {not_a_file(path)}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -13,18 +13,21 @@ on the run's seed and the iteration, so N ranks train the model one process woul
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import os
+import signal
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from a3cli.engine.errors import A3Error
+from a3cli.engine.errors import A3Error, first_line
 
 
 @dataclass(frozen=True)
@@ -111,10 +114,50 @@ def start(device: torch.device) -> World:
 def stop() -> None:
     """Leave the process group, at exit rather than at the end of a command: the command's
     DistributedDataParallel models hold the group, and one freed only while Python shuts down takes the
-    group's gloo threads down with it then (SIGABRT, 'terminate called without an active exception')."""
+    group's gloo threads down with it then (SIGABRT, 'terminate called without an active exception').
+
+    A signal now (torchrun passes Ctrl-C on, and SIGTERM after it) would break off the leaving half-way,
+    with the same abort: the process is ending anyway, so signals are ignored from here on."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread
+            signal.signal(signum, signal.SIG_IGN)
     gc.collect()  # models kept alive by reference cycles
-    if dist.is_initialized():
+    if dist.is_initialized() and not _group_broken:
         dist.destroy_process_group()
+
+
+# Messages of a collective whose peer is gone (gloo: the socket; NCCL: the communicator; either: a timeout).
+LOST_PEER = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "NCCL", "Timed out", "timed out")
+_group_broken = False  # a peer died: the group cannot be left cleanly
+
+
+def lost_contact(error: BaseException, world: World) -> str | None:
+    """How `error`, raised in a distributed step, says that another rank died or cannot be reached, if it does."""
+    if not world.distributed or not isinstance(error, RuntimeError):
+        return None
+    found = next((text for text in LOST_PEER if text in str(error)), None)
+    return found or (first_line(error) if isinstance(error, dist.DistError) else None)
+
+
+def leave_broken_group() -> None:
+    """A peer died: ignore the signals torchrun sends the survivors (the job is stopping already) and do not
+    try to leave the group at exit; the CLI ends the process at once after its line."""
+    global _group_broken
+    _group_broken = True
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def first_to_report() -> bool:
+    """Whether this rank is the first survivor to stop, so that one rank alone says why: a counter in
+    torchrun's store, which outlives any rank. Without an answer within seconds, this rank reports."""
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        store.set_timeout(timedelta(seconds=5))
+        return store.add("a3/stop-reported", 1) == 1
+    except Exception:  # the store is gone too: better two lines than none
+        return True
 
 
 def parallel(model: nn.Module, world: World) -> nn.Module:

@@ -12,9 +12,9 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Optional
 
-from a3cli.engine.errors import A3Error
+from a3cli.engine.errors import WriteError
 
 
 def shipped_weights_dir() -> Path:
@@ -33,8 +33,61 @@ SHIPPED_CAPTIONER = WEIGHTS_DIR / "caption_shapes.pt"  # caption-sample's defaul
 SHIPPED_MNIST_CLASSIFIER = WEIGHTS_DIR / "mnist_classifier.pt"  # the GANs' Fréchet distance (make weights)
 
 
+def not_a_file(path: str | Path) -> Optional[str]:
+    """Why `path` is not a file to read, or None: it is a folder, does not exist, or is something else
+    (a FIFO, a device such as /dev/zero, or a link to one) that reading would hang on or never finish."""
+    path = Path(path)
+    if path.is_dir():
+        return "is a folder"
+    if not path.exists():
+        return "does not exist"
+    return None if path.is_file() else "is not a regular file"
+
+
+def os_error_beneath(error: BaseException) -> Optional[OSError]:
+    """The OSError behind a failed write: the error itself, or one chained beneath it (torch.save raises
+    RuntimeError with the file's OSError as its context)."""
+    seen: Optional[BaseException] = error
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def cannot_write(path: str | Path, error: OSError) -> WriteError:
+    return WriteError(f"cannot write '{path}': {error.strerror or error}")
+
+
+def probe_folder(folder: str | Path) -> Optional[str]:
+    """Why no file can be created in `folder` (an existing folder), or None: a temporary file is made and
+    removed, which finds what permission bits do not (a read-only or special file system, a full disk)."""
+    probe = Path(folder) / f".a3-probe.{uuid.uuid4().hex}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as error:
+        return error.strerror or str(error)
+    probe.unlink(missing_ok=True)
+    return None
+
+
+def unwritable(folder: str | Path) -> Optional[str]:
+    """Why files cannot be written into `folder` (made if missing), or None: its nearest existing parent
+    must be a folder in which a file can be made."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"'{existing}' is not a folder"
+    failure = probe_folder(existing)
+    return None if failure is None else f"{failure} in '{existing}'"
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Call `write(file)` (its result is ignored) on a temporary file beside `path`, then rename it to `path`."""
+    """Call `write(file)` (its result is ignored) on a temporary file beside `path`, then rename it to `path`.
+
+    Any failure to write (disk full, file too large, permission) is a WriteError, with no temporary file left.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -42,7 +95,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
         # Mode 0o666 (less the umask) gives the usual permissions, unlike mkstemp's 0o600.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as error:
-        raise A3Error(f"cannot write '{path}': {error.strerror or error}") from None
+        raise cannot_write(path, error) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -51,8 +104,9 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
         os.replace(tmp, path)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError):  # disk full, permission denied, path is a folder
-            raise A3Error(f"cannot write '{path}': {error.strerror or error}") from None
+        cause = os_error_beneath(error) if isinstance(error, (OSError, RuntimeError)) else None
+        if cause is not None:  # disk full, file too large, permission denied, path is a folder
+            raise cannot_write(path, cause) from None
         raise
     return path
 

@@ -43,6 +43,8 @@ def load_image(path: str | os.PathLike, max_pixels: int = 100_000_000) -> Image.
         raise fail("it is a directory")
     if not path.exists():
         raise fail("no such file")
+    if not path.is_file():
+        raise fail("not a regular file")
     try:
         with warnings.catch_warnings():
             # Pillow only warns about images a bit over its limit; refuse them too.

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import signal
 import sys
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
@@ -29,8 +32,9 @@ else:
 
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.device import rng_state
-from a3cli.engine.distributed import World, restarted
-from a3cli.engine.errors import A3Error
+from a3cli.engine.distributed import World, first_to_report, leave_broken_group, lost_contact, restarted
+from a3cli.engine.errors import A3Error, RankLost, WriteError
+from a3cli.engine.files import cannot_write
 from a3cli.engine.progress import Progress, report
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -63,10 +67,14 @@ def lock_run_folder(out: str | Path) -> None:
         raise A3Error(
             f"'{out}' is in use by another a3 run (process {owner}); wait for it to end, or choose another --out"
         ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+    except OSError as error:  # a full disk: refused before any work
+        handle.close()
+        raise cannot_write(folder / LOCK_NAME, error) from None
     _held_locks[folder] = handle
 
 
@@ -129,12 +137,15 @@ def save_run(out: str | Path, kind: str, state: Mapping[str, Any]) -> Path:
 
 class DeferredInterrupt:
     """Ctrl-C (or SIGTERM, what schedulers and `timeout` send) during an iteration is held until the
-    iteration ends, so the checkpoint is consistent. A second one interrupts at once."""
+    iteration ends, so the checkpoint is consistent. A second one interrupts at once; under torchrun only
+    one that comes `echo` seconds after the first, since torchrun passes on the Ctrl-C that the terminal
+    already sent every rank."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, echo: float = 0.0) -> None:
         self.requested = False
+        self.echo, self.first = echo, 0.0
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> DeferredInterrupt:
@@ -145,9 +156,10 @@ class DeferredInterrupt:
         return self
 
     def handle(self, signum, frame) -> None:
-        if self.requested:
+        now = time.monotonic()
+        if self.requested and self.first and now - self.first >= self.echo:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.first = True, self.first or now
 
     def __exit__(self, *exc) -> None:
         for signum, previous in self.previous.items():
@@ -175,31 +187,79 @@ def train_loop(
 
     Ctrl-C (or a KeyboardInterrupt from `progress`) ends the current iteration, writes
     the checkpoint, calls `stopped()` and re-raises. A non-finite number stops the run
-    with an A3Error and leaves the last good checkpoint. Under torchrun the ranks agree
-    after every iteration on whether to stop, so they all stop at the same one.
+    with an A3Error and leaves the last good checkpoint, and so does a file that cannot be
+    written (WriteError). Under torchrun the ranks agree after every iteration on whether to
+    stop, so they all stop at the same one; a rank that dies stops the others (RankLost).
     """
-    with DeferredInterrupt() as interrupt:
-        while trainer.step < total:
-            numbers = trainer.train_step()
-            bad = {name: value for name, value in numbers.items() if not math.isfinite(value)}
-            if bad:
-                kept = (
-                    f"the last good checkpoint, '{checkpoint_path(trainer.out)}', is kept"
-                    if checkpoint_path(trainer.out).exists()
-                    else "no checkpoint was written yet"
-                )
-                shown = ", ".join(f"{name} {value}" for name, value in numbers.items())
-                raise A3Error(
-                    f"non-finite loss at iteration {trainer.step} ({shown}): training stopped; {kept}; "
-                    "try a smaller --lr"
-                )
-            try:
-                report(progress, trainer.step, numbers)
-            except KeyboardInterrupt:
-                interrupt.requested = True
-            interrupt.requested = world.any(interrupt.requested)
-            if interrupt.requested or trainer.step % save_every == 0 or trainer.step == total:
-                trainer.save()
-            if interrupt.requested:
-                trainer.stopped()
-                raise KeyboardInterrupt
+    saved = Saved(trainer.step if checkpoint_path(trainer.out).exists() else None)
+    try:
+        with DeferredInterrupt(echo=5.0 if world.distributed else 0.0) as interrupt:
+            while trainer.step < total:
+                iterate(trainer, total, save_every, progress, world, interrupt, saved)
+    except WriteError as error:
+        raise WriteError(f"{error}; {saved.kept()}") from None
+    except RuntimeError as error:
+        why = lost_contact(error, world)
+        if why is None:
+            raise
+        leave_broken_group()
+        raise RankLost(
+            f"rank {world.rank} of {world.world_size} lost contact with another rank ({why}) "
+            f"at iteration {trainer.step}: the job stopped; {saved.kept()}; resume it with: "
+            f"{resume_command(world)}",
+            report=first_to_report(),
+        ) from None
+
+
+@dataclass
+class Saved:
+    """The iteration of the run's last checkpoint, if it has one: what a run that stops on a fault keeps."""
+
+    step: Optional[int]
+
+    def kept(self) -> str:
+        if self.step is None:
+            return "no checkpoint was written yet"
+        return f"the last good checkpoint (iteration {self.step}) is kept"
+
+
+def iterate(
+    trainer: Trainer,
+    total: int,
+    save_every: int,
+    progress: Optional[Progress],
+    world: World,
+    interrupt: DeferredInterrupt,
+    saved: Saved,
+) -> None:
+    """One iteration of `train_loop`, its checks and its checkpoint."""
+    numbers = trainer.train_step()
+    bad = {name: value for name, value in numbers.items() if not math.isfinite(value)}
+    if bad:
+        kept = (
+            f"the last good checkpoint, '{checkpoint_path(trainer.out)}', is kept"
+            if checkpoint_path(trainer.out).exists()
+            else "no checkpoint was written yet"
+        )
+        shown = ", ".join(f"{name} {value}" for name, value in numbers.items())
+        raise A3Error(
+            f"non-finite loss at iteration {trainer.step} ({shown}): training stopped; {kept}; try a smaller --lr"
+        )
+    try:
+        report(progress, trainer.step, numbers)
+    except KeyboardInterrupt:
+        interrupt.requested = True
+    interrupt.requested = world.any(interrupt.requested)
+    if interrupt.requested or trainer.step % save_every == 0 or trainer.step == total:
+        trainer.save()
+        saved.step = trainer.step
+    if interrupt.requested:
+        trainer.stopped()
+        raise KeyboardInterrupt
+
+
+def resume_command(world: World) -> str:
+    """The command line that continues this run: the same options and --resume, under torchrun as before."""
+    args = sys.argv[1:] + ([] if "--resume" in sys.argv else ["--resume"])
+    launcher = f"torchrun --nproc-per-node {world.world_size} -m a3cli" if world.distributed else "a3"
+    return f"{launcher} {shlex.join(args)}"

@@ -22,7 +22,7 @@ from a3cli.engine.backbones.builders import Stage
 from a3cli.engine.backbones.weights import fit_weights, read_state_dict, weights_file
 from a3cli.engine.catalogue import BACKBONES, DEFAULT_BACKBONE, BackboneRecord, load
 from a3cli.engine.errors import A3Error
-from a3cli.engine.images import resize_shorter_side, to_tensor
+from a3cli.engine.images import resize_shorter_side, shorter_side_size, to_tensor
 
 Prediction = tuple[int, str, float]  # (class index, class name, probability)
 
@@ -103,7 +103,7 @@ class Backbone:
             if img.size == (size, size):
                 batch.append(to_tensor(img.convert("RGB")))
                 continue
-            img = resize_shorter_side(img.convert("RGB"), round(size * 256 / 224) if crop else size)
+            img = resize_shorter_side(img.convert("RGB"), self.resized_side(size, crop))
             if crop:
                 left, top = (img.width - size) // 2, (img.height - size) // 2
                 img = img.crop((left, top, left + size, top + size))
@@ -111,6 +111,17 @@ class Backbone:
         if not crop and len({t.shape for t in batch}) > 1:
             raise ValueError("uncropped images of different shapes cannot form one batch")
         return self.normalize(torch.stack(batch).to(self.device))
+
+    def resized_side(self, size: int | None = None, crop: bool = True) -> int:
+        """The shorter side `preprocess` resizes an image to: size·256/224 before the crop, else size."""
+        size = size or self.image_size
+        return round(size * 256 / 224) if crop else size
+
+    def check_resizable(self, images: Sequence[Image.Image]) -> None:
+        """Refuse, before any work, an image `preprocess` could not resize (too elongated)."""
+        for img in images:
+            if img.size != (self.image_size, self.image_size):
+                shorter_side_size(img, self.resized_side())
 
     def features(self, x: torch.Tensor, layers: Sequence[str]) -> list[torch.Tensor]:
         """Outputs of the named stages, in the order asked; stops after the deepest one."""

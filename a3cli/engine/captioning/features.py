@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from PIL import Image
 
 from a3cli.engine.catalogue import CAPTION_FEATURES
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
-from a3cli.engine.errors import A3Error
+from a3cli.engine.errors import A3Error, A3Note, WriteError
+from a3cli.engine.files import unwritable
 from a3cli.engine.images import to_tensor
 from a3cli.engine.progress import Progress, report
 
@@ -128,6 +130,15 @@ def cached_features(key_parts: dict, make: Callable[[], torch.Tensor], folder: P
                 return state["features"]
         except A3Error:
             pass  # a damaged cache file is made again
+    why = unwritable(path.parent)
+    if why is not None:  # said before the work, and the work is done all the same
+        warnings.warn(
+            A3Note(f"the feature cache '{path.parent}' cannot be written ({why}): features are not kept"), stacklevel=2
+        )
     features = make()
-    save_checkpoint({"kind": "features", "key": key_parts, "features": features}, path)
+    if why is None:
+        try:
+            save_checkpoint({"kind": "features", "key": key_parts, "features": features}, path)
+        except WriteError as error:  # the disk filled up during the work
+            warnings.warn(A3Note(f"features are not kept: {error}"), stacklevel=2)
     return features

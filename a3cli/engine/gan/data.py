@@ -21,6 +21,7 @@ import contextlib
 import functools
 import gzip
 import io
+import multiprocessing
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -259,6 +260,9 @@ class Batches:
         return self.images[self.order(b)].to(self.device, non_blocking=True)
 
 
+DECODED_SAMPLE = 32  # files of a folder decoded whole before a run: the header check passes truncated JPEGs
+
+
 def readable(path: Path) -> bool:
     """Whether Pillow recognises the file (its header only: fast enough for many thousands of files)."""
     try:
@@ -267,6 +271,30 @@ def readable(path: Path) -> bool:
         return True
     except Exception:  # Pillow signals bad files with many exception types
         return False
+
+
+def decodes(path: Path) -> bool:
+    """Whether the whole file decodes (a truncated JPEG has a good header)."""
+    try:
+        load_image(path)
+        return True
+    except A3Error:
+        return False
+
+
+def evenly_spaced(paths: list[Path], k: int) -> list[Path]:
+    """k of the paths, spread over the whole list (a folder's bad files may sit together)."""
+    if len(paths) <= k:
+        return list(paths)
+    return [paths[i * len(paths) // k] for i in range(k)]
+
+
+def worker_error(error: A3Error) -> A3Error:
+    """An A3Error raised in a DataLoader worker, as its own line: the main process gets it back wrapped in
+    "Caught A3Error in DataLoader worker process 0." and the worker's traceback."""
+    last = str(error).strip().splitlines()[-1] if str(error).strip() else ""
+    name = f"{A3Error.__module__}.{A3Error.__name__}: "
+    return A3Error(last[len(name) :]) if last.startswith(name) else error
 
 
 class ImageFolder(Dataset):
@@ -280,7 +308,11 @@ class ImageFolder(Dataset):
             raise A3Error(f"--dataset '{folder}' is not a folder")
         found = image_files(folder)
         self.paths = [p for p in found if readable(p)]
+        sample = evenly_spaced(self.paths, DECODED_SAMPLE)
+        broken = {p for p in sample if not decodes(p)}
+        self.paths = [] if sample and len(broken) == len(sample) else [p for p in self.paths if p not in broken]
         self.skipped = len(found) - len(self.paths)
+        self.undecodable = multiprocessing.Value("i", 0)  # files that failed later, in any DataLoader worker
         if not self.paths:
             raise A3Error(
                 f"no readable images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder '{folder}'"
@@ -302,6 +334,8 @@ class ImageFolder(Dataset):
                 picture = load_image(self.paths[(index + offset) % len(self.paths)])
                 break
             except A3Error:
+                with self.undecodable.get_lock():
+                    self.undecodable.value += 1
                 continue
         else:
             raise A3Error(f"no image in '{self.folder}' could be decoded")
@@ -350,4 +384,8 @@ class FolderBatches:
                 )
             )
         self.next_batch = b + 1
-        return next(self.loader).to(self.device, non_blocking=True)
+        try:
+            batch = next(self.loader)
+        except A3Error as error:
+            raise worker_error(error) from None
+        return batch.to(self.device, non_blocking=True)

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
+from a3cli.engine.files import not_a_file
 from a3cli.engine.gan.classifier import (
     DEFAULT_CLASSIFIER,
     FEATURE_DIM,
@@ -202,8 +203,7 @@ def judge_classifier(
     if classifier is None and not DEFAULT_CLASSIFIER.is_file():
         return None, {"frechet_note": classifier_missing(DEFAULT_CLASSIFIER)}
     if classifier is not None and not Path(classifier).is_file():
-        why = "is a folder" if Path(classifier).is_dir() else "does not exist"
-        raise A3Error(f"--classifier '{classifier}' {why}")
+        raise A3Error(f"--classifier '{classifier}' {not_a_file(classifier)}")
     try:
         model, info = load_classifier(classifier, device)
     except A3Error as error:

@@ -34,6 +34,7 @@ from a3cli.engine.style.colors import keep_colors, luminance_only
 
 LINE_SEARCH = "strong_wolfe"
 MIN_SIZE, MAX_SIZE = 16, 4096  # shorter side of the picture and of the style images, pixels
+MAX_ITERATIONS = 100_000  # loss evaluations: hours of work already
 Snapshot = Callable[[int, Tensor], None]  # (step, image (3, H, W) in [0, 1])
 
 
@@ -78,8 +79,8 @@ class StyleConfig:
             raise A3Error("--style-blend-weights must be non-negative and not all zero")
         if self.optimizer not in ("lbfgs", "adam"):
             raise A3Error(f"--optimizer {self.optimizer!r} is not one of adam, lbfgs")
-        if self.iterations < 1:
-            raise A3Error("--iterations must be at least 1")
+        if not 1 <= self.iterations <= MAX_ITERATIONS:
+            raise A3Error(f"--iterations must be between 1 and {MAX_ITERATIONS}")
         if not (math.isfinite(self.lr) and self.lr > 0) or (self.decay_lr is not None and not self.decay_lr > 0):
             raise A3Error("--lr and --decay-lr must be positive")
         sizes = [self.image_size] + ([self.style_size] if self.style_size is not None else [])

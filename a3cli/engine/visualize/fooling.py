@@ -114,60 +114,80 @@ def pgd_step(backbone: Backbone, grad: torch.Tensor, lr: float) -> torch.Tensor:
     return lr / 255 / std * grad.sign()
 
 
+class FoolingImage:
+    """One fooling image being made: the picture so far is `current_image()` at any time, so a caller that
+    catches Ctrl-C can keep it."""
+
+    def __init__(self, backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConfig) -> None:
+        config.check()
+        self.backbone, self.config = backbone, config
+        x0 = backbone.preprocess(image) if isinstance(image, Image.Image) else image.to(backbone.device)
+        self.x0 = as_saved(backbone, x0)  # start from exactly what an 8-bit file holds
+        self.x = self.x0.clone()
+
+    def current_image(self) -> torch.Tensor:
+        """The image so far as its 8-bit file holds it: (3, H, W) in [0, 1]."""
+        return quantize(self.backbone.deprocess(as_saved(self.backbone, self.x.detach()))[0]).cpu()
+
+    def run(self, progress: Progress | None = None) -> FoolResult:
+        backbone, config, x0 = self.backbone, self.config, self.x0
+        lo, hi = bounds(backbone, x0, config.epsilon)
+        step = assignment_step if config.epsilon is None else pgd_step
+        target = config.target
+
+        def goal(probs: torch.Tensor) -> bool:
+            hit = int(probs.argmax()) == target
+            return hit and (config.confidence is None or float(probs[target]) >= config.confidence)
+
+        with torch.no_grad():
+            first = backbone.logits(x0).softmax(dim=1)[0]
+        x = self.x
+        iterations, success = 0, False
+        while True:
+            x.requires_grad_(True)
+            scores = backbone.logits(x)
+            # The assignment's test on the running image first; the saved image is checked only then.
+            if goal(scores.detach().softmax(dim=1)[0]):
+                with torch.no_grad():
+                    if goal(backbone.logits(as_saved(backbone, x)).softmax(dim=1)[0]):
+                        success = True
+                        break
+            if iterations == config.max_iter:
+                break
+            (grad,) = torch.autograd.grad(scores[0, target], x)
+            with torch.no_grad():
+                x = self.x = torch.maximum(torch.minimum(x + step(backbone, grad, config.lr), hi), lo)
+            iterations += 1
+            report(progress, iterations, {"target p": float(scores.detach().softmax(dim=1)[0, target])})
+        return self.result(x, first, iterations, success)
+
+    def result(self, x: torch.Tensor, first: torch.Tensor, iterations: int, success: bool) -> FoolResult:
+        backbone, config, x0, target = self.backbone, self.config, self.x0, self.config.target
+        saved = as_saved(backbone, x.detach())  # within the bounds too: they lie on the 8-bit grid
+        with torch.no_grad():
+            probs = backbone.logits(saved).softmax(dim=1)[0]
+        original = quantize(backbone.deprocess(x0)[0]).cpu()
+        fooled = quantize(backbone.deprocess(saved)[0]).cpu()
+        diff = ((fooled - original) * 255).round()  # whole 8-bit steps
+        return FoolResult(
+            original=original,
+            fooled=fooled,
+            success=success,
+            iterations=iterations,
+            target=target,
+            original_class=int(first.argmax()),
+            original_prob=float(first.max()),
+            final_class=int(probs.argmax()),
+            final_prob=float(probs.max()),
+            target_prob=float(probs[target]),
+            l2=float(diff.norm()),
+            linf=float(diff.abs().max()),
+            epsilon=config.epsilon,
+        )
+
+
 def fool(
     backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConfig, progress: Progress | None = None
 ) -> FoolResult:
     """Make a fooling image of `image` (PIL, or a normalised (1, 3, H, W) batch) for `config.target`."""
-    config.check()
-    x0 = backbone.preprocess(image) if isinstance(image, Image.Image) else image.to(backbone.device)
-    x0 = as_saved(backbone, x0)  # start from exactly what an 8-bit file holds
-    lo, hi = bounds(backbone, x0, config.epsilon)
-    step = assignment_step if config.epsilon is None else pgd_step
-    target = config.target
-
-    def goal(probs: torch.Tensor) -> bool:
-        hit = int(probs.argmax()) == target
-        return hit and (config.confidence is None or float(probs[target]) >= config.confidence)
-
-    with torch.no_grad():
-        first = backbone.logits(x0).softmax(dim=1)[0]
-    x = x0.clone()
-    iterations, success = 0, False
-    while True:
-        x.requires_grad_(True)
-        scores = backbone.logits(x)
-        # The assignment's test on the running image first; the saved image is checked only then.
-        if goal(scores.detach().softmax(dim=1)[0]):
-            with torch.no_grad():
-                if goal(backbone.logits(as_saved(backbone, x)).softmax(dim=1)[0]):
-                    success = True
-                    break
-        if iterations == config.max_iter:
-            break
-        (grad,) = torch.autograd.grad(scores[0, target], x)
-        with torch.no_grad():
-            x = torch.maximum(torch.minimum(x + step(backbone, grad, config.lr), hi), lo)
-        iterations += 1
-        report(progress, iterations, {"target p": float(scores.detach().softmax(dim=1)[0, target])})
-
-    saved = as_saved(backbone, x.detach())  # within the bounds too: they lie on the 8-bit grid
-    with torch.no_grad():
-        probs = backbone.logits(saved).softmax(dim=1)[0]
-    original = quantize(backbone.deprocess(x0)[0]).cpu()
-    fooled = quantize(backbone.deprocess(saved)[0]).cpu()
-    diff = ((fooled - original) * 255).round()  # whole 8-bit steps
-    return FoolResult(
-        original=original,
-        fooled=fooled,
-        success=success,
-        iterations=iterations,
-        target=target,
-        original_class=int(first.argmax()),
-        original_prob=float(first.max()),
-        final_class=int(probs.argmax()),
-        final_prob=float(probs.max()),
-        target_prob=float(probs[target]),
-        l2=float(diff.norm()),
-        linf=float(diff.abs().max()),
-        epsilon=config.epsilon,
-    )
+    return FoolingImage(backbone, image, config).run(progress)
