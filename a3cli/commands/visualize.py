@@ -199,7 +199,7 @@ def saliency(
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.files import write_json
     from a3cli.engine.images import load_image
-    from a3cli.engine.visualize.saliency import SaliencyConfig, total_passes
+    from a3cli.engine.visualize.saliency import SaliencyConfig, gradcam_stage, total_passes
     from a3cli.engine.visualize.saliency import saliency as compute
 
     torch_device = seeded_device(device, seed)
@@ -221,6 +221,7 @@ def saliency(
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
     backbone = load_backbone(model, torch_device, weights)
     class_index = None if target is None else resolve_class(target, backbone.classes)
+    config.layer = gradcam_stage(backbone, config.layer)  # a wrong --layer fails before any work
     with progress_bar(total_passes(config, len(pictures)), f"saliency ({config.method})") as progress:
         result = compute(backbone, pictures, class_index, config, progress, seed=seed)
     records = write_saliency_maps(images, result, backbone.name, backbone.classes, out, npy)
