@@ -16,8 +16,16 @@ ship (--photos samples: astronaut, chelsea, coffee, rocket, china, flower).
   saliency  model-randomisation sanity check (Adebayo et al. 2018): Spearman rank correlation
             between the map of the trained network and of one with re-initialised weights
             (last layer only, and all layers), per photo; near 0 means the map depends on the model.
+  gradcam   a3's Grad-CAM against pytorch-grad-cam's GradCAM (`grad-cam` on PyPI, imported only here
+            and only when installed) on the same model and stage (the head), predicted class: Spearman
+            rank correlation and largest absolute difference of the two maps, each min-max normalised.
+  faithfulness
+            deletion and insertion areas (RISE) of every method's map, and of two baselines that know
+            nothing of the model (uniform noise, a centred Gaussian), per photo; CPU seconds per image
+            for each method's map and for the curves.
 
-Usage: python benchmarks/bench_visualize.py [--only fool,ig,classvis,saliency] [--epsilon none,2,4,8]
+Usage: python benchmarks/bench_visualize.py [--only fool,ig,classvis,saliency,gradcam,faithfulness]
+                                            [--epsilon none,2,4,8]
                                             [--photos examples|samples] [--out out/bench_visualize]
 Writes OUT/bench_visualize_<parts>.json with every number.
 """
@@ -37,10 +45,13 @@ import torch
 from PIL import Image
 
 from a3cli.engine.backbones.registry import load_backbone
+from a3cli.engine.catalogue import SALIENCY_METHODS
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.images import load_image, make_grid, save_image
 from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, held_out_probability, target_probability
+from a3cli.engine.visualize.faithfulness import deletion_insertion
 from a3cli.engine.visualize.fooling import FoolConfig, fool
+from a3cli.engine.visualize.gradcam import gradcam
 from a3cli.engine.visualize.saliency import SaliencyConfig, method_maps, randomize_weights, saliency_maps
 
 CLASSVIS_CLASSES = [130, 76, 945, 1, 980]  # flamingo, tarantula, bell pepper, goldfish, volcano
@@ -221,14 +232,119 @@ def bench_saliency(pictures, device) -> dict:
     return {"summary": summary, "rows": rows}
 
 
+class TappedBackbone(torch.nn.Module):
+    """The backbone as one module with an identity module after stage `layer`: what pytorch-grad-cam hooks."""
+
+    def __init__(self, backbone, layer: str):
+        super().__init__()
+        self.backbone, self.layer, self.tap = backbone, layer, torch.nn.Identity()
+        self.net = backbone.model  # registered, so .eval() reaches it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name, stage in self.backbone.stages:
+            x = stage(x)
+            if name == self.layer:
+                x = self.tap(x)
+        return self.backbone.head(x)
+
+
+def min_max(m: torch.Tensor) -> torch.Tensor:
+    return (m - m.min()) / (m.max() - m.min()).clamp(min=1e-12)
+
+
+def bench_gradcam(backbone, pictures, layer: str = "head") -> dict:
+    try:
+        from pytorch_grad_cam import GradCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    except ImportError:
+        print("gradcam: pytorch_grad_cam is not installed (pip install grad-cam, in a scratch environment)")
+        return {}
+    tapped = TappedBackbone(backbone, layer)
+    reference = GradCAM(model=tapped, target_layers=[tapped.tap])
+    rows = []
+    for name, picture in pictures.items():
+        x = backbone.preprocess(picture)
+        with torch.no_grad():
+            target = backbone.logits(x).argmax(dim=1)
+        ours = min_max(gradcam(backbone, x, target, layer)[0].cpu().double())
+        # The backbone is frozen: the gradient reaches the hooked stage only if the input asks for one.
+        cam = reference(x.clone().requires_grad_(True), targets=[ClassifierOutputTarget(int(target))])[0]
+        theirs = min_max(torch.from_numpy(cam).double())
+        row = {
+            "photo": name,
+            "class": backbone.classes[int(target)],
+            "spearman": spearman(ours, theirs),
+            "max_abs_difference": float((ours - theirs).abs().max()),
+        }
+        rows.append(row)
+        print(
+            f"  gradcam {name:10s} {row['class'][:20]:20s} rho={row['spearman']:.6f} "
+            f"max|diff|={row['max_abs_difference']:.1e}",
+            flush=True,
+        )
+    return {"layer": layer, "rows": rows}
+
+
+def baseline_maps(x: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    """Maps that know nothing of the model: uniform noise, and a Gaussian centred on the picture (σ = side/4)."""
+    n, _, h, w = x.shape
+    noise = torch.rand(n, h, w, generator=torch.Generator().manual_seed(seed))
+    ys, xs = torch.meshgrid(torch.arange(h) - (h - 1) / 2, torch.arange(w) - (w - 1) / 2, indexing="ij")
+    centre = torch.exp(-(ys**2 + xs**2) / (2 * (min(h, w) / 4) ** 2)).expand(n, h, w)
+    return {"random": noise.to(x.device), "centre Gaussian": centre.to(x.device)}
+
+
+def bench_faithfulness(backbone, pictures, steps: int, seed: int) -> dict:
+    rows = []
+    for name, picture in pictures.items():
+        x = backbone.preprocess(picture)
+        with torch.no_grad():
+            target = backbone.logits(x).argmax(dim=1)
+        maps, seconds = baseline_maps(x, seed), {}
+        for method in SALIENCY_METHODS:
+            start = time.process_time()
+            maps[method] = method_maps(backbone, x, target, SaliencyConfig(method), seeded_generator(seed, x.device))[0]
+            seconds[method] = time.process_time() - start
+        for method, m in maps.items():
+            start = time.process_time()
+            areas = deletion_insertion(backbone, x, target, m, steps, SaliencyConfig().batch_size).areas()
+            row = {
+                "photo": name,
+                "class": backbone.classes[int(target)],
+                "method": method,
+                "deletion_auc": float(areas["deletion_auc"][0]),
+                "insertion_auc": float(areas["insertion_auc"][0]),
+                "map_cpu_seconds": seconds.get(method, 0.0),
+                "curves_cpu_seconds": time.process_time() - start,
+            }
+            rows.append(row)
+            print(
+                f"  faithfulness {name:10s} {method:20s} deletion={row['deletion_auc']:.3f} "
+                f"insertion={row['insertion_auc']:.3f} map {row['map_cpu_seconds']:.1f} s "
+                f"curves {row['curves_cpu_seconds']:.1f} s (CPU)",
+                flush=True,
+            )
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    summary = {
+        m: {
+            k: statistics.mean(r[k] for r in rows if r["method"] == m)
+            for k in ("deletion_auc", "insertion_auc", "map_cpu_seconds", "curves_cpu_seconds")
+        }
+        for m in methods
+    }
+    print("faithfulness (means over photos):", json.dumps(summary), flush=True)
+    return {"steps": steps, "summary": summary, "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="fool,ig,classvis,saliency")
+    parser.add_argument("--only", default="fool,ig,classvis,saliency,gradcam,faithfulness")
     parser.add_argument("--out", type=Path, default=Path("out/bench_visualize"))
     parser.add_argument("--photos", choices=("examples", "samples"), default="examples")
     parser.add_argument("--targets", type=int, default=10, help="random target classes per photo (fool)")
     parser.add_argument("--epsilon", default="none", help="fool budgets, comma-separated (none: unbounded)")
     parser.add_argument("--param", default="fourier", help="classvis parametrisation(s), comma-separated")
+    parser.add_argument("--faithfulness-steps", type=int, default=SaliencyConfig().faithfulness_steps)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -256,6 +372,10 @@ def main() -> None:
         }
     if "saliency" in parts:
         results["saliency"] = bench_saliency(pictures, device)
+    if "gradcam" in parts:
+        results["gradcam"] = bench_gradcam(backbone, pictures)
+    if "faithfulness" in parts:
+        results["faithfulness"] = bench_faithfulness(backbone, pictures, args.faithfulness_steps, args.seed)
     path = args.out / f"bench_visualize_{'_'.join(parts)}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {path}")

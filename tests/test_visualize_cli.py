@@ -84,6 +84,28 @@ def test_saliency_for_a_named_class_with_integrated_gradients(photos, tmp_path, 
         assert "try more --steps" in stdout
 
 
+def test_saliency_gradcam_with_faithfulness_end_to_end(photos, tmp_path, capsys):
+    small = tmp_path / "small.png"
+    with Image.open(photos["coffee"]) as photo:
+        photo.resize((96, 64)).save(small)
+    out, js = tmp_path / "cam.png", tmp_path / "cam.json"
+    argv = ["saliency", str(small), "--method", "gradcam", "--faithfulness", "--faithfulness-steps", "4"]
+    code, stdout, err = run(argv + ["--out", str(out), "--json", str(js), "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "deletion AUC" in stdout and out.is_file()
+    (record,) = json.loads(js.read_text())
+    assert record["method"] == "gradcam" and record["layer"] == "head" and record["faithfulness_steps"] == 4
+    deletion, insertion = record["deletion_curve"], record["insertion_curve"]
+    assert len(deletion) == len(insertion) == 5
+    # The deletion curve starts at the photo's probability of its predicted class; insertion ends there.
+    assert deletion[0] == pytest.approx(record["top"][0]["probability"], abs=1e-4)
+    assert insertion[-1] == pytest.approx(deletion[0]) and insertion[0] == pytest.approx(deletion[-1])
+    assert record["deletion_auc"] == pytest.approx(np.trapezoid(deletion, np.linspace(0, 1, 5)))
+    assert record["insertion_auc"] == pytest.approx(np.trapezoid(insertion, np.linspace(0, 1, 5)))
+    with Image.open(record["faithfulness_png"]) as figure:
+        assert figure.format == "PNG" and record["faithfulness_png"] == str(tmp_path / "cam_faithfulness.png")
+
+
 def test_fool_end_to_end(photos, tmp_path, capsys):
     out, js = tmp_path / "fooled.png", tmp_path / "fool.json"
     code, stdout, err = run(
@@ -283,6 +305,8 @@ def test_saliency_fool_and_classvis_on_lite1_and_lite2(model, size, photos, tmp_
         (["fool", "{coffee}", "--target", "1", "--confidence", "2"], "--confidence"),
         (["fool", "{coffee}", "--target", "1", "--epsilon", "0.5"], "--epsilon must be between 1 and 255"),
         (["saliency", "{coffee}", "--method", "ig", "--rule", "simpson"], "unknown --rule 'simpson'"),
+        (["saliency", "{coffee}", "--method", "gradcam", "--layer", "block99"], "has no --layer 'block99'"),
+        (["saliency", "{coffee}", "--faithfulness", "--faithfulness-steps", "0"], "--faithfulness-steps must be"),
         (["classvis"], "Missing option '--class'"),
         (["classvis", "--class", "dog"], "closest: "),
         (["classvis", "--class", "1", "--param", "cppn"], "unknown --param 'cppn'"),

@@ -29,8 +29,10 @@ from a3cli.app import (
     top_table,
 )
 from a3cli.engine.catalogue import (
+    BACKBONES,
     CLASSVIS_PARAMS,
     CLASSVIS_SIZE,
+    DEFAULT_BACKBONE,
     FOOL_DEFAULTS,
     IG_RULES,
     SALIENCY_BASELINES,
@@ -60,7 +62,7 @@ ClassOption = Annotated[
 MethodOption = Annotated[
     str,
     option(
-        "--method", help=" | ".join("/".join((m.name, *m.aliases)) for m in SALIENCY_METHODS.values()), panel=METHOD
+        "--method", help=" | ".join(min((m.name, *m.aliases), key=len) for m in SALIENCY_METHODS.values()), panel=METHOD
     ),
 ]
 SamplesOption = Annotated[
@@ -73,6 +75,21 @@ StepsOption = Annotated[
 RuleOption = Annotated[str, option("--rule", help=f"Integrated Gradients: {' | '.join(IG_RULES)}.", panel=METHOD)]
 BaselineOption = Annotated[
     str, option("--baseline", help=f"Integrated Gradients: {' | '.join(SALIENCY_BASELINES)}.", panel=METHOD)
+]
+LayerOption = Annotated[
+    Optional[str],
+    option(
+        "--layer",
+        help=f"Grad-CAM: the stage it weighs (default per model: {BACKBONES[DEFAULT_BACKBONE].gradcam_layer}).",
+        panel=METHOD,
+        show_default=False,
+    ),
+]
+FaithfulnessOption = Annotated[
+    bool, option("--faithfulness", help="Deletion and insertion curves: OUT_faithfulness.png.", panel=METHOD)
+]
+FaithfulnessStepsOption = Annotated[
+    int, option("--faithfulness-steps", max=1000, help="Steps of those curves, from none to all pixels.", panel=METHOD)
 ]
 BatchOption = Annotated[int, option("--batch-size", min=1, max=4096, help="Images (or copies) per pass.", panel=METHOD)]
 PanelOutOption = Annotated[
@@ -154,6 +171,9 @@ def saliency(
     steps: StepsOption = SALIENCY_DEFAULTS["steps"],
     rule: RuleOption = SALIENCY_DEFAULTS["rule"],
     baseline: BaselineOption = SALIENCY_DEFAULTS["baseline"],
+    layer: LayerOption = SALIENCY_DEFAULTS["layer"],
+    faithfulness: FaithfulnessOption = SALIENCY_DEFAULTS["faithfulness"],
+    faithfulness_steps: FaithfulnessStepsOption = SALIENCY_DEFAULTS["faithfulness_steps"],
     batch_size: BatchOption = SALIENCY_DEFAULTS["batch_size"],
     out: PanelOutOption = Path("saliency.png"),
     npy: NpyOption = False,
@@ -167,7 +187,10 @@ def saliency(
     vanilla: the assignment's |d score / d pixel|, max over channels;
     smoothgrad: vanilla maps averaged over noisy copies;
     integrated-gradients (ig): attributions integrated from a baseline
-    image, with how far they are from adding up to s(image) - s(baseline).
+    image, with how far they are from adding up to s(image) - s(baseline);
+    gradcam: a stage's channels weighted by their mean gradient;
+    guided-gradcam: gradcam times guided backpropagation.
+    --faithfulness scores any map by deletion and insertion.
 
     Examples:
 
@@ -176,17 +199,28 @@ def saliency(
       a3 saliency examples/*.jpg --method smoothgrad --out maps.png --npy
 
       a3 saliency examples/coffee.jpg --class cup --method ig --json cup.json
+
+      a3 saliency examples/chelsea.jpg --method gradcam --faithfulness
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.files import write_json
     from a3cli.engine.images import load_image
-    from a3cli.engine.visualize.saliency import SaliencyConfig, total_passes
+    from a3cli.engine.visualize.saliency import SaliencyConfig, gradcam_stage, total_passes
     from a3cli.engine.visualize.saliency import saliency as compute
 
     torch_device = seeded_device(device, seed)
     config = SaliencyConfig(
-        method=method, samples=samples, noise=noise, steps=steps, baseline=baseline, batch_size=batch_size, rule=rule
+        method=method,
+        samples=samples,
+        noise=noise,
+        steps=steps,
+        baseline=baseline,
+        batch_size=batch_size,
+        rule=rule,
+        layer=layer,
+        faithfulness=faithfulness,
+        faithfulness_steps=faithfulness_steps,
     )
     config.check()
     check_output(out, "png")
@@ -195,11 +229,14 @@ def saliency(
     backbone = load_backbone(model, torch_device, weights)
     backbone.check_resizable(pictures)
     class_index = None if target is None else resolve_class(target, backbone.classes)
+    config.layer = gradcam_stage(backbone, config.layer)  # a wrong --layer fails before any work
     with progress_bar(total_passes(config, len(pictures)), f"saliency ({config.method})") as progress:
         result = compute(backbone, pictures, class_index, config, progress, seed=seed)
-    records = write_saliency_maps(images, result, config, backbone.name, backbone.classes, out, npy)
+    records = write_saliency_maps(images, result, backbone.name, backbone.classes, out, npy)
     if config.method == "integrated-gradients" and result.numbers:
         show_completeness(images, result.numbers, config)
+    if result.curves is not None:
+        write_faithfulness(images, result, records, out)
     if json_out is not None:
         write_json(json_out, records)
         console.print(f"wrote {json_out}")
@@ -208,7 +245,6 @@ def saliency(
 def write_saliency_maps(
     images: list[Path],
     result: SaliencyResult,
-    config: SaliencyConfig,
     model: str,
     classes: list[str],
     out: Path,
@@ -218,8 +254,10 @@ def write_saliency_maps(
     from a3cli.engine.figures import saliency_panel
     from a3cli.engine.images import save_image
 
+    config = result.config
+    assert config is not None
+    recorded = {name: getattr(config, name) for name in SALIENCY_METHODS[config.method].recorded}
     records = []
-    ig = config.method == "integrated-gradients"  # its records and table say how complete the maps are
     for i, (path, png) in enumerate(zip(images, per_image_paths(out, images, ".png"))):
         console.print(top_table(f"{path}  ({model})", result.top[i]))
         save_image(saliency_panel(result.images[i], result.maps[i]), png)
@@ -232,8 +270,7 @@ def write_saliency_maps(
             "top": top_records(result.top[i]),
             **result.numbers[i],
         }
-        if ig:
-            record.update(steps=config.steps, rule=config.rule, baseline=config.baseline)
+        record.update(recorded)
         console.print(f"map for class {result.targets[i]} {classes[result.targets[i]]!r}: wrote {png}")
         if npy:
             import numpy as np
@@ -246,6 +283,34 @@ def write_saliency_maps(
             console.print(f"wrote {npy_path}")
         records.append(record)
     return records
+
+
+def write_faithfulness(images: list[Path], result: SaliencyResult, records: list[dict[str, Any]], out: Path) -> None:
+    """The deletion and insertion areas as a table, their curves as OUT_faithfulness.png and in the records."""
+    from a3cli.engine.figures import faithfulness_figure
+
+    curves = result.curves
+    assert curves is not None
+    steps = len(curves.fractions) - 1
+    table = Table(
+        title=f"faithfulness ({steps} steps): lower deletion, higher insertion is better", title_justify="left"
+    )
+    for column in ("image", "class", "deletion AUC", "insertion AUC"):
+        table.add_column(column, justify="left" if column in ("image", "class") else "right")
+    for i, (path, record) in enumerate(zip(images, records)):
+        table.add_row(
+            str(path), record["class"]["name"], f"{record['deletion_auc']:.3f}", f"{record['insertion_auc']:.3f}"
+        )
+        record["faithfulness_steps"] = steps
+        record["deletion_curve"] = curves.deletion[i].tolist()
+        record["insertion_curve"] = curves.insertion[i].tolist()
+    console.print(table)
+    png = out.with_name(f"{out.stem}_faithfulness.png")
+    labels = [f"{path.stem} ({record['class']['name']})" for path, record in zip(images, records)]
+    faithfulness_figure(curves.fractions, curves.deletion, curves.insertion, labels, png)
+    for record in records:
+        record["faithfulness_png"] = str(png)
+    console.print(f"wrote {png}")
 
 
 def show_completeness(images: list[Path], numbers: list[dict[str, float]], config: SaliencyConfig) -> None:

@@ -107,6 +107,8 @@ class BackboneRecord:
     style: Optional[dict[str, Any]] = None  # `a3 stylize` settings; None: the user gives layers and weights
     classvis_param: str = "pixel"  # `a3 classvis --param` when none is given
     classvis: dict[str, dict[str, Any]] = field(default_factory=dict)  # per --param, overrides CLASSVIS_SETTINGS
+    # `a3 saliency --method gradcam --layer` when none is given: the last convolutional stage (None: the last stage)
+    gradcam_layer: Optional[str] = None
 
     @property
     def offline(self) -> bool:
@@ -146,6 +148,7 @@ def lite_record(variant: int, image_size: int, layers: dict[str, Any]) -> Backbo
         style={**layers, **LITE_STYLE},
         classvis_param="fourier",
         classvis=LITE_CLASSVIS,
+        gradcam_layer="head",
     )
 
 
@@ -160,6 +163,7 @@ BACKBONE_RECORDS = [
         "a3cli.engine.backbones.builders:squeezenet",
         feature_dim=512,
         torchvision_weights="SqueezeNet1_1_Weights",
+        gradcam_layer="12",  # the last Fire module, before the classifier's 1x1 convolution
         # The assignment's Composition VII settings with its optimiser.
         style={
             **SQUEEZE_LAYERS,
@@ -177,6 +181,7 @@ BACKBONE_RECORDS = [
         "a3cli.engine.backbones.builders:vgg",
         feature_dim=4096,
         torchvision_weights="VGG16_Weights",
+        gradcam_layer="relu5_3",  # the last convolution's ReLU, as Selvaraju et al. take it (not pool5)
         style={**GATYS_VGG_LAYERS, "content_weight": 1e-2, "style_weights": [1e3] * 5, "tv_weight": 1e-2},
     ),
     BackboneRecord(
@@ -184,6 +189,7 @@ BACKBONE_RECORDS = [
         "a3cli.engine.backbones.builders:vgg",
         feature_dim=4096,
         torchvision_weights="VGG19_Weights",
+        gradcam_layer="relu5_4",
         style={**GATYS_VGG_LAYERS, "content_weight": 1e-2, "style_weights": [1e3] * 5, "tv_weight": 1e-2},
     ),
     BackboneRecord(
@@ -191,6 +197,7 @@ BACKBONE_RECORDS = [
         "a3cli.engine.backbones.builders:resnet",
         feature_dim=512,
         torchvision_weights="ResNet18_Weights",
+        gradcam_layer="layer4",
         style={
             "content_layer": "layer2",
             "style_layers": ["stem", "layer1", "layer2", "layer3"],
@@ -353,6 +360,7 @@ class SaliencyMethod:
     help: str
     passes: Optional[str] = None  # the SaliencyConfig field that counts the passes per image (None: one)
     aliases: tuple[str, ...] = ()  # other names --method accepts
+    recorded: tuple[str, ...] = ()  # the SaliencyConfig fields that each image's JSON record holds
 
 
 SALIENCY_METHODS: dict[str, SaliencyMethod] = {
@@ -376,6 +384,19 @@ SALIENCY_METHODS: dict[str, SaliencyMethod] = {
             "from adding up to s(image) - s(baseline)",
             passes="steps",
             aliases=("ig",),
+            recorded=("steps", "rule", "baseline"),
+        ),
+        SaliencyMethod(
+            "gradcam",
+            "a3cli.engine.visualize.gradcam:gradcam_method",
+            "Grad-CAM: a stage's channels weighted by their mean gradient, ReLU, upsampled to the picture",
+            recorded=("layer",),
+        ),
+        SaliencyMethod(
+            "guided-gradcam",
+            "a3cli.engine.visualize.gradcam:guided_gradcam_method",
+            "Grad-CAM times guided backpropagation's input gradient (the fine detail inside the coarse map)",
+            recorded=("layer",),
         ),
     ]
 }
@@ -399,6 +420,9 @@ SALIENCY_DEFAULTS: dict[str, Any] = {
     "rule": "gauss-legendre-squared",
     "baseline": "black",
     "batch_size": 16,
+    "layer": None,  # Grad-CAM's stage; None: the backbone's gradcam_layer
+    "faithfulness": False,
+    "faithfulness_steps": 32,  # deletion and insertion: the K steps from none to all of the pixels
 }
 
 

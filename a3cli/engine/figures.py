@@ -1,8 +1,9 @@
 """What a3 shows people: matplotlib figures (Agg, no window) saved as PNG atomically, and picture panels.
 
 Figures: predictions, loss curves, captioned images, where an attention captioner looked for each word,
-a GAN run's Fréchet distance. Panels are tensors (3, H, W) built from the picture primitives of
-images.py (heat maps, overlays, rows): saliency maps and fooling images.
+a GAN run's Fréchet distance, the deletion and insertion curves of saliency maps. Panels are tensors
+(3, H, W) built from the picture primitives of images.py (heat maps, overlays, rows): saliency maps and
+fooling images.
 """
 
 from __future__ import annotations
@@ -196,5 +197,29 @@ def attention_figure(
     for ax, (panel, word) in zip(axes.flat, panels):
         ax.imshow(panel.permute(1, 2, 0).numpy())
         ax.set_title(word, fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def faithfulness_figure(
+    fractions: torch.Tensor, deletion: torch.Tensor, insertion: torch.Tensor, labels: Sequence[str], path: str | Path
+) -> Path:
+    """Deletion and insertion curves side by side, one line per image, its area under the curve in the legend."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, curves, title in (
+        (axes[0], deletion, "deletion (lower: better)"),
+        (axes[1], insertion, "insertion (higher: better)"),
+    ):
+        for curve, label in zip(curves, labels):
+            area = float(torch.trapezoid(curve, fractions))
+            ax.plot(fractions.numpy(), curve.numpy(), label=f"{label}: AUC {area:.3f}")
+        ax.set_title(title)
+        ax.set_xlabel("fraction of pixels, most salient first")
+        ax.set_xlim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("probability of the class")
+    axes[0].set_ylim(0, 1.02)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -16,13 +16,15 @@ assignment, so that other classes cannot raise it by losing score themselves):
   since a ReLU network's path integrand has kinks and spikes (from a black baseline,
   mostly within the first 6% of the path) and too few points can miss it badly.
 
-All work on batches of images and are taken in the backbone's normalised input space.
+All work on batches of images and are taken in the backbone's normalised input space. Grad-CAM and
+guided Grad-CAM, which read a stage of the network rather than the pixels, are in gradcam.py; how
+faithful any map is to the model (deletion and insertion) in faithfulness.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, cast
 
 import numpy as np
@@ -31,6 +33,7 @@ from PIL import Image
 
 from a3cli.engine.backbones.registry import Backbone, Prediction
 from a3cli.engine.catalogue import (
+    BACKBONES,
     IG_RULES,
     SALIENCY_ALIASES,
     SALIENCY_BASELINES,
@@ -41,6 +44,7 @@ from a3cli.engine.catalogue import (
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress, report
+from a3cli.engine.visualize.faithfulness import Curves, concatenated, deletion_insertion
 
 Tick = Optional[Callable[[int], None]]  # told how many passes each chunk of work took
 Numbers = dict[str, torch.Tensor]  # a method's numbers: name -> one value per image (N,)
@@ -56,6 +60,9 @@ class SaliencyConfig:
     baseline: str = D["baseline"]  # Integrated Gradients: the image the path starts from
     batch_size: int = D["batch_size"]  # images (or noisy/path copies) per forward-backward pass
     rule: str = D["rule"]  # Integrated Gradients: the quadrature along the path (IG_RULES)
+    layer: Optional[str] = D["layer"]  # Grad-CAM: the stage it weighs (None: the backbone's gradcam_layer)
+    faithfulness: bool = D["faithfulness"]  # also the deletion and insertion curves of each map
+    faithfulness_steps: int = D["faithfulness_steps"]  # their steps from none to all of the pixels
 
     def __post_init__(self) -> None:
         self.method = SALIENCY_ALIASES.get(self.method, self.method)
@@ -70,6 +77,8 @@ class SaliencyConfig:
             raise A3Error(f"unknown --rule {self.rule!r}; choose one of: {', '.join(IG_RULES)}")
         if self.samples < 1 or self.steps < 1 or self.batch_size < 1:
             raise A3Error("--samples, --steps and --batch-size must be at least 1")
+        if self.faithfulness_steps < 1:
+            raise A3Error(f"--faithfulness-steps must be at least 1, not {self.faithfulness_steps}")
         if self.noise < 0:
             raise A3Error("--noise must be 0 or more")
 
@@ -81,6 +90,17 @@ class SaliencyResult:
     targets: list[int]  # the class each map explains
     top: list[list[Prediction]]  # top-5 (index, name, probability) per image
     numbers: list[dict[str, float]] = field(default_factory=list)  # the method's numbers, per image
+    config: Optional[SaliencyConfig] = None  # the settings used, with the defaults filled in
+    curves: Optional[Curves] = None  # deletion and insertion, when config.faithfulness
+
+
+def gradcam_stage(backbone: Backbone, layer: str | None) -> str:
+    """The stage Grad-CAM weighs: `layer`, or the backbone's catalogue default (else its last stage)."""
+    record = BACKBONES.get(backbone.name)
+    stage = layer or (record.gradcam_layer if record else None) or backbone.layer_names[-1]
+    if stage not in backbone.layer_names:
+        raise A3Error(f"{backbone.name} has no --layer {stage!r}; its stages are: {', '.join(backbone.layer_names)}")
+    return stage
 
 
 def input_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -285,10 +305,12 @@ def saliency(
 ) -> SaliencyResult:
     """Maps for PIL images, in batches: for class `target`, or each image's predicted class when None.
 
-    SmoothGrad's noise comes from a generator seeded with `seed`.
+    SmoothGrad's noise comes from a generator seeded with `seed`. With `config.faithfulness` each map's
+    deletion and insertion curves too, and their areas among its numbers.
     """
     config = config or SaliencyConfig()
     config.check()
+    config = replace(config, layer=gradcam_stage(backbone, config.layer))
     generator = seeded_generator(seed, backbone.device)
     done = 0
 
@@ -297,7 +319,7 @@ def saliency(
         done += k
         report(progress, done, {})
 
-    maps, pictures, targets, tops, numbers = [], [], [], [], []
+    maps, pictures, targets, tops, numbers, curves = [], [], [], [], [], []
     for start in range(0, len(images), config.batch_size):
         x = backbone.preprocess(images[start : start + config.batch_size])
         with torch.no_grad():
@@ -305,18 +327,26 @@ def saliency(
         wanted = probs.argmax(dim=1) if target is None else torch.full_like(probs[:, 0], target, dtype=torch.long)
         batch_tick = lambda k, n=x.shape[0]: tick(k * n)  # noqa: E731  (count image-passes)
         batch_maps, batch_numbers = method_maps(backbone, x, wanted, config, generator, batch_tick)
+        if config.faithfulness:
+            curves.append(
+                deletion_insertion(backbone, x, wanted, batch_maps, config.faithfulness_steps, config.batch_size, tick)
+            )
+            batch_numbers = {**batch_numbers, **curves[-1].areas()}
         maps.append(batch_maps.cpu())
         pictures.append(backbone.deprocess(x).clamp(0, 1).cpu())
         targets += [int(t) for t in wanted]
         tops += backbone.top_classes(probs, top)
         numbers += [{name: float(values[i]) for name, values in batch_numbers.items()} for i in range(x.shape[0])]
-    return SaliencyResult(torch.cat(pictures), torch.cat(maps), targets, tops, numbers)
+    joined = concatenated(curves) if curves else None
+    return SaliencyResult(torch.cat(pictures), torch.cat(maps), targets, tops, numbers, config, joined)
 
 
 def total_passes(config: SaliencyConfig, images: int) -> int:
-    """How many image-passes `saliency` reports, for a progress bar's total."""
+    """How many image-passes `saliency` reports, for a progress bar's total (the faithfulness curves'
+    forward passes count one each)."""
     passes = SALIENCY_METHODS[config.method].passes
-    return images * (getattr(config, passes) if passes else 1)
+    faithfulness = 2 * (config.faithfulness_steps + 1) if config.faithfulness else 0
+    return images * ((getattr(config, passes) if passes else 1) + faithfulness)
 
 
 def randomize_weights(backbone: Backbone, scope: str = "all", seed: int = 0) -> Backbone:
