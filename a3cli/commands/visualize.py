@@ -196,8 +196,6 @@ def saliency(
 
       a3 saliency examples/chelsea.jpg --out chelsea_saliency.png
 
-      a3 saliency examples/*.jpg --method smoothgrad --out maps.png --npy
-
       a3 saliency examples/coffee.jpg --class cup --method ig --json cup.json
 
       a3 saliency examples/chelsea.jpg --method gradcam --faithfulness
