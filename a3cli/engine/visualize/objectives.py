@@ -85,8 +85,11 @@ class ChannelObjective:
                 f"{backbone.name} has no layer {self.layer!r} for --objective; "
                 f"its layers are: {', '.join(backbone.layer_names)}"
             )
+        dtype = next(backbone.model.parameters()).dtype
         with torch.no_grad():
-            (maps,) = backbone.features(torch.zeros(1, 3, size, size, device=backbone.device), [self.layer])
+            (maps,) = backbone.features(
+                torch.zeros(1, 3, size, size, device=backbone.device, dtype=dtype), [self.layer]
+            )
         _, count, height, width = maps.shape
         if max(self.channels) >= count:
             raise A3Error(f"--objective: {self.layer} has channels 0-{count - 1}, not {max(self.channels)}")
