@@ -238,13 +238,13 @@ def bench_saliency(pictures, device) -> dict:
     return {"summary": summary, "rows": rows}
 
 
-def bench_channels(backbone, out: Path, layers: list[str], channels: int, seed: int) -> dict:
+def bench_channels(backbone, out: Path, layers: list[str], channels: int, size: int, seed: int) -> dict:
     """One sheet per layer, as `a3 classvis --objective LAYER:0-(channels-1)` draws it."""
     rows = []
     for layer in layers:
         objective = ChannelObjective(layer, tuple(range(channels)))
         start, cpu = time.perf_counter(), time.process_time()
-        drawing = ClassVisualization(backbone, ClassVisConfig(objective=objective), seed=seed)
+        drawing = ClassVisualization(backbone, ClassVisConfig(objective=objective, size=size), seed=seed)
         sheet = drawing.run()
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         path = save_image(sheet, out / f"channels_{layer}.png")
@@ -357,6 +357,7 @@ def main() -> None:
     parser.add_argument("--param", default="fourier", help="classvis parametrisation(s), comma-separated")
     parser.add_argument("--layers", default="block4,block10", help="channels: layers, comma-separated")
     parser.add_argument("--channels", type=int, default=16, help="channels: channels per sheet (0 .. N-1)")
+    parser.add_argument("--size", type=int, default=224, help="channels: picture side, pixels")
     parser.add_argument("--budgets", default="none,1,2,4", help="untargeted: budgets, comma-separated")
     parser.add_argument("--steps", type=int, default=10, help="untargeted: most steps")
     parser.add_argument("--step-size", type=float, default=1.0, help="untargeted: PGD step, 0-255 units")
@@ -388,7 +389,9 @@ def main() -> None:
     if "saliency" in parts:
         results["saliency"] = bench_saliency(pictures, device)
     if "channels" in parts:
-        results["channels"] = bench_channels(backbone, args.out, args.layers.split(","), args.channels, args.seed)
+        results["channels"] = bench_channels(
+            backbone, args.out, args.layers.split(","), args.channels, args.size, args.seed
+        )
     if "untargeted" in parts:
         budgets = [None if e == "none" else float(e) for e in args.budgets.split(",")]
         results["untargeted"] = bench_untargeted(backbone, pictures, budgets, args.steps, args.step_size)
