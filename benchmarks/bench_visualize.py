@@ -24,9 +24,20 @@ ship (--photos samples: astronaut, chelsea, coffee, rocket, china, flower).
             nothing of the model (uniform noise, a centred Gaussian), per photo; CPU seconds per image
             for each method's map and for the curves.
 
-Usage: python benchmarks/bench_visualize.py [--only fool,ig,classvis,saliency,gradcam,faithfulness]
-                                            [--epsilon none,2,4,8]
-                                            [--photos examples|samples] [--out out/bench_visualize]
+  channels  a sheet of --channels channels for each of --layers (`a3 classvis --objective LAYER:0-15`,
+            the command's defaults): the diagonal share (each channel's activation z-scored over the
+            sheet's pictures; the share of channels whose own picture excites them most) and CPU time.
+  untargeted  `fool` without a target (until the saved image's top-1 changes) at each --budgets
+            (0-255 units; none: unbounded), against torchattacks' untargeted PGD with the same budget,
+            --steps and --step-size, no random start (only if torchattacks is installed: never a
+            dependency). Success on the saved 8-bit image, median L-infinity and L2 (0-255 units) and
+            seconds per image.
+
+
+Usage: python benchmarks/bench_visualize.py [--only fool,ig,classvis,saliency,gradcam,faithfulness,channels,
+                                                   untargeted] [--epsilon none,2,4,8]
+                                            [--photos examples|samples] [--layers block4,block10]
+                                            [--budgets none,1,2,4] [--out out/bench_visualize]
 Writes OUT/bench_visualize_<parts>.json with every number.
 """
 
@@ -47,11 +58,18 @@ from PIL import Image
 from a3cli.engine.backbones.registry import load_backbone
 from a3cli.engine.catalogue import SALIENCY_METHODS
 from a3cli.engine.device import seeded_generator
-from a3cli.engine.images import load_image, make_grid, save_image
-from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, held_out_probability, target_probability
+from a3cli.engine.images import load_image, make_grid, quantize, save_image
+from a3cli.engine.visualize.classvis import (
+    ClassVisConfig,
+    ClassVisualization,
+    held_out_probability,
+    sheet_activations,
+    target_probability,
+)
 from a3cli.engine.visualize.faithfulness import deletion_insertion
 from a3cli.engine.visualize.fooling import FoolConfig, fool
 from a3cli.engine.visualize.gradcam import gradcam
+from a3cli.engine.visualize.objectives import ChannelObjective, diagonal_share
 from a3cli.engine.visualize.saliency import SaliencyConfig, method_maps, randomize_weights, saliency_maps
 
 CLASSVIS_CLASSES = [130, 76, 945, 1, 980]  # flamingo, tarantula, bell pepper, goldfish, volcano
@@ -336,6 +354,115 @@ def bench_faithfulness(backbone, pictures, steps: int, seed: int) -> dict:
     return {"steps": steps, "summary": summary, "rows": rows}
 
 
+def bench_channels(backbone, out: Path, layers: list[str], channels: int, size: int, seed: int) -> dict:
+    """One sheet per layer, as `a3 classvis --objective LAYER:0-(channels-1)` draws it."""
+    rows = []
+    for layer in layers:
+        objective = ChannelObjective(layer, tuple(range(channels)))
+        start, cpu = time.perf_counter(), time.process_time()
+        drawing = ClassVisualization(backbone, ClassVisConfig(objective=objective, size=size), seed=seed)
+        sheet = drawing.run()
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+        path = save_image(sheet, out / f"channels_{layer}.png")
+        share = diagonal_share(sheet_activations(backbone, drawing.current_images(), objective))
+        rows.append(
+            {
+                "layer": layer,
+                "channels": channels,
+                "diagonal_share": share,
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "settings": drawing.config.settings(),
+                "image": str(path),
+            }
+        )
+        print(
+            f"  channels {layer}: diagonal share {share['channels']:.0%} (pictures {share['pictures']:.0%}), "
+            f"{seconds:.0f} s wall, {cpu_seconds:.0f} s CPU",
+            flush=True,
+        )
+    return {"rows": rows}
+
+
+class Classifier(torch.nn.Module):
+    """The backbone as torchattacks wants a model: images in [0, 1] -> logits."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        self.net = backbone.model  # torchattacks looks at the parameters' device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.logits(self.backbone.normalize(x))
+
+
+def untargeted_row(backbone, x: torch.Tensor, adversarial: torch.Tensor, original: int, clock: tuple) -> dict:
+    """Success, L-infinity and L2 (0-255 units) of an attack's image as an 8-bit file stores it, and its
+    wall and CPU seconds since `clock` = (perf_counter, process_time) at its start."""
+    seconds, cpu_seconds = time.perf_counter() - clock[0], time.process_time() - clock[1]
+    saved = quantize(adversarial)
+    with torch.no_grad():
+        top1 = int(backbone.logits(backbone.normalize(saved)).argmax())
+    diff = ((saved - quantize(x)) * 255).round()
+    return {
+        "success": top1 != original,
+        "new_class": backbone.classes[top1],
+        "linf": float(diff.abs().max()),
+        "l2": float(diff.norm()),
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+    }
+
+
+def summarise(runs: list[dict]) -> dict:
+    return {
+        "runs": len(runs),
+        "success_rate": sum(r["success"] for r in runs) / len(runs),
+        "median_linf": statistics.median(r["linf"] for r in runs),
+        "median_l2": statistics.median(r["l2"] for r in runs),
+        "seconds_per_image": statistics.mean(r["seconds"] for r in runs),
+        "cpu_seconds_per_image": statistics.mean(r["cpu_seconds"] for r in runs),
+    }
+
+
+def bench_untargeted(backbone, pictures, budgets: list[Optional[float]], steps: int, step_size: float) -> dict:
+    """a3's untargeted fooling against torchattacks' untargeted PGD, same budget, steps and step size."""
+    try:
+        import torchattacks
+    except ImportError:
+        torchattacks = None
+        print("  untargeted: torchattacks is not installed; a3 only", flush=True)
+    model = Classifier(backbone).eval()  # torchattacks restores the mode it found: train() would undo eval()
+    results = []
+    for epsilon in budgets:
+        ours, theirs = [], []
+        for name, picture in pictures.items():
+            x = backbone.deprocess(as_batch(backbone, picture))
+            clock = time.perf_counter(), time.process_time()
+            r = fool(backbone, backbone.normalize(x), FoolConfig(None, lr=step_size, max_iter=steps, epsilon=epsilon))
+            row = untargeted_row(backbone, x, r.fooled[None].to(x.device), r.original_class, clock)
+            ours.append({"photo": name, "steps": r.iterations, **row})
+            if torchattacks is None or epsilon is None:
+                continue
+            attack = torchattacks.PGD(model, eps=epsilon / 255, alpha=step_size / 255, steps=steps, random_start=False)
+            clock = time.perf_counter(), time.process_time()
+            adversarial = attack(quantize(x), torch.tensor([r.original_class], device=x.device))
+            theirs.append({"photo": name, **untargeted_row(backbone, x, adversarial, r.original_class, clock)})
+        result = {"epsilon": epsilon, "a3": summarise(ours), "a3_runs": ours}
+        if theirs:
+            result["torchattacks"], result["torchattacks_runs"] = summarise(theirs), theirs
+        print(f"  untargeted eps={epsilon}: a3 {json.dumps(result['a3'])}", flush=True)
+        if theirs:
+            print(f"    torchattacks PGD {json.dumps(result['torchattacks'])}", flush=True)
+        results.append(result)
+    return {"steps": steps, "step_size": step_size, "rows": results}
+
+
+def as_batch(backbone, picture: Image.Image) -> torch.Tensor:
+    """The photo as the network's 8-bit input crop, normalised (1, 3, H, W)."""
+    return backbone.normalize(quantize(backbone.deprocess(backbone.preprocess(picture))))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="fool,ig,classvis,saliency,gradcam,faithfulness")
@@ -345,6 +472,12 @@ def main() -> None:
     parser.add_argument("--epsilon", default="none", help="fool budgets, comma-separated (none: unbounded)")
     parser.add_argument("--param", default="fourier", help="classvis parametrisation(s), comma-separated")
     parser.add_argument("--faithfulness-steps", type=int, default=SaliencyConfig().faithfulness_steps)
+    parser.add_argument("--layers", default="block4,block10", help="channels: layers, comma-separated")
+    parser.add_argument("--channels", type=int, default=16, help="channels: channels per sheet (0 .. N-1)")
+    parser.add_argument("--size", type=int, default=224, help="channels: picture side, pixels")
+    parser.add_argument("--budgets", default="none,1,2,4", help="untargeted: budgets, comma-separated")
+    parser.add_argument("--steps", type=int, default=10, help="untargeted: most steps")
+    parser.add_argument("--step-size", type=float, default=1.0, help="untargeted: PGD step, 0-255 units")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -376,6 +509,13 @@ def main() -> None:
         results["gradcam"] = bench_gradcam(backbone, pictures)
     if "faithfulness" in parts:
         results["faithfulness"] = bench_faithfulness(backbone, pictures, args.faithfulness_steps, args.seed)
+    if "channels" in parts:
+        results["channels"] = bench_channels(
+            backbone, args.out, args.layers.split(","), args.channels, args.size, args.seed
+        )
+    if "untargeted" in parts:
+        budgets = [None if e == "none" else float(e) for e in args.budgets.split(",")]
+        results["untargeted"] = bench_untargeted(backbone, pictures, budgets, args.steps, args.step_size)
     path = args.out / f"bench_visualize_{'_'.join(parts)}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {path}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from a3cli.engine.backbones.registry import Backbone
 from a3cli.engine.errors import A3Error
 from a3cli.engine.visualize.classvis import (
     ClassVisConfig,
@@ -16,9 +19,11 @@ from a3cli.engine.visualize.classvis import (
     class_visualization,
     held_out_probability,
     jitter,
+    sheet_activations,
     target_probability,
 )
 from a3cli.engine.visualize.fooling import FoolConfig, as_saved, bounds, fool
+from a3cli.engine.visualize.objectives import ChannelObjective, diagonal_share, parse_objective
 from a3cli.engine.visualize.saliency import (
     SaliencyConfig,
     baseline_image,
@@ -354,3 +359,125 @@ def test_classvis_config_checks():
     ):
         with pytest.raises(A3Error):
             bad.check()
+
+
+def tiny_backbone(height: int = 5, width: int = 7) -> Backbone:
+    """A 1×1 convolution (3 -> 4 channels) then a ReLU: every activation's gradient can be written out."""
+    conv = torch.nn.Conv2d(3, 4, 1).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.arange(12, dtype=torch.float64).view(4, 3, 1, 1) / 6 - 1)
+        conv.bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0]))
+    conv.requires_grad_(False)
+    return Backbone(
+        name="tiny",
+        model=conv,
+        stages=[("conv", conv), ("relu", torch.relu)],
+        head=lambda maps: maps.mean(dim=(2, 3)),
+        pool=lambda maps: maps.mean(dim=(2, 3)),
+        feature_dim=4,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        source="test",
+        classes=["a", "b", "c", "d"],
+    )
+
+
+def test_channel_objective_is_each_pictures_own_channel_mean_with_its_hand_gradient():
+    backbone, (h, w) = tiny_backbone(), (5, 7)
+    weight, bias = backbone.model.weight[:, :, 0, 0], backbone.model.bias
+    x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x.requires_grad_(True)
+    for layer in ("conv", "relu"):
+        objective = ChannelObjective(layer, (1, 3))  # picture 0 draws channel 1, picture 1 channel 3
+        scores = objective(backbone, x)
+        (grad,) = torch.autograd.grad(scores.sum(), x)
+        pre = torch.einsum("kc,nchw->nkhw", weight, x.detach()) + bias.view(1, 4, 1, 1)
+        act = pre if layer == "conv" else pre.clamp(min=0)
+        assert torch.allclose(scores, torch.stack([act[0, 1].mean(), act[1, 3].mean()]))
+        for picture, channel in enumerate((1, 3)):
+            # d mean_hw(act_c) / d x_k,h,w = W[c, k] / (H·W), times the ReLU's gate 1[pre > 0]
+            gate = torch.ones(h, w, dtype=torch.float64) if layer == "conv" else (pre[picture, channel] > 0).double()
+            expected = weight[channel].view(3, 1, 1) * gate / (h * w)
+            assert torch.allclose(grad[picture], expected)
+    assert objective.activations(backbone, x).shape == (2, 2) and objective.batch == 2
+
+
+def test_neuron_objective_is_one_place_of_the_map_column_x_row_y():
+    backbone = tiny_backbone()
+    weight = backbone.model.weight[:, :, 0, 0]
+    x = torch.randn(1, 3, 5, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64, requires_grad=True)
+    objective = ChannelObjective("conv", (2,), position=(6, 1))  # x = 6 (of 7 columns), y = 1
+    (score,) = objective(backbone, x)
+    (grad,) = torch.autograd.grad(score, x)
+    assert torch.allclose(score, weight[2] @ x[0, :, 1, 6].detach() + backbone.model.bias[2])
+    expected = torch.zeros_like(x)
+    expected[0, :, 1, 6] = weight[2]
+    assert torch.equal(grad, expected)
+    assert objective.record() == {"kind": "neuron", "layer": "conv", "channels": [2], "x": 6, "y": 1}
+
+
+def test_objectives_parse_and_check_their_layer_channels_and_place():
+    assert parse_objective("block4:3") == ChannelObjective("block4", (3,))
+    assert parse_objective("block4:0-15").channels == tuple(range(16))
+    assert parse_objective("head:2@3,4") == ChannelObjective("head", (2,), (3, 4))
+    for bad in ("block4", "block4:", "block4:a", "block4:3@1", "block4:3-1", ":3", "block4:3@1,2,3"):
+        with pytest.raises(A3Error):
+            parse_objective(bad)
+    backbone = tiny_backbone()
+    ChannelObjective("relu", (0, 3), (31, 31)).check(backbone, 32)
+    for bad_objective in (
+        ChannelObjective("fc", (0,)),
+        ChannelObjective("conv", (4,)),
+        ChannelObjective("conv", (0,), (32, 0)),
+    ):
+        with pytest.raises(A3Error):
+            bad_objective.check(backbone, 32)
+    with pytest.raises(A3Error):
+        ClassVisConfig(target=1, objective=ChannelObjective("conv", (0,))).check()
+    with pytest.raises(A3Error):
+        ClassVisConfig().check()
+
+
+def test_diagonal_share_z_scores_each_channel_over_the_pictures():
+    # channel 1 is loud everywhere: its own picture still wins its column, but without z-scores picture 0's
+    # row would be won by channel 1.
+    values = torch.tensor([[1.0, 10.0, 0.0], [0.0, 12.0, 0.0], [0.0, 10.0, 1.0]])
+    assert diagonal_share(values) == {"channels": 1.0, "pictures": 1.0}
+    assert diagonal_share(values.flip(0))["channels"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("param", ["pixel", "fourier"])
+def test_a_sheet_of_channels_is_one_batched_optimisation(lite0, param):
+    objective = ChannelObjective("block4", (0, 1, 2, 3))
+    config = ClassVisConfig(objective=objective, param=param, iterations=12, size=64, max_jitter=4)
+    drawing = ClassVisualization(lite0, config, seed=0)
+    start = drawing.current_images()
+    sheet = drawing.run()
+    pictures = drawing.current_images()
+    assert pictures.shape == (4, 3, 64, 64)  # one picture per channel, in one batch
+    assert sheet.shape == (3, 2 * 64 + 3 * 2, 2 * 64 + 3 * 2)  # saved as a 2×2 grid
+    before, after = sheet_activations(lite0, start, objective), sheet_activations(lite0, pictures, objective)
+    assert bool((after.diagonal() > before.diagonal()).all())  # each picture raised its own channel
+    assert diagonal_share(after)["channels"] >= 0.75
+
+
+def test_untargeted_fooling_stops_at_the_first_change_of_the_saved_image(lite0, photos, tmp_path):
+    from a3cli.engine.images import save_image
+
+    for epsilon in (None, 1.0):
+        config = FoolConfig(target=None, epsilon=epsilon, max_iter=50)
+        result = fool(lite0, Image.open(photos["coffee"]), config)
+        assert result.success and result.final_class != result.original_class and result.iterations >= 1
+        path = save_image(result.fooled, tmp_path / "untargeted.png")
+        with torch.no_grad():
+            top1 = int(lite0.logits(lite0.preprocess(Image.open(path))).argmax())
+        assert top1 == result.final_class != result.original_class  # judged on the file itself
+        numbers = result.numbers(lite0.classes)
+        assert numbers["untargeted"] and numbers["new_class"]["index"] == top1 and numbers["target"] is None
+        # One step fewer and the saved image still shows the original class: it stopped at the first change.
+        fewer = fool(lite0, Image.open(photos["coffee"]), replace(config, max_iter=result.iterations - 1))
+        assert not fewer.success and fewer.final_class == fewer.original_class
+        if epsilon is not None:
+            assert result.linf <= epsilon
+    with pytest.raises(A3Error):
+        FoolConfig(target=None, confidence=0.5).check()

@@ -311,6 +311,15 @@ def test_saliency_fool_and_classvis_on_lite1_and_lite2(model, size, photos, tmp_
         (["classvis", "--class", "dog"], "closest: "),
         (["classvis", "--class", "1", "--param", "cppn"], "unknown --param 'cppn'"),
         (["classvis", "--class", "1", "--size", "64", "--max-jitter", "64"], "--max-jitter"),
+        (["classvis", "--objective", "block99:1"], "has no layer 'block99'"),
+        (["classvis", "--objective", "block4:40"], "block4 has channels 0-39, not 40"),
+        (["classvis", "--objective", "block4:0-99"], "block4 has channels 0-39, not 99"),
+        (["classvis", "--objective", "block4:1@8,0", "--size", "64"], "map is 8×8 at --size 64"),
+        (["classvis", "--objective", "block4"], "expected LAYER:CHANNEL"),
+        (["classvis", "--objective", "block4:3-1"], "is empty"),
+        (["classvis", "--class", "1", "--objective", "block4:1"], "--class and --objective exclude each other"),
+        (["fool", "{coffee}", "--untargeted", "--target", "1"], "--untargeted takes no --target"),
+        (["fool", "{coffee}", "--untargeted", "--confidence", "0.5"], "--confidence needs a --target"),
     ],
 )
 def test_mistakes_end_in_one_line(argv, message, photos, tmp_path, capsys):
@@ -319,3 +328,42 @@ def test_mistakes_end_in_one_line(argv, message, photos, tmp_path, capsys):
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
+
+
+def test_classvis_draws_a_sheet_of_channels_and_a_neuron(tmp_path, capsys):
+    out, js = tmp_path / "sheet.png", tmp_path / "sheet.json"
+    common = ["--iterations", "2", "--size", "48", "--max-jitter", "4", "--device", "cpu"]
+    code, stdout, err = run(
+        ["classvis", "--objective", "block4:0-3", "--save-every", "1", "--out", str(out), "--json", str(js), *common],
+        capsys,
+    )
+    assert code == 0, err
+    numbers = json.loads(js.read_text())
+    assert numbers["objective"] == {"kind": "channel", "layer": "block4", "channels": [0, 1, 2, 3]}
+    assert [p["name"] for p in numbers["pictures"]] == ["block4:0", "block4:1", "block4:2", "block4:3"]
+    assert 0 <= numbers["diagonal_share"]["channels"] <= 1 and numbers["settings"]["param"] == "fourier"
+    assert Image.open(out).size == (2 * 48 + 6, 2 * 48 + 6)  # one grid: 2×2 pictures, 2-px padding
+    assert sorted(p.name for p in (tmp_path / "sheet_frames").iterdir()) == ["00001.png", "00002.png"]
+    assert "excited most by their own picture" in " ".join(stdout.split())
+    code, stdout, err = run(
+        ["classvis", "--objective", "block10:5@1,2", "--param", "pixel", "--out", str(out), "--json", str(js), *common],
+        capsys,
+    )
+    assert code == 0, err
+    numbers = json.loads(js.read_text())
+    assert numbers["objective"] == {"kind": "neuron", "layer": "block10", "channels": [5], "x": 1, "y": 2}
+    assert "diagonal_share" not in numbers and Image.open(out).size == (48, 48)
+
+
+def test_fool_untargeted_end_to_end(photos, tmp_path, capsys):
+    out, js = tmp_path / "u.png", tmp_path / "u.json"
+    argv = ["fool", str(photos["coffee"]), "--untargeted", "--epsilon", "2", "--out", str(out), "--json", str(js)]
+    code, stdout, err = run([*argv, "--device", "cpu"], capsys)
+    assert code == 0, err
+    numbers = json.loads(js.read_text())
+    assert numbers["untargeted"] and numbers["success"] and numbers["target"] is None and numbers["linf"] <= 2
+    assert numbers["new_class"] == numbers["final"] and numbers["final"]["index"] != numbers["original"]["index"]
+    code, stdout, err = run(["classify", str(out), "--top", "1", "--json", str(tmp_path / "c.json")], capsys)
+    assert code == 0, err
+    (record,) = json.loads((tmp_path / "c.json").read_text())
+    assert record["top"][0]["index"] == numbers["new_class"]["index"]  # the saved PNG shows the new class

@@ -98,8 +98,10 @@ PanelOutOption = Annotated[
 NpyOption = Annotated[bool, option("--npy", help="Also save each raw map as .npy beside it.", panel=INPUTS)]
 # fool
 TargetOption = Annotated[
-    str, option("--target", "-t", help="Class to make the model see: index or name.", panel=INPUTS, show_default=False)
+    Optional[str],
+    option("--target", "-t", help="Class to make the model see: index or name.", panel=INPUTS, show_default=False),
 ]
+UntargetedOption = Annotated[bool, option("--untargeted", help="No target: until the top-1 class changes.", panel=LOSS)]
 FoolLrOption = Annotated[float, option("--lr", help="Step length (lr·g/‖g‖₂; with --epsilon lr·sign g).")]
 MaxIterOption = Annotated[int, option("--max-iter", min=0, max=100000, help="Most gradient steps.")]
 ConfidenceOption = Annotated[
@@ -115,7 +117,12 @@ FoolOutOption = Annotated[
 ]
 # classvis
 ClassvisTargetOption = Annotated[
-    str, option("--class", "-c", help="ImageNet class to draw: index or name.", panel=INPUTS, show_default=False)
+    Optional[str],
+    option("--class", "-c", help="ImageNet class to draw: index or name.", panel=INPUTS, show_default=False),
+]
+ObjectiveOption = Annotated[
+    Optional[str],
+    option("--objective", help="Or a channel: LAYER:C, LAYER:C1-C2, LAYER:C@X,Y.", panel=INPUTS, show_default=False),
 ]
 ParamOption = Annotated[
     Optional[str], option("--param", help=f"{' | '.join(CLASSVIS_PARAMS)} (default: per model).", show_default=False)
@@ -338,7 +345,8 @@ def show_completeness(images: list[Path], numbers: list[dict[str, float]], confi
 @app.command()
 def fool(
     image: Annotated[Path, typer.Argument(help="The photo to change.", show_default=False)],
-    target: TargetOption,
+    target: TargetOption = None,
+    untargeted: UntargetedOption = False,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
     lr: FoolLrOption = FOOL_DEFAULTS["lr"],
@@ -354,8 +362,9 @@ def fool(
 
     Gradient ascent on the target's score with the assignment's normalised
     step; with --epsilon, projected gradient ascent (sign steps) that keeps
-    every pixel within ±epsilon of the photo. Success is judged on the saved
-    8-bit PNG. Distances are in 0-255 pixel units.
+    every pixel within ±epsilon of the photo. --untargeted ascends the loss
+    of the original class until the model predicts any other. Success is
+    judged on the saved 8-bit PNG. Distances are in 0-255 pixel units.
 
     Examples:
 
@@ -364,6 +373,8 @@ def fool(
       a3 fool examples/coffee.jpg --target 'Egyptian cat' --confidence 0.9
 
       a3 fool examples/rocket.jpg --target goldfish --epsilon 2
+
+      a3 fool examples/chelsea.jpg --untargeted --epsilon 1
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
@@ -373,17 +384,23 @@ def fool(
     from a3cli.engine.visualize.fooling import FoolConfig, FoolingImage
 
     torch_device = seeded_device(device, seed)
+    check_fool_target(target, untargeted)
     check_output(out, "png", why=" (a lossy format would undo the change)")
     check_output(json_out)
     picture = load_image(image)
     backbone = load_backbone(model, torch_device, weights)
     config = FoolConfig(
-        target=resolve_class(target, backbone.classes), lr=lr, max_iter=max_iter, confidence=confidence, epsilon=epsilon
+        target=None if target is None else resolve_class(target, backbone.classes),
+        lr=lr,
+        max_iter=max_iter,
+        confidence=confidence,
+        epsilon=epsilon,
     )
-    fooling = FoolingImage(backbone, picture, config)
+    fooling = FoolingImage(backbone, picture, config)  # checks the config
+    goal = "any other class" if config.target is None else backbone.classes[config.target]
     with (
         picture_kept_on_interrupt(out, fooling.current_image),
-        progress_bar(max_iter, f"fooling → {backbone.classes[config.target]}") as progress,
+        progress_bar(max_iter, f"fooling → {goal}") as progress,
     ):
         result = fooling.run(progress)
     save_image(result.fooled, out)
@@ -405,6 +422,16 @@ def fool(
         console.print(f"[yellow]not fooled within {max_iter} steps: try more --max-iter or a larger --lr[/]")
 
 
+def check_fool_target(target: Optional[str], untargeted: bool) -> None:
+    """Exactly one of --target and --untargeted."""
+    from a3cli.engine.errors import A3Error
+
+    if target is None and not untargeted:
+        raise A3Error("Missing option '--target' (or --untargeted: any class but the original)")
+    if target is not None and untargeted:
+        raise A3Error("--untargeted takes no --target: give one of the two")
+
+
 def show_fooling(result: Any, numbers: dict[str, Any], epsilon: Optional[float]) -> None:
     """Success, steps, the three predictions and the size of the change, as a table."""
     table = Table(show_header=False, box=None)
@@ -412,6 +439,9 @@ def show_fooling(result: Any, numbers: dict[str, Any], epsilon: Optional[float])
     table.add_row("iterations", str(result.iterations))
     for key in ("original", "final", "target"):
         n = numbers[key]
+        if n is None:  # untargeted
+            table.add_row("original after", f"p={numbers['original_probability_after']:.3f}")
+            continue
         table.add_row(key, f"{n['class']} ({n['index']})  p={n['probability']:.3f}")
     budget = "" if epsilon is None else f"  (budget ε = {epsilon:g})"
     table.add_row("L2 / L∞ (0-255)", f"{result.l2:.1f} / {result.linf:.0f}{budget}")
@@ -420,7 +450,8 @@ def show_fooling(result: Any, numbers: dict[str, Any], epsilon: Optional[float])
 
 @app.command()
 def classvis(
-    target: ClassvisTargetOption,
+    target: ClassvisTargetOption = None,
+    objective: ObjectiveOption = None,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
     param: ParamOption = None,
@@ -441,7 +472,9 @@ def classvis(
 
     The assignment's method is --param pixel: gradient ascent on the class
     score minus λ‖I‖². Defaults are tuned per model: the assignment's on
-    squeezenet1_1, --param fourier on efficientnet_lite0.
+    squeezenet1_1, --param fourier on efficientnet_lite0. --objective draws
+    a channel of a layer instead (its mean activation), one neuron
+    (LAYER:C@X,Y) or a sheet of channels (LAYER:C1-C2), one picture each.
 
     Examples:
 
@@ -450,15 +483,19 @@ def classvis(
       a3 classvis --class 'Egyptian cat' --save-every 10 --out cat.png
 
       a3 classvis --class flamingo --param pixel --iterations 300
+
+      a3 classvis --objective block10:0-15 --out block10.png
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import imagenet_classes, load_backbone
     from a3cli.engine.images import save_image
-    from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization, target_probability
+    from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization
 
     torch_device = seeded_device(device, seed)
+    goal = parse_goal(target, objective)
     config = ClassVisConfig(
-        target=resolve_class(target, imagenet_classes()),
+        target=None if target is None else resolve_class(target, imagenet_classes()),
+        objective=goal,
         param=param,
         iterations=iterations,
         lr=lr,
@@ -478,13 +515,72 @@ def classvis(
     backbone = load_backbone(model, torch_device, weights)
     drawing = ClassVisualization(backbone, config, seed)
     config = drawing.config
-    name = backbone.classes[config.target]
+    name = backbone.classes[config.target] if config.target is not None else str(objective)
     image, frames = draw(drawing, out, frame_dir, f"classvis {name}")
     save_image(image, out)
-    prob, top = target_probability(backbone, image, config.target)
+    if config.target is not None:
+        numbers = show_class_picture(backbone, image, config.target, out)
+    else:
+        numbers = show_objective_pictures(backbone, drawing, out)
+    numbers["settings"] = {**config.settings(), "seed": seed}
+    write_classvis_json(json_out, numbers, out, frames, frame_dir)
+
+
+def parse_goal(target: Optional[str], objective: Optional[str]) -> Any:
+    """Exactly one of --class and --objective; the objective parsed (its layer is checked on the model)."""
+    from a3cli.engine.errors import A3Error
+    from a3cli.engine.visualize.objectives import parse_objective
+
+    if target is None and objective is None:
+        raise A3Error("Missing option '--class' (or --objective LAYER:CHANNEL)")
+    if target is not None and objective is not None:
+        raise A3Error("--class and --objective exclude each other: give one of the two")
+    return None if objective is None else parse_objective(objective)
+
+
+def show_class_picture(backbone: Any, image: Any, target: int, out: Path) -> dict[str, Any]:
+    """The class's probability and the top 5 on the saved picture: printed, and as JSON."""
+    from a3cli.engine.visualize.classvis import target_probability
+
+    name = backbone.classes[target]
+    prob, top = target_probability(backbone, image, target)
     console.print(top_table(f"{out}  ({backbone.name}, saved image)", top))
-    console.print(f"{name!r} ({config.target}) has probability {prob:.3f} on the saved image; wrote {out}")
-    write_classvis_json(json_out, config, backbone.name, name, out, prob, top, seed, frames, frame_dir)
+    console.print(f"{name!r} ({target}) has probability {prob:.3f} on the saved image; wrote {out}")
+    return {
+        "class": {"index": target, "name": name},
+        "model": backbone.name,
+        "out": str(out),
+        "target_probability": prob,
+        "top": top_records(top),
+    }
+
+
+def show_objective_pictures(backbone: Any, drawing: Any, out: Path) -> dict[str, Any]:
+    """Each picture's own channel (or neuron) on the saved pictures; a sheet's diagonal share."""
+    from a3cli.engine.visualize.classvis import sheet_activations
+    from a3cli.engine.visualize.objectives import diagonal_share
+
+    objective = drawing.objective
+    values = sheet_activations(backbone, drawing.current_images(), objective)
+    table = Table(title=f"{out}  ({backbone.name}, saved image)", title_justify="left")
+    for column in (objective.kind, "own value", "highest other picture"):
+        table.add_column(column, justify="left" if column == objective.kind else "right")
+    pictures = []
+    for i, name in enumerate(objective.names()):
+        others = [float(values[j, i]) for j in range(len(values)) if j != i]
+        own = float(values[i, i])
+        table.add_row(name, f"{own:.3f}", f"{max(others):.3f}" if others else "-")
+        pictures.append({"name": name, "channel": objective.channels[i], "value": own})
+    console.print(table)
+    numbers = {"objective": objective.record(), "model": backbone.name, "out": str(out), "pictures": pictures}
+    if len(values) > 1:
+        numbers["diagonal_share"] = share = diagonal_share(values)
+        console.print(
+            f"{share['channels']:.0%} of the channels are excited most by their own picture "
+            f"({share['pictures']:.0%} of the pictures most by their own channel, z-scored)"
+        )
+    console.print(f"wrote {out}")
+    return numbers
 
 
 def draw(drawing: Any, out: Path, frame_dir: Path, description: str) -> tuple[Any, list[Any]]:
@@ -506,29 +602,12 @@ def draw(drawing: Any, out: Path, frame_dir: Path, description: str) -> tuple[An
 
 
 def write_classvis_json(
-    json_out: Optional[Path],
-    config: Any,
-    model: str,
-    name: str,
-    out: Path,
-    prob: float,
-    top: list[Any],
-    seed: int,
-    frames: list[Any],
-    frame_dir: Path,
+    json_out: Optional[Path], numbers: dict[str, Any], out: Path, frames: list[Any], frame_dir: Path
 ) -> None:
     """The animation of the frames (when kept) and the numbers as JSON (when asked for)."""
     from a3cli.engine.files import write_json
     from a3cli.engine.images import save_gif
 
-    numbers = {
-        "class": {"index": config.target, "name": name},
-        "model": model,
-        "out": str(out),
-        "target_probability": prob,
-        "settings": {**config.settings(), "seed": seed},
-        "top": top_records(top),
-    }
     if frames:
         gif = out.with_suffix(".gif")
         save_gif(frames, gif, duration_ms=120)

@@ -14,6 +14,9 @@ basis and a sigmoid, and optimised with Adam under random padding, jitter, scali
 rotation. Large-scale structure is then cheaper to change than fine detail, and the
 network must see the class under every transform.
 
+What is maximised is an objective (engine/visualize/objectives.py): a class score, or a channel or
+neuron of one of the backbone's stages; a sheet of channels is one batch, one picture per channel.
+
 Everything happens in the backbone's normalised input space; images come out in [0, 1].
 """
 
@@ -34,8 +37,9 @@ from a3cli.engine.backbones.registry import Backbone, Prediction
 from a3cli.engine.catalogue import CLASSVIS_PARAMS, CLASSVIS_SIZE, classvis_param, classvis_settings
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
-from a3cli.engine.images import quantize, to_tensor
+from a3cli.engine.images import make_grid, quantize, to_tensor
 from a3cli.engine.progress import Progress, report
+from a3cli.engine.visualize.objectives import ChannelObjective, ClassObjective, Objective
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,11 @@ TUNED = ("iterations", "lr", "l2_reg", "blur_every", "blur_sigma", "max_jitter")
 
 @dataclass
 class ClassVisConfig:
-    """What to draw and how; a setting left None takes the catalogue's value for the backbone (`resolved`)."""
+    """What to draw and how; a setting left None takes the catalogue's value for the backbone (`resolved`).
 
-    target: int
+    What to draw is a class (`target`) or any other objective (`objective`), exactly one of the two."""
+
+    target: Optional[int] = None
     param: Optional[str] = None  # pixel | fourier | lucent; None: the backbone's default
     iterations: Optional[int] = None
     lr: Optional[float] = None
@@ -81,6 +87,14 @@ class ClassVisConfig:
     size: int = CLASSVIS_SIZE
     save_every: int = 0  # hand a frame to `on_frame` every this many steps (0: never)
     init_std: float = 1.0  # pixel: std of the starting noise, in the normalised space
+    objective: Optional[Objective] = None  # a channel or neuron (objectives.py) instead of a class
+
+    def goal(self) -> Objective:
+        """What is maximised: `objective`, or the class score of `target`."""
+        if self.objective is not None:
+            return self.objective
+        assert self.target is not None  # check() asks for one of the two
+        return ClassObjective(self.target)
 
     def resolved(self, backbone: str) -> ClassVisConfig:
         """Every setting filled in: given ones kept, the rest from the catalogue (backbone and --param)."""
@@ -94,6 +108,8 @@ class ClassVisConfig:
         return {**{name: getattr(self, name) for name in TUNED}, "size": self.size, "param": self.param}
 
     def check(self) -> None:
+        if (self.target is None) == (self.objective is None):
+            raise A3Error("give exactly one of --class and --objective")
         if self.param is not None and self.param not in CLASSVIS_PARAMS:
             raise A3Error(f"unknown --param {self.param!r}; choose one of: {', '.join(CLASSVIS_PARAMS)}")
         if self.iterations is not None and self.iterations < 1:
@@ -124,8 +140,8 @@ def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class FourierImage:
-    """An image described by a 1/f-scaled spectrum in a decorrelated colour space (Lucid's `fft_image`),
-    on a grid of at most `resolution` pixels a side, upsampled to `size`."""
+    """`batch` images, each described by a 1/f-scaled spectrum in a decorrelated colour space (Lucid's
+    `fft_image`), on a grid of at most `resolution` pixels a side, upsampled to `size`."""
 
     def __init__(
         self,
@@ -135,6 +151,7 @@ class FourierImage:
         sd: float = 0.01,
         decay: float = 1.0,
         resolution: int | None = None,
+        batch: int = 1,
     ):
         self.size, self.grid = size, min(size, resolution or size)
         fy = torch.fft.fftfreq(self.grid, device=device)[:, None]
@@ -143,13 +160,13 @@ class FourierImage:
         # Normalised so the lowest frequency has the same weight whatever the decay (and size):
         # the learning rate then means the same thing for every --size.
         self.scale = 1.0 / freqs.clamp(min=1.0 / self.grid) ** decay / self.grid ** (decay - 1.0)
-        noise = torch.randn((1, 3, self.grid, self.grid // 2 + 1, 2), generator=generator, device="cpu") * sd
+        noise = torch.randn((batch, 3, self.grid, self.grid // 2 + 1, 2), generator=generator, device="cpu") * sd
         self.spectrum = noise.to(device).requires_grad_(True)
         basis = COLOR_CORRELATION_SQRT.to(device)
         self.color = basis / basis.norm(dim=0).max()
 
     def __call__(self) -> torch.Tensor:
-        """(1, 3, size, size) in [0, 1]."""
+        """(batch, 3, size, size) in [0, 1]."""
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
         image = torch.fft.irfft2(spectrum, s=(self.grid, self.grid), norm="ortho") / 4.0
         image = torch.sigmoid(torch.einsum("nchw,dc->ndhw", image, self.color))
@@ -166,14 +183,23 @@ class ClassVisualization:
         config.check()
         self.config = config.resolved(backbone.name)
         self.config.check()
+        self.objective = self.config.goal()
+        self.objective.check(backbone, self.config.size)
         make = _pixel if self.config.param == "pixel" else _fourier
-        self.step, self.current_image = make(backbone, self.config, random.Random(seed), seeded_generator(seed))
+        self.step, self.current_images = make(
+            backbone, self.config, self.objective, random.Random(seed), seeded_generator(seed)
+        )
+
+    def current_image(self) -> torch.Tensor:
+        """The picture so far, (3, H, W) in [0, 1]; a sheet (several pictures) as one grid."""
+        images = self.current_images()
+        return images[0] if len(images) == 1 else make_grid(images, padding=2)
 
     def run(
         self, progress: Progress | None = None, on_frame: Callable[[int, torch.Tensor], None] | None = None
     ) -> torch.Tensor:
-        """Optimise; return the image (3, size, size) in [0, 1]. `on_frame(step, image)` gets every
-        `save_every`-th image."""
+        """Optimise; return the image (3, size, size) in [0, 1] (a sheet: its grid). `on_frame(step, image)`
+        gets every `save_every`-th image."""
         config = self.config
         assert config.iterations is not None  # resolved in __init__
         for t in range(config.iterations):
@@ -195,29 +221,32 @@ def class_visualization(
     return ClassVisualization(backbone, config, seed).run(progress, on_frame)
 
 
-def _pixel(backbone: Backbone, config: ClassVisConfig, rng: random.Random, generator: torch.Generator):
-    """The assignment's method: (one step of the ascent, the current picture)."""
+def _pixel(
+    backbone: Backbone, config: ClassVisConfig, objective: Objective, rng: random.Random, generator: torch.Generator
+):
+    """The assignment's method: (one step of the ascent, the current pictures (N, 3, H, W)); each picture
+    takes its own normalised step."""
     lr, l2_reg, max_jitter, blur_sigma = config.lr, config.l2_reg, config.max_jitter, config.blur_sigma
     assert lr is not None and l2_reg is not None and max_jitter is not None and blur_sigma is not None  # resolved
     lo, hi = backbone.pixel_range()
-    noise = torch.randn((1, 3, config.size, config.size), generator=generator) * config.init_std
+    noise = torch.randn((objective.batch, 3, config.size, config.size), generator=generator) * config.init_std
     img = torch.maximum(torch.minimum(noise.to(backbone.device), hi), lo)
 
     def step(t: int) -> float:
         nonlocal img
         dx, dy = rng.randint(0, max_jitter), rng.randint(0, max_jitter)
         x = jitter(img, dx, dy).requires_grad_(True)
-        score = backbone.logits(x)[0, config.target]
-        objective = score - l2_reg * x.pow(2).sum()
-        (grad,) = torch.autograd.grad(objective, x)
+        scores = objective(backbone, x)
+        (grad,) = torch.autograd.grad(scores.sum() - l2_reg * x.pow(2).sum(), x)
         with torch.no_grad():
-            x = x + lr * grad / grad.norm().clamp(min=1e-12)
+            norm = torch.linalg.vector_norm(grad, dim=(1, 2, 3), keepdim=True)
+            x = x + lr * grad / norm.clamp(min=1e-12)
             img = torch.maximum(torch.minimum(jitter(x, -dx, -dy), hi), lo)
             if config.blur_every and t % config.blur_every == 0:
                 img = blur(img, blur_sigma)
-        return float(score.detach())
+        return float(scores.detach().mean())
 
-    return step, lambda: backbone.deprocess(img)[0].clamp(0, 1)
+    return step, lambda: backbone.deprocess(img).clamp(0, 1)
 
 
 def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
@@ -232,12 +261,22 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def _fourier(backbone: Backbone, config: ClassVisConfig, rng: random.Random, generator: torch.Generator):
-    """The Fourier parametrisations: (one Adam step under random transforms, the current picture)."""
+def _fourier(
+    backbone: Backbone, config: ClassVisConfig, objective: Objective, rng: random.Random, generator: torch.Generator
+):
+    """The Fourier parametrisations: (one Adam step under random transforms, the current pictures);
+    a batch shares each step's transforms."""
     param, lr, l2_reg, pad = config.param, config.lr, config.l2_reg, config.max_jitter
     assert param is not None and lr is not None and l2_reg is not None and pad is not None  # resolved
     spectrum = FOURIER_SPECTRA[param]
-    image = FourierImage(config.size, backbone.device, generator, decay=spectrum.decay, resolution=spectrum.resolution)
+    image = FourierImage(
+        config.size,
+        backbone.device,
+        generator,
+        decay=spectrum.decay,
+        resolution=spectrum.resolution,
+        batch=objective.batch,
+    )
     optimizer = torch.optim.Adam([image.spectrum], lr=lr)
     second = min(FOURIER_SECOND_JITTER, pad)
 
@@ -251,14 +290,14 @@ def _fourier(backbone: Backbone, config: ClassVisConfig, rng: random.Random, gen
             x = jitter(x, rng.randint(-second, second), rng.randint(-second, second))
             x = F.interpolate(x, size=(config.size, config.size), mode="bilinear", align_corners=False)
         x = backbone.normalize(x)
-        score = backbone.logits(x)[0, config.target]
-        loss = -score + l2_reg * x.pow(2).sum()
+        scores = objective(backbone, x)
+        loss = -scores.sum() + l2_reg * x.pow(2).sum()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return float(score.detach())
+        return float(scores.detach().mean())
 
-    return step, lambda: image().detach()[0]
+    return step, lambda: image().detach()
 
 
 def target_probability(backbone: Backbone, image: torch.Tensor, target: int) -> tuple[float, list[Prediction]]:
@@ -295,3 +334,10 @@ def held_out_probability(
     with torch.no_grad():
         probs = judge.logits(judge.normalize(torch.stack(batch).to(judge.device))).softmax(dim=1)
     return float(probs[:, target].mean())
+
+
+def sheet_activations(backbone: Backbone, images: torch.Tensor, objective: ChannelObjective) -> torch.Tensor:
+    """(picture i, channel j) values of a sheet's channels (or neurons) for its pictures (N, 3, H, W) in [0, 1],
+    as an 8-bit file stores them."""
+    with torch.no_grad():
+        return objective.activations(backbone, backbone.normalize(quantize(images).to(backbone.device))).cpu()

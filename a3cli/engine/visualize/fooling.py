@@ -15,6 +15,9 @@ on the 8-bit grid, so what fools the network is exactly what is saved, and no pi
 of the file moves by more than epsilon. (PGD's usual targeted loss, the target's
 log-probability, fooled fewer of the bundled photos within 2/255 at --confidence 0.9:
 21 of 24 pairs against 23 of 24 for the score.)
+
+Without a target (untargeted, torchattacks' default), the same steps ascend the cross-entropy loss of
+the original class, −log p_original, until the saved image's top-1 class is any other class.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from a3cli.engine.backbones.registry import Backbone
@@ -34,7 +38,7 @@ from a3cli.engine.progress import Progress, report
 
 @dataclass
 class FoolConfig:
-    target: int
+    target: int | None  # the class to make the network see; None: any class but the original (untargeted)
     # the assignment's lr·g/‖g‖₂ (normalised space); with epsilon, lr·sign(g) in 0..255 units
     lr: float = FOOL_DEFAULTS["lr"]
     max_iter: int = FOOL_DEFAULTS["max_iter"]
@@ -46,6 +50,8 @@ class FoolConfig:
             raise A3Error("--lr must be positive")
         if self.max_iter < 0:
             raise A3Error("--max-iter must be 0 or more")
+        if self.confidence is not None and self.target is None:
+            raise A3Error("--confidence needs a --target (an untargeted run stops when the top-1 class changes)")
         if self.confidence is not None and not 0 < self.confidence < 1:
             raise A3Error("--confidence must be between 0 and 1 (exclusive)")
         if self.epsilon is not None and not 1 <= self.epsilon <= 255:
@@ -58,22 +64,28 @@ class FoolResult:
     fooled: torch.Tensor  # (3, H, W) in [0, 1], multiples of 1/255: exactly what is saved
     success: bool
     iterations: int  # gradient steps taken
-    target: int
+    target: int | None  # None: untargeted
     original_class: int
     original_prob: float  # of original_class, on the original
     final_class: int  # on the saved (8-bit) fooling image
     final_prob: float
-    target_prob: float  # of the target, on the saved fooling image
+    target_prob: float  # of the target (untargeted: of the original class), on the saved fooling image
     l2: float  # ‖fooled − original‖₂ in 0..255 pixel units
     linf: float  # max |fooled − original| in 0..255 pixel units
     epsilon: float | None = None  # the budget on linf, if any
 
     def numbers(self, classes: list[str]) -> dict:
-        """The JSON-ready summary."""
+        """The JSON-ready summary; untargeted, `new_class` is the saved image's class if it fooled the model."""
+        if self.target is None:
+            new = {"index": self.final_class, "class": classes[self.final_class], "probability": self.final_prob}
+            head: dict = {"untargeted": True, "new_class": new if self.success else None, "target": None}
+            head["original_probability_after"] = self.target_prob
+        else:
+            head = {"target": {"index": self.target, "class": classes[self.target], "probability": self.target_prob}}
         return {
             "success": self.success,
             "iterations": self.iterations,
-            "target": {"index": self.target, "class": classes[self.target], "probability": self.target_prob},
+            **head,
             "original": {
                 "index": self.original_class,
                 "class": classes[self.original_class],
@@ -133,14 +145,13 @@ class FoolingImage:
         backbone, config, x0 = self.backbone, self.config, self.x0
         lo, hi = bounds(backbone, x0, config.epsilon)
         step = assignment_step if config.epsilon is None else pgd_step
-        target = config.target
-
-        def goal(probs: torch.Tensor) -> bool:
-            hit = int(probs.argmax()) == target
-            return hit and (config.confidence is None or float(probs[target]) >= config.confidence)
-
         with torch.no_grad():
             first = backbone.logits(x0).softmax(dim=1)[0]
+        original = int(first.argmax())
+        target = config.target
+        watched = original if target is None else target  # the class whose probability is reported
+        label = "target p" if target is not None else "original p"
+        goal = _goal(config, original)
         x = self.x
         iterations, success = 0, False
         while True:
@@ -154,15 +165,15 @@ class FoolingImage:
                         break
             if iterations == config.max_iter:
                 break
-            (grad,) = torch.autograd.grad(scores[0, target], x)
+            (grad,) = torch.autograd.grad(_objective(scores, target, original), x)
             with torch.no_grad():
                 x = self.x = torch.maximum(torch.minimum(x + step(backbone, grad, config.lr), hi), lo)
             iterations += 1
-            report(progress, iterations, {"target p": float(scores.detach().softmax(dim=1)[0, target])})
-        return self.result(x, first, iterations, success)
+            report(progress, iterations, {label: float(scores.detach().softmax(dim=1)[0, watched])})
+        return self.result(x, first, iterations, success, watched)
 
-    def result(self, x: torch.Tensor, first: torch.Tensor, iterations: int, success: bool) -> FoolResult:
-        backbone, config, x0, target = self.backbone, self.config, self.x0, self.config.target
+    def result(self, x: torch.Tensor, first: torch.Tensor, iterations: int, success: bool, watched: int) -> FoolResult:
+        backbone, config, x0 = self.backbone, self.config, self.x0
         saved = as_saved(backbone, x.detach())  # within the bounds too: they lie on the 8-bit grid
         with torch.no_grad():
             probs = backbone.logits(saved).softmax(dim=1)[0]
@@ -174,12 +185,12 @@ class FoolingImage:
             fooled=fooled,
             success=success,
             iterations=iterations,
-            target=target,
+            target=config.target,
             original_class=int(first.argmax()),
             original_prob=float(first.max()),
             final_class=int(probs.argmax()),
             final_prob=float(probs.max()),
-            target_prob=float(probs[target]),
+            target_prob=float(probs[watched]),
             l2=float(diff.norm()),
             linf=float(diff.abs().max()),
             epsilon=config.epsilon,
@@ -191,3 +202,24 @@ def fool(
 ) -> FoolResult:
     """Make a fooling image of `image` (PIL, or a normalised (1, 3, H, W) batch) for `config.target`."""
     return FoolingImage(backbone, image, config).run(progress)
+
+
+def _goal(config: FoolConfig, original: int):
+    """Whether probabilities (classes,) fool the network: the target on top (with --confidence), or,
+    untargeted, any class but the original."""
+    target = config.target
+    if target is None:
+        return lambda probs: int(probs.argmax()) != original
+
+    def goal(probs: torch.Tensor) -> bool:
+        hit = int(probs.argmax()) == target
+        return hit and (config.confidence is None or float(probs[target]) >= config.confidence)
+
+    return goal
+
+
+def _objective(scores: torch.Tensor, target: int | None, original: int) -> torch.Tensor:
+    """What the steps ascend: the target's score, or untargeted the original class's cross-entropy loss."""
+    if target is not None:
+        return scores[0, target]
+    return F.cross_entropy(scores, torch.tensor([original], device=scores.device))
