@@ -203,9 +203,10 @@ def train_loop(
         if why is None:
             raise
         leave_broken_group()
+        on_disk = Saved(saved_step(trainer.out))  # rank 0 writes: the rank that died may have been killed mid-save
         raise RankLost(
             f"rank {world.rank} of {world.world_size} lost contact with another rank ({why}) "
-            f"at iteration {trainer.step}: the job stopped; {saved.kept()}; resume it with: "
+            f"at iteration {trainer.step}: the job stopped; {on_disk.kept()}; resume it with: "
             f"{resume_command(world)}",
             report=first_to_report(),
         ) from None
@@ -221,6 +222,14 @@ class Saved:
         if self.step is None:
             return "no checkpoint was written yet"
         return f"the last good checkpoint (iteration {self.step}) is kept"
+
+
+def saved_step(out: Path) -> Optional[int]:
+    """The iteration of the checkpoint in a run folder as it is on disk (None: none, or unreadable)."""
+    try:
+        return int(load_checkpoint(checkpoint_path(out), required=("step",))["step"])
+    except (A3Error, OSError, KeyError, TypeError, ValueError):
+        return None
 
 
 def iterate(
