@@ -78,6 +78,16 @@ JsonOption = Annotated[
 ]
 
 
+def option(*flags: str, help: str, panel: str = OPTIMISATION, **kwargs: Any) -> Any:
+    """An option: one line of help, in its help panel."""
+    return typer.Option(*flags, help=help, rich_help_panel=panel, **kwargs)
+
+
+def say(text: str) -> None:
+    """One line of results on stdout, as written (no highlighting, no wrapping)."""
+    console.print(text, highlight=False, soft_wrap=True)
+
+
 def optional(*flags: str, help: str = "", default: object = None, **kwargs) -> typer.Option:
     """An option that is None unless given, so that the engine fills in the default (of the model, the
     variant or the resumed run); `default` is only what the help says."""

@@ -9,6 +9,7 @@ way Ctrl-C does (keeping what was made).
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import signal
@@ -19,8 +20,10 @@ import typer
 
 from a3cli.app import app
 
-# Imported for their side effect, registering commands, in the order of the assignment's parts (and of --help).
-from a3cli.commands import basic, caption, gan, style, visualize  # noqa: F401, I001
+# The command modules register their commands on import, in the order of the assignment's parts (and of --help).
+COMMANDS = ("basic", "caption_train", "caption_sample", "saliency", "fool", "classvis", "style", "gan")
+for module in COMMANDS:
+    importlib.import_module(f"a3cli.commands.{module}")
 
 
 def finite_numbers_only(command) -> None:
