@@ -23,6 +23,14 @@ def test_console_script_is_installed():
     assert result.returncode == 0 and "classify" in result.stdout and "info" in result.stdout
 
 
+def test_help_lists_the_commands_in_the_order_of_the_assignment():
+    text = torch_free_help([])
+    order = ["info", "classify", "caption-train", "caption-sample", "saliency", "fool", "classvis", "stylize"]
+    order += ["gan-train", "gan-sample", "gan-classifier"]
+    listed = [line.split()[1] for line in text.splitlines() if line.startswith("│ ") and line.split()[1] in order]
+    assert listed == order
+
+
 def test_classify_names_the_espresso(photos, tmp_path, capsys):
     out_png, out_json = tmp_path / "pred.png", tmp_path / "pred.json"
     code, out, err = run(
