@@ -159,3 +159,37 @@ def test_a_non_finite_caption_loss_stops_with_the_last_good_checkpoint(tmp_path,
     code, _, err = run_cli([*argv, "--lr", "1e30"], capsys)  # finite, but the weights blow up
     assert code == 2 and "non-finite loss at iteration" in err and "no checkpoint was written yet" in err
     assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+
+
+def test_a_signal_handled_while_the_ranks_agree_still_stops_the_run(tmp_path):
+    """A rank blocked in the agreeing collective runs its signal handler right after the collective returns,
+    before its answer is used: that request must stop the run at the next iteration, not be overwritten."""
+    import os
+    import signal
+
+    from a3cli.engine.distributed import World
+    from a3cli.engine.runs import train_loop
+
+    class SignalDuringAgreement(World):
+        def any(self, flag: bool) -> bool:
+            if trainer.step == 3:
+                os.kill(os.getpid(), signal.SIGINT)  # handled here, after the flag was read
+            return flag
+
+    class Toy:
+        out, step, saves, stops = tmp_path, 0, [], 0
+
+        def train_step(self):
+            self.step += 1
+            return {"loss": 1.0}
+
+        def save(self):
+            self.saves.append(self.step)
+
+        def stopped(self):
+            self.stops += 1
+
+    trainer = Toy()
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(trainer, 100, 1000, None, SignalDuringAgreement())
+    assert trainer.step == 4 and trainer.saves == [4] and trainer.stops == 1

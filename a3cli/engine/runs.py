@@ -258,11 +258,13 @@ def iterate(
         report(progress, trainer.step, numbers)
     except KeyboardInterrupt:
         interrupt.requested = True
-    interrupt.requested = world.any(interrupt.requested)
-    if interrupt.requested or trainer.step % save_every == 0 or trainer.step == total:
+    # The agreed answer is never written back into the flag: a signal handled while the ranks agree (right
+    # after the collective returns, where a rank blocked in it runs its handler) would be overwritten and lost.
+    stop = world.any(interrupt.requested)
+    if stop or trainer.step % save_every == 0 or trainer.step == total:
         trainer.save()
         saved.step = trainer.step
-    if interrupt.requested:
+    if stop:
         trainer.stopped()
         raise KeyboardInterrupt
 
