@@ -73,6 +73,9 @@ def test_a_run_killed_mid_epoch_resumes_exactly(tmp_path):
         train_captioner(data, config, tmp_path / "cut", CPU, progress=stop_at(7))  # in epoch 2 of 3
     ckpt = load_checkpoint(tmp_path / "cut" / CHECKPOINT, kind="captioner")
     assert (ckpt["epoch"], ckpt["position"], len(ckpt["train_loss"])) == (1, 2, 7)
+    so_far = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert so_far["interrupted"] is True and (so_far["iterations"], so_far["total_iterations"]) == (7, 15)
+    assert so_far["train_loss"] == ckpt["train_loss"] and "bleu" not in so_far
     torch.manual_seed(12345)  # the resumed run takes its RNG state from the checkpoint
     resumed = train_captioner(data, config, tmp_path / "cut", CPU, resume=True)
     assert resumed["train_loss"] == whole["train_loss"] and resumed["val_loss"] == whole["val_loss"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -77,10 +79,17 @@ def test_sigterm_leaves_a_checkpoint_at_the_interrupted_iteration(tmp_path):
     time.sleep(2)  # some iterations
     process.send_signal(signal.SIGTERM)
     code = process.wait(timeout=120)
-    assert code == 130 and "interrupted" in process.stderr.read()
+    err = process.stderr.read()
+    assert code == 130 and err.strip().endswith("interrupted"), err
     saved = load_checkpoint(out / CHECKPOINT_NAME, kind="gan")
     step = saved["step"]
     assert step >= 1 and len(saved["history"]["g_loss"]) == step
+    # It says where it stopped and how to go on, and metrics.json holds the run so far.
+    assert f"note: stopped at iteration {step} of 100000: checkpoint.pt and metrics.json" in err, err
+    assert f"resume with: a3 {shlex.join(argv)} --resume" in err, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["iterations"] == step and metrics["total_iterations"] == 100000
+    assert len(metrics["settings"]) > 5 and metrics["files"]["checkpoint"] == str(out / CHECKPOINT_NAME)
     with Image.open(out / "samples.png") as grid:  # the pictures of where it stopped
         assert grid.size[0] > 100
     resumed = a3_process(

@@ -20,6 +20,7 @@ import shlex
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ else:
 from a3cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from a3cli.engine.device import rng_state
 from a3cli.engine.distributed import World, first_to_report, leave_broken_group, lost_contact, restarted
-from a3cli.engine.errors import A3Error, RankLost, WriteError
+from a3cli.engine.errors import A3Error, A3Note, RankLost, WriteError
 from a3cli.engine.files import cannot_write
 from a3cli.engine.progress import Progress, report
 
@@ -177,7 +178,7 @@ class Trainer(Protocol):
         """Write the checkpoint (`save_run`)."""
 
     def stopped(self) -> None:
-        """The run stops early (Ctrl-C): write what people look at."""
+        """The run stops early (Ctrl-C): write what people look at, and metrics.json so far (`interrupted`)."""
 
 
 def train_loop(
@@ -186,12 +187,15 @@ def train_loop(
     """Iterate up to `total`, checkpointing every `save_every` iterations and at the end.
 
     Ctrl-C (or a KeyboardInterrupt from `progress`) ends the current iteration, writes
-    the checkpoint, calls `stopped()` and re-raises. A non-finite number stops the run
-    with an A3Error and leaves the last good checkpoint, and so does a file that cannot be
-    written (WriteError). Under torchrun the ranks agree after every iteration on whether to
-    stop, so they all stop at the same one; a rank that dies stops the others (RankLost).
+    the checkpoint, calls `stopped()`, notes the command that resumes the run and re-raises.
+    A non-finite number stops the run with an A3Error and leaves the last good checkpoint, and
+    so does a file that cannot be written (WriteError). Under torchrun the ranks agree after
+    every iteration on whether to stop, so they all stop at the same one; a rank that dies
+    stops the others (RankLost).
     """
     saved = Saved(trainer.step if checkpoint_path(trainer.out).exists() else None)
+    if saved.step is not None and world.main:  # a fresh run cannot start where a checkpoint is
+        warnings.warn(A3Note(f"resuming from iteration {trainer.step} of {total}"), stacklevel=2)
     try:
         with DeferredInterrupt(echo=5.0 if world.distributed else 0.0) as interrupt:
             while trainer.step < total:
@@ -266,6 +270,14 @@ def iterate(
         saved.step = trainer.step
     if stop:
         trainer.stopped()
+        if world.main:
+            warnings.warn(
+                A3Note(
+                    f"stopped at iteration {trainer.step} of {total}: {CHECKPOINT_NAME} and metrics.json (marked "
+                    f"interrupted) are in '{trainer.out}'; resume with: {resume_command(world)}"
+                ),
+                stacklevel=2,
+            )
         raise KeyboardInterrupt
 
 

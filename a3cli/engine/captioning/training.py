@@ -230,7 +230,37 @@ class CaptionTraining:
         return (share, weight) if len(share) else (idx[:1], 0.0)
 
     def stopped(self) -> None:
-        """Nothing to draw: the checkpoint has everything, and --resume continues from it."""
+        """The losses so far; --resume continues from the checkpoint."""
+        if self.world.main:
+            write_json(self.out / "metrics.json", {**self.run_metrics(), "interrupted": True})
+            self.draw_losses()
+
+    def run_metrics(self) -> dict[str, Any]:
+        """What the run did so far: data, model, settings, length, time, losses (metrics.json, also when stopped)."""
+        data, state = self.data, self.state
+        return {
+            "source": data.source,
+            "feature_spec": data.feature_spec,
+            "model": model_config(self.model),
+            "config": asdict(self.settings),
+            "iterations": len(state["train_loss"]),
+            "total_iterations": self.total,
+            "epochs": state["epoch"],
+            "train_seconds": round(state["seconds"], 2),  # as of the last checkpoint: the end, or the stop
+            "world_size": self.world.world_size,
+            "batch_size_per_rank": math.ceil(self.settings.batch_size / self.world.world_size),
+            "train_loss": state["train_loss"],
+            "val_loss": state["val_loss"],
+        }
+
+    def draw_losses(self) -> None:
+        from a3cli.engine.figures import loss_curves_figure
+
+        loss_curves_figure(
+            {"training loss": self.state["train_loss"]},
+            self.out / "loss.png",
+            title=f"{self.settings.cell_type.upper()} captioner, {self.data.source}",
+        )
 
     def train(
         self, progress: Progress | None = None, export: str | Path | None = None, checkpoint_every: int | None = None
@@ -239,7 +269,7 @@ class CaptionTraining:
         self.model.train()
         # default: a checkpoint every epoch
         train_loop(self, self.total, checkpoint_every or self.per_epoch, progress, self.world)
-        model, data, state = self.model.eval(), self.data, self.state
+        model, data = self.model.eval(), self.data
         if not self.world.main:
             return {}
         scores = {
@@ -248,29 +278,14 @@ class CaptionTraining:
             if split in data.splits and len(data.splits[split])
         }
         metrics = {
-            "source": data.source,
-            "feature_spec": data.feature_spec,
-            "model": model_config(model),
-            "config": asdict(self.settings),
-            "iterations": len(state["train_loss"]),
-            "epochs": state["epoch"],
-            "train_seconds": round(state["seconds"], 2),
-            "world_size": self.world.world_size,
-            "batch_size_per_rank": math.ceil(self.settings.batch_size / self.world.world_size),
-            "train_loss": state["train_loss"],
-            "val_loss": state["val_loss"],
+            **self.run_metrics(),
+            "interrupted": False,
             "bleu": {split: score.bleu for split, score in scores.items()},
             "cider": {split: score.cider for split, score in scores.items()},
             "exact_match": {split: score.exact for split, score in scores.items()},
         }
         write_json(self.out / "metrics.json", metrics)
-        from a3cli.engine.figures import loss_curves_figure
-
-        loss_curves_figure(
-            {"training loss": state["train_loss"]},
-            self.out / "loss.png",
-            title=f"{self.settings.cell_type.upper()} captioner, {data.source}",
-        )
+        self.draw_losses()
         if export is not None:
             # For sampling only: weights, vocabulary, feature settings, scores; no optimiser.
             save_checkpoint(

@@ -367,6 +367,9 @@ class GanTraining:
     def stopped(self) -> None:
         self.save_grid()
         self.write_pictures()
+        if self.world.main:
+            so_far = {"frechet_history": self.frechet_history, "best": self.best, "files": run_files(self.out)}
+            write_json(self.out / "metrics.json", {**self.run_metrics(), "interrupted": True, **so_far})
 
     def write_pictures(self) -> None:
         if self.world.main:
@@ -415,16 +418,28 @@ class GanTraining:
         A non-finite loss raises A3Error and leaves the last good checkpoint. Ctrl-C
         finishes the current iteration, writes the checkpoint and pictures, then re-raises.
         """
-        config, settings = self.config, self.settings
+        config = self.config
         if self.step == 0:
             self.save_grid()
         train_loop(self, self.total, config.checkpoint_every or config.sample_every, progress, self.world)
         self.save()
         self.write_pictures()
-        metrics: dict[str, Any] = {
+        metrics = {**self.run_metrics(), "interrupted": False}
+        if config.fid:
+            metrics.update(self.final_report())
+        metrics["files"] = run_files(self.out)
+        if self.world.main:
+            write_json(self.out / "metrics.json", metrics)
+        return metrics
+
+    def run_metrics(self) -> dict[str, Any]:
+        """What the run did so far: settings, length, time, losses, device (metrics.json, also when stopped)."""
+        settings = self.settings
+        return {
             "variant": settings.variant,
             "dataset": self.data.source,
             "iterations": self.step,
+            "total_iterations": self.total,
             "settings": asdict(settings),
             "train_seconds": round(self.seconds, 2),
             "evaluation_seconds": round(self.eval_seconds, 2),
@@ -435,12 +450,6 @@ class GanTraining:
             "world_size": self.world.world_size,
             "batch_size_per_rank": settings.batch_size // self.world.world_size,
         }
-        if config.fid:
-            metrics.update(self.final_report())
-        metrics["files"] = run_files(self.out)
-        if self.world.main:
-            write_json(self.out / "metrics.json", metrics)
-        return metrics
 
 
 def prepare_gan(config: GanConfig, world: World = World()) -> GanTraining:
