@@ -50,6 +50,12 @@ def common_options(
 
 DEFAULT_MODEL = DEFAULT_BACKBONE
 
+
+def with_default(help: str, default: object) -> str:
+    """A help text and its default, written as Typer writes the defaults it shows ([default: X])."""
+    return f"{help} \\[default: {show(default)}]".strip()  # an escaped bracket: rich markup
+
+
 # The panels that group a command's options in --help (typer's rich_help_panel), in the order they show.
 INPUTS = "Inputs and outputs"
 MODEL = "Model"
@@ -64,6 +70,17 @@ SeedOption = Annotated[
     int,
     typer.Option(
         "--seed", min=0, max=2**32 - 1, metavar="INT", help="Random seed, for repeatable runs.", rich_help_panel=RUN
+    ),
+]
+ThreadsOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads",
+        min=1,
+        metavar="INT",
+        show_default=False,
+        help=with_default("CPU threads for torch.", "the cores this process may run on, one per physical core at most"),
+        rich_help_panel=RUN,
     ),
 ]
 ModelOption = Annotated[
@@ -92,14 +109,16 @@ def optional(*flags: str, help: str = "", default: object = None, **kwargs) -> t
     """An option that is None unless given, so that the engine fills in the default (of the model, the
     variant or the resumed run); `default` is only what the help says."""
     if default is not None:
-        help = f"{help} (default: {show(default)})".strip()
+        help = with_default(help, default)
     return typer.Option(*flags, help=help, show_default=False, **kwargs)
 
 
-def seeded_device(device: str, seed: int):
-    """Seed every generator and resolve --device: the first step of every command (engine/device.py)."""
-    from a3cli.engine.device import resolve_device, seed_everything
+def seeded_device(device: str, seed: int, threads: Optional[int] = None):
+    """Set torch's threads, seed every generator and resolve --device: the first step of every command
+    (engine/device.py)."""
+    from a3cli.engine.device import resolve_device, seed_everything, use_threads
 
+    use_threads(threads)
     seed_everything(seed)
     return resolve_device(device)
 

@@ -15,8 +15,13 @@ import os
 import signal
 import sys
 import warnings
+from collections.abc import Iterator
 
 import typer
+
+# Idle OpenMP threads sleep instead of spinning, so that a3 shares the cores with the machine's other programs
+# (2-10x faster beside one busy process; docs/results.md). OpenMP reads it once, when torch loads: here, first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from a3cli.app import app
 
@@ -26,14 +31,30 @@ for module in COMMANDS:
     importlib.import_module(f"a3cli.commands.{module}")
 
 
-def finite_numbers_only(command) -> None:
+def every_command(command) -> Iterator:
+    """The app and each of its commands."""
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from every_command(sub)
+
+
+def flags_without_placeholder(app_command) -> None:
+    """On/off flags take no value, so --help shows no placeholder for them (Typer would write <bool>)."""
+    from typer._click import Context
+
+    for command in every_command(app_command):
+        help_option = command.get_help_option(Context(command, help_option_names=["-h", "--help"]))
+        for param in [*command.params, help_option]:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+
+
+def finite_numbers_only(app_command) -> None:
     """Refuse inf and nan for every float option of every command, when the options are parsed, before
     any range check (which would call nan too large or too small)."""
     from typer._click.exceptions import BadParameter
 
-    for sub in getattr(command, "commands", {}).values():
-        finite_numbers_only(sub)
-    for param in command.params:
+    for param in (param for command in every_command(app_command) for param in command.params):
         if getattr(getattr(param, "type_descriptor", None), "annotation", None) is float:
 
             def process_value(ctx, value, param=param, process=param.process_value):
@@ -93,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
 
     command = typer.main.get_command(app)
     finite_numbers_only(command)
+    flags_without_placeholder(command)
     warnings.showwarning = show_notes()
     try:
         signal.signal(signal.SIGTERM, stop_on_sigterm)

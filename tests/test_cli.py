@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 import torch
 
+from tests.conftest import EXAMPLES
 from tests.helpers import run_cli as run
 from tests.helpers import torch_free_help
 
@@ -25,7 +27,17 @@ def test_console_script_is_installed():
 
 def test_help_lists_the_commands_in_the_order_of_the_assignment():
     text = torch_free_help([])
-    order = ["info", "classify", "caption-train", "caption-sample", "saliency", "fool", "classvis", "stylize"]
+    order = [
+        "info",
+        "examples",
+        "classify",
+        "caption-train",
+        "caption-sample",
+        "saliency",
+        "fool",
+        "classvis",
+        "stylize",
+    ]
     order += ["gan-train", "gan-sample", "gan-classifier"]
     listed = [line.split()[1] for line in text.splitlines() if line.startswith("│ ") and line.split()[1] in order]
     assert listed == order
@@ -60,6 +72,18 @@ def test_classify_names_the_espresso(photos, tmp_path, capsys):
         assert picture.format == "PNG" and picture.width > 300 and picture.height > 300
 
 
+def test_examples_writes_the_bundled_photos_and_keeps_what_is_there(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "coffee.jpg").write_bytes(b"mine")
+    code, out, err = run(["examples", str(folder)], capsys)
+    assert code == 0, err
+    assert (folder / "coffee.jpg").read_bytes() == b"mine" and "kept 1 files" in out
+    assert (folder / "chelsea.jpg").read_bytes() == (EXAMPLES / "chelsea.jpg").read_bytes()
+    assert {p.name for p in folder.iterdir()} == {p.name for p in EXAMPLES.iterdir()}
+    assert run(["examples", str(folder / "coffee.jpg")], capsys)[0] == 2  # a file, not a folder
+
+
 def test_info_lists_backbones(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     code, out, err = run(["info", "--device", "cpu"], capsys)
@@ -68,6 +92,52 @@ def test_info_lists_backbones(capsys, monkeypatch, tmp_path):
     line = next(line for line in out.splitlines() if "efficientnet_lite0" in line)
     assert "yes" in line
     assert "squeezenet1_1" in out and "not cached" in out
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_idle_threads_sleep_unless_the_user_says_otherwise(given, expected):
+    """OMP_WAIT_POLICY is set before torch loads (OpenMP reads it then), and a user's own value is kept."""
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    probe = "import os, sys; import a3cli.cli; print('torch' in sys.modules, os.environ['OMP_WAIT_POLICY'])"
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", expected]
+
+
+def test_every_option_has_a_help_line_and_one_way_to_write_defaults(capsys):
+    """Walks the Typer app: each option of each command says what it is for; flags show no value placeholder;
+    defaults are written [default: X] only."""
+    import typer
+    from typer.core import TyperOption as Option
+
+    from a3cli.app import app
+    from a3cli.cli import every_command
+
+    commands = list(every_command(typer.main.get_command(app)))
+    assert len(commands) == 13  # the app and its 12 commands
+    for command in commands:
+        for param in command.params:
+            if isinstance(param, Option):
+                assert (param.help or "").strip(), f"{command.name} {param.opts[0]} has no help"
+                assert "(default" not in param.help, f"{command.name} {param.opts[0]}"
+        if command.name in (None, "a3") or getattr(command, "commands", None):
+            continue
+        code, out, err = run([command.name, "--help"], capsys)
+        assert code == 0, err
+        assert "<bool>" not in out and "(default" not in out, command.name
+
+
+def test_threads_reach_torch(capsys):
+    before = torch.get_num_threads()
+    try:
+        code, out, err = run(["info", "--device", "cpu", "--threads", "1"], capsys)
+        assert code == 0, err
+        assert torch.get_num_threads() == 1
+        assert "CPU threads" in out and "1 (OpenMP wait policy PASSIVE)" in out
+        assert run(["info", "--threads", "0"], capsys)[0] == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize(

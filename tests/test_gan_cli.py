@@ -56,12 +56,15 @@ def test_gan_train_and_sample_end_to_end(tmp_path, classifier, capsys, monkeypat
             str(classifier),
             "--device",
             "cpu",
+            "--print-json",
         ],
         capsys,
     )
     assert code == 0, err
-    metrics = json.loads(stdout)
-    assert metrics["iterations"] == 3 and metrics["frechet_distance"] > 0
+    metrics = json.loads(stdout)  # --print-json: stdout holds metrics.json alone
+    assert metrics == json.loads((out / "metrics.json").read_text())
+    assert metrics["iterations"] == 3 and metrics["frechet_distance"] > 0 and metrics["interrupted"] is False
+    assert "gan: 3 iterations in" in err and f"wrote {out}: " in err  # the summary went to stderr
     assert metrics["frechet_samples"] == {"real": 300, "generated": 300, "tracked": 50}
     assert "offline fallback" in err  # the user is told the data set is the small fallback
     assert "iteration 2: Fréchet distance" in err and "iteration 3: Fréchet distance" in err  # the progress lines
@@ -96,7 +99,12 @@ def test_gan_train_and_sample_end_to_end(tmp_path, classifier, capsys, monkeypat
         capsys,
     )
     assert code == 0, err
-    assert json.loads(stdout)["iterations"] == 5 and json.loads(stdout)["settings"]["batch_size"] == 16
+    assert "note: resuming from iteration 3 of 5" in err
+    lines = stdout.splitlines()  # a short summary; the metrics are in metrics.json
+    assert len(lines) == 2 and lines[0].startswith("gan: 5 iterations in ") and "final losses D " in lines[0]
+    assert lines[1].startswith(f"wrote {out}: ") and lines[1].endswith("metrics.json")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["iterations"] == 5 and metrics["settings"]["batch_size"] == 16
 
 
 @pytest.mark.parametrize(

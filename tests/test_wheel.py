@@ -82,6 +82,18 @@ def test_the_wheel_holds_every_module_and_the_shipped_weights(installed):
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "a3cli").rglob("*.py")}
     assert modules - names == set()  # pyproject.toml lists the packages: a new one must be added there
     assert {"a3cli/weights/caption_shapes.pt", "a3cli/weights/mnist_classifier.pt"} <= names
+    photos = {f"a3cli/examples/{p.name}" for p in (ROOT / "examples").iterdir()}
+    assert photos <= names and "a3cli/examples/chelsea.jpg" in photos
+
+
+def test_the_examples_of_the_help_run_from_the_installed_wheel(installed, tmp_path):
+    """`a3 examples` writes the photos the --help examples name; the first example of classify then runs."""
+    result = run_installed([installed.a3, "examples"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "examples" / "chelsea.jpg").read_bytes() == (ROOT / "examples" / "chelsea.jpg").read_bytes()
+    result = run_installed([installed.a3, "classify", "examples/coffee.jpg", "--top", "1", "--device", "cpu"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "espresso" in result.stdout
 
 
 def test_caption_sample_runs_from_the_installed_wheel(installed, tmp_path):

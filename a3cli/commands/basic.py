@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,10 +15,12 @@ from a3cli.app import (
     DeviceOption,
     ModelOption,
     SeedOption,
+    ThreadsOption,
     WeightsOption,
     app,
     check_output,
     console,
+    say,
     seeded_device,
     top_records,
     top_table,
@@ -25,7 +28,7 @@ from a3cli.app import (
 
 
 @app.command()
-def info(device: DeviceOption = "auto", seed: SeedOption = 0) -> None:
+def info(device: DeviceOption = "auto", seed: SeedOption = 0, threads: ThreadsOption = None) -> None:
     """Versions, the device `auto` picks, and which backbones work offline right now.
 
     Example: a3 info
@@ -39,7 +42,7 @@ def info(device: DeviceOption = "auto", seed: SeedOption = 0) -> None:
     from a3cli.engine.backbones.weights import weights_status
     from a3cli.engine.catalogue import BACKBONE_RECORDS
 
-    torch_device = seeded_device(device, seed)
+    torch_device = seeded_device(device, seed, threads)
     table = Table(show_header=False, box=None)
     table.add_row("a3", __version__)
     table.add_row("python", platform.python_version())
@@ -48,6 +51,7 @@ def info(device: DeviceOption = "auto", seed: SeedOption = 0) -> None:
     cuda = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "not available"
     table.add_row("CUDA", cuda)
     table.add_row(f"device ({device})", str(torch_device))
+    table.add_row("CPU threads", f"{torch.get_num_threads()} (OpenMP wait policy {os.environ.get('OMP_WAIT_POLICY')})")
     console.print(table)
 
     models = Table(title="backbones")
@@ -58,6 +62,38 @@ def info(device: DeviceOption = "auto", seed: SeedOption = 0) -> None:
         ok, where = weights_status(record)
         models.add_row(record.name, "[green]yes[/]" if ok else "[yellow]no[/]", where)
     console.print(models)
+
+
+@app.command()
+def examples(
+    folder: Annotated[
+        Path, typer.Argument(help="Where to write the photos (made if missing).", show_default=True)
+    ] = Path("examples"),
+) -> None:
+    """Write the bundled example photos, which the --help examples name, into a folder.
+
+    Files already there are left as they are.
+
+    Example: a3 examples && a3 classify examples/coffee.jpg
+    """
+    import shutil
+
+    from a3cli.engine.files import EXAMPLES_DIR
+
+    check_output(folder, "folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    written, kept = [], []
+    for source in sorted(EXAMPLES_DIR.glob("*.jpg")) + [EXAMPLES_DIR / "README.md"]:
+        target = folder / source.name
+        if target.exists():
+            kept.append(source.name)
+        else:
+            shutil.copyfile(source, target)
+            written.append(source.name)
+    if written:
+        say(f"wrote {len(written)} files to {folder}: {', '.join(written)}")
+    if kept:
+        say(f"kept {len(kept)} files already in {folder}: {', '.join(kept)}")
 
 
 @app.command()
@@ -77,6 +113,7 @@ def classify(
     ] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Top-k ImageNet predictions for each image.
 
@@ -92,7 +129,7 @@ def classify(
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.images import load_image
 
-    torch_device = seeded_device(device, seed)
+    torch_device = seeded_device(device, seed, threads)
     check_output(out, "png")
     check_output(json_out)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model

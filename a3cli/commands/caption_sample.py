@@ -13,10 +13,12 @@ from a3cli.app import (
     MODEL,
     DeviceOption,
     SeedOption,
+    ThreadsOption,
     app,
     check_output,
     say,
     seeded_device,
+    with_default,
 )
 from a3cli.engine.catalogue import (
     CAPTION_SAMPLE_DEFAULTS,
@@ -69,7 +71,7 @@ CheckpointOption = Annotated[
     typer.Option(
         "--checkpoint",
         "-c",
-        help="A captioner checkpoint (default: the shipped shapes one).",
+        help=with_default("A captioner checkpoint.", "shipped shapes captioner"),
         show_default=False,
         rich_help_panel=MODEL,
     ),
@@ -133,6 +135,7 @@ def caption_sample(
     max_length: MaxLengthOption = CAPTION_SAMPLE_DEFAULTS["max_length"],
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Caption images with a trained captioner; or compare with the truth on a data set's split.
 
@@ -162,7 +165,7 @@ def caption_sample(
 
     check_one_source(images, data, dataset, attention_maps)
     decoding = Decoding(beam_size, temperature, top_k, max_length=max_length)  # checked here, before any work
-    torch_device = seeded_device(device, seed)
+    torch_device = seeded_device(device, seed, threads)
     check_output(out, "png")
     check_output(save_images, "folder")
     check_output(attention_maps, "png", flag="--attention-maps")

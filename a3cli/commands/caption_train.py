@@ -16,6 +16,7 @@ from a3cli.app import (
     RUN,
     DeviceOption,
     SeedOption,
+    ThreadsOption,
     app,
     check_output,
     console,
@@ -317,6 +318,7 @@ def caption_train(
     check: CheckOption = False,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train the assignment's captioner (RNN or LSTM), or an attention LSTM.
 
@@ -353,11 +355,11 @@ def caption_train(
                          cell_positions)
     # fmt: on
     if check:  # reads the data, writes nothing
-        show_check(source, seeded_device(device, seed))
+        show_check(source, seeded_device(device, seed, threads))
         return
     check_output(out, "folder")
     check_output(export)
-    train_and_show(source, config, out, resume, checkpoint_every, export, seeded_device(device, seed), seed)
+    train_and_show(source, config, out, resume, checkpoint_every, export, seeded_device(device, seed, threads), seed)
 
 
 def train_and_show(

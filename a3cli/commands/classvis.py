@@ -15,6 +15,7 @@ from a3cli.app import (
     JsonOption,
     ModelOption,
     SeedOption,
+    ThreadsOption,
     WeightsOption,
     app,
     check_output,
@@ -25,6 +26,7 @@ from a3cli.app import (
     seeded_device,
     top_records,
     top_table,
+    with_default,
 )
 from a3cli.engine.catalogue import (
     CLASSVIS_PARAMS,
@@ -40,14 +42,22 @@ ObjectiveOption = Annotated[
     option("--objective", help="Or a channel: LAYER:C, LAYER:C1-C2, LAYER:C@X,Y.", panel=INPUTS, show_default=False),
 ]
 ParamOption = Annotated[
-    Optional[str], option("--param", help=f"{' | '.join(CLASSVIS_PARAMS)} (default: per model).", show_default=False)
+    Optional[str], option("--param", help=with_default(" | ".join(CLASSVIS_PARAMS), "per model"), show_default=False)
 ]
 IterationsOption = Annotated[
     Optional[int],
-    option("--iterations", "-n", min=1, max=100000, help="Steps (default: per model and --param).", show_default=False),
+    option(
+        "--iterations",
+        "-n",
+        min=1,
+        max=100000,
+        help=with_default("Steps.", "per model and --param"),
+        show_default=False,
+    ),
 ]
 ClassvisLrOption = Annotated[
-    Optional[float], option("--lr", help="lr·g/‖g‖₂ (pixel) or Adam's lr (default: per model).", show_default=False)
+    Optional[float],
+    option("--lr", help=with_default("lr·g/‖g‖₂ (pixel) or Adam's lr.", "per model"), show_default=False),
 ]
 L2Option = Annotated[
     Optional[float], option("--l2-reg", min=0.0, help="λ of the λ‖I‖² penalty.", panel=LOSS, show_default=False)
@@ -91,6 +101,7 @@ def classvis(
     json_out: JsonOption = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Class visualization: an image the model is sure shows --class, grown from noise.
 
@@ -115,7 +126,7 @@ def classvis(
     from a3cli.engine.images import save_image
     from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization
 
-    torch_device = seeded_device(device, seed)
+    torch_device = seeded_device(device, seed, threads)
     goal = parse_goal(target, objective)
     config = ClassVisConfig(
         target=None if target is None else resolve_class(target, imagenet_classes()),

@@ -16,6 +16,7 @@ from a3cli.app import (
     JsonOption,
     ModelOption,
     SeedOption,
+    ThreadsOption,
     WeightsOption,
     app,
     check_output,
@@ -64,6 +65,7 @@ def fool(
     json_out: JsonOption = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Fooling image: nudge a photo until the model predicts --target.
 
@@ -90,7 +92,7 @@ def fool(
     from a3cli.engine.images import load_image, save_image
     from a3cli.engine.visualize.fooling import FoolConfig, FoolingImage
 
-    torch_device = seeded_device(device, seed)
+    torch_device = seeded_device(device, seed, threads)
     check_fool_target(target, untargeted)
     check_output(out, "png", why=" (a lossy format would undo the change)")
     check_output(json_out)

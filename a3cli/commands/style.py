@@ -22,6 +22,7 @@ from a3cli.app import (
     DeviceOption,
     ModelOption,
     SeedOption,
+    ThreadsOption,
     WeightsOption,
     app,
     check_output,
@@ -188,6 +189,7 @@ def stylize_command(
     json_out: JsonOption = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Paint a photo in the style of other images (Gatys et al., part 4 of the assignment).
 
@@ -206,7 +208,7 @@ def stylize_command(
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.images import load_image, save_image
 
-    torch_device = seeded_device(device, seed)
+    torch_device = seeded_device(device, seed, threads)
     given = {
         "image_size": image_size,
         "style_size": style_size,

@@ -15,6 +15,7 @@ it (building a backbone, say, or making a feature cache draws numbers too).
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from typing import cast
@@ -25,6 +26,7 @@ import torch
 from a3cli.engine.errors import A3Error
 
 DEVICE_CHOICES = "auto|cpu|cuda|cuda:N|mps"
+TORCH_THREADS = torch.get_num_threads()  # torch's own choice, read before anything changes it
 
 
 def auto_device() -> torch.device:
@@ -56,6 +58,24 @@ def resolve_device(spec: str = "auto") -> torch.device:
             raise A3Error(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
         return torch.device("cuda", index)
     raise A3Error(f"--device {spec!r} is not one of {DEVICE_CHOICES}")
+
+
+def default_threads() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow), at most
+    torch's own choice of one thread per physical core; under torchrun, OMP_NUM_THREADS where it is set."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(available, TORCH_THREADS))
+
+
+def use_threads(threads: int | None = None) -> int:
+    """torch's intra-op threads: `threads` (--threads), else `default_threads()`. The CLI also makes idle
+    OpenMP threads sleep rather than spin (OMP_WAIT_POLICY=PASSIVE, a3cli/cli.py), so that a busy machine's
+    other programs and a3 do not fight over the cores."""
+    count = threads or default_threads()
+    torch.set_num_threads(count)
+    return count
 
 
 def seed_everything(seed: int) -> None:

@@ -17,18 +17,20 @@ from typing import Any, BinaryIO, Optional
 from a3cli.engine.errors import WriteError
 
 
-def shipped_weights_dir() -> Path:
-    """The small weights the project trains itself (weights/README.md).
+def shipped_dir(name: str) -> Path:
+    """A top-level folder the project ships: weights/ (the small weights it trains itself, weights/README.md)
+    or examples/ (the photos its examples name).
 
-    A wheel carries the repository's top-level weights/ as the package data a3cli/weights
-    (pyproject.toml maps it); a source checkout has it beside the package.
+    A wheel carries each as the package data a3cli/NAME (pyproject.toml maps it); a source checkout has it
+    beside the package.
     """
     package = Path(__file__).resolve().parents[1]
-    installed = package / "weights"
-    return installed if installed.is_dir() else package.parent / "weights"
+    installed = package / name
+    return installed if installed.is_dir() else package.parent / name
 
 
-WEIGHTS_DIR = shipped_weights_dir()
+WEIGHTS_DIR = shipped_dir("weights")
+EXAMPLES_DIR = shipped_dir("examples")
 SHIPPED_CAPTIONER = WEIGHTS_DIR / "caption_shapes.pt"  # caption-sample's default (make weights)
 SHIPPED_MNIST_CLASSIFIER = WEIGHTS_DIR / "mnist_classifier.pt"  # the GANs' Fréchet distance (make weights)
 
