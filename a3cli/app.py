@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -191,28 +192,73 @@ def top_records(top: list[tuple[int, str, float]]) -> list[dict[str, Any]]:
     return [{"index": index, "class": name, "probability": prob} for index, name, prob in top]
 
 
+WARM_UP_STEPS = 10  # steps before time is measured: the first ones also allocate, cache and load
+ANNOUNCED_AFTER = 60.0  # seconds: a run expected to take longer says so once, in words
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '12 min', '1 h 20 min': a time as people say it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
+
+
+class Estimate:
+    """Time left from the speed measured on this machine after a warm-up, with whatever else it is running;
+    said once in words when the speed is first known and the run is long."""
+
+    def __init__(self, total: Optional[int]) -> None:
+        self.total, self.announced = total, False
+        self.first: Optional[int] = None
+        self.warm_at: Optional[tuple[float, int]] = None  # (time, step) when the warm-up ended
+
+    def update(self, step: int) -> tuple[str, Optional[str]]:
+        """(the bar's time-left text, a line to print once or None)."""
+        now = time.monotonic()
+        if self.first is None:
+            self.first = step
+        if self.warm_at is None and step >= self.first + WARM_UP_STEPS:
+            self.warm_at = (now, step)
+        if self.total is None or self.warm_at is None or step < self.warm_at[1] + WARM_UP_STEPS // 2:
+            return ("estimating" if self.total else ""), None
+        rate = (step - self.warm_at[1]) / max(now - self.warm_at[0], 1e-9)
+        seconds = (self.total - step) / rate
+        left = duration(seconds)
+        if self.announced or seconds < ANNOUNCED_AFTER:
+            return f"{left} left", None
+        self.announced = True
+        speed = f"{rate:.1f} steps/s" if rate >= 1 else f"{1 / rate:.1f} s per step"
+        return f"{left} left", f"measured {speed} on this machine: about {left} to go of {self.total:,} steps"
+
+
 @contextmanager
 def progress_bar(total: Optional[int], description: str) -> Iterator[Callable[[int, Mapping[str, float]], None]]:
     """A rich progress bar on stderr, given to the engine as its `progress(step, metrics)` callback.
 
     The engine counts steps from 1 and passes the numbers worth watching (losses); the
-    bar shows them beside the count and the time left. stdout stays free for results.
+    bar shows them beside the count and the time left (`Estimate`). stdout stays free for results.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TimeRemainingColumn(),
+        TextColumn("{task.fields[left]}"),
         TextColumn("{task.fields[metrics]}"),
     )
+    estimate = Estimate(total)
     with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=total, metrics="")
+        task = bar.add_task(description, total=total, metrics="", left="")
 
         def report(step: int, metrics: Mapping[str, float]) -> None:
             shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
-            bar.update(task, completed=step, metrics=shown)
+            left, line = estimate.update(step)
+            if line is not None:
+                bar.console.print(line, highlight=False)
+            bar.update(task, completed=step, metrics=shown, left=left)
 
         yield report
 

@@ -128,6 +128,21 @@ def test_every_option_has_a_help_line_and_one_way_to_write_defaults(capsys):
         assert "<bool>" not in out and "(default" not in out, command.name
 
 
+def test_time_left_is_measured_after_the_warm_up_and_announced_once(monkeypatch):
+    from a3cli import app
+
+    clock = iter([0.0, 30.0] + [30.0 + 0.5 * i for i in range(1, 400)])  # 30 s of warm-up, then 2 steps/s
+    monkeypatch.setattr(app.time, "monotonic", lambda: next(clock))
+    estimate = app.Estimate(total=1000)
+    assert estimate.update(0) == ("estimating", None)
+    said = [estimate.update(step) for step in range(app.WARM_UP_STEPS, 2 * app.WARM_UP_STEPS)]
+    assert all(line is None for _, line in said[: app.WARM_UP_STEPS // 2])
+    lines = [line for _, line in said if line]
+    assert len(lines) == 1 and "measured 2.0 steps/s" in lines[0] and "about 8 min to go of 1,000 steps" in lines[0]
+    assert said[-1][0] == "8 min left"  # (1000 - 19) steps at 2 per second, not the warm-up's pace
+    assert app.duration(45) == "45 s" and app.duration(4000) == "67 min" and app.duration(7500) == "2 h 5 min"
+
+
 def test_threads_reach_torch(capsys):
     before = torch.get_num_threads()
     try:

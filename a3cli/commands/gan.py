@@ -278,7 +278,9 @@ TRAIN_EPILOG = f"""Examples:
 
   torchrun --standalone --nproc-per-node 2 -m a3cli gan-train --variant dcgan
 
-The default length on a 2-core CPU: {gan_duration()}."""
+The default length, measured on a quiet 2-core CPU: {gan_duration()}.
+
+A busy machine is slower: the run measures its own speed and says how long it will take."""
 
 
 @app.command("gan-train", epilog=TRAIN_EPILOG)
