@@ -23,7 +23,8 @@ from a3cli.engine.catalogue import DEFAULT_BACKBONE, show
 
 app = typer.Typer(
     help="Hands-on tools for the ideas of CS231n Assignment 3: captioning, saliency, fooling images, "
-    "class visualization, style transfer and GANs.",
+    "class visualization, style transfer and GANs. The examples of each command's --help name the photos in "
+    "./examples: `a3 examples` writes them there.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
