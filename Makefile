@@ -96,6 +96,7 @@ bench: setup
 	$(PY) benchmarks/bench_style.py
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench_caption.py speed
 	$(PY) benchmarks/bench_caption.py attention
+	$(PY) benchmarks/bench_threads.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

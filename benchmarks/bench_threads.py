@@ -5,8 +5,9 @@ the CLI's thread settings, in one sitting.
 command runs in a process that imports torch before a3's CLI can set OMP_WAIT_POLICY, and the variable is
 removed again. "after" is `python -m a3cli` as users run it (OMP_WAIT_POLICY=PASSIVE, set before torch
 loads). "loaded" starts one busy-looping Python process for the length of the command; the benchmark starts
-and stops it itself. Each cell is the wall time of the whole command (start-up included); the conditions
-are interleaved per workload, so a machine whose speed drifts affects them alike.
+and stops it itself. Each cell is the wall time of the whole command (start-up included), after one untimed
+run that fills the caches; the conditions are interleaved per workload, so a machine whose speed drifts
+affects them alike.
 
     python benchmarks/bench_threads.py [--rounds 1] [--only lsgan,classvis] [--json out.json]
 """
@@ -74,6 +75,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
             runs: dict[str, list[float]] = {f"{v} {'loaded' if ld else 'quiet'}": [] for v, ld in cells}
+            run_once(name, "after", False, Path(scratch))  # untimed: fills the caches (captioning's features)
             for _ in range(args.rounds):
                 for version, loaded in cells:
                     runs[f"{version} {'loaded' if loaded else 'quiet'}"].append(
