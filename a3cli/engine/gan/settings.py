@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from a3cli.engine.catalogue import DIGIT_SIZE, GAN_DEFAULTS, GAN_IMAGE_SIZES, GAN_VARIANTS, PHOTO_SIZE
 from a3cli.engine.errors import A3Error
+from a3cli.engine.gan.augment import parse_policy
 from a3cli.engine.runs import merge_settings
 
 
@@ -35,6 +36,7 @@ class GanConfig:
     n_critic: Optional[int] = None  # default: the variant's
     gp_weight: Optional[float] = None  # WGAN-GP only
     ema: Optional[float] = None  # decay of the averaged generator; 0: none
+    augment: Optional[str] = None  # DiffAugment policy; default: catalogue.default_augment once the data are known
     epochs: Optional[int] = None  # passes over the data, instead of the default length
     iterations: Optional[int] = None  # overrides epochs; default: the run's, else the assignment's
     sample_every: int = GAN_DEFAULTS["sample_every"]
@@ -82,6 +84,7 @@ class GanSettings:
     seed: int
     image_size: int = GAN_DEFAULTS["image_size"]  # defaults: runs saved before these settings existed
     channels: int = GAN_DEFAULTS["channels"]
+    augment: Optional[str] = "none"  # None until the data are known (GanTraining fills in the default)
 
 
 def resolve_settings(config: GanConfig, saved: dict[str, Any] | None) -> GanSettings:
@@ -99,6 +102,7 @@ def resolve_settings(config: GanConfig, saved: dict[str, Any] | None) -> GanSett
         "ema",
         "image_size",
         "channels",
+        "augment",
     )
     values = merge_settings({name: getattr(config, name) for name in names}, saved)
     variant_name = values["variant"] or GAN_DEFAULTS["variant"]
@@ -124,7 +128,11 @@ def resolve_settings(config: GanConfig, saved: dict[str, Any] | None) -> GanSett
         # A run made before the averaged generator existed has none (0), not the default.
         ema=default("ema", 0.0 if saved is not None else GAN_DEFAULTS["ema"]),
         seed=saved["seed"] if saved is not None else config.seed,
+        # A run made before augmentation existed has none; a new one's default depends on its data.
+        augment=default("augment", "none" if saved is not None else None),
     )
+    if settings.augment is not None:
+        parse_policy(settings.augment, settings.channels)
     for name in ("batch_size", "noise_dim", "n_critic"):
         if getattr(settings, name) < 1:
             raise A3Error(f"--{name.replace('_', '-')} must be at least 1")

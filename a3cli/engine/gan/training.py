@@ -33,12 +33,13 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, PHOTO_SIZE, GanVariant, load
+from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, PHOTO_SIZE, GanVariant, default_augment, load
 from a3cli.engine.checkpoints import load_state, save_checkpoint
 from a3cli.engine.device import seed_everything, seeded_generator, set_rng_state
 from a3cli.engine.distributed import World, parallel, sync_batch_norm
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import write_json
+from a3cli.engine.gan.augment import Draws, augment, parse_policy
 from a3cli.engine.gan.data import Batches, FolderBatches, ImageFolder, ImageSet, load_dataset, to_model_range
 from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
 from a3cli.engine.gan.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
@@ -178,14 +179,20 @@ def train_step(
     train what one process would.
     """
     G, D, world = nets.g_train, nets.d_train, nets.world
+    policy, draws = parse_policy(settings.augment or "none", settings.channels), Draws(settings.batch_size, world)
 
     def noise() -> Tensor:
         return world.shard(sample_noise(settings.batch_size, settings.noise_dim, world.device))
+
+    def seen(images: Tensor) -> Tensor:
+        """What the discriminator sees: the images, augmented by the run's policy (none: as they are)."""
+        return augment(images, policy, settings.image_size, draws)
 
     for j in range(settings.n_critic):
         real = batches[step * settings.n_critic + j]
         with torch.no_grad():
             fake = G(noise())
+        real, fake = seen(real), seen(fake)
         scores_real, scores_fake = D(real), D(fake)
         if nets.variant.gradient_penalty:
             # the global batch's mixing weights, drawn whole on every rank as the noise is
@@ -197,7 +204,7 @@ def train_step(
         nets.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         nets.d_optimizer.step()
-    g_loss = nets.generator_loss(D(G(noise())))
+    g_loss = nets.generator_loss(D(seen(G(noise()))))
     nets.g_optimizer.zero_grad(set_to_none=True)
     g_loss.backward()
     nets.g_optimizer.step()
@@ -224,6 +231,8 @@ class GanTraining:
                 f"processes ({world.world_size}): each takes an equal share"
             )
         inputs = open_inputs(self.settings, config, world)
+        if self.settings.augment is None:  # a new run, no --augment: the default for its data
+            self.settings.augment = default_augment(self.settings.variant, len(inputs.data))
         self.data, self.batches, self.judge, self.judge_facts = (
             inputs.data,
             inputs.batches,
@@ -343,7 +352,8 @@ class GanTraining:
             if "kl_to_uniform" in measured
             else {}
         )  # digits are counted on MNIST only
-        return {**shown, **coverage, "best_fid": self.best["frechet_distance"]}
+        quality = {key: measured[key] for key in ("precision", "recall") if key in measured}
+        return {**shown, **quality, **coverage, "best_fid": self.best["frechet_distance"]}
 
     def train_step(self) -> dict[str, float]:
         started = time.perf_counter()
