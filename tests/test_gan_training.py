@@ -144,7 +144,14 @@ def test_history_and_best_pt(tmp_path, classifier):
     assert [row["iteration"] for row in history] == [2, 4, 5]
     for row in history:
         for key in ("generator", "ema"):
-            assert set(row[key]) == {"frechet_distance", "kl_to_uniform", "digits_covered", "shares"}
+            assert set(row[key]) == {
+                "frechet_distance",
+                "precision",
+                "recall",
+                "kl_to_uniform",
+                "digits_covered",
+                "shares",
+            }
             assert sum(row[key]["shares"]) == pytest.approx(1.0, abs=1e-3)
     lowest = min((row[k]["frechet_distance"], row["iteration"], k) for row in history for k in ("ema", "generator"))
     assert (metrics["best"]["tracked_frechet_distance"], metrics["best_iteration"], metrics["best_source"]) == lowest

@@ -549,11 +549,11 @@ def gan_sample(
     if interpolate is not None:
         walks = latent_walk(G, interpolate, run["noise_dim"], seeded_generator(seed))
         save_image(make_grid(walks, nrow=WALK_STEPS), out)
-        console.print(f"wrote {out}: {interpolate} latent walks of {WALK_STEPS} steps, {drawn}")
+        say(f"wrote {out}: {interpolate} latent walks of {WALK_STEPS} steps, {drawn}")
     elif nearest:
         found = nearest_training_images(G, run, torch_device, seeded_generator(seed), data_root)
         save_image(make_grid(found.pictures, nrow=8), out)
-        console.print(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
+        say(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
         say(
             f"feature distance to the nearest training image: median {statistics.median(found.distances):.3g}, "
             f"smallest {min(found.distances):.3g}; training images lie {found.training_spacing:.3g} from their "
@@ -561,7 +561,7 @@ def gan_sample(
         )
     else:
         save_image(make_grid(generate_images(G, sample_noise(n, run["noise_dim"])), nrow=nrow), out)
-        console.print(f"wrote {out}: {n} samples of {drawn}")
+        say(f"wrote {out}: {n} samples of {drawn}")
 
 
 @app.command("gan-classifier")
