@@ -1,16 +1,23 @@
-"""Captioning with a trained captioner: the decoding settings, pictures to captions and attention maps, the note."""
+"""Captioning with a trained captioner: the decoding settings, pictures to captions and attention maps, no runs of
+one word, the note."""
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 import torch
 
 from a3cli.engine.captioning import sampling
+from a3cli.engine.captioning.data import CaptionData, Split, longest_word_run
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN
-from a3cli.engine.captioning.sampling import looks_like_shapes, training_note
+from a3cli.engine.captioning.sampling import UNRECORDED_WORD_RUN, looks_like_shapes, training_note, word_run_limit
 from a3cli.engine.captioning.shapes import draw_scene, shapes_split, shapes_vocab
+from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
+from a3cli.engine.captioning.vocab import encode
+from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import load_image
 
@@ -56,3 +63,60 @@ def test_only_photos_get_the_note_about_what_the_shapes_captioner_knows(photos):
     assert "synthetic shapes" in note and "a3 caption-train --coco DIR, --karpathy FILE --images DIR" in note
     assert "--images DIR --annotations captions.json" in note
     assert training_note({"source": "coco_json"}, shots) is None
+
+
+def repeating_model(cell_type: str) -> tuple[CaptioningRNN, torch.Tensor]:
+    """A captioner whose every step prefers "green", then "red", and <END> least: it says "green" to the last step."""
+    word_to_idx = shapes_vocab()[0]
+    grid = 4 if cell_type == "attention" else 1
+    torch.manual_seed(0)
+    model = CaptioningRNN(word_to_idx, input_dim=2 * grid, hidden_dim=8, cell_type=cell_type, grid_cells=grid)
+    with torch.no_grad():
+        model.W_vocab.zero_()
+        model.b_vocab.fill_(-10.0)
+        model.b_vocab[word_to_idx["green"]], model.b_vocab[word_to_idx["red"]] = 10.0, 5.0
+        model.b_vocab[word_to_idx["<END>"]] = -30.0
+    return model.eval(), torch.randn(3, 2 * grid)
+
+
+def longest_run(caption: str) -> int:
+    """The most times one word of `caption` comes in a row."""
+    words = caption.split()
+    return max((sum(1 for _ in group) for _, group in itertools.groupby(words)), default=0)
+
+
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "attention"])
+def test_no_decoder_repeats_a_word_more_often_than_the_training_captions(cell_type):
+    model, features = repeating_model(cell_type)
+    greedy, beam, drawn = Decoding(max_length=12), Decoding(beam_size=3, max_length=12), Decoding(temperature=1e-3)
+    assert generate_captions(model, features, greedy) == ["green " * 11 + "green"] * 3  # no limit: on and on
+    assert longest_run(generate_captions(model, features[:1], beam)[0]) == 12
+    model.max_word_run = 2
+    assert generate_captions(model, features, greedy) == ["green green"] * 3  # one more would be too many: <END>
+    assert generate_captions(model, features, drawn, torch.Generator().manual_seed(0)) == ["green green"] * 3
+    by_beam = generate_captions(model, features, beam)[0].split()  # the likeliest 12 words with no 3 alike
+    assert len(by_beam) == 12 and longest_run(" ".join(by_beam)) == 2 and by_beam.count("red") == 4
+    model.max_word_run = 1
+    assert generate_captions(model, features, greedy) == ["green"] * 3
+    assert max(longest_run(c) for c in generate_captions(model, features, beam)) == 1
+
+
+def test_the_repeat_limit_comes_from_the_training_captions():
+    null = 0
+    captions = torch.tensor([[1, 5, 5, 6, 2, 0, 0, 0], [1, 7, 8, 8, 8, 2, 0, 0], [1, 2, 0, 0, 0, 0, 0, 0]])
+    assert longest_word_run(captions, null) == 3  # the padding's run of <NULL> counts for nothing
+    assert longest_word_run(captions[[0, 2]], null) == 2 and longest_word_run(captions[2:], null) == 1
+    word_to_idx = shapes_vocab()[0]
+    assert word_run_limit({"max_word_run": 3, "source": "shapes", "word_to_idx": word_to_idx}) == 3
+    assert word_run_limit({"source": "shapes", "word_to_idx": word_to_idx}) == 1  # shapes captions repeat no word
+    assert word_run_limit({"source": "coco_json", "word_to_idx": word_to_idx}) == UNRECORDED_WORD_RUN == 2
+
+
+def test_training_records_the_repeat_limit(tmp_path):
+    word_to_idx, idx_to_word = shapes_vocab()
+    captions = torch.tensor([encode(words.split(), word_to_idx, 6) for words in ("a red red red circle", "a square")])
+    split = Split(captions, torch.tensor([0, 1]), torch.randn(2, 4), ["0", "1"])
+    data = CaptionData(word_to_idx, idx_to_word, {"train": split}, {}, "shapes")
+    config = TrainConfig(cell_type="rnn", hidden_dim=8, wordvec_dim=4, epochs=1, batch_size=2)
+    training = CaptionTraining(data, config, tmp_path / "run", World(device=torch.device("cpu")))
+    assert training.model.max_word_run == 3 and training.checkpoint()["max_word_run"] == 3

@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 
 from a3cli.engine.captioning.coco import load_coco_h5
-from a3cli.engine.captioning.data import apply_norm
+from a3cli.engine.captioning.data import apply_norm, longest_word_run
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN, model_from_checkpoint
-from a3cli.engine.captioning.shapes import SHAPE_COLORS, SHAPES_SPLITS, draw_scene, shapes_split
-from a3cli.engine.captioning.vocab import decode, encode
+from a3cli.engine.captioning.shapes import SHAPE_COLORS, SHAPES_SPLITS, draw_scene, shapes_captions, shapes_split
+from a3cli.engine.captioning.vocab import NULL, decode, encode
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
@@ -31,7 +31,29 @@ def load_captioner(path: str | Path, device: torch.device | str = "cpu") -> tupl
     ckpt = load_checkpoint(
         path, kind="captioner", required=("model", "model_config", "word_to_idx", "idx_to_word", "feature_spec")
     )
-    return model_from_checkpoint(ckpt, device), ckpt
+    model = model_from_checkpoint(ckpt, device)
+    model.max_word_run = word_run_limit(ckpt)
+    return model, ckpt
+
+
+# How often one word may come in a row when a checkpoint does not say (those from before training
+# recorded it): twice ("a very very big dog") is as often as captions ordinarily repeat a word.
+UNRECORDED_WORD_RUN = 2
+
+
+def word_run_limit(ckpt: dict) -> int:
+    """The most times a caption may repeat one word in a row: as often as the training captions ever do.
+
+    Training records it (`max_word_run`); for a shapes captioner without it, it is counted in the
+    shapes training captions, which are generated (1: the grammar never repeats a word); else
+    UNRECORDED_WORD_RUN.
+    """
+    if "max_word_run" in ckpt:
+        return max(1, int(ckpt["max_word_run"]))
+    if ckpt.get("source") == "shapes":
+        word_to_idx = ckpt["word_to_idx"]
+        return longest_word_run(shapes_captions(shapes_split("train"), word_to_idx), word_to_idx[NULL])
+    return UNRECORDED_WORD_RUN
 
 
 def picture_features(
