@@ -13,12 +13,19 @@ from a3cli.engine.captioning.data import CaptionData, Split, longest_word_run
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN
-from a3cli.engine.captioning.sampling import UNRECORDED_WORD_RUN, looks_like_shapes, training_note, word_run_limit
+from a3cli.engine.captioning.sampling import (
+    SHAPES_FAR,
+    SHAPES_NEAR,
+    UNRECORDED_WORD_RUN,
+    training_note,
+    word_run_limit,
+)
 from a3cli.engine.captioning.shapes import draw_scene, shapes_split, shapes_vocab
 from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
 from a3cli.engine.captioning.vocab import encode
 from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
+from a3cli.engine.files import SHIPPED_CAPTIONER
 from a3cli.engine.images import load_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -50,19 +57,6 @@ def test_pictures_become_features_once_for_their_captions_and_the_attention_maps
     assert captioned.attention is not None and captioned.attention.shape == (len(captioned.captions[0].split()), 2, 2)
     torch.testing.assert_close(captioned.attention, maps)
     assert sampling.caption_pictures(model, ckpt, pictures, Decoding()).attention is None
-
-
-def test_only_photos_get_the_note_about_what_the_shapes_captioner_knows(photos):
-    scenes = [draw_scene(s) for s in shapes_split("val", 20)]
-    assert all(looks_like_shapes(p) for p in scenes)
-    assert all(looks_like_shapes(p.resize((300, 300))) for p in scenes[:5])  # resampled edges still pass
-    shots = [load_image(photos[name]) for name in ("coffee", "chelsea", "rocket", "astronaut", "china", "flower")]
-    assert not any(looks_like_shapes(p) for p in shots)
-    assert training_note({"source": "shapes"}, scenes) is None
-    note = training_note({"source": "shapes"}, scenes[:1] + shots[:1])
-    assert "synthetic shapes" in note and "a3 caption-train --coco DIR, --karpathy FILE --images DIR" in note
-    assert "--images DIR --annotations captions.json" in note
-    assert training_note({"source": "coco_json"}, shots) is None
 
 
 def repeating_model(cell_type: str) -> tuple[CaptioningRNN, torch.Tensor]:
@@ -120,3 +114,31 @@ def test_training_records_the_repeat_limit(tmp_path):
     config = TrainConfig(cell_type="rnn", hidden_dim=8, wordvec_dim=4, epochs=1, batch_size=2)
     training = CaptionTraining(data, config, tmp_path / "run", World(device=torch.device("cpu")))
     assert training.model.max_word_run == 3 and training.checkpoint()["max_word_run"] == 3
+
+
+def test_the_shapes_note_is_for_pictures_far_from_the_shapes_features():
+    ckpt = {"source": "shapes"}
+    assert training_note(ckpt, ["a.png", "b.png"], [0.9, SHAPES_NEAR]) is None
+    note = training_note(ckpt, ["a.png", "b.jpg"], [0.9, 2.057])
+    assert note is not None and note.startswith(
+        f"note: b.jpg (distance 2.06) is far from what this captioner was trained on (shapes pictures ≤ "
+        f"{SHAPES_NEAR:.2f}): it was trained only on a3's synthetic shapes"
+    )
+    assert "a.png" not in note and "a3 caption-train --coco DIR, --karpathy FILE --images DIR" in note
+    assert "--images DIR --annotations captions.json" in note
+    both = training_note(ckpt, ["a.jpg", "b.jpg", "c.jpg"], [6.0, 5.0, 9.0])
+    assert both is not None and both.startswith("note: a.jpg (distance 6.00), b.jpg (distance 5.00) and c.jpg")
+    assert training_note({"source": "coco_json"}, ["b.jpg"], [9.0]) is None  # photos are what it knows
+    assert training_note(ckpt, ["b.jpg"], None) is None  # features not standardised: no distance to say
+
+
+def test_shapes_pictures_lie_near_the_shipped_captioners_training_features_and_photos_far(photos):
+    if not SHIPPED_CAPTIONER.is_file():
+        pytest.skip("weights/caption_shapes.pt not built (make weights)")
+    model, ckpt = sampling.load_captioner(SHIPPED_CAPTIONER)
+    scenes = [draw_scene(s) for s in shapes_split("val", 20)]
+    shots = [load_image(path) for path in photos.values()]
+    near = sampling.caption_pictures(model, ckpt, scenes + [p.resize((300, 300)) for p in scenes[:3]], Decoding())
+    far = sampling.caption_pictures(model, ckpt, shots, Decoding())
+    assert near.distances is not None and far.distances is not None
+    assert max(near.distances) <= SHAPES_NEAR < SHAPES_FAR < min(far.distances)
