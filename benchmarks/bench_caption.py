@@ -8,6 +8,8 @@
   python benchmarks/bench_caption.py shapes [RUN...]  # shapes, timed: the assignment's LSTM on the old and
                                                # the new features, and the attention LSTM (the shipped
                                                # captioner's settings): exact match and BLEU on test
+  python benchmarks/bench_caption.py distance  # feature distance (caption-sample's note) of the held-out
+                                               # shapes pictures and the bundled photos, shipped captioner
 
 speed: one training iteration = loss, backward, Adam step, at the assignment's COCO sizes
 (batch 50, T = 17, D = 512, W = 256, H = 512, V = 1004), float32, CPU. Timings are medians of
@@ -299,9 +301,47 @@ def shapes(names: list[str]) -> dict:
     return results
 
 
+def distance() -> dict:
+    """How far from the shipped captioner's training pictures the shapes pictures and the photos lie: where
+    caption-sample's note about shapes (sampling.SHAPES_FAR) is set. The training pictures' features come from
+    the feature cache (made once: about a minute)."""
+    from a3cli.engine.backbones.registry import load_backbone
+    from a3cli.engine.captioning.sampling import SHAPES_FAR, feature_distance, load_captioner, picture_features
+    from a3cli.engine.captioning.shapes import draw_scene, load_shapes, shapes_split
+    from a3cli.engine.files import EXAMPLES_DIR, SHIPPED_CAPTIONER
+    from a3cli.engine.images import load_image
+
+    model, ckpt = load_captioner(SHIPPED_CAPTIONER)
+
+    def distances(pictures: list) -> list[float]:
+        return [d for batch in picture_features(model, ckpt, pictures) for d in feature_distance(batch)]
+
+    train = feature_distance(load_shapes(load_backbone).splits["train"].features)  # as caption-train standardises
+    held_out = distances([draw_scene(scene) for split in ("val", "test") for scene in shapes_split(split)])
+    photos = sorted(EXAMPLES_DIR.glob("*.jpg"))
+    shot = dict(zip((path.name for path in photos), distances([load_image(path) for path in photos])))
+    spans = {"train": train, "held_out": held_out}
+    for name, values in spans.items():
+        print(
+            f"shapes {name} ({len(values)}): {min(values):.3f} to {max(values):.3f} "
+            f"(median {statistics.median(values):.3f})"
+        )
+    print(
+        "photos: " + ", ".join(f"{name} {d:.3f}" for name, d in shot.items()) + f"; the note is said above {SHAPES_FAR}"
+    )
+    return {**{name: {"min": min(v), "max": max(v)} for name, v in spans.items()}, "photos": shot, "far": SHAPES_FAR}
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "speed"
-    runs = {"speed": speed, "attention": attention, "overfit": overfit, "shapes": lambda: shapes(sys.argv[2:])}
+    runs = {
+        "speed": speed,
+        "attention": attention,
+        "overfit": overfit,
+        "shapes": lambda: shapes(sys.argv[2:]),
+        "distance": distance,
+    }
     if what not in runs or (what == "shapes" and not set(sys.argv[2:]) <= set(SHAPES_RUNS)):
-        sys.exit(f"usage: {Path(__file__).name} [speed|attention|overfit|shapes [{'|'.join(SHAPES_RUNS)}]...]")
+        modes = "|".join(name for name in runs if name != "shapes")
+        sys.exit(f"usage: {Path(__file__).name} [{modes}|shapes [{'|'.join(SHAPES_RUNS)}]...]")
     print(json.dumps({what: runs[what]()}))

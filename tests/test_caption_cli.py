@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from tests.conftest import EXAMPLES
 from tests.helpers import run_cli as run
 from tests.helpers import torch_free_help, write_coco_h5, write_coco_json
 
@@ -254,30 +255,6 @@ def test_attention_captioner_end_to_end_with_its_attention_map(tmp_path, photos,
     assert "temple with trees" in next(line for line in stdout.splitlines() if "china.jpg" in line)
     assert maps.read_bytes()[:4] == b"\x89PNG" and f"wrote {maps}" in stdout
     assert "note:" not in err  # trained on photos: nothing to warn about
-    # The same checkpoint as if trained on shapes: a photo gets the note, once; a shapes picture does not.
-    ckpt = torch.load(tmp_path / "att.pt", weights_only=True)
-    torch.save({**ckpt, "source": "shapes"}, tmp_path / "as_shapes.pt")
-    from a3cli.engine.captioning.shapes import draw_scene, shapes_split
-
-    draw_scene(shapes_split("test", 1)[0]).save(tmp_path / "scene.png")
-    code, stdout, err = run(
-        [
-            "caption-sample",
-            str(photos["coffee"]),
-            str(photos["rocket"]),
-            "--checkpoint",
-            str(tmp_path / "as_shapes.pt"),
-        ],
-        capsys,
-    )
-    assert code == 0, err
-    assert err.count("note: this captioner was trained only on a3's synthetic shapes") == 1
-    assert "a3 caption-train --coco DIR, --karpathy FILE --images DIR, or --images DIR --annotations" in err
-    assert len([line for line in stdout.splitlines() if ".jpg:" in line]) == 2
-    code, stdout, err = run(
-        ["caption-sample", str(tmp_path / "scene.png"), "--checkpoint", str(tmp_path / "as_shapes.pt")], capsys
-    )
-    assert code == 0 and "note:" not in err
     # A data set's split ends with the exact-match summary.
     code, stdout, err = run(
         [
@@ -340,6 +317,34 @@ def test_the_shipped_checkpoint_captions_shapes(tmp_path, capsys):
     generated = [line.split(": ", 1)[1].split("   (true:")[0] for line in lines[:5]]
     from_files = [line.split(": ", 1)[1] for line in stdout2.splitlines() if ".png:" in line]
     assert from_files == generated
+
+
+@pytest.mark.parametrize("beam_size", ["1", "3"])
+def test_the_shipped_captioner_repeats_no_word_on_photos_and_notes_only_them(beam_size, tmp_path, capsys):
+    from a3cli.engine.files import SHIPPED_CAPTIONER
+
+    if not SHIPPED_CAPTIONER.is_file():
+        pytest.skip("weights/caption_shapes.pt not built (make weights)")
+    photos = sorted(map(str, EXAMPLES.glob("*.jpg")))
+    code, stdout, err = run(["caption-sample", *photos, "--beam-size", beam_size, "--device", "cpu"], capsys)
+    assert code == 0, err
+    captions = [line.split(": ", 1)[1].split() for line in stdout.splitlines() if ".jpg: " in line]
+    assert len(captions) == len(photos) and all(captions)
+    for words in captions:  # a shapes caption never says a word twice in a row, so neither may these
+        assert all(word != after for word, after in zip(words, words[1:])), " ".join(words)
+    (note,) = [line for line in err.splitlines() if line.startswith("note: ")]
+    assert all(f"{photo} (distance " in note for photo in photos)
+    assert "are far from what this captioner was trained on (shapes pictures ≤ " in note
+    # Shapes pictures read from files get no note.
+    code, _, err = run(
+        ["caption-sample", "--dataset", "shapes", "--split", "test", "--num", "8", "--save-images", str(tmp_path)],
+        capsys,
+    )
+    assert code == 0, err
+    scenes = sorted(map(str, tmp_path.glob("*.png")))
+    code, stdout, err = run(["caption-sample", *scenes, "--beam-size", beam_size, "--device", "cpu"], capsys)
+    assert code == 0 and len(scenes) == 8 and stdout.count(".png: ") == 8
+    assert "note:" not in err
 
 
 @pytest.mark.parametrize(

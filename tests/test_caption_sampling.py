@@ -1,17 +1,31 @@
-"""Captioning with a trained captioner: the decoding settings, pictures to captions and attention maps, the note."""
+"""Captioning with a trained captioner: the decoding settings, pictures to captions and attention maps, no runs of
+one word, the note."""
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 import torch
 
 from a3cli.engine.captioning import sampling
+from a3cli.engine.captioning.data import CaptionData, Split, longest_word_run
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN
-from a3cli.engine.captioning.sampling import looks_like_shapes, training_note
+from a3cli.engine.captioning.sampling import (
+    SHAPES_FAR,
+    SHAPES_NEAR,
+    UNRECORDED_WORD_RUN,
+    training_note,
+    word_run_limit,
+)
 from a3cli.engine.captioning.shapes import draw_scene, shapes_split, shapes_vocab
+from a3cli.engine.captioning.training import CaptionTraining, TrainConfig
+from a3cli.engine.captioning.vocab import encode
+from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
+from a3cli.engine.files import SHIPPED_CAPTIONER
 from a3cli.engine.images import load_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -45,14 +59,86 @@ def test_pictures_become_features_once_for_their_captions_and_the_attention_maps
     assert sampling.caption_pictures(model, ckpt, pictures, Decoding()).attention is None
 
 
-def test_only_photos_get_the_note_about_what_the_shapes_captioner_knows(photos):
-    scenes = [draw_scene(s) for s in shapes_split("val", 20)]
-    assert all(looks_like_shapes(p) for p in scenes)
-    assert all(looks_like_shapes(p.resize((300, 300))) for p in scenes[:5])  # resampled edges still pass
-    shots = [load_image(photos[name]) for name in ("coffee", "chelsea", "rocket", "astronaut", "china", "flower")]
-    assert not any(looks_like_shapes(p) for p in shots)
-    assert training_note({"source": "shapes"}, scenes) is None
-    note = training_note({"source": "shapes"}, scenes[:1] + shots[:1])
-    assert "synthetic shapes" in note and "a3 caption-train --coco DIR, --karpathy FILE --images DIR" in note
+def repeating_model(cell_type: str) -> tuple[CaptioningRNN, torch.Tensor]:
+    """A captioner whose every step prefers "green", then "red", and <END> least: it says "green" to the last step."""
+    word_to_idx = shapes_vocab()[0]
+    grid = 4 if cell_type == "attention" else 1
+    torch.manual_seed(0)
+    model = CaptioningRNN(word_to_idx, input_dim=2 * grid, hidden_dim=8, cell_type=cell_type, grid_cells=grid)
+    with torch.no_grad():
+        model.W_vocab.zero_()
+        model.b_vocab.fill_(-10.0)
+        model.b_vocab[word_to_idx["green"]], model.b_vocab[word_to_idx["red"]] = 10.0, 5.0
+        model.b_vocab[word_to_idx["<END>"]] = -30.0
+    return model.eval(), torch.randn(3, 2 * grid)
+
+
+def longest_run(caption: str) -> int:
+    """The most times one word of `caption` comes in a row."""
+    words = caption.split()
+    return max((sum(1 for _ in group) for _, group in itertools.groupby(words)), default=0)
+
+
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "attention"])
+def test_no_decoder_repeats_a_word_more_often_than_the_training_captions(cell_type):
+    model, features = repeating_model(cell_type)
+    greedy, beam, drawn = Decoding(max_length=12), Decoding(beam_size=3, max_length=12), Decoding(temperature=1e-3)
+    assert generate_captions(model, features, greedy) == ["green " * 11 + "green"] * 3  # no limit: on and on
+    assert longest_run(generate_captions(model, features[:1], beam)[0]) == 12
+    model.max_word_run = 2
+    assert generate_captions(model, features, greedy) == ["green green"] * 3  # one more would be too many: <END>
+    assert generate_captions(model, features, drawn, torch.Generator().manual_seed(0)) == ["green green"] * 3
+    by_beam = generate_captions(model, features, beam)[0].split()  # the likeliest 12 words with no 3 alike
+    assert len(by_beam) == 12 and longest_run(" ".join(by_beam)) == 2 and by_beam.count("red") == 4
+    model.max_word_run = 1
+    assert generate_captions(model, features, greedy) == ["green"] * 3
+    assert max(longest_run(c) for c in generate_captions(model, features, beam)) == 1
+
+
+def test_the_repeat_limit_comes_from_the_training_captions():
+    null = 0
+    captions = torch.tensor([[1, 5, 5, 6, 2, 0, 0, 0], [1, 7, 8, 8, 8, 2, 0, 0], [1, 2, 0, 0, 0, 0, 0, 0]])
+    assert longest_word_run(captions, null) == 3  # the padding's run of <NULL> counts for nothing
+    assert longest_word_run(captions[[0, 2]], null) == 2 and longest_word_run(captions[2:], null) == 1
+    word_to_idx = shapes_vocab()[0]
+    assert word_run_limit({"max_word_run": 3, "source": "shapes", "word_to_idx": word_to_idx}) == 3
+    assert word_run_limit({"source": "shapes", "word_to_idx": word_to_idx}) == 1  # shapes captions repeat no word
+    assert word_run_limit({"source": "coco_json", "word_to_idx": word_to_idx}) == UNRECORDED_WORD_RUN == 2
+
+
+def test_training_records_the_repeat_limit(tmp_path):
+    word_to_idx, idx_to_word = shapes_vocab()
+    captions = torch.tensor([encode(words.split(), word_to_idx, 6) for words in ("a red red red circle", "a square")])
+    split = Split(captions, torch.tensor([0, 1]), torch.randn(2, 4), ["0", "1"])
+    data = CaptionData(word_to_idx, idx_to_word, {"train": split}, {}, "shapes")
+    config = TrainConfig(cell_type="rnn", hidden_dim=8, wordvec_dim=4, epochs=1, batch_size=2)
+    training = CaptionTraining(data, config, tmp_path / "run", World(device=torch.device("cpu")))
+    assert training.model.max_word_run == 3 and training.checkpoint()["max_word_run"] == 3
+
+
+def test_the_shapes_note_is_for_pictures_far_from_the_shapes_features():
+    ckpt = {"source": "shapes"}
+    assert training_note(ckpt, ["a.png", "b.png"], [0.9, SHAPES_NEAR]) is None
+    note = training_note(ckpt, ["a.png", "b.jpg"], [0.9, 2.057])
+    assert note is not None and note.startswith(
+        f"note: b.jpg (distance 2.06) is far from what this captioner was trained on (shapes pictures ≤ "
+        f"{SHAPES_NEAR:.2f}): it was trained only on a3's synthetic shapes"
+    )
+    assert "a.png" not in note and "a3 caption-train --coco DIR, --karpathy FILE --images DIR" in note
     assert "--images DIR --annotations captions.json" in note
-    assert training_note({"source": "coco_json"}, shots) is None
+    both = training_note(ckpt, ["a.jpg", "b.jpg", "c.jpg"], [6.0, 5.0, 9.0])
+    assert both is not None and both.startswith("note: a.jpg (distance 6.00), b.jpg (distance 5.00) and c.jpg")
+    assert training_note({"source": "coco_json"}, ["b.jpg"], [9.0]) is None  # photos are what it knows
+    assert training_note(ckpt, ["b.jpg"], None) is None  # features not standardised: no distance to say
+
+
+def test_shapes_pictures_lie_near_the_shipped_captioners_training_features_and_photos_far(photos):
+    if not SHIPPED_CAPTIONER.is_file():
+        pytest.skip("weights/caption_shapes.pt not built (make weights)")
+    model, ckpt = sampling.load_captioner(SHIPPED_CAPTIONER)
+    scenes = [draw_scene(s) for s in shapes_split("val", 20)]
+    shots = [load_image(path) for path in photos.values()]
+    near = sampling.caption_pictures(model, ckpt, scenes + [p.resize((300, 300)) for p in scenes[:3]], Decoding())
+    far = sampling.caption_pictures(model, ckpt, shots, Decoding())
+    assert near.distances is not None and far.distances is not None
+    assert max(near.distances) <= SHAPES_NEAR < SHAPES_FAR < min(far.distances)

@@ -183,9 +183,9 @@ def caption_sample(
     if dataset is not None:
         pictures, truths = shapes_examples(split, num)
         names = shapes_names(pictures, split, save_images)
-    elif note := training_note(ckpt, pictures):
-        print(note, file=sys.stderr)
     captioned = caption_pictures(model, ckpt, pictures, decoding, seed, attention=attention_maps is not None)
+    if dataset is None and (note := training_note(ckpt, names, captioned.distances)):
+        print(note, file=sys.stderr)
     show_captions(names, captioned.captions, truths)
     write_figures(pictures, names, captioned, truths, out, attention_maps)
 

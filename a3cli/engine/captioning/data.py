@@ -70,3 +70,16 @@ def apply_norm(features: torch.Tensor, norm: dict[str, torch.Tensor] | None) -> 
     if norm is None:
         return features
     return (features - norm["mean"].to(features.device)) / norm["std"].to(features.device)
+
+
+def longest_word_run(captions: torch.Tensor, null: int) -> int:
+    """The most times one word follows itself in a row in encoded captions (M, T): what decoding may repeat.
+
+    Captions are `<START> ... <END>` padded with `<NULL>`; the padding is no word.
+    """
+    longest = run = torch.ones(len(captions), dtype=torch.long)
+    for t in range(1, captions.shape[1]):
+        again = (captions[:, t] == captions[:, t - 1]) & (captions[:, t] != null)
+        run = torch.where(again, run + 1, 1)
+        longest = torch.maximum(longest, run)
+    return int(longest.max()) if len(captions) else 1

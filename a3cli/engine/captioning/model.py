@@ -15,7 +15,11 @@ right of another, and the captions name shapes in order of place.
 
 Decoding: `sample` is the assignment's greedy decoder; `beam_search` keeps the
 K best partial captions (with length normalisation); `sample_random` draws
-words with a temperature and optional top-k.
+words with a temperature and optional top-k. With `max_word_run` set (a loaded
+checkpoint sets it to the longest run of one word in its training captions), no
+decoder repeats a word more times in a row: greedy and drawn captions end there
+(<END>), beam search drops such continuations. Far from its training pictures a
+captioner otherwise tends to say one word over and over to the last step.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class CaptioningRNN(nn.Module):
         self.cell_type, self.input_dim = cell_type, input_dim
         self.grid_cells = grid_cells if cell_type == "attention" else 1
         self.cell_positions = cell_positions
+        self.max_word_run: int | None = None  # decoding repeats no word more times in a row (None: no limit)
         V, D, W, H = len(word_to_idx), input_dim // self.grid_cells, wordvec_dim, hidden_dim
         self.word_to_idx = dict(word_to_idx)
         words = {i: w for w, i in word_to_idx.items()}
@@ -202,16 +207,23 @@ class CaptioningRNN(nn.Module):
 
         return self._decode(features, max_length, pick)
 
+    def _too_long(self, run: Tensor) -> Tensor:
+        """Where a word said `run` times in a row says it more often than the training captions ever do."""
+        return run > self.max_word_run if self.max_word_run is not None else torch.zeros_like(run, dtype=torch.bool)
+
     def _decode(self, features: Tensor, max_length: int, pick) -> Tensor:
         start, end = self._need_start()
         N = features.shape[0]
         state = self._init_state(features)
         captions = torch.full((N, max_length), self._null, dtype=torch.long, device=features.device)
         words = torch.full((N,), start, dtype=torch.long, device=features.device)
+        run = torch.zeros(N, dtype=torch.long, device=features.device)  # times the last word came in a row
         done = torch.zeros(N, dtype=torch.bool, device=features.device)
         for t in range(max_length):
             scores, state = self._step(words, state)
-            words = pick(scores)
+            picked = pick(scores)
+            run = torch.where(picked == words, run + 1, 1)
+            words = torch.where(self._too_long(run), end, picked)  # one repeat too many ends the caption
             captions[:, t] = torch.where(done, torch.full_like(words, self._null), words)
             done |= words == end
             if bool(done.all()):
@@ -247,11 +259,13 @@ class CaptioningRNN(nn.Module):
         words = torch.full((1,), start, dtype=torch.long, device=feature.device)
         for _ in range(max_length):
             scores, state = self._step(words, state)
-            total = (logp[:, None] + scores.log_softmax(dim=1)).flatten()
+            total = (logp[:, None] + self._without_long_runs(scores.log_softmax(dim=1), beams)).flatten()
             best, flat = total.topk(min(K, total.numel()))
             V = scores.shape[1]
             keep_rows, keep_words, keep_logp = [], [], []
             for value, index in zip(best.tolist(), flat.tolist()):
+                if value == float("-inf"):  # only words that repeat too often are left
+                    break
                 row, word = divmod(index, V)
                 if word == end:
                     length = len(beams[row]) + 1
@@ -270,6 +284,24 @@ class CaptioningRNN(nn.Module):
         if not finished:  # nothing ended within max_length: take the best unfinished one
             finished = [(float(logp[0]) / max(len(beams[0]), 1) ** alpha, beams[0])]
         return max(finished, key=lambda item: item[0])[1][:max_length]
+
+    def _without_long_runs(self, logp: Tensor, beams: list[list[int]]) -> Tensor:
+        """Next-word log-probabilities (beams, V) with -inf where a beam would repeat its last word too often."""
+        runs = torch.tensor([trailing_run(words) for words in beams], device=logp.device)
+        blocked = self._too_long(runs + 1).nonzero().flatten().tolist()
+        if not blocked:
+            return logp
+        logp = logp.clone()
+        logp[blocked, [beams[row][-1] for row in blocked]] = float("-inf")
+        return logp
+
+
+def trailing_run(words: list[int]) -> int:
+    """How many times the last word of `words` comes in a row at its end (0 for no words)."""
+    run = 0
+    while run < len(words) and words[-1 - run] == words[-1]:
+        run += 1
+    return run
 
 
 def model_config(model: CaptioningRNN) -> dict:

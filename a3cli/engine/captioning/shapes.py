@@ -36,6 +36,7 @@ SHAPES_SPLITS = CAPTION_SHAPES_SPLITS
 SHAPES_SEEDS = {"train": 1, "val": 2, "test": 3}
 SHAPES_FEATURES = FeatureSpec(**CAPTION_SHAPES_FEATURES)
 SHAPES_IMAGE_SIZE = 128
+SHAPES_MAX_WORDS = 3 * 4 + 2 * 2  # three "a size color kind" and two relations
 
 
 @dataclass
@@ -104,6 +105,11 @@ def count_objects(tokens: Sequence[str]) -> int:
     return sum(word in SHAPE_KINDS for word in tokens)
 
 
+def shapes_captions(scenes: Sequence[ShapeScene], word_to_idx: dict[str, int]) -> torch.Tensor:
+    """The scenes' captions encoded as the captioner reads them: (M, SHAPES_MAX_WORDS + 2)."""
+    return torch.tensor([encode(tokenize(s.caption()), word_to_idx, SHAPES_MAX_WORDS) for s in scenes])
+
+
 def shapes_vocab() -> tuple[dict[str, int], list[str]]:
     """Every word the grammar can produce, so the vocabulary does not depend on the sample."""
     words = ["a", *SHAPE_SIZES, *SHAPE_COLORS, *SHAPE_KINDS, "left", "of", "above"]
@@ -121,7 +127,6 @@ def load_shapes(
     """The shapes data set with features of `spec`, extracted once and cached on disk."""
     sizes = {**SHAPES_SPLITS, **(sizes or {})}
     word_to_idx, idx_to_word = shapes_vocab()
-    max_length = 3 * 4 + 2 * 2  # three "a size color kind" and two relations
     splits = {}
     for name in SHAPES_SPLITS:
         scenes = shapes_split(name, sizes[name])
@@ -138,7 +143,7 @@ def load_shapes(
             return extract_features(backbone, lambda i: draw_scene(scenes[i]), len(scenes), spec, progress=progress)
 
         features = cached_features(key, make)
-        captions = torch.tensor([encode(tokenize(s.caption()), word_to_idx, max_length) for s in scenes])
+        captions = shapes_captions(scenes, word_to_idx)
         image_idxs = torch.arange(len(scenes))
         if name == "train" and max_train is not None and max_train < len(captions):
             captions, image_idxs = captions[:max_train], image_idxs[:max_train]

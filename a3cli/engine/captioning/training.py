@@ -19,11 +19,12 @@ from typing import Any, Optional
 
 import torch
 
-from a3cli.engine.captioning.data import CaptionData
+from a3cli.engine.captioning.data import CaptionData, longest_word_run
 from a3cli.engine.captioning.evaluation import evaluate, split_loss
 from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN, model_config
 from a3cli.engine.captioning.sources import CaptionSource
+from a3cli.engine.captioning.vocab import NULL
 from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, CAPTION_SAMPLE_DEFAULTS, caption_default
 from a3cli.engine.checkpoints import save_checkpoint
 from a3cli.engine.device import seed_everything, set_rng_state
@@ -146,6 +147,8 @@ class CaptionTraining:
             grid_cells=cells,
             cell_positions=s.cell_positions,
         ).to(self.device)
+        # Its captions, here and once loaded, repeat no word in a row more often than the training captions do.
+        self.model.max_word_run = longest_word_run(self.train_split.captions, data.word_to_idx[NULL])
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr)
         self.loss = parallel(self.model, world)  # the model's forward is its loss
         self.state: dict[str, Any] = {
@@ -175,6 +178,7 @@ class CaptionTraining:
             "idx_to_word": data.idx_to_word,
             "feature_spec": data.feature_spec,
             "feature_norm": data.feature_norm,
+            "max_word_run": self.model.max_word_run,
             "source": data.source,
             "data": self.source_settings,
             "seed": self.seed,
