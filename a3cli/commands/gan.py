@@ -474,14 +474,14 @@ def gan_sample(
     Example: a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
     """
     from a3cli.engine.gan.networks import generate_images, sample_noise
-    from a3cli.engine.gan.outputs import load_generator
-    from a3cli.engine.images import make_grid, save_image
+    from a3cli.engine.gan.outputs import load_generator, sample_grid
+    from a3cli.engine.images import save_image
 
     torch_device = seeded_device(device, seed, threads)
     check_output(out, "image")
     G, run = load_generator(checkpoint, torch_device)
     images = generate_images(G, sample_noise(n, run["noise_dim"]))
-    save_image(make_grid(images, nrow=nrow), out)
+    save_image(sample_grid(images, nrow), out)
     which = "averaged generator" if run["source"] == "ema" else "generator"
     console.print(
         f"wrote {out}: {n} samples of the {run['variant']} {which} at iteration {run['step']} (from {run['file']})"

@@ -145,8 +145,12 @@ def fool_panel(original: torch.Tensor, fooled: torch.Tensor) -> torch.Tensor:
     return side_by_side([original, fooled, difference_image(original, fooled)])
 
 
-def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    """The tracked Fréchet distance (log scale) of the live and averaged generator, and their KL to uniform."""
+def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str, samples: tuple[int, int]) -> Path:
+    """The tracked Fréchet distance (log scale) of the live and averaged generator, and their KL to uniform.
+
+    `samples`: (generated images per tracked point, generated images of the final report). The final
+    report measures again on more images, so its numbers differ from the points: the figure says both counts.
+    """
     plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, height_ratios=(2, 1))
     iterations = [row["iteration"] for row in rows]
@@ -159,7 +163,7 @@ def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     best = min(
         (row[key]["frechet_distance"], row["iteration"]) for row in rows for key in ("generator", "ema") if key in row
     )
-    top.plot([best[1]], [best[0]], "*", color="black", markersize=14, label=f"best: {best[0]:.1f} (best.pt)")
+    top.plot([best[1]], [best[0]], "*", color="black", markersize=14, label=f"best tracked: {best[0]:.1f} (best.pt)")
     from matplotlib.ticker import LogLocator, ScalarFormatter
 
     top.set_yscale("log")
@@ -171,7 +175,7 @@ def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     bottom.set_ylim(0, 2.5)
     bottom.set_ylabel("KL to uniform\n(ln 10: one digit)")
     bottom.set_xlabel("iteration")
-    top.set_title(title)
+    top.set_title(f"{title}\n{sample_counts(*samples)}", fontsize=10)
     if not coverage:
         bottom.set_visible(False)
         top.set_xlabel("iteration")
@@ -181,6 +185,13 @@ def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     top.legend()
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def sample_counts(tracked: int, final: int) -> str:
+    """Which sample counts a Fréchet figure's points use, and the final report's when it differs."""
+    if tracked == final:
+        return f"each point and the final report: {tracked:,} generated images"
+    return f"each point: {tracked:,} generated images; the final report measures {final:,}"
 
 
 def attention_figure(
