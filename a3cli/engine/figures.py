@@ -102,9 +102,11 @@ def captions_figure(
     truths: Sequence[str] | None = None,
     columns: int = 3,
 ) -> Path:
-    """Images in a grid, each titled with its generated caption (and the true one when given)."""
-    import textwrap
+    """Images in a grid, each titled with its generated caption.
 
+    Given the truths, a right caption is drawn in green and a wrong one in red with the truth under the
+    picture, and the title counts the right ones: a mistake shows at a glance.
+    """
     plt = pyplot()
 
     rows = math.ceil(len(images) / columns)
@@ -113,12 +115,37 @@ def captions_figure(
         ax.axis("off")
     for k, (ax, image, caption) in enumerate(zip(axes.flat, images, captions)):
         ax.imshow(image)
-        title = textwrap.fill(caption, 34)
-        if truths is not None:
-            title += "\n" + textwrap.fill(f"(true: {truths[k]})", 34)
-        ax.set_title(title, fontsize=8.5)
+        if truths is None:
+            ax.set_title(_wrapped(caption), fontsize=8.5)
+        else:
+            _mark_caption(ax, caption, truths[k])
+    if truths is not None:
+        right = sum(is_right(caption, truth) for caption, truth in zip(captions, truths))
+        fig.suptitle(f"{right} of {len(captions)} captions exactly right: green right, red wrong (truth below)")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+RIGHT, WRONG = "green", "red"  # the colours of right and wrong captions
+
+
+def is_right(caption: str, truth: str) -> bool:
+    """Exactly the truth, word for word (what `a3 caption-sample` counts as exact)."""
+    return caption.split() == truth.split()
+
+
+def _wrapped(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, 34)
+
+
+def _mark_caption(ax, caption: str, truth: str) -> None:
+    """The caption above the picture in green if right; in red if wrong, with the truth under the picture."""
+    right = is_right(caption, truth)
+    ax.set_title(_wrapped(caption), fontsize=8.5, color=RIGHT if right else WRONG)
+    if not right:
+        ax.text(0.5, -0.03, _wrapped(f"true: {truth}"), transform=ax.transAxes, ha="center", va="top", fontsize=8.5)
 
 
 def saliency_panel(image: torch.Tensor, values: torch.Tensor, clip: float = 0.995) -> torch.Tensor:
