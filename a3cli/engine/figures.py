@@ -1,9 +1,8 @@
-"""What a3 shows people: matplotlib figures (Agg, no window) saved as PNG atomically, and picture panels.
+"""What a3 shows people: matplotlib figures (Agg, no window) saved as PNG atomically.
 
 Figures: predictions, loss curves, captioned images, where an attention captioner looked for each word,
-a GAN run's Fréchet distance, the deletion and insertion curves of saliency maps. Panels are tensors
-(3, H, W) built from the picture primitives of images.py (heat maps, overlays, rows): saliency maps and
-fooling images.
+a GAN run's Fréchet distance, the deletion and insertion curves of saliency maps, and the panels of
+saliency maps and fooling images (titled with the image, the model and the classes, with a colour scale).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import torch
 from PIL import Image
 
 from a3cli.engine.files import atomic_write
-from a3cli.engine.images import heatmap, overlay, side_by_side, to_tensor
+from a3cli.engine.images import overlay, to_tensor
 
 
 def pyplot():
@@ -148,16 +147,47 @@ def _mark_caption(ax, caption: str, truth: str) -> None:
         ax.text(0.5, -0.03, _wrapped(f"true: {truth}"), transform=ax.transAxes, ha="center", va="top", fontsize=8.5)
 
 
-def saliency_panel(image: torch.Tensor, values: torch.Tensor, clip: float = 0.995) -> torch.Tensor:
-    """One row: the image, its heat map and the overlay, (3, H, 3W + padding).
+def class_label(name: str, probability: float) -> str:
+    """'tabby (p 0.62)': a class and its probability as every figure and message of a3 names them."""
+    return f"{name} (p {probability:.2f})"
 
-    For display only, the map is clipped at its `clip` quantile: a few extreme
+
+def _pixels(image: torch.Tensor):
+    """(3, H, W) in [0, 1] -> (H, W, 3) numpy, for imshow."""
+    return image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+PANEL_SIZE = (9.6, 3.8)  # inches at 100 dpi: a row of three 224-px pictures a little larger than life
+
+
+def _colour_bar_axes(ax):
+    """A slim strip right of `ax` for its colour bar, which leaves the picture as large as its neighbours."""
+    return ax.inset_axes((1.03, 0.0, 0.05, 1.0))
+
+
+def saliency_figure(
+    image: torch.Tensor, values: torch.Tensor, title: str, scale: str, path: str | Path, clip: float = 0.995
+) -> Path:
+    """The image, its heat map with a colour scale (`scale` says what it measures) and the overlay, in one row.
+
+    For display only, the map is clipped at its `clip` quantile (the colour bar's arrow): a few extreme
     gradients would otherwise leave the rest of the map black.
     """
-    v = values.float()
-    if 0 < clip < 1:
+    plt = pyplot()
+    v = values.detach().float().cpu()
+    clipped = 0 < clip < 1
+    if clipped:
         v = v.clamp(max=float(torch.quantile(v.flatten(), clip)))
-    return side_by_side([image, heatmap(v, "inferno"), overlay(image, v, alpha=0.6, cmap="inferno")])
+    fig, axes = plt.subplots(1, 3, figsize=PANEL_SIZE, layout="constrained")
+    axes[0].imshow(_pixels(image))
+    heat = axes[1].imshow(v.numpy(), cmap="inferno")
+    axes[2].imshow(_pixels(overlay(image, v, alpha=0.6)))
+    for ax, name in zip(axes, ("input", "map", "overlay")):
+        ax.set_title(name)
+        ax.axis("off")
+    fig.colorbar(heat, cax=_colour_bar_axes(axes[1]), label=scale, extend="max" if clipped else "neither")
+    fig.suptitle(title)
+    return save_figure(fig, path)
 
 
 def difference_image(original: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
@@ -167,9 +197,27 @@ def difference_image(original: torch.Tensor, changed: torch.Tensor) -> torch.Ten
     return (0.5 + scale * diff).clamp(0, 1)
 
 
-def fool_panel(original: torch.Tensor, fooled: torch.Tensor) -> torch.Tensor:
-    """Original | fooling image | magnified difference, in one row."""
-    return side_by_side([original, fooled, difference_image(original, fooled)])
+def fool_figure(
+    original: torch.Tensor, fooled: torch.Tensor, labels: tuple[str, str], title: str, path: str | Path
+) -> Path:
+    """Original | fooling image | magnified difference with its colour scale in 0-255 levels, in one row;
+    `labels` name each image's class (with `class_label`)."""
+    plt = pyplot()
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    largest = max(float((fooled - original).abs().max()) * 255, 1.0)
+    fig, axes = plt.subplots(1, 3, figsize=PANEL_SIZE, layout="constrained")
+    panels = (original, fooled, difference_image(original, fooled))
+    names = (f"original\n{labels[0]}", f"fooling image\n{labels[1]}", "difference, magnified\n(grey: none)")
+    for ax, panel, name in zip(axes, panels, names):
+        ax.imshow(_pixels(panel))
+        ax.set_title(name, fontsize=9.5)
+        ax.axis("off")
+    levels = ScalarMappable(Normalize(-largest, largest), cmap="gray")
+    fig.colorbar(levels, cax=_colour_bar_axes(axes[2]), label="change per colour channel (0-255 levels)")
+    fig.suptitle(title)
+    return save_figure(fig, path)
 
 
 def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str, samples: tuple[int, int]) -> Path:
