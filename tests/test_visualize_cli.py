@@ -387,3 +387,14 @@ def test_fool_untargeted_end_to_end(photos, tmp_path, capsys):
     assert code == 0, err
     (record,) = json.loads((tmp_path / "c.json").read_text())
     assert record["top"][0]["index"] == numbers["new_class"]["index"]  # the saved PNG shows the new class
+
+
+def test_fool_toward_the_class_the_photo_already_has_does_nothing(photos, tmp_path, capsys):
+    out = tmp_path / "same.png"
+    argv = ["fool", str(photos["coffee"]), "--target", "espresso", "--out", str(out), "--device", "cpu"]
+    code, stdout, err = run(argv, capsys)
+    assert code == 0, err
+    said = " ".join(stdout.split())  # (rich wraps at the terminal's width)
+    assert said.startswith("'espresso' (p 0.")
+    assert said.endswith(") is already the top class: nothing to do, nothing written")
+    assert list(tmp_path.iterdir()) == []  # no copy of the photo, no blank difference

@@ -105,6 +105,9 @@ def fool(
         epsilon=epsilon,
     )
     fooling = FoolingImage(backbone, picture, config)  # checks the config
+    if config.target is not None and fooling.fools():
+        say_nothing_to_do(backbone.classes[config.target], float(fooling.probabilities()[config.target]))
+        return
     goal = "any other class" if config.target is None else backbone.classes[config.target]
     with (
         picture_kept_on_interrupt(out, fooling.current_image),
@@ -136,6 +139,13 @@ def check_fool_target(target: Optional[str], untargeted: bool) -> None:
         raise A3Error("Missing option '--target' (or --untargeted: any class but the original)")
     if target is not None and untargeted:
         raise A3Error("--untargeted takes no --target: give one of the two")
+
+
+def say_nothing_to_do(target: str, probability: float) -> None:
+    """The photo already shows the target: one line, and no files (the fooling image would be the photo)."""
+    from a3cli.engine.figures import class_label
+
+    console.print(f"{class_label(repr(target), probability)} is already the top class: nothing to do, nothing written")
 
 
 def write_difference_and_panel(result: Any, numbers: dict[str, Any], out: Path) -> tuple[Path, Path]:
