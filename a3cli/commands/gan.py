@@ -536,8 +536,8 @@ def gan_sample(
     from a3cli.engine.errors import A3Error
     from a3cli.engine.gan.inspection import latent_walk, nearest_training_images
     from a3cli.engine.gan.networks import generate_images, sample_noise
-    from a3cli.engine.gan.outputs import load_generator
-    from a3cli.engine.images import make_grid, save_image
+    from a3cli.engine.gan.outputs import load_generator, sample_grid
+    from a3cli.engine.images import save_image
 
     torch_device = seeded_device(device, seed, threads)
     if interpolate is not None and nearest:
@@ -548,11 +548,11 @@ def gan_sample(
     drawn = f"the {run['variant']} {which} at iteration {run['step']} (from {run['file']})"
     if interpolate is not None:
         walks = latent_walk(G, interpolate, run["noise_dim"], seeded_generator(seed))
-        save_image(make_grid(walks, nrow=WALK_STEPS), out)
+        save_image(sample_grid(walks, WALK_STEPS), out)
         say(f"wrote {out}: {interpolate} latent walks of {WALK_STEPS} steps, {drawn}")
     elif nearest:
         found = nearest_training_images(G, run, torch_device, seeded_generator(seed), data_root)
-        save_image(make_grid(found.pictures, nrow=8), out)
+        save_image(sample_grid(found.pictures, 8), out)
         say(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
         say(
             f"feature distance to the nearest training image: median {statistics.median(found.distances):.3g}, "
@@ -560,7 +560,7 @@ def gan_sample(
             f"nearest other one (median); on {found.features}; training data: {found.source}"
         )
     else:
-        save_image(make_grid(generate_images(G, sample_noise(n, run["noise_dim"])), nrow=nrow), out)
+        save_image(sample_grid(generate_images(G, sample_noise(n, run["noise_dim"])), nrow), out)
         say(f"wrote {out}: {n} samples of {drawn}")
 
 

@@ -196,8 +196,7 @@ def write_saliency_maps(
     npy: bool,
 ) -> list[dict[str, Any]]:
     """Show each image's predictions, write its panel (and raw map); return the JSON records."""
-    from a3cli.engine.figures import saliency_panel
-    from a3cli.engine.images import save_image
+    from a3cli.engine.figures import saliency_figure
 
     config = result.config
     assert config is not None
@@ -205,29 +204,48 @@ def write_saliency_maps(
     records = []
     for i, (path, png) in enumerate(zip(images, per_image_paths(out, images, ".png"))):
         console.print(top_table(f"{path}  ({model})", result.top[i]))
-        save_image(saliency_panel(result.images[i], result.maps[i]), png)
+        title = saliency_title(path, model, config.method, result, i, classes)
+        saliency_figure(result.images[i], result.maps[i], title, SALIENCY_METHODS[config.method].scale, png)
+        target = result.targets[i]
         record = {
             "image": str(path),
             "model": model,
             "method": config.method,
-            "class": {"index": result.targets[i], "name": classes[result.targets[i]]},
+            "class": {"index": target, "name": classes[target], "probability": result.probabilities[i]},
             "panel": str(png),
             "top": top_records(result.top[i]),
             **result.numbers[i],
         }
         record.update(recorded)
-        console.print(f"map for class {result.targets[i]} {classes[result.targets[i]]!r}: wrote {png}")
+        console.print(f"map for class {target} {classes[target]!r}: wrote {png}")
         if npy:
-            import numpy as np
-
-            from a3cli.engine.files import atomic_write
-
-            npy_path = png.with_suffix(".npy")
-            atomic_write(npy_path, lambda f, m=result.maps[i].numpy(): np.save(f, m))
-            record["npy"] = str(npy_path)
-            console.print(f"wrote {npy_path}")
+            record["npy"] = str(write_npy(result.maps[i], png.with_suffix(".npy")))
         records.append(record)
     return records
+
+
+def saliency_title(path: Path, model: str, method: str, result: SaliencyResult, i: int, classes: list[str]) -> str:
+    """'chelsea.jpg · efficientnet_lite0 · smoothgrad' over the class the map explains, with its probability,
+    and the model's top class when that is another."""
+    from a3cli.engine.figures import class_label
+
+    target = result.targets[i]
+    line = f"map for {class_label(classes[target], result.probabilities[i])}"
+    top_index, top_name, top_probability = result.top[i][0]
+    if top_index != target:
+        line += f"; the model's top class: {class_label(top_name, top_probability)}"
+    return f"{path.name} · {model} · {method}\n{line}"
+
+
+def write_npy(values: Any, path: Path) -> Path:
+    """The raw map (H, W) as a .npy file, atomically."""
+    import numpy as np
+
+    from a3cli.engine.files import atomic_write
+
+    atomic_write(path, lambda f: np.save(f, values.numpy()))
+    console.print(f"wrote {path}")
+    return path
 
 
 def write_faithfulness(images: list[Path], result: SaliencyResult, records: list[dict[str, Any]], out: Path) -> None:

@@ -361,6 +361,7 @@ class SaliencyMethod:
     passes: Optional[str] = None  # the SaliencyConfig field that counts the passes per image (None: one)
     aliases: tuple[str, ...] = ()  # other names --method accepts
     recorded: tuple[str, ...] = ()  # the SaliencyConfig fields that each image's JSON record holds
+    scale: str = "map value"  # what the colour scale of its panel measures
 
 
 SALIENCY_METHODS: dict[str, SaliencyMethod] = {
@@ -370,12 +371,14 @@ SALIENCY_METHODS: dict[str, SaliencyMethod] = {
             "vanilla",
             "a3cli.engine.visualize.saliency:vanilla_method",
             "the assignment's |d score / d pixel|, maximum over channels",
+            scale="|∂score/∂pixel|, max over channels",
         ),
         SaliencyMethod(
             "smoothgrad",
             "a3cli.engine.visualize.saliency:smoothgrad_method",
             "vanilla maps averaged over noisy copies",
             passes="samples",
+            scale="|∂score/∂pixel|, mean over noisy copies",
         ),
         SaliencyMethod(
             "integrated-gradients",
@@ -385,18 +388,21 @@ SALIENCY_METHODS: dict[str, SaliencyMethod] = {
             passes="steps",
             aliases=("ig",),
             recorded=("steps", "rule", "baseline"),
+            scale="|attribution| summed over channels (score units)",
         ),
         SaliencyMethod(
             "gradcam",
             "a3cli.engine.visualize.gradcam:gradcam_method",
             "Grad-CAM: a stage's channels weighted by their mean gradient, ReLU, upsampled to the picture",
             recorded=("layer",),
+            scale="gradient-weighted channels after ReLU",
         ),
         SaliencyMethod(
             "guided-gradcam",
             "a3cli.engine.visualize.gradcam:guided_gradcam_method",
             "Grad-CAM times guided backpropagation's input gradient (the fine detail inside the coarse map)",
             recorded=("layer",),
+            scale="Grad-CAM × guided gradient",
         ),
     ]
 }

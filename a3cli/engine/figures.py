@@ -1,9 +1,8 @@
-"""What a3 shows people: matplotlib figures (Agg, no window) saved as PNG atomically, and picture panels.
+"""What a3 shows people: matplotlib figures (Agg, no window) saved as PNG atomically.
 
 Figures: predictions, loss curves, captioned images, where an attention captioner looked for each word,
-a GAN run's Fréchet distance, the deletion and insertion curves of saliency maps. Panels are tensors
-(3, H, W) built from the picture primitives of images.py (heat maps, overlays, rows): saliency maps and
-fooling images.
+a GAN run's Fréchet distance, the deletion and insertion curves of saliency maps, and the panels of
+saliency maps and fooling images (titled with the image, the model and the classes, with a colour scale).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import torch
 from PIL import Image
 
 from a3cli.engine.files import atomic_write
-from a3cli.engine.images import heatmap, overlay, side_by_side, to_tensor
+from a3cli.engine.images import overlay, to_tensor
 
 
 def pyplot():
@@ -102,9 +101,11 @@ def captions_figure(
     truths: Sequence[str] | None = None,
     columns: int = 3,
 ) -> Path:
-    """Images in a grid, each titled with its generated caption (and the true one when given)."""
-    import textwrap
+    """Images in a grid, each titled with its generated caption.
 
+    Given the truths, a right caption is drawn in green and a wrong one in red with the truth under the
+    picture, and the title counts the right ones: a mistake shows at a glance.
+    """
     plt = pyplot()
 
     rows = math.ceil(len(images) / columns)
@@ -113,24 +114,80 @@ def captions_figure(
         ax.axis("off")
     for k, (ax, image, caption) in enumerate(zip(axes.flat, images, captions)):
         ax.imshow(image)
-        title = textwrap.fill(caption, 34)
-        if truths is not None:
-            title += "\n" + textwrap.fill(f"(true: {truths[k]})", 34)
-        ax.set_title(title, fontsize=8.5)
+        if truths is None:
+            ax.set_title(_wrapped(caption), fontsize=8.5)
+        else:
+            _mark_caption(ax, caption, truths[k])
+    if truths is not None:
+        right = sum(is_right(caption, truth) for caption, truth in zip(captions, truths))
+        fig.suptitle(f"{right} of {len(captions)} captions exactly right: green right, red wrong (truth below)")
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def saliency_panel(image: torch.Tensor, values: torch.Tensor, clip: float = 0.995) -> torch.Tensor:
-    """One row: the image, its heat map and the overlay, (3, H, 3W + padding).
+RIGHT, WRONG = "green", "red"  # the colours of right and wrong captions
 
-    For display only, the map is clipped at its `clip` quantile: a few extreme
+
+def is_right(caption: str, truth: str) -> bool:
+    """Exactly the truth, word for word (what `a3 caption-sample` counts as exact)."""
+    return caption.split() == truth.split()
+
+
+def _wrapped(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, 34)
+
+
+def _mark_caption(ax, caption: str, truth: str) -> None:
+    """The caption above the picture in green if right; in red if wrong, with the truth under the picture."""
+    right = is_right(caption, truth)
+    ax.set_title(_wrapped(caption), fontsize=8.5, color=RIGHT if right else WRONG)
+    if not right:
+        ax.text(0.5, -0.03, _wrapped(f"true: {truth}"), transform=ax.transAxes, ha="center", va="top", fontsize=8.5)
+
+
+def class_label(name: str, probability: float) -> str:
+    """'tabby (p 0.62)': a class and its probability as every figure and message of a3 names them."""
+    return f"{name} (p {probability:.2f})"
+
+
+def _pixels(image: torch.Tensor):
+    """(3, H, W) in [0, 1] -> (H, W, 3) numpy, for imshow."""
+    return image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+PANEL_SIZE = (9.6, 3.8)  # inches at 100 dpi: a row of three 224-px pictures a little larger than life
+
+
+def _colour_bar_axes(ax):
+    """A slim strip right of `ax` for its colour bar, which leaves the picture as large as its neighbours."""
+    return ax.inset_axes((1.03, 0.0, 0.05, 1.0))
+
+
+def saliency_figure(
+    image: torch.Tensor, values: torch.Tensor, title: str, scale: str, path: str | Path, clip: float = 0.995
+) -> Path:
+    """The image, its heat map with a colour scale (`scale` says what it measures) and the overlay, in one row.
+
+    For display only, the map is clipped at its `clip` quantile (the colour bar's arrow): a few extreme
     gradients would otherwise leave the rest of the map black.
     """
-    v = values.float()
-    if 0 < clip < 1:
+    plt = pyplot()
+    v = values.detach().float().cpu()
+    clipped = 0 < clip < 1
+    if clipped:
         v = v.clamp(max=float(torch.quantile(v.flatten(), clip)))
-    return side_by_side([image, heatmap(v, "inferno"), overlay(image, v, alpha=0.6, cmap="inferno")])
+    fig, axes = plt.subplots(1, 3, figsize=PANEL_SIZE, layout="constrained")
+    axes[0].imshow(_pixels(image))
+    heat = axes[1].imshow(v.numpy(), cmap="inferno")
+    axes[2].imshow(_pixels(overlay(image, v, alpha=0.6)))
+    for ax, name in zip(axes, ("input", "map", "overlay")):
+        ax.set_title(name)
+        ax.axis("off")
+    fig.colorbar(heat, cax=_colour_bar_axes(axes[1]), label=scale, extend="max" if clipped else "neither")
+    fig.suptitle(title)
+    return save_figure(fig, path)
 
 
 def difference_image(original: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
@@ -140,47 +197,97 @@ def difference_image(original: torch.Tensor, changed: torch.Tensor) -> torch.Ten
     return (0.5 + scale * diff).clamp(0, 1)
 
 
-def fool_panel(original: torch.Tensor, fooled: torch.Tensor) -> torch.Tensor:
-    """Original | fooling image | magnified difference, in one row."""
-    return side_by_side([original, fooled, difference_image(original, fooled)])
-
-
-def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    """The tracked Fréchet distance (log scale) of the live and averaged generator, and their KL to uniform."""
+def fool_figure(
+    original: torch.Tensor, fooled: torch.Tensor, labels: tuple[str, str], title: str, path: str | Path
+) -> Path:
+    """Original | fooling image | magnified difference with its colour scale in 0-255 levels, in one row;
+    `labels` name each image's class (with `class_label`)."""
     plt = pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, height_ratios=(2, 1))
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    largest = max(float((fooled - original).abs().max()) * 255, 1.0)
+    fig, axes = plt.subplots(1, 3, figsize=PANEL_SIZE, layout="constrained")
+    panels = (original, fooled, difference_image(original, fooled))
+    names = (f"original\n{labels[0]}", f"fooling image\n{labels[1]}", "difference, magnified\n(grey: none)")
+    for ax, panel, name in zip(axes, panels, names):
+        ax.imshow(_pixels(panel))
+        ax.set_title(name, fontsize=9.5)
+        ax.axis("off")
+    levels = ScalarMappable(Normalize(-largest, largest), cmap="gray")
+    fig.colorbar(levels, cax=_colour_bar_axes(axes[2]), label="change per colour channel (0-255 levels)")
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str, samples: tuple[int, int]) -> Path:
+    """The tracked Fréchet distance (log scale) of the live and averaged generator, their precision and recall,
+    and their KL to uniform (digits are counted on MNIST only).
+
+    `samples`: (generated images per tracked point, generated images of the final report). The final
+    report measures again on more images, so its numbers differ from the points: the figure says both counts.
+    """
+    plt = pyplot()
+    quality, coverage = "recall" in rows[0]["generator"], "kl_to_uniform" in rows[0]["generator"]
+    ratios = (2.0,) + (1.0,) * (quality + coverage)
+    fig, axes = plt.subplots(
+        len(ratios), 1, figsize=(7, 3.7 + 1.8 * (len(ratios) - 1)), sharex=True, squeeze=False, height_ratios=ratios
+    )
+    top, *rest = axes[:, 0]
     iterations = [row["iteration"] for row in rows]
-    coverage = "kl_to_uniform" in rows[0]["generator"]  # digits are counted on MNIST only
-    for key, label in (("generator", "generator"), ("ema", "averaged generator (EMA)")):
-        if key in rows[0]:
-            top.plot(iterations, [row[key]["frechet_distance"] for row in rows], "o-", label=label)
-            if coverage:
-                bottom.plot(iterations, [row[key]["kl_to_uniform"] for row in rows], "o-", label=label)
+    generators = [
+        (key, label) for key, label in (("generator", "generator"), ("ema", "averaged (EMA)")) if key in rows[0]
+    ]
+    for (key, label), color in zip(generators, ("C0", "C1")):
+        top.plot(iterations, [row[key]["frechet_distance"] for row in rows], "o-", color=color, label=label)
+        panels = iter(rest)
+        if quality:
+            ax = next(panels)
+            ax.plot(iterations, [row[key]["precision"] for row in rows], "o-", color=color, label=f"{label}: precision")
+            ax.plot(iterations, [row[key]["recall"] for row in rows], "s--", color=color, label=f"{label}: recall")
+        if coverage:
+            next(panels).plot(iterations, [row[key]["kl_to_uniform"] for row in rows], "o-", color=color, label=label)
     best = min(
         (row[key]["frechet_distance"], row["iteration"]) for row in rows for key in ("generator", "ema") if key in row
     )
-    top.plot([best[1]], [best[0]], "*", color="black", markersize=14, label=f"best: {best[0]:.1f} (best.pt)")
-    from matplotlib.ticker import LogLocator, ScalarFormatter
-
-    top.set_yscale("log")
-    top.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    top.yaxis.set_major_formatter(ScalarFormatter())
-    top.yaxis.set_minor_formatter(ScalarFormatter() if top.get_ylim()[1] < 3 * top.get_ylim()[0] else "")
+    top.plot([best[1]], [best[0]], "*", color="black", markersize=14, label=f"best tracked: {best[0]:.1f} (best.pt)")
+    log_axis(top)
     top.set_ylabel("Fréchet distance")
-    bottom.axhline(math.log(10), color="grey", linestyle="--", linewidth=1)
-    bottom.set_ylim(0, 2.5)
-    bottom.set_ylabel("KL to uniform\n(ln 10: one digit)")
-    bottom.set_xlabel("iteration")
-    top.set_title(title)
-    if not coverage:
-        bottom.set_visible(False)
-        top.set_xlabel("iteration")
-        top.xaxis.set_tick_params(labelbottom=True)
-    for ax in (top, bottom):
-        ax.grid(alpha=0.3, which="both")
+    top.set_title(f"{title}\n{sample_counts(*samples)}", fontsize=10)
     top.legend()
+    panels = iter(rest)
+    if quality:
+        ax = next(panels)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("precision, recall\n(k = 3)")
+        ax.legend(fontsize=7, ncol=2)
+    if coverage:
+        ax = next(panels)
+        ax.axhline(math.log(10), color="grey", linestyle="--", linewidth=1)
+        ax.set_ylim(0, 2.5)
+        ax.set_ylabel("KL to uniform\n(ln 10: one digit)")
+    for ax in axes[:, 0]:
+        ax.grid(alpha=0.3, which="both")
+    axes[-1, 0].set_xlabel("iteration")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def log_axis(ax) -> None:
+    """A log scale with ticks at 1, 2 and 5 per decade, written as plain numbers."""
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter() if ax.get_ylim()[1] < 3 * ax.get_ylim()[0] else "")
+
+
+def sample_counts(tracked: int, final: int) -> str:
+    """Which sample counts a Fréchet figure's points use, and the final report's when it differs."""
+    if tracked == final:
+        return f"each point and the final report: {tracked:,} generated images"
+    return f"each point: {tracked:,} generated images; the final report measures {final:,}"
 
 
 def attention_figure(

@@ -238,6 +238,13 @@ def make_grid(
     return torchvision.utils.make_grid(batch, nrow=nrow, padding=padding, pad_value=pad_value)
 
 
+def enlarged(image: torch.Tensor, min_width: int) -> torch.Tensor:
+    """(C, H, W) repeated a whole number of times along both sides to be at least `min_width` wide:
+    nearest neighbour, so small pixels stay crisp squares rather than blur."""
+    factor = max(1, math.ceil(min_width / image.shape[-1]))
+    return image.repeat_interleave(factor, dim=-1).repeat_interleave(factor, dim=-2)
+
+
 def heatmap(values: torch.Tensor, cmap: str = "inferno") -> torch.Tensor:
     """Colour a map (H, W) with a matplotlib colormap -> (3, H, W) in [0, 1].
 

@@ -13,7 +13,7 @@ from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS
 from a3cli.engine.checkpoints import load_checkpoint, load_state
 from a3cli.engine.errors import A3Error
 from a3cli.engine.gan.networks import generate_images, make_generator
-from a3cli.engine.images import make_grid, save_gif, save_image
+from a3cli.engine.images import enlarged, make_grid, save_gif, save_image
 from a3cli.engine.runs import CHECKPOINT_NAME, checkpoint_path
 
 KIND = "gan"  # the checkpoints' kind
@@ -21,20 +21,34 @@ BEST_NAME = "best.pt"  # the generator with the lowest tracked Fréchet distance
 GRIDS = "samples"  # the run folder's sub-folder of grids, one per sampled iteration
 # What write_pictures leaves in the run folder.
 PICTURES = {"samples": "samples.png", "animation": "samples.gif", "losses": "losses.png", "frechet": "frechet.png"}
+# Grids of samples are enlarged to at least this width: 64 digits of 28 px make 242 px, too small to look at.
+GRID_MIN_WIDTH = 512
 
 
 def grid_path(out: Path, step: int) -> Path:
     return out / GRIDS / f"iter_{step:06d}.png"
 
 
+def sample_grid(images: Tensor, nrow: int | None = None) -> Tensor:
+    """Samples (N, C, H, W) tiled into one picture at least GRID_MIN_WIDTH wide, each pixel a crisp square."""
+    return enlarged(make_grid(images, nrow=nrow), GRID_MIN_WIDTH)
+
+
 def save_grid(G: nn.Module, noise: Tensor, path: Path) -> Path:
-    return save_image(make_grid(generate_images(G, noise)), path)
+    return save_image(sample_grid(generate_images(G, noise)), path)
 
 
 def write_pictures(
-    out: Path, history: dict[str, list[float]], frechet_history: list[dict[str, Any]], title: str
+    out: Path,
+    history: dict[str, list[float]],
+    frechet_history: list[dict[str, Any]],
+    title: str,
+    samples: tuple[int, int],
 ) -> None:
-    """The latest grid as samples.png, every grid so far as samples.gif, the loss and Fréchet curves."""
+    """The latest grid as samples.png, every grid so far as samples.gif, the loss and Fréchet curves.
+
+    `samples`: the generated images of each tracked Fréchet distance and of the final report.
+    """
     from PIL import Image
 
     from a3cli.engine.figures import frechet_figure, loss_curves_figure
@@ -49,7 +63,9 @@ def write_pictures(
     if history["d_loss"]:
         loss_curves_figure(dict(history), out / PICTURES["losses"], title=f"{title}: losses")
     if frechet_history:
-        frechet_figure(frechet_history, out / PICTURES["frechet"], title=f"{title}: Fréchet distance and mode coverage")
+        frechet_figure(
+            frechet_history, out / PICTURES["frechet"], f"{title}: Fréchet distance and mode coverage", samples
+        )
 
 
 def run_files(out: Path) -> dict[str, str]:

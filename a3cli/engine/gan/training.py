@@ -383,9 +383,9 @@ class GanTraining:
 
     def write_pictures(self) -> None:
         if self.world.main:
-            write_pictures(
-                self.out, self.history, self.frechet_history, f"{self.settings.variant} (iteration {self.step})"
-            )
+            title = f"{self.settings.variant} (iteration {self.step})"
+            samples = (self.eval_samples, self.config.fid_samples)
+            write_pictures(self.out, self.history, self.frechet_history, title, samples)
 
     def final_report(self) -> dict[str, Any]:
         """The Fréchet distance and coverage of the final, averaged and best generators on `fid_samples` images."""

@@ -141,6 +141,17 @@ class FoolingImage:
         """The image so far as its 8-bit file holds it: (3, H, W) in [0, 1]."""
         return quantize(self.backbone.deprocess(as_saved(self.backbone, self.x.detach()))[0]).cpu()
 
+    def probabilities(self) -> torch.Tensor:
+        """The class probabilities (classes,) of the image so far, as its 8-bit file holds it."""
+        with torch.no_grad():
+            return self.backbone.logits(as_saved(self.backbone, self.x.detach())).softmax(dim=1)[0]
+
+    def fools(self) -> bool:
+        """Whether the image so far already meets the goal: before any step, there is then nothing to do."""
+        with torch.no_grad():
+            original = int(self.backbone.logits(self.x0).argmax())
+        return _goal(self.config, original)(self.probabilities())
+
     def run(self, progress: Progress | None = None) -> FoolResult:
         backbone, config, x0 = self.backbone, self.config, self.x0
         lo, hi = bounds(backbone, x0, config.epsilon)

@@ -88,6 +88,7 @@ class SaliencyResult:
     images: torch.Tensor  # (N, 3, H, W) in [0, 1]: what the network saw (resized, centre-cropped)
     maps: torch.Tensor  # (N, H, W), non-negative
     targets: list[int]  # the class each map explains
+    probabilities: list[float]  # the model's probability of that class, per image
     top: list[list[Prediction]]  # top-5 (index, name, probability) per image
     numbers: list[dict[str, float]] = field(default_factory=list)  # the method's numbers, per image
     config: Optional[SaliencyConfig] = None  # the settings used, with the defaults filled in
@@ -319,7 +320,7 @@ def saliency(
         done += k
         report(progress, done, {})
 
-    maps, pictures, targets, tops, numbers, curves = [], [], [], [], [], []
+    maps, pictures, targets, probabilities, tops, numbers, curves = [], [], [], [], [], [], []
     for start in range(0, len(images), config.batch_size):
         x = backbone.preprocess(images[start : start + config.batch_size])
         with torch.no_grad():
@@ -335,10 +336,11 @@ def saliency(
         maps.append(batch_maps.cpu())
         pictures.append(backbone.deprocess(x).clamp(0, 1).cpu())
         targets += [int(t) for t in wanted]
+        probabilities += probs.gather(1, wanted.view(-1, 1))[:, 0].tolist()
         tops += backbone.top_classes(probs, top)
         numbers += [{name: float(values[i]) for name, values in batch_numbers.items()} for i in range(x.shape[0])]
     joined = concatenated(curves) if curves else None
-    return SaliencyResult(torch.cat(pictures), torch.cat(maps), targets, tops, numbers, config, joined)
+    return SaliencyResult(torch.cat(pictures), torch.cat(maps), targets, probabilities, tops, numbers, config, joined)
 
 
 def total_passes(config: SaliencyConfig, images: int) -> int:
