@@ -26,7 +26,18 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from a3cli.app import app
 
 # The command modules register their commands on import, in the order of the assignment's parts (and of --help).
-COMMANDS = ("basic", "caption_train", "caption_sample", "saliency", "fool", "classvis", "style", "gan")
+COMMANDS = (
+    "basic",
+    "caption_train",
+    "caption_sample",
+    "saliency",
+    "fool",
+    "classvis",
+    "style",
+    "gan",
+    "gan_sample",
+    "gan_classifier",
+)
 for module in COMMANDS:
     importlib.import_module(f"a3cli.commands.{module}")
 

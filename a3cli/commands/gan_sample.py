@@ -1,0 +1,125 @@
+"""`a3 gan-sample`: new samples, latent walks and nearest training images from a trained generator."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from a3cli.app import (
+    INPUTS,
+    DeviceOption,
+    SeedOption,
+    ThreadsOption,
+    app,
+    check_output,
+    option,
+    optional,
+    say,
+    seeded_device,
+)
+from a3cli.commands.gan import DataRoot
+from a3cli.engine.catalogue import (
+    NEAREST_SAMPLES,
+    WALK_STEPS,
+)
+
+Interpolate = Annotated[
+    Optional[int],
+    option(
+        "--interpolate",
+        metavar="ROWS",
+        min=1,
+        max=64,
+        help=f"Instead: ROWS latent walks, each {WALK_STEPS} steps between two noise vectors.",
+        panel=INPUTS,
+        show_default=False,
+    ),
+]
+NearestOption = Annotated[
+    bool,
+    option(
+        "--nearest",
+        help=f"Instead: {NEAREST_SAMPLES} samples, each beside its nearest training image (in feature space).",
+        panel=INPUTS,
+    ),
+]
+
+
+@app.command("gan-sample")
+def gan_sample(
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            "--checkpoint",
+            "-c",
+            show_default=False,
+            rich_help_panel=INPUTS,
+            help="A gan-train run folder (its best.pt), or a checkpoint.",
+        ),
+    ],
+    n: Annotated[
+        int,
+        typer.Option("-n", "--num", metavar="N", min=1, max=10000, help="How many samples.", rich_help_panel=INPUTS),
+    ] = 64,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The grid (PNG).", rich_help_panel=INPUTS)] = Path(
+        "samples.png"
+    ),
+    nrow: Annotated[
+        Optional[int],
+        optional("--nrow", metavar="N", min=1, max=10000, help="Images per row", default="√n", rich_help_panel=INPUTS),
+    ] = None,
+    interpolate: Interpolate = None,
+    nearest: NearestOption = False,
+    data_root: DataRoot = None,
+    device: DeviceOption = "auto",
+    seed: SeedOption = 0,
+    threads: ThreadsOption = None,
+) -> None:
+    """Draw new samples from a trained generator, as one grid; or latent walks; or samples beside their
+    nearest training images.
+
+    A run folder gives its best.pt, else its checkpoint.pt; a checkpoint file
+    gives the run's averaged generator when it has one. --nearest reads the run's
+    training data again (MNIST from --data-root or the offline digits; a folder).
+
+    Examples:
+
+      a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
+
+      a3 gan-sample --checkpoint runs/dcgan --interpolate 8 --out walk.png
+
+      a3 gan-sample --checkpoint runs/dcgan --nearest --out nearest.png
+    """
+    from a3cli.engine.device import seeded_generator
+    from a3cli.engine.errors import A3Error
+    from a3cli.engine.gan.inspection import latent_walk, nearest_training_images
+    from a3cli.engine.gan.networks import generate_images, sample_noise
+    from a3cli.engine.gan.outputs import load_generator, sample_grid
+    from a3cli.engine.images import save_image
+
+    torch_device = seeded_device(device, seed, threads)
+    if interpolate is not None and nearest:
+        raise A3Error("--interpolate and --nearest draw different sheets: give one of them")
+    check_output(out, "image")
+    G, run = load_generator(checkpoint, torch_device)
+    which = "averaged generator" if run["source"] == "ema" else "generator"
+    drawn = f"the {run['variant']} {which} at iteration {run['step']} (from {run['file']})"
+    if interpolate is not None:
+        walks = latent_walk(G, interpolate, run["noise_dim"], seeded_generator(seed))
+        save_image(sample_grid(walks, WALK_STEPS), out)
+        say(f"wrote {out}: {interpolate} latent walks of {WALK_STEPS} steps, {drawn}")
+    elif nearest:
+        found = nearest_training_images(G, run, torch_device, seeded_generator(seed), data_root)
+        save_image(sample_grid(found.pictures, 8), out)
+        say(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
+        say(
+            f"feature distance to the nearest training image: median {statistics.median(found.distances):.3g}, "
+            f"smallest {min(found.distances):.3g}; training images lie {found.training_spacing:.3g} from their "
+            f"nearest other one (median); on {found.features}; training data: {found.source}"
+        )
+    else:
+        save_image(sample_grid(generate_images(G, sample_noise(n, run["noise_dim"])), nrow), out)
+        say(f"wrote {out}: {n} samples of {drawn}")
