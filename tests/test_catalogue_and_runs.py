@@ -177,7 +177,7 @@ def test_a_signal_handled_while_the_ranks_agree_still_stops_the_run(tmp_path):
             return flag
 
     class Toy:
-        out, step, saves, stops = tmp_path, 0, [], 0
+        command, out, step, saves, stops = "gan-train", tmp_path, 0, [], 0
 
         def train_step(self):
             self.step += 1
@@ -193,3 +193,20 @@ def test_a_signal_handled_while_the_ranks_agree_still_stops_the_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_loop(trainer, 100, 1000, None, SignalDuringAgreement())
     assert trainer.step == 4 and trainer.saves == [4] and trainer.stops == 1
+
+
+def test_the_resume_line_is_the_command_line_or_the_command_with_out(tmp_path, monkeypatch):
+    """a3's own command line comes back with --resume; a program that calls the engine (its own sys.argv)
+    gets the command with --out and --resume, with which a run keeps its settings."""
+    from types import SimpleNamespace
+
+    from a3cli.engine.distributed import World
+    from a3cli.engine.runs import resume_command
+
+    trainer = SimpleNamespace(command="gan-train", out=tmp_path / "my run")
+    monkeypatch.setattr("sys.argv", ["a3", "gan-train", "--variant", "lsgan", "--out", "x"])
+    assert resume_command(trainer, World()) == "a3 gan-train --variant lsgan --out x --resume"
+    monkeypatch.setattr("sys.argv", ["a3", "gan-train", "--out", "x", "--resume"])
+    assert resume_command(trainer, World()) == "a3 gan-train --out x --resume"
+    monkeypatch.setattr("sys.argv", ["bench.py", "photos", "--iterations", "9"])
+    assert resume_command(trainer, World()) == f"a3 gan-train --out '{tmp_path / 'my run'}' --resume"

@@ -168,6 +168,7 @@ class DeferredInterrupt:
 
 
 class Trainer(Protocol):
+    command: str  # the a3 command that runs it, for the line that resumes a stopped run
     out: Path
     step: int  # iterations done
 
@@ -211,7 +212,7 @@ def train_loop(
         raise RankLost(
             f"rank {world.rank} of {world.world_size} lost contact with another rank ({why}) "
             f"at iteration {trainer.step}: the job stopped; {on_disk.kept()}; resume it with: "
-            f"{resume_command(world)}",
+            f"{resume_command(trainer, world)}",
             report=first_to_report(),
         ) from None
 
@@ -274,15 +275,18 @@ def iterate(
             warnings.warn(
                 A3Note(
                     f"stopped at iteration {trainer.step} of {total}: {CHECKPOINT_NAME} and metrics.json (marked "
-                    f"interrupted) are in '{trainer.out}'; resume with: {resume_command(world)}"
+                    f"interrupted) are in '{trainer.out}'; resume with: {resume_command(trainer, world)}"
                 ),
                 stacklevel=2,
             )
         raise KeyboardInterrupt
 
 
-def resume_command(world: World) -> str:
-    """The command line that continues this run: the same options and --resume, under torchrun as before."""
-    args = sys.argv[1:] + ([] if "--resume" in sys.argv else ["--resume"])
+def resume_command(trainer: Trainer, world: World) -> str:
+    """The command line that continues this run, under torchrun as before: this process's own options and
+    --resume when it runs the trainer's command; else (a program that calls the engine) the command with
+    --out and --resume, with which a run keeps its settings."""
+    args = sys.argv[1:] if sys.argv[1:2] == [trainer.command] else [trainer.command, "--out", str(trainer.out)]
+    args += [] if "--resume" in args else ["--resume"]
     launcher = f"torchrun --nproc-per-node {world.world_size} -m a3cli" if world.distributed else "a3"
     return f"{launcher} {shlex.join(args)}"

@@ -100,6 +100,8 @@ class CaptionTraining:
     this process's rank and device (one process: `World(device=...)`).
     """
 
+    command = "caption-train"
+
     def __init__(
         self,
         data: CaptionData | CaptionSource,

@@ -220,6 +220,8 @@ class GanTraining:
     Under torchrun every rank makes one; rank 0 alone measures and writes files.
     """
 
+    command = "gan-train"
+
     def __init__(self, config: GanConfig, world: World = World()) -> None:
         self.config, self.out, self.world = config, Path(config.out), world
         config.check()
