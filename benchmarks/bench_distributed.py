@@ -14,6 +14,7 @@ samples.png is the grid in docs/scaling.md, real.png 64 of the crops it learned 
 
     python benchmarks/bench_distributed.py compare [--iterations 20] [--variants gan dcgan]
     python benchmarks/bench_distributed.py photos [--iterations 1500] [--batch-size 32] [--crops-per-photo 300]
+        [--augment POLICY]
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def real_grid(folder: Path, path: Path, count: int = 64, seed: int = 0) -> None:
     save_image(sample_grid(torch.stack([to_tensor(load_image(f)) for f in files])), path)
 
 
-def photos(iterations: int, batch_size: int, out: Path, per_photo: int) -> None:
+def photos(iterations: int, batch_size: int, out: Path, per_photo: int, augment: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         crops = cut_crops(Path(tmp) / "crops", per_photo)
         gan_train(
@@ -145,6 +146,7 @@ def photos(iterations: int, batch_size: int, out: Path, per_photo: int) -> None:
                 "cpu",
                 "--out",
                 str(out),
+                *(["--augment", augment] if augment else []),
             ],
             threads=torch.get_num_threads(),
         )
@@ -165,11 +167,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="photos: the global batch")
     parser.add_argument("--crops-per-photo", type=int, default=300, help="photos: crops cut from each photo")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "photos64")
+    parser.add_argument("--augment", default=None, help="photos: gan-train's --augment (default: gan-train's)")
     args = parser.parse_args()
     if args.mode == "compare":
         compare(args.iterations or 20, args.variants)
     else:
-        photos(args.iterations or 1500, args.batch_size, args.out, args.crops_per_photo)
+        photos(args.iterations or 1500, args.batch_size, args.out, args.crops_per_photo, args.augment)
 
 
 if __name__ == "__main__":
