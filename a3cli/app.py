@@ -222,6 +222,8 @@ class Estimate:
             self.first = step
         if self.warm_at is None and step >= self.first + WARM_UP_STEPS:
             self.warm_at = (now, step)
+        if self.total is not None and step >= self.total:  # the end, maybe of a resumed run's last few steps
+            return "", None
         if self.total is None or self.warm_at is None or step < self.warm_at[1] + WARM_UP_STEPS // 2:
             return ("estimating" if self.total else ""), None
         rate = (step - self.warm_at[1]) / max(now - self.warm_at[0], 1e-9)

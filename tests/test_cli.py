@@ -140,6 +140,8 @@ def test_time_left_is_measured_after_the_warm_up_and_announced_once(monkeypatch)
     lines = [line for _, line in said if line]
     assert len(lines) == 1 and "measured 2.0 steps/s" in lines[0] and "about 8 min to go of 1,000 steps" in lines[0]
     assert said[-1][0] == "8 min left"  # (1000 - 19) steps at 2 per second, not the warm-up's pace
+    resumed = app.Estimate(total=1000)  # a resumed run with 3 steps left ends without an estimate
+    assert [resumed.update(step)[0] for step in (998, 999, 1000)] == ["estimating", "estimating", ""]
     assert app.duration(45) == "45 s" and app.duration(4000) == "67 min" and app.duration(7500) == "2 h 5 min"
 
 
