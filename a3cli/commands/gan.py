@@ -83,7 +83,7 @@ Ema = Annotated[
         min=0.0,
         max=0.99999,
         default=GAN_DEFAULTS["ema"],
-        help="Decay of the averaged generator; 0: none",
+        help="Decay of the averaged generator, warmed up as min(DECAY, (1 + t) / (10 + t)) at update t; 0: none",
         rich_help_panel=MODEL,
     ),
 ]
