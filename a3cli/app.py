@@ -7,9 +7,12 @@ catalogue (`a3cli.engine.catalogue`).
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
 import sys
 import time
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from a3cli.engine.catalogue import DEFAULT_BACKBONE, show
+from a3cli.engine.options import INPUTS, LOSS, METHOD, MODEL, OPTIMISATION, RUN, Machine, Option, Seeded
 
 app = typer.Typer(
     help="Hands-on tools for the ideas of CS231n Assignment 3: captioning, saliency, fooling images, "
@@ -58,33 +62,6 @@ def with_default(help: str, default: object) -> str:
     return f"{help} \\[default: {show(default)}]".strip()  # an escaped bracket: rich markup
 
 
-# The panels that group a command's options in --help (typer's rich_help_panel), in the order they show.
-INPUTS = "Inputs and outputs"
-MODEL = "Model"
-METHOD = "Method"
-LOSS = "Loss"
-OPTIMISATION = "Optimisation"
-RUN = "Run"
-DeviceOption = Annotated[
-    str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU) | cpu | cuda[:N] | mps.", rich_help_panel=RUN)
-]
-SeedOption = Annotated[
-    int,
-    typer.Option(
-        "--seed", min=0, max=2**32 - 1, metavar="INT", help="Random seed, for repeatable runs.", rich_help_panel=RUN
-    ),
-]
-ThreadsOption = Annotated[
-    Optional[int],
-    typer.Option(
-        "--threads",
-        min=1,
-        metavar="INT",
-        show_default=False,
-        help=with_default("CPU threads for torch.", "the cores this process may run on, one per physical core at most"),
-        rich_help_panel=RUN,
-    ),
-]
 ModelOption = Annotated[
     str, typer.Option("--model", "-m", help="ImageNet backbone (a3 info lists them).", rich_help_panel=MODEL)
 ]
@@ -97,9 +74,12 @@ JsonOption = Annotated[
 ]
 
 
-def option(*flags: str, help: str, panel: str = OPTIMISATION, **kwargs: Any) -> Any:
-    """An option: one line of help, in its help panel."""
-    return typer.Option(*flags, help=help, rich_help_panel=panel, **kwargs)
+def option(*flags: str, help: str, panel: str = OPTIMISATION, shown: object = None, **limits: Any) -> Any:
+    """An option: one line of help, in its help panel. `shown`: the default as the help writes it, for an
+    option left None so that the engine fills in the default (of the model, the variant or the resumed run)."""
+    if shown is not None:
+        help, limits = with_default(help, shown), {"show_default": False, **limits}
+    return typer.Option(*flags, help=help, rich_help_panel=panel, **limits)
 
 
 def say(text: str) -> None:
@@ -115,11 +95,77 @@ def optional(*flags: str, help: str = "", default: object = None, **kwargs) -> t
     return typer.Option(*flags, help=help, show_default=False, **kwargs)
 
 
-def seeded_device(device: str, seed: int, threads: Optional[int] = None):
+def option_parameter(field: dataclasses.Field, annotation: Any) -> inspect.Parameter:
+    """A config field as the command parameter Typer reads: its flags, help, panel and limits."""
+    spec: Option = field.metadata["option"]
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+    flags = spec.flags or (f"--{field.name.replace('_', '-')}",)
+    limits = {"show_default": default is not None, **spec.limits}
+    info = option(*flags, help=spec.help, panel=spec.panel, shown=spec.shown, **limits)
+    kind = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Parameter(field.name, kind, default=default, annotation=Annotated[annotation, info])
+
+
+def field_option(config: type, name: str) -> Any:
+    """A config field's option, for a command that takes that one setting (and not the whole config)."""
+    field = next(field for field in dataclasses.fields(config) if field.name == name)
+    return option_parameter(field, typing.get_type_hints(config)[name]).annotation
+
+
+SeedOption = field_option(Seeded, "seed")
+DeviceOption = field_option(Machine, "device")
+ThreadsOption = field_option(Machine, "threads")
+
+
+PANELS = (INPUTS, MODEL, METHOD, LOSS, OPTIMISATION)  # in --help, in this order; a command's own panels, then RUN
+
+
+def panel_rank(parameter: inspect.Parameter) -> int:
+    """Where a parameter's panel shows in --help: arguments first, RUN last (a stable sort keeps the order within)."""
+    info = next(
+        (item for item in getattr(parameter.annotation, "__metadata__", ()) if hasattr(item, "rich_help_panel")), None
+    )
+    panel = getattr(info, "rich_help_panel", None)
+    if panel is None or isinstance(info, typer.models.ArgumentInfo):
+        return -1
+    return PANELS.index(panel) if panel in PANELS else len(PANELS) + (panel == RUN)
+
+
+def configured(command: Callable[..., None]) -> Callable[..., None]:
+    """A command whose options are the fields of its configs: each parameter annotated with a config class
+    (engine/options.py `setting`) stands for that class's options and receives the config made from them."""
+    signature = inspect.signature(command, eval_str=True)
+    configs: dict[str, Any] = {}
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        if not dataclasses.is_dataclass(parameter.annotation):
+            parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+            continue
+        cls = configs[parameter.name] = parameter.annotation
+        hints = typing.get_type_hints(cls)
+        options = [field for field in dataclasses.fields(cls) if "option" in field.metadata]
+        parameters += [option_parameter(field, hints[field.name]) for field in options]
+
+    def run(**values: Any) -> None:
+        for name, cls in configs.items():
+            given = {
+                field.name: values.pop(field.name) for field in dataclasses.fields(cls) if "option" in field.metadata
+            }
+            values[name] = cls(**given)
+        command(**values)
+
+    run.__name__, run.__doc__, run.__module__ = command.__name__, command.__doc__, command.__module__
+    run.__signature__ = signature.replace(parameters=sorted(parameters, key=panel_rank))  # type: ignore[attr-defined]
+    return run
+
+
+def seeded_device(device: str | Machine, seed: int, threads: Optional[int] = None):
     """Set torch's threads, seed every generator and resolve --device: the first step of every command
     (engine/device.py)."""
     from a3cli.engine.device import resolve_device, seed_everything, use_threads
 
+    if isinstance(device, Machine):
+        device, threads = device.device, device.threads
     use_threads(threads)
     seed_everything(seed)
     return resolve_device(device)

@@ -44,8 +44,12 @@ def main() -> None:
     setups = {}
     steps = {name: 0 for name in GAN_VARIANTS}
     for name in GAN_VARIANTS:
-        settings = resolve_settings(GanConfig(variant=name, batch_size=args.batch_size), None)
-        setups[name] = (settings, build_networks(settings, world), Batches(real, settings.batch_size, 0, world))
+        settings, variant = resolve_settings(GanConfig(variant=name, batch_size=args.batch_size), None)
+        setups[name] = (
+            settings,
+            build_networks(settings, variant, world),
+            Batches(real, settings.batch_size, 0, world),
+        )
         train_step(*setups[name], 0)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in GAN_VARIANTS}
     ema_times: dict[str, list[float]] = {name: [] for name in GAN_VARIANTS}

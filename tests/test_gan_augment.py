@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from a3cli.engine.catalogue import default_augment
+from a3cli.engine.catalogue import GAN_VARIANTS
 from a3cli.engine.device import seed_everything
 from a3cli.engine.distributed import World
 from a3cli.engine.errors import A3Error
@@ -64,8 +64,9 @@ def test_the_discriminator_sees_augmented_real_and_generated_images(tmp_path, mo
 
 
 def test_default_policy_and_bad_policies():
-    assert default_augment("dcgan", 5000) == "translation,cutout" == default_augment("wgan-gp", 19_999)
-    assert default_augment("dcgan", 60_000) == "none" == default_augment("lsgan", 5000)
+    dcgan, wgan_gp, lsgan = (GAN_VARIANTS[name] for name in ("dcgan", "wgan-gp", "lsgan"))
+    assert dcgan.default_augment(5000) == "translation,cutout" == wgan_gp.default_augment(19_999)
+    assert dcgan.default_augment(60_000) == "none" == lsgan.default_augment(5000)
     assert parse_policy("none", 1) == () and parse_policy("cutout, translation", 1) == ("cutout", "translation")
     for bad, message in (("blur", "--augment 'blur'"), ("", "--augment ''"), ("color", "needs RGB")):
         with pytest.raises(A3Error, match=message):

@@ -51,7 +51,7 @@ def tracked(tmp_path, out: str, classifier, **changes) -> GanConfig:
 
 def train_gan(config: GanConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Train (or resume) a GAN in config.out on the CPU and return its metrics (see GanTraining.train)."""
-    return prepare_gan(config).train(progress)
+    return prepare_gan(config).train(progress).metrics
 
 
 def train(cfg: GanConfig, progress=None) -> dict:

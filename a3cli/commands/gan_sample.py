@@ -6,25 +6,12 @@ import statistics
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
+from a3cli.app import INPUTS, SeedOption, app, check_output, configured, field_option, option, say, seeded_device
+from a3cli.engine.catalogue import NEAREST_SAMPLES, WALK_STEPS
+from a3cli.engine.gan.config import GanConfig
+from a3cli.engine.options import Machine
 
-from a3cli.app import (
-    INPUTS,
-    DeviceOption,
-    SeedOption,
-    ThreadsOption,
-    app,
-    check_output,
-    option,
-    optional,
-    say,
-    seeded_device,
-)
-from a3cli.commands.gan import DataRoot
-from a3cli.engine.catalogue import (
-    NEAREST_SAMPLES,
-    WALK_STEPS,
-)
+DataRoot = field_option(GanConfig, "data_root")
 
 Interpolate = Annotated[
     Optional[int],
@@ -49,34 +36,31 @@ NearestOption = Annotated[
 
 
 @app.command("gan-sample")
+@configured
 def gan_sample(
+    *,
     checkpoint: Annotated[
         Path,
-        typer.Option(
+        option(
             "--checkpoint",
             "-c",
             show_default=False,
-            rich_help_panel=INPUTS,
+            panel=INPUTS,
             help="A gan-train run folder (its best.pt), or a checkpoint.",
         ),
     ],
     n: Annotated[
-        int,
-        typer.Option("-n", "--num", metavar="N", min=1, max=10000, help="How many samples.", rich_help_panel=INPUTS),
+        int, option("-n", "--num", metavar="N", min=1, max=10000, help="How many samples.", panel=INPUTS)
     ] = 64,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The grid (PNG).", rich_help_panel=INPUTS)] = Path(
-        "samples.png"
-    ),
+    out: Annotated[Path, option("--out", "-o", help="The grid (PNG).", panel=INPUTS)] = Path("samples.png"),
     nrow: Annotated[
-        Optional[int],
-        optional("--nrow", metavar="N", min=1, max=10000, help="Images per row", default="√n", rich_help_panel=INPUTS),
+        Optional[int], option("--nrow", metavar="N", min=1, max=10000, help="Images per row", shown="√n", panel=INPUTS)
     ] = None,
     interpolate: Interpolate = None,
     nearest: NearestOption = False,
     data_root: DataRoot = None,
-    device: DeviceOption = "auto",
+    machine: Machine,
     seed: SeedOption = 0,
-    threads: ThreadsOption = None,
 ) -> None:
     """Draw new samples from a trained generator, as one grid; or latent walks; or samples beside their
     nearest training images.
@@ -100,7 +84,7 @@ def gan_sample(
     from a3cli.engine.gan.outputs import load_generator, sample_grid
     from a3cli.engine.images import save_image
 
-    torch_device = seeded_device(device, seed, threads)
+    torch_device = seeded_device(machine, seed)
     if interpolate is not None and nearest:
         raise A3Error("--interpolate and --nearest draw different sheets: give one of them")
     check_output(out, "image")

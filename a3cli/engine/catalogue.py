@@ -437,8 +437,18 @@ SALIENCY_DEFAULTS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class PhotoNetworks:
+    """A variant's networks at 64 px (your own pictures, RGB or gray): the DCGAN paper's."""
+
+    generator: str  # "module:function" (noise_dim, channels) -> nn.Module
+    discriminator: str  # "module:function" (channels) -> nn.Module
+    lr: Optional[float] = None  # default: the variant's
+
+
+@dataclass(frozen=True)
 class GanVariant:
-    """Which networks and losses, and the optimiser settings its paper (or the assignment) uses."""
+    """Which networks and losses, the optimiser settings its paper (or the assignment) uses, and when it
+    augments what its discriminator sees."""
 
     name: str
     discriminator: str  # "module:function" () -> nn.Module
@@ -450,17 +460,28 @@ class GanVariant:
     n_critic: int
     gradient_penalty: bool = False
     cpu_seconds: float = 0.0  # one iteration on the project's 2-core CPU (benchmarks/bench_gan.py, quiet machine)
-    # At 64 px (your own pictures, RGB or gray): the DCGAN paper's networks, "module:function"
-    # (noise_dim, channels) and (channels); None: the variant has none at that size.
-    generator64: Optional[str] = None
-    discriminator64: Optional[str] = None
-    lr64: Optional[float] = None  # default: lr
+    photo: Optional[PhotoNetworks] = None  # None: the variant has no 64-px networks
+    # DiffAugment (AUGMENT_DEFAULT) by default on fewer images than this: the convolutional discriminators
+    # memorise small data and the generator collapses. 0: never by default.
+    augment_below: int = 0
+
+    def lr_at(self, image_size: int) -> float:
+        """The default learning rate at this picture size."""
+        return self.photo.lr if image_size == PHOTO_SIZE and self.photo and self.photo.lr else self.lr
+
+    def default_augment(self, images: int) -> str:
+        """AUGMENT_DEFAULT on fewer images than augment_below, else none."""
+        return AUGMENT_DEFAULT if images < self.augment_below else "none"
 
 
 # The two sizes a GAN run trains at: the assignment's 28-px MNIST networks (the default), the DCGAN
 # paper's 64-px ones.
 DIGIT_SIZE, PHOTO_SIZE = 28, 64
 GAN_IMAGE_SIZES = (DIGIT_SIZE, PHOTO_SIZE)
+# DiffAugment's operations (gan-train --augment), and the policy a variant uses on small data unless told.
+AUGMENT_POLICIES = ("color", "translation", "cutout")
+AUGMENT_DEFAULT = "translation,cutout"
+SMALL_DATA = 20_000
 
 
 NETWORKS = "a3cli.engine.gan.networks"
@@ -501,9 +522,8 @@ GAN_VARIANTS: dict[str, GanVariant] = {
             (0.5, 0.999),
             1,
             cpu_seconds=0.26,
-            generator64=f"{NETWORKS}:generator64",
-            discriminator64=f"{NETWORKS}:discriminator64",
-            lr64=2e-4,
+            photo=PhotoNetworks(f"{NETWORKS}:generator64", f"{NETWORKS}:discriminator64", lr=2e-4),
+            augment_below=SMALL_DATA,
         ),
         # Gulrajani et al. 2017, Algorithm 1: alpha 1e-4, beta1 0, beta2 0.9, n_critic 5, lambda 10.
         GanVariant(
@@ -517,8 +537,8 @@ GAN_VARIANTS: dict[str, GanVariant] = {
             5,
             gradient_penalty=True,
             cpu_seconds=2.0,
-            generator64=f"{NETWORKS}:generator64",
-            discriminator64=f"{NETWORKS}:critic64",
+            photo=PhotoNetworks(f"{NETWORKS}:generator64", f"{NETWORKS}:critic64"),
+            augment_below=SMALL_DATA,
         ),
     ]
 }
@@ -564,19 +584,13 @@ GAN_DEFAULTS = GanDefaults(
     fid_samples=5000,
 )
 
-# DiffAugment's operations (gan-train --augment), and when a run uses them unless told: the convolutional
-# discriminators on small data, where they memorise it and the generator collapses.
-AUGMENT_POLICIES = ("color", "translation", "cutout")
-AUGMENT_DEFAULT = "translation,cutout"
-AUGMENT_VARIANTS, AUGMENT_BELOW = ("dcgan", "wgan-gp"), 20_000
 
+def augment_help() -> str:
+    """'translation,cutout for dcgan and wgan-gp below 20,000 images, else none' for --augment."""
+    below = {v.augment_below for v in GAN_VARIANTS.values() if v.augment_below}
+    names = " and ".join(v.name for v in GAN_VARIANTS.values() if v.augment_below)
+    return f"{AUGMENT_DEFAULT} for {names} below {max(below):,} images, else none"
 
-def default_augment(variant: str, images: int) -> str:
-    """AUGMENT_DEFAULT for dcgan and wgan-gp on fewer than AUGMENT_BELOW images, else none."""
-    return AUGMENT_DEFAULT if variant in AUGMENT_VARIANTS and images < AUGMENT_BELOW else "none"
-
-
-AUGMENT_HELP = f"{AUGMENT_DEFAULT} for {' and '.join(AUGMENT_VARIANTS)} below {AUGMENT_BELOW:,} images, else none"
 
 # gan-sample's checks of a generator: pictures per row of a latent walk; samples beside their nearest training image.
 WALK_STEPS, NEAREST_SAMPLES = 8, 16

@@ -208,15 +208,15 @@ def make_generator(variant: GanVariant, noise_dim: int, image_size: int, channel
     """The variant's generator at this size: the assignment's (28 px) or the DCGAN paper's (64 px)."""
     if image_size == DIGIT_SIZE:
         return load(variant.generator)(noise_dim)
-    assert variant.generator64, "check_image_size refuses a variant without 64-px networks"
-    return load(variant.generator64)(noise_dim, channels)
+    assert variant.photo, "check_image_size refuses a variant without 64-px networks"
+    return load(variant.photo.generator)(noise_dim, channels)
 
 
 def make_discriminator(variant: GanVariant, image_size: int, channels: int) -> nn.Module:
     if image_size == DIGIT_SIZE:
         return load(variant.discriminator)()
-    assert variant.discriminator64, "check_image_size refuses a variant without 64-px networks"
-    return load(variant.discriminator64)(channels)
+    assert variant.photo, "check_image_size refuses a variant without 64-px networks"
+    return load(variant.photo.discriminator)(channels)
 
 
 def initializer(image_size: int) -> Callable[[nn.Module], None]:

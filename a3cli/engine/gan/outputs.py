@@ -94,12 +94,13 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tupl
     path = generator_file(path)
     saved = load_checkpoint(path, kind=KIND, required=("run", "step", "generator"))
     run = saved["run"]
-    if not isinstance(run, dict) or run.get("variant") not in GAN_VARIANTS or "noise_dim" not in run:
+    variant = GAN_VARIANTS.get(str(run.get("variant"))) if isinstance(run, dict) else None
+    if variant is None or "noise_dim" not in run:
         raise A3Error(f"'{path}' is a gan checkpoint without a known variant and noise size")
     key = "ema_generator" if "ema_generator" in saved else "generator"
     # a run saved before the image size and channels were settings has the defaults
     size, channels = run.get("image_size", GAN_DEFAULTS["image_size"]), run.get("channels", GAN_DEFAULTS["channels"])
-    G = make_generator(GAN_VARIANTS[run["variant"]], run["noise_dim"], size, channels)
+    G = make_generator(variant, run["noise_dim"], size, channels)
     load_state(G, saved[key], f"the generator in '{path}'")
     source = saved.get("source", "ema" if key == "ema_generator" else "generator")
     return G.to(device).eval(), {

@@ -26,33 +26,34 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
 
-from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS, PHOTO_SIZE, GanVariant, default_augment, load
+from a3cli.engine.catalogue import PHOTO_SIZE, GanVariant, load
 from a3cli.engine.checkpoints import load_state, save_checkpoint
 from a3cli.engine.device import seed_everything, seeded_generator, set_rng_state
 from a3cli.engine.distributed import World, parallel, sync_batch_norm
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import write_json
 from a3cli.engine.gan.augment import Draws, augment, parse_policy
+from a3cli.engine.gan.config import GanConfig
 from a3cli.engine.gan.data import Batches, FolderBatches, ImageFolder, ImageSet, load_dataset, to_model_range
 from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
 from a3cli.engine.gan.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
 from a3cli.engine.gan.networks import initializer, make_discriminator, make_generator, sample_noise
 from a3cli.engine.gan.outputs import BEST_NAME, KIND, grid_path, load_generator, run_files, save_grid, write_pictures
-from a3cli.engine.gan.settings import GanConfig, GanSettings, resolve_settings, target_iterations
+from a3cli.engine.gan.settings import resolve_settings, target_iterations
 from a3cli.engine.layers.losses import gradient_penalty
+from a3cli.engine.options import run_settings
 from a3cli.engine.progress import Progress
 from a3cli.engine.runs import open_run, save_run, train_loop
 
 __all__ = [
     "GanConfig",
-    "GanSettings",
     "GanNetworks",
     "GanTraining",
     "build_networks",
@@ -87,7 +88,7 @@ class RunInputs:
     judge_facts: dict[str, Any]  # for metrics.json
 
 
-def open_inputs(settings: GanSettings, config: GanConfig, world: World) -> RunInputs:
+def open_inputs(settings: GanConfig, world: World) -> RunInputs:
     """The data, its batches and the judge (rank 0 only: it alone measures). User mistakes end here.
 
     28 px: MNIST, Fashion-MNIST or a folder, in memory as the assignment's flattened
@@ -95,23 +96,23 @@ def open_inputs(settings: GanSettings, config: GanConfig, world: World) -> RunIn
     of your own pictures read lazily by DataLoader workers, judged by EfficientNet-Lite0
     features. Either way batch b is this rank's share of the run's global batch b.
     """
-    judged, device = config.fid and world.main, world.device
+    judged, device = settings.fid and world.main, world.device
     if settings.image_size == PHOTO_SIZE:
         folder = ImageFolder(settings.dataset, settings.image_size, settings.channels)
         batches: Batches | FolderBatches = FolderBatches(folder, settings.batch_size, settings.seed, world)
         if not judged:
             return RunInputs(folder, batches, None, {})
-        judge = photo_judge(folder, settings.noise_dim, settings.seed, config.fid_samples, device)
+        judge = photo_judge(folder, settings.noise_dim, settings.seed, settings.fid_samples, device)
         return RunInputs(folder, batches, judge, {"frechet_features": PHOTO_FEATURES})
-    classifier, facts = judge_classifier(settings.dataset, config.classifier, device) if judged else (None, {})
-    data = load_dataset(settings.dataset, config.data_root, config.download)
+    classifier, facts = judge_classifier(settings.dataset, settings.classifier, device) if judged else (None, {})
+    data = load_dataset(settings.dataset, settings.data_root, settings.download)
     if len(data) < settings.batch_size:
         raise A3Error(f"the data set has {len(data)} images, fewer than --batch-size {settings.batch_size}")
     batches = Batches(to_model_range(data.images), settings.batch_size, settings.seed, world)
     digits = (
         None
         if classifier is None
-        else digit_judge(classifier, data.images, settings.noise_dim, settings.seed, config.fid_samples, device)
+        else digit_judge(classifier, data.images, settings.noise_dim, settings.seed, settings.fid_samples, device)
     )
     return RunInputs(data, batches, digits, facts)
 
@@ -140,14 +141,14 @@ class GanNetworks:
         self.d_train = parallel(self.discriminator, self.world)
 
 
-def build_networks(settings: GanSettings, world: World = World()) -> GanNetworks:
+def build_networks(settings: GanConfig, variant: GanVariant, world: World = World()) -> GanNetworks:
     """The variant's networks at the run's size on this rank's device, initialised as in the assignment (or
     the DCGAN paper), from the run's seed. Under torchrun their BatchNorm layers use the statistics of the
     global batch.
     """
     device = world.device
     seed_everything(settings.seed)  # the seeding rule (engine/device.py): what ran before cannot matter
-    variant, size, channels = GAN_VARIANTS[settings.variant], settings.image_size, settings.channels
+    size, channels = settings.image_size, settings.channels
     G = make_generator(variant, settings.noise_dim, size, channels).to(device)
     D = make_discriminator(variant, size, channels).to(device)
     G.apply(initializer(size))
@@ -170,7 +171,7 @@ def build_networks(settings: GanSettings, world: World = World()) -> GanNetworks
 
 
 def train_step(
-    settings: GanSettings, nets: GanNetworks, batches: Batches | FolderBatches, step: int
+    settings: GanConfig, nets: GanNetworks, batches: Batches | FolderBatches, step: int
 ) -> tuple[float, float]:
     """n_critic discriminator steps, then one generator step; returns (d_loss, g_loss) of the global batch.
 
@@ -212,6 +213,61 @@ def train_step(
     return d_value, g_value
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """A measurement while training: both generators' Fréchet distances, the better one's precision, recall
+    and digits (MNIST only), and the best distance so far."""
+
+    iteration: int
+    fid: float
+    best_fid: float
+    ema_fid: Optional[float] = None
+    precision: Optional[float] = None
+    recall: Optional[float] = None
+    kl: Optional[float] = None  # the drawn digits' distance from uniform
+    digits: Optional[int] = None  # how many of the ten digits were drawn
+
+
+@dataclass(frozen=True)
+class Quality:
+    """A generator judged on many samples: its Fréchet distance, and what the judge adds (precision and
+    recall; on MNIST the digits drawn)."""
+
+    frechet_distance: float
+    precision: Optional[float] = None
+    recall: Optional[float] = None
+    kl_to_uniform: Optional[float] = None
+    digits_covered: Optional[int] = None
+
+    @classmethod
+    def of(cls, judged: dict[str, Any]) -> Quality:
+        """From a judge's numbers (judge.py)."""
+        return cls(**{name: judged[name] for name in cls.__dataclass_fields__ if name in judged})
+
+
+@dataclass(frozen=True)
+class GanResult:
+    """A finished run: what its summary says, by attribute, and all that metrics.json holds."""
+
+    metrics: dict[str, Any]  # metrics.json
+    settings: GanConfig
+    iterations: int
+    train_seconds: float
+    device: str
+    losses: Optional[tuple[float, float]]  # the last D and G losses
+    files: list[Path]  # what the run folder holds, metrics.json last
+    samples: int = 0  # generated images per final measurement
+    final: Optional[Quality] = None  # None: not measured
+    ema: Optional[Quality] = None  # the averaged generator's
+    best: Optional[Quality] = None  # best.pt's
+    best_iteration: int = 0
+    best_source: str = "generator"  # or "ema": the averaged generator
+
+    @property
+    def iterations_per_second(self) -> Optional[float]:
+        return self.metrics["iterations_per_second"]
+
+
 class GanTraining:
     """A run ready to train: settings checked, data loaded, networks built or restored.
 
@@ -223,37 +279,34 @@ class GanTraining:
     command = "gan-train"
 
     def __init__(self, config: GanConfig, world: World = World()) -> None:
-        self.config, self.out, self.world = config, Path(config.out), world
-        config.check()
+        self.out, self.world = Path(config.out), world
         saved = open_run(self.out, KIND, config.resume, world, required=CHECKPOINT_KEYS)
-        self.settings = resolve_settings(config, saved["run"] if saved else None)
+        self.settings, self.variant = resolve_settings(config, saved["run"] if saved else None)
         if self.settings.batch_size % world.world_size:
             raise A3Error(
                 f"--batch-size {self.settings.batch_size} must be a multiple of the number of "
                 f"processes ({world.world_size}): each takes an equal share"
             )
-        inputs = open_inputs(self.settings, config, world)
+        inputs = open_inputs(self.settings, world)
         if self.settings.augment is None:  # a new run, no --augment: the default for its data
-            self.settings.augment = default_augment(self.settings.variant, len(inputs.data))
+            self.settings.augment = self.variant.default_augment(len(inputs.data))
         self.data, self.batches, self.judge, self.judge_facts = (
             inputs.data,
             inputs.batches,
             inputs.judge,
             inputs.judge_facts,
         )
-        self.eval_every = GAN_DEFAULTS["eval_every"] if config.eval_every is None else config.eval_every
-        self.eval_samples = config.eval_samples or GAN_DEFAULTS["eval_samples"]
-        self.nets = build_networks(self.settings, world)
+        self.eval_every, self.eval_samples = self.settings.eval_every, self.settings.eval_samples
+        self.nets = build_networks(self.settings, self.variant, world)
         self.step, self.seconds, self.eval_seconds = 0, 0.0, 0.0
         self.fitted_step: Optional[int] = None  # the step whose averaged weights the BatchNorm statistics fit
         self.history: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
         self.frechet_history: list[dict[str, Any]] = []
         self.best: Optional[dict[str, Any]] = None  # iteration, source, frechet_distance of best.pt
+        self.measured: Optional[Measurement] = None  # the latest measurement while training
         if saved is not None:
             self.restore(saved)
-        self.total = target_iterations(
-            config, saved.get("total") if saved else None, self.batches.per_epoch, self.settings.n_critic
-        )
+        self.total = target_iterations(self.settings, saved.get("total") if saved else None, self.batches.per_epoch)
 
     def restore(self, saved: dict[str, Any]) -> None:
         nets = self.nets
@@ -283,7 +336,7 @@ class GanTraining:
             self.out,
             KIND,
             {
-                "run": asdict(self.settings),
+                "run": run_settings(self.settings),
                 "step": self.step,
                 "total": self.total,
                 "seconds": self.seconds,
@@ -316,8 +369,8 @@ class GanTraining:
         if self.world.main:
             save_grid(self.sampling_generator(), self.nets.fixed_noise, grid_path(self.out, self.step))
 
-    def evaluate(self, judge: Judge) -> dict[str, float]:
-        """Measure G (and the averaged G) on `eval_samples` images; keep the best in best.pt; numbers to show."""
+    def evaluate(self, judge: Judge) -> Measurement:
+        """Measure G (and the averaged G) on `eval_samples` images; keep the best in best.pt."""
         started = time.perf_counter()
         generators = {"generator": self.nets.generator}
         if self.nets.ema is not None:
@@ -335,7 +388,7 @@ class GanTraining:
             save_checkpoint(
                 {
                     "kind": KIND,
-                    "run": asdict(self.settings),
+                    "run": run_settings(self.settings),
                     "step": self.step,
                     "source": source,
                     "generator": G.state_dict(),
@@ -345,17 +398,18 @@ class GanTraining:
                 self.out / BEST_NAME,
             )
         self.eval_seconds += time.perf_counter() - started
-        shown = {"fid": row["generator"]["frechet_distance"]}
-        if "ema" in row:
-            shown["ema_fid"] = row["ema"]["frechet_distance"]
         measured = row[source]
-        coverage = (
-            {"kl": measured["kl_to_uniform"], "digits": float(measured["digits_covered"])}
-            if "kl_to_uniform" in measured
-            else {}
-        )  # digits are counted on MNIST only
-        quality = {key: measured[key] for key in ("precision", "recall") if key in measured}
-        return {**shown, **quality, **coverage, "best_fid": self.best["frechet_distance"]}
+        self.measured = Measurement(
+            iteration=self.step,
+            fid=row["generator"]["frechet_distance"],
+            best_fid=self.best["frechet_distance"],
+            ema_fid=row["ema"]["frechet_distance"] if "ema" in row else None,
+            precision=measured.get("precision"),
+            recall=measured.get("recall"),
+            kl=measured.get("kl_to_uniform"),
+            digits=measured.get("digits_covered"),
+        )
+        return self.measured
 
     def train_step(self) -> dict[str, float]:
         started = time.perf_counter()
@@ -371,8 +425,8 @@ class GanTraining:
             return numbers  # train_loop stops the run
         last = self.step == self.total
         if self.judge is not None and self.eval_every and (self.step % self.eval_every == 0 or last):
-            numbers.update(self.evaluate(self.judge))
-        if self.step % self.config.sample_every == 0 or last:
+            self.evaluate(self.judge)
+        if self.step % self.settings.sample_every == 0 or last:
             self.save_grid()
         return numbers
 
@@ -386,14 +440,14 @@ class GanTraining:
     def write_pictures(self) -> None:
         if self.world.main:
             title = f"{self.settings.variant} (iteration {self.step})"
-            samples = (self.eval_samples, self.config.fid_samples)
+            samples = (self.eval_samples, self.settings.fid_samples)
             write_pictures(self.out, self.history, self.frechet_history, title, samples)
 
     def final_report(self) -> dict[str, Any]:
         """The Fréchet distance and coverage of the final, averaged and best generators on `fid_samples` images."""
         if self.judge is None:
             return {"frechet_distance": None, **self.judge_facts}
-        samples = self.config.fid_samples
+        samples = self.settings.fid_samples
         final = self.judge(self.nets.generator, samples)
         report: dict[str, Any] = {"frechet_distance": final["frechet_distance"]}
         measured: dict[str, Any] = {"final": final}
@@ -424,13 +478,13 @@ class GanTraining:
             "frechet_history": self.frechet_history,
         }
 
-    def train(self, progress: Progress | None = None) -> dict[str, Any]:
-        """Train up to `total`; write grids, curves, GIF, checkpoint, best.pt and metrics.json; return the metrics.
+    def train(self, progress: Progress | None = None) -> GanResult:
+        """Train up to `total`; write grids, curves, GIF, checkpoint, best.pt and metrics.json; say what it made.
 
         A non-finite loss raises A3Error and leaves the last good checkpoint. Ctrl-C
         finishes the current iteration, writes the checkpoint and pictures, then re-raises.
         """
-        config = self.config
+        config = self.settings
         if self.step == 0:
             self.save_grid()
         train_loop(self, self.total, config.checkpoint_every or config.sample_every, progress, self.world)
@@ -442,7 +496,25 @@ class GanTraining:
         metrics["files"] = run_files(self.out)
         if self.world.main:
             write_json(self.out / "metrics.json", metrics)
-        return metrics
+        return self.result(metrics)
+
+    def result(self, metrics: dict[str, Any]) -> GanResult:
+        history = self.history
+        measured = {key: Quality.of(metrics[key]) for key in ("final", "ema", "best") if key in metrics}
+        best = metrics.get("best", {})
+        return GanResult(
+            metrics,
+            self.settings,
+            self.step,
+            self.seconds,
+            str(self.world.device),
+            (history["d_loss"][-1], history["g_loss"][-1]) if history["d_loss"] else None,
+            [Path(path) for path in metrics["files"].values()] + [self.out / "metrics.json"],
+            samples=self.settings.fid_samples,
+            best_iteration=best.get("iteration", 0),
+            best_source=best.get("source", "generator"),
+            **measured,
+        )
 
     def run_metrics(self) -> dict[str, Any]:
         """What the run did so far: settings, length, time, losses, device (metrics.json, also when stopped)."""
@@ -452,7 +524,7 @@ class GanTraining:
             "dataset": self.data.source,
             "iterations": self.step,
             "total_iterations": self.total,
-            "settings": asdict(settings),
+            "settings": run_settings(settings),
             "train_seconds": round(self.seconds, 2),
             "evaluation_seconds": round(self.eval_seconds, 2),
             "iterations_per_second": round(self.step / self.seconds, 3) if self.seconds > 0 else None,
