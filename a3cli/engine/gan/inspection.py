@@ -8,6 +8,7 @@ otherwise), shows whether samples are new pictures or copies of training ones.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -40,6 +41,10 @@ class Nearest:
     training_spacing: float  # how far apart training images are: a copy of one is much closer than this
     source: str
     features: str
+
+    @property
+    def median_distance(self) -> float:
+        return statistics.median(self.distances)
 
 
 def training_pictures(run: dict[str, Any], data_root: Optional[Path]) -> tuple[Tensor, str]:
