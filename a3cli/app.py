@@ -98,7 +98,11 @@ def optional(*flags: str, help: str = "", default: object = None, **kwargs) -> t
 def option_parameter(field: dataclasses.Field, annotation: Any) -> inspect.Parameter:
     """A config field as the command parameter Typer reads: its flags, help, panel and limits."""
     spec: Option = field.metadata["option"]
-    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+    default = field.default
+    if field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    elif default is dataclasses.MISSING:  # a required option
+        default = inspect.Parameter.empty
     flags = spec.flags or (f"--{field.name.replace('_', '-')}",)
     limits = {"show_default": default is not None, **spec.limits}
     info = option(*flags, help=spec.help, panel=spec.panel, shown=spec.shown, **limits)

@@ -74,7 +74,7 @@ def main() -> None:
         return numbers
 
     run.train_step = step_and_average  # type: ignore[method-assign]
-    metrics = run.train()
+    metrics = run.train().metrics
     measured = {"last iterate": metrics["final"], f"`--ema {GAN_DEFAULTS['ema']}` (the default)": metrics["ema"]}
     measured.update({name: run.judge(average, config.fid_samples) for name, (_, average) in averages.items()})
     print(f"{args.variant}, {run.total:,} iterations, {config.fid_samples:,} samples")

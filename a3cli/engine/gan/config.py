@@ -8,16 +8,18 @@ Plain data (no torch): `a3 --help` reads it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from a3cli.engine.catalogue import (
     AUGMENT_POLICIES,
     DIGIT_SIZE,
     GAN_DEFAULTS,
     GAN_VARIANTS,
+    NEAREST_SAMPLES,
     PHOTO_SIZE,
+    WALK_STEPS,
     augment_help,
     gan_default,
 )
@@ -35,6 +37,11 @@ from a3cli.engine.options import (
     seed_setting,
     setting,
 )
+
+
+def data_root_setting() -> Any:
+    return setting(None, "Where MNIST's files are, or are downloaded to.", panel=INPUTS)
+
 
 FRECHET = "Fréchet distance"  # gan-train's own panel, between OPTIMISATION and RUN
 UNTIL = 100_000_000  # the most iterations a count may name
@@ -109,7 +116,7 @@ class GanConfig:
     )
     out: Path = run_folder_setting(GAN_DEFAULTS["out"], "grids, curves, metrics.json, checkpoint")
     resume: bool = resume_setting()
-    data_root: Optional[Path] = setting(None, "Where MNIST's files are, or are downloaded to.", panel=INPUTS)
+    data_root: Optional[Path] = data_root_setting()
     download: bool = setting(
         True, "Let torchvision download MNIST or Fashion-MNIST.", "--download/--no-download", panel=INPUTS
     )
@@ -179,3 +186,36 @@ class GanConfig:
             raise A3Error("Adam betas must be in [0, 1)")
         if self.ema is not None and not 0 <= self.ema < 1:
             raise A3Error(f"--ema {self.ema} must be in [0, 1) (0: no averaged generator)")
+
+
+@dataclass
+class GanSampleConfig:
+    """The options of `a3 gan-sample`: which generator, and which sheet it draws (a grid, latent walks or
+    samples beside their nearest training images)."""
+
+    checkpoint: Path = setting(
+        MISSING, "A gan-train run folder (its best.pt), or a checkpoint.", "--checkpoint", "-c", panel=INPUTS
+    )
+    n: int = setting(64, "How many samples.", "-n", "--num", panel=INPUTS, min=1, max=10000, metavar="N")
+    out: Path = setting(Path("samples.png"), "The grid (PNG).", "--out", "-o", panel=INPUTS)
+    nrow: Optional[int] = setting(None, "Images per row", panel=INPUTS, shown="√n", min=1, max=10000, metavar="N")
+    interpolate: Optional[int] = setting(
+        None,
+        f"Instead: ROWS latent walks, each {WALK_STEPS} steps between two noise vectors.",
+        panel=INPUTS,
+        min=1,
+        max=64,
+        metavar="ROWS",
+    )
+    nearest: bool = setting(
+        False,
+        f"Instead: {NEAREST_SAMPLES} samples, each beside its nearest training image (in feature space).",
+        panel=INPUTS,
+    )
+    data_root: Optional[Path] = data_root_setting()
+    seed: int = seed_setting()
+
+    def __post_init__(self) -> None:
+        check_limits(self)
+        if self.interpolate is not None and self.nearest:
+            raise A3Error("--interpolate and --nearest draw different sheets: give one of them")
