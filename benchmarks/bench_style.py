@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from a3cli.engine.backbones.registry import load_backbone  # noqa: E402
-from a3cli.engine.catalogue import BACKBONES  # noqa: E402
 from a3cli.engine.images import load_image  # noqa: E402
 from a3cli.engine.layers.losses import content_loss, gram_matrix, style_loss, tv_loss  # noqa: E402
+from a3cli.engine.style.settings import resolve_settings  # noqa: E402
 from a3cli.engine.style.transfer import StyleConfig, StyleTransfer  # noqa: E402
 
 CONTENT, STYLE = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "ihc.jpg"
@@ -80,9 +80,7 @@ def time_steps(step, steps: int) -> float:
 
 def per_iteration(size: int, repeats: int, steps: int) -> None:
     backbone = load_backbone("efficientnet_lite0", "cpu")
-    settings = dict(BACKBONES["efficientnet_lite0"].style)
-    settings["image_size"] = size
-    cfg = StyleConfig(**settings)
+    cfg = resolve_settings("efficientnet_lite0", None, StyleConfig(image_size=size))
     content_pil, style_pil = load_image(CONTENT), load_image(STYLE)
     transfer = StyleTransfer(backbone, content_pil, [style_pil], cfg)
     content, target, grams = transfer.prepare(size)

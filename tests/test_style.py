@@ -15,6 +15,7 @@ from a3cli.engine import gram_matrix, tv_loss
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import load_image, to_tensor
 from a3cli.engine.style.colors import keep_colors, luminance_only
+from a3cli.engine.style.settings import resolve_settings
 from a3cli.engine.style.transfer import StyleConfig, StyleTransfer, stylize
 
 LAYERS = dict(content_layer="block4", style_layers=["stem", "block1", "block4"])
@@ -25,7 +26,7 @@ def config(**changes) -> StyleConfig:
         **LAYERS, content_weight=0.3, style_weights=[1e5, 5e3, 5e3], tv_weight=3.0, image_size=32, iterations=4
     )
     settings.update(changes)
-    return StyleConfig(**settings)
+    return resolve_settings("efficientnet_lite0", None, StyleConfig(**settings))
 
 
 @pytest.fixture(scope="module")

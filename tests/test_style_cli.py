@@ -10,6 +10,7 @@ from PIL import Image
 
 from a3cli.engine.catalogue import BACKBONES
 from a3cli.engine.catalogue import STYLE_PRESETS as PRESETS
+from a3cli.engine.style.config import StyleConfig
 from a3cli.engine.style.settings import resolve_settings
 from tests.helpers import run_cli as run
 from tests.helpers import torch_free_help
@@ -122,29 +123,29 @@ def test_ctrl_c_writes_the_current_picture(photos, tmp_path, capsys, monkeypatch
 
 
 def test_presets_on_squeezenet_are_the_assignments_numbers():
-    starry = resolve_settings("squeezenet1_1", "starry-night", {})
-    assert starry["content_layer"] == "3" and starry["style_layers"] == ["1", "4", "6", "7"]
-    assert starry["style_weights"] == [300000, 1000, 15, 3] and starry["content_weight"] == 6e-2
-    assert starry["tv_weight"] == 2e-2 and starry["image_size"] == 192 and starry["style_size"] == 192
-    assert (starry["optimizer"], starry["lr"], starry["decay_lr"], starry["decay_at"], starry["iterations"]) == (
+    starry = resolve_settings("squeezenet1_1", "starry-night", StyleConfig())
+    assert starry.content_layer == "3" and starry.style_layers == ["1", "4", "6", "7"]
+    assert starry.style_weights == [300000, 1000, 15, 3] and starry.content_weight == 6e-2
+    assert starry.tv_weight == 2e-2 and starry.image_size == 192 and starry.style_size == 192
+    assert (starry.optimizer, starry.lr, starry.decay_lr, starry.decay_at, starry.iterations) == (
         "adam",
         3.0,
         0.1,
         0.9,
         200,
     )
-    composition = resolve_settings("squeezenet1_1", "composition-vii", {})
-    assert composition["style_weights"] == [20000, 500, 12, 1] and composition["style_size"] == 512
-    assert composition["content_weight"] == 5e-2 and composition["tv_weight"] == 5e-2
-    scream = resolve_settings("squeezenet1_1", "scream", {})
-    assert scream["style_weights"] == [200000, 800, 12, 1] and scream["style_size"] == 224
-    assert scream["content_weight"] == 3e-2
-    inversion = resolve_settings("squeezenet1_1", "feature-inversion", {})
-    assert inversion["style_weights"] == [0, 0, 0, 0] and inversion["init"] == "random"
-    texture = resolve_settings("squeezenet1_1", "texture", {})
-    assert texture["content_weight"] == 0 and texture["init"] == "random"
+    composition = resolve_settings("squeezenet1_1", "composition-vii", StyleConfig())
+    assert composition.style_weights == [20000, 500, 12, 1] and composition.style_size == 512
+    assert composition.content_weight == 5e-2 and composition.tv_weight == 5e-2
+    scream = resolve_settings("squeezenet1_1", "scream", StyleConfig())
+    assert scream.style_weights == [200000, 800, 12, 1] and scream.style_size == 224
+    assert scream.content_weight == 3e-2
+    inversion = resolve_settings("squeezenet1_1", "feature-inversion", StyleConfig())
+    assert inversion.style_weights == [0, 0, 0, 0] and inversion.init == "random"
+    texture = resolve_settings("squeezenet1_1", "texture", StyleConfig())
+    assert texture.content_weight == 0 and texture.init == "random"
     # What the user gives wins over the preset.
-    assert resolve_settings("squeezenet1_1", "scream", {"tv_weight": 1.0, "lr": None})["tv_weight"] == 1.0
+    assert resolve_settings("squeezenet1_1", "scream", StyleConfig(tv_weight=1.0, lr=None)).tv_weight == 1.0
     assert set(PRESETS) == {"composition-vii", "scream", "starry-night", "feature-inversion", "texture"}
     assert all(
         set(models) == {"squeezenet1_1", *(f"efficientnet_lite{v}" for v in range(3))} for models in PRESETS.values()
@@ -158,20 +159,20 @@ def test_every_preset_runs_on_its_backbone(preset, model, photos):
     weights are not available offline), which checks the wiring, not the look."""
     from a3cli.engine.backbones.registry import build_backbone, load_backbone
     from a3cli.engine.images import load_image
-    from a3cli.engine.style.transfer import StyleConfig, stylize
+    from a3cli.engine.style.transfer import stylize
 
     if model == "squeezenet1_1":
         torch.manual_seed(0)
         backbone = build_backbone(model)
     else:
         backbone = load_backbone(model)
-    settings = resolve_settings(model, preset, {"image_size": 32, "style_size": 32, "iterations": 2})
+    settings = resolve_settings(model, preset, StyleConfig(image_size=32, style_size=32, iterations=2))
     content, style = load_image(photos["chelsea"]), load_image(photos["coffee"])
-    result = stylize(backbone, content, [style], StyleConfig(**settings))
+    result = stylize(backbone, content, [style], settings)
     assert result.image.shape[1] == 32 and len(result.history) >= 2
-    if settings["content_weight"] == 0:
+    if settings.content_weight == 0:
         assert result.start["content"] == 0
-    if not any(settings["style_weights"]):
+    if not any(settings.style_weights):
         assert result.start["style"] == 0
 
 

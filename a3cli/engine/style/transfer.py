@@ -12,7 +12,6 @@ its TV weights mean the same thing); images come in and go out in [0, 1].
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,73 +23,44 @@ from PIL import Image
 from torch import Tensor
 
 from a3cli.engine.backbones.registry import Backbone
-from a3cli.engine.catalogue import IMAGENET_MEAN, IMAGENET_STD, STYLE_DEFAULTS
+from a3cli.engine.catalogue import IMAGENET_MEAN, IMAGENET_STD
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import load_image, resize_shorter_side, shorter_side_size, to_tensor
 from a3cli.engine.layers.losses import content_loss, gram_matrix, style_loss, tv_loss
 from a3cli.engine.progress import Progress, report
 from a3cli.engine.style.colors import keep_colors, luminance_only
+from a3cli.engine.style.config import StyleConfig
 
 LINE_SEARCH = "strong_wolfe"
-MIN_SIZE, MAX_SIZE = 16, 4096  # shorter side of the picture and of the style images, pixels
-MAX_ITERATIONS = 100_000  # loss evaluations: hours of work already
+# The settings a run cannot do without (style_size, decay_lr and style_blend_weights may stay None).
+REQUIRED = (
+    "content_layer",
+    "content_weight",
+    "style_layers",
+    "style_weights",
+    "tv_weight",
+    "image_size",
+    "init",
+    "optimizer",
+    "iterations",
+    "lr",
+    "decay_at",
+)
 Snapshot = Callable[[int, Tensor], None]  # (step, image (3, H, W) in [0, 1])
 
 
-@dataclass
-class StyleConfig:
-    """Everything that decides the result; `a3 stylize` fills it from its options and --preset."""
-
-    content_layer: str
-    content_weight: float
-    style_layers: list[str]
-    style_weights: list[float]
-    tv_weight: float
-    image_size: int = 256  # shorter side of the output, as the assignment's preprocess resizes
-    style_size: Optional[int] = None  # shorter side of each style image; None: same as image_size
-    init: str = STYLE_DEFAULTS["init"]  # content | random | path of an image file
-    optimizer: str = "lbfgs"  # lbfgs | adam
-    iterations: int = 300
-    lr: float = 1.0
-    decay_lr: Optional[float] = None  # Adam: switch to this lr ...
-    # ... after this fraction of the iterations (the assignment: 3.0 -> 0.1 at 180/200)
-    decay_at: float = STYLE_DEFAULTS["decay_at"]
-    style_blend_weights: Optional[list[float]] = None  # one per style image; normalised to sum 1
-    original_colors: bool = False
-    multiscale: bool = False
-    min_scale_size: int = 128  # coarsest size that --multiscale starts from
-
-    def check(self, backbone: Backbone, n_styles: int) -> None:
-        """Refuse inconsistent settings with one clear line, before any work is done."""
-        names = backbone.layer_names
-        for layer in [self.content_layer, *self.style_layers]:
-            if layer not in names:
-                raise A3Error(f"{backbone.name} has no layer {layer!r}; its layers are: {', '.join(names)}")
-        if len(self.style_layers) != len(self.style_weights):
-            raise A3Error(
-                f"{len(self.style_layers)} style layers but {len(self.style_weights)} style weights; "
-                "give one weight per layer"
-            )
-        if self.style_blend_weights is not None and len(self.style_blend_weights) != n_styles:
-            raise A3Error(f"{n_styles} style image(s) but {len(self.style_blend_weights)} blend weights")
-        blend = self.style_blend_weights
-        if blend is not None and (min(blend) < 0 or sum(blend) <= 0):
-            raise A3Error("--style-blend-weights must be non-negative and not all zero")
-        if self.optimizer not in ("lbfgs", "adam"):
-            raise A3Error(f"--optimizer {self.optimizer!r} is not one of adam, lbfgs")
-        if not 1 <= self.iterations <= MAX_ITERATIONS:
-            raise A3Error(f"--iterations must be between 1 and {MAX_ITERATIONS}")
-        if not (math.isfinite(self.lr) and self.lr > 0) or (self.decay_lr is not None and not self.decay_lr > 0):
-            raise A3Error("--lr and --decay-lr must be positive")
-        sizes = [self.image_size] + ([self.style_size] if self.style_size is not None else [])
-        if not all(MIN_SIZE <= size <= MAX_SIZE for size in sizes):
-            raise A3Error(f"--image-size and --style-size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
-        if not 0 <= self.decay_at <= 1:
-            raise A3Error("--decay-at must be a fraction between 0 and 1")
-        weights = [self.content_weight, self.tv_weight, *self.style_weights]
-        if any(not math.isfinite(w) or w < 0 for w in weights):
-            raise A3Error("loss weights must be finite and non-negative")
+def check_fit(config: StyleConfig, backbone: Backbone, n_styles: int) -> None:
+    """What the config cannot check alone: its layers are the backbone's, one blend weight per style image."""
+    missing = [name for name in REQUIRED if getattr(config, name) is None]
+    if missing:
+        raise A3Error(f"no {', '.join(missing)} in the style settings: fill them in with resolve_settings")
+    names = backbone.layer_names
+    for layer in [config.content_layer, *config.style_layers]:
+        if layer not in names:
+            raise A3Error(f"{backbone.name} has no layer {layer!r}; its layers are: {', '.join(names)}")
+    if config.style_blend_weights is not None and len(config.style_blend_weights) != n_styles:
+        raise A3Error(f"{n_styles} style image(s) but {len(config.style_blend_weights)} blend weights")
 
 
 @dataclass
@@ -128,7 +98,7 @@ class StyleTransfer:
     ):
         if not styles:
             raise A3Error("give at least one style image")
-        config.check(backbone, len(styles))
+        check_fit(config, backbone, len(styles))
         self.backbone, self.config = backbone, config
         self.content = content.convert("RGB")
         self.styles = [s.convert("RGB") for s in styles]
