@@ -439,7 +439,11 @@ def bench_untargeted(backbone, pictures, budgets: list[Optional[float]], steps: 
         for name, picture in pictures.items():
             x = backbone.deprocess(as_batch(backbone, picture))
             clock = time.perf_counter(), time.process_time()
-            r = fool(backbone, backbone.normalize(x), FoolConfig(None, lr=step_size, max_iter=steps, epsilon=epsilon))
+            r = fool(
+                backbone,
+                backbone.normalize(x),
+                FoolConfig(untargeted=True, lr=step_size, max_iter=steps, epsilon=epsilon),
+            )
             row = untargeted_row(backbone, x, r.fooled[None].to(x.device), r.original_class, clock)
             ours.append({"photo": name, "steps": r.iterations, **row})
             if torchattacks is None or epsilon is None:

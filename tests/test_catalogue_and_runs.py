@@ -27,7 +27,8 @@ def test_every_record_names_code_that_exists():
     from torch import nn
 
     from a3cli.engine.backbones.builders import Parts
-    from a3cli.engine.visualize.saliency import SaliencyConfig
+    from a3cli.engine.visualize.saliency import METHODS
+    from a3cli.engine.visualize.saliency_config import SaliencyConfig
 
     for record in catalogue.BACKBONE_RECORDS:
         with torch.device("meta"):
@@ -42,7 +43,7 @@ def test_every_record_names_code_that_exists():
         for reference in (variant.discriminator, variant.generator, variant.discriminator_loss, variant.generator_loss):
             assert callable(catalogue.load(reference)), reference
     for method in catalogue.SALIENCY_METHODS.values():
-        assert callable(catalogue.load(method.function))
+        assert callable(METHODS[method.name])
         assert method.passes is None or hasattr(SaliencyConfig(), method.passes)
     for preset in catalogue.STYLE_PRESETS.values():
         for model, settings in preset.items():
@@ -52,6 +53,7 @@ def test_every_record_names_code_that_exists():
 def test_a_new_backbone_is_one_record(monkeypatch, capsys, photos, tmp_path):
     """One record (ResNet-34 on the ResNet builder) and the engine knows it; stylize finds its settings there."""
     from a3cli.engine.backbones.registry import build_backbone
+    from a3cli.engine.style.config import StyleConfig
     from a3cli.engine.style.settings import resolve_settings
 
     record = catalogue.BackboneRecord(
@@ -72,7 +74,7 @@ def test_a_new_backbone_is_one_record(monkeypatch, capsys, photos, tmp_path):
         backbone = build_backbone("resnet34")
     assert backbone.layer_names == ["stem", "layer1", "layer2", "layer3", "layer4"]
     assert sum(p.numel() for p in backbone.model.parameters()) == 21_797_672
-    assert resolve_settings("resnet34", None, {"iterations": 3})["content_layer"] == "layer1"
+    assert resolve_settings("resnet34", None, StyleConfig(iterations=3)).content_layer == "layer1"
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("A3_OFFLINE", "1")
     code, _, err = run_cli(["classify", str(photos["coffee"]), "--model", "resnet34"], capsys)

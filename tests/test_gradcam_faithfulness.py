@@ -12,8 +12,10 @@ from a3cli.engine.backbones.builders import global_average
 from a3cli.engine.backbones.registry import Backbone
 from a3cli.engine.errors import A3Error
 from a3cli.engine.visualize.faithfulness import blurred, deletion_insertion
-from a3cli.engine.visualize.gradcam import gradcam, guided_backprop
-from a3cli.engine.visualize.saliency import SaliencyConfig, gradcam_stage, input_gradients, method_maps
+from a3cli.engine.visualize.gradcam import gradcam, gradcam_stage, guided_backprop
+from a3cli.engine.visualize.gradients import input_gradients
+from a3cli.engine.visualize.saliency import method_maps
+from a3cli.engine.visualize.saliency_config import SaliencyConfig
 
 # The tiny net: a 1x1 convolution of stride 2 (3 -> 2 channels), a ReLU (or ReLU6), then logits
 # s = W · (spatial mean of the 2 channels). Its input is 4x4, its stage 2x2.
@@ -163,4 +165,4 @@ def test_deletion_and_insertion_curves_match_a_brute_force_loop():
 
 def test_faithfulness_steps_must_be_positive():
     with pytest.raises(A3Error, match="--faithfulness-steps must be at least 1"):
-        SaliencyConfig(faithfulness=True, faithfulness_steps=0).check()
+        SaliencyConfig(faithfulness=True, faithfulness_steps=0)

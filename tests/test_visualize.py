@@ -197,13 +197,13 @@ def test_maps_depend_on_the_weights(photos):
 
 def test_saliency_config_refuses_bad_values():
     for bad in (
-        SaliencyConfig(method="guided"),
-        SaliencyConfig(baseline="pink"),
-        SaliencyConfig(samples=0),
-        SaliencyConfig(rule="simpson"),
+        dict(method="guided"),
+        dict(baseline="pink"),
+        dict(samples=0),
+        dict(rule="simpson"),
     ):
         with pytest.raises(A3Error):
-            bad.check()
+            SaliencyConfig(**bad)
     assert SaliencyConfig(method="ig").method == "integrated-gradients"
 
 
@@ -244,14 +244,14 @@ def test_fool_with_no_steps_reports_failure_and_changes_nothing(lite0, photos):
 
 def test_fool_config_checks():
     for bad in (
-        FoolConfig(1, lr=0),
-        FoolConfig(1, max_iter=-1),
-        FoolConfig(1, confidence=1.5),
-        FoolConfig(1, epsilon=0.5),
-        FoolConfig(1, epsilon=300),
+        dict(lr=0),
+        dict(max_iter=-1),
+        dict(confidence=1.5),
+        dict(epsilon=0.5),
+        dict(epsilon=300),
     ):
         with pytest.raises(A3Error):
-            bad.check()
+            FoolConfig("1", **bad)
 
 
 def test_fool_within_a_budget_keeps_every_pixel_of_the_file_within_it(lite0, photos, tmp_path):
@@ -351,14 +351,14 @@ def test_classvis_keeps_the_image_on_interrupt(lite0):
 
 def test_classvis_config_checks():
     for bad in (
-        ClassVisConfig(1, param="cppn"),
-        ClassVisConfig(1, iterations=0),
-        ClassVisConfig(1, lr=-1.0),
-        ClassVisConfig(1, size=16),
-        ClassVisConfig(1, max_jitter=300),
+        dict(param="cppn"),
+        dict(iterations=0),
+        dict(lr=-1.0),
+        dict(size=16),
+        dict(max_jitter=300),
     ):
         with pytest.raises(A3Error):
-            bad.check()
+            ClassVisConfig("1", **bad)
 
 
 def tiny_backbone(height: int = 5, width: int = 7) -> Backbone:
@@ -433,9 +433,9 @@ def test_objectives_parse_and_check_their_layer_channels_and_place():
         with pytest.raises(A3Error):
             bad_objective.check(backbone, 32)
     with pytest.raises(A3Error):
-        ClassVisConfig(target=1, objective=ChannelObjective("conv", (0,))).check()
+        ClassVisConfig(target="1", objective=ChannelObjective("conv", (0,)))
     with pytest.raises(A3Error):
-        ClassVisConfig().check()
+        ClassVisConfig()
 
 
 def test_diagonal_share_z_scores_each_channel_over_the_pictures():
@@ -465,7 +465,7 @@ def test_untargeted_fooling_stops_at_the_first_change_of_the_saved_image(lite0, 
     from a3cli.engine.images import save_image
 
     for epsilon in (None, 1.0):
-        config = FoolConfig(target=None, epsilon=epsilon, max_iter=50)
+        config = FoolConfig(untargeted=True, epsilon=epsilon, max_iter=50)
         result = fool(lite0, Image.open(photos["coffee"]), config)
         assert result.success and result.final_class != result.original_class and result.iterations >= 1
         path = save_image(result.fooled, tmp_path / "untargeted.png")
@@ -480,4 +480,4 @@ def test_untargeted_fooling_stops_at_the_first_change_of_the_saved_image(lite0, 
         if epsilon is not None:
             assert result.linf <= epsilon
     with pytest.raises(A3Error):
-        FoolConfig(target=None, confidence=0.5).check()
+        FoolConfig(untargeted=True, confidence=0.5)

@@ -12,23 +12,26 @@ from rich.table import Table
 from a3cli.app import (
     DEFAULT_MODEL,
     INPUTS,
-    DeviceOption,
+    JsonOption,
     ModelOption,
     SeedOption,
-    ThreadsOption,
     WeightsOption,
     app,
     check_output,
+    configured,
     console,
+    option,
     say,
     seeded_device,
     top_records,
     top_table,
 )
+from a3cli.engine.options import Machine
 
 
 @app.command()
-def info(device: DeviceOption = "auto", seed: SeedOption = 0, threads: ThreadsOption = None) -> None:
+@configured
+def info(machine: Machine, seed: SeedOption = 0) -> None:
     """Versions, the device `auto` picks, and which backbones work offline right now.
 
     Example: a3 info
@@ -42,7 +45,7 @@ def info(device: DeviceOption = "auto", seed: SeedOption = 0, threads: ThreadsOp
     from a3cli.engine.backbones.weights import weights_status
     from a3cli.engine.catalogue import BACKBONE_RECORDS
 
-    torch_device = seeded_device(device, seed, threads)
+    torch_device = seeded_device(machine, seed)
     table = Table(show_header=False, box=None)
     table.add_row("a3", __version__)
     table.add_row("python", platform.python_version())
@@ -50,7 +53,7 @@ def info(device: DeviceOption = "auto", seed: SeedOption = 0, threads: ThreadsOp
     table.add_row("torchvision", torchvision.__version__)
     cuda = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "not available"
     table.add_row("CUDA", cuda)
-    table.add_row(f"device ({device})", str(torch_device))
+    table.add_row(f"device ({machine.device})", str(torch_device))
     table.add_row("CPU threads", f"{torch.get_num_threads()} (OpenMP wait policy {os.environ.get('OMP_WAIT_POLICY')})")
     console.print(table)
 
@@ -97,23 +100,18 @@ def examples(
 
 
 @app.command()
+@configured
 def classify(
     images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)],
+    machine: Machine,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    top: Annotated[
-        int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes to show.", rich_help_panel=INPUTS)
-    ] = 5,
+    top: Annotated[int, option("--top", "-k", min=1, max=1000, help="How many classes to show.", panel=INPUTS)] = 5,
     out: Annotated[
-        Optional[Path],
-        typer.Option("--out", "-o", help="A PNG: each image beside its top-k bar chart.", rich_help_panel=INPUTS),
+        Optional[Path], option("--out", "-o", help="A PNG: each image beside its top-k bar chart.", panel=INPUTS)
     ] = None,
-    json_out: Annotated[
-        Optional[Path], typer.Option("--json", help="The predictions as JSON.", rich_help_panel=INPUTS)
-    ] = None,
-    device: DeviceOption = "auto",
+    json_out: JsonOption = None,
     seed: SeedOption = 0,
-    threads: ThreadsOption = None,
 ) -> None:
     """Top-k ImageNet predictions for each image.
 
@@ -129,7 +127,7 @@ def classify(
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.images import load_image
 
-    torch_device = seeded_device(device, seed, threads)
+    torch_device = seeded_device(machine, seed)
     check_output(out, "png")
     check_output(json_out)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model

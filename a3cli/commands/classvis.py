@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from rich.table import Table
 
 from a3cli.app import (
     DEFAULT_MODEL,
     INPUTS,
-    LOSS,
-    DeviceOption,
     JsonOption,
     ModelOption,
     SeedOption,
-    ThreadsOption,
     WeightsOption,
     app,
     check_output,
+    configured,
     console,
     option,
     picture_kept_on_interrupt,
@@ -26,82 +24,35 @@ from a3cli.app import (
     seeded_device,
     top_records,
     top_table,
-    with_default,
 )
-from a3cli.engine.catalogue import (
-    CLASSVIS_PARAMS,
-    CLASSVIS_SIZE,
-)
+from a3cli.engine.options import Machine
+from a3cli.engine.visualize.classvis_config import ClassVisConfig
 
-ClassvisTargetOption = Annotated[
-    Optional[str],
-    option("--class", "-c", help="ImageNet class to draw: index or name.", panel=INPUTS, show_default=False),
-]
-ObjectiveOption = Annotated[
-    Optional[str],
-    option("--objective", help="Or a channel: LAYER:C, LAYER:C1-C2, LAYER:C@X,Y.", panel=INPUTS, show_default=False),
-]
-ParamOption = Annotated[
-    Optional[str], option("--param", help=with_default(" | ".join(CLASSVIS_PARAMS), "per model"), show_default=False)
-]
-IterationsOption = Annotated[
-    Optional[int],
-    option(
-        "--iterations",
-        "-n",
-        min=1,
-        max=100000,
-        help=with_default("Steps.", "per model and --param"),
-        show_default=False,
-    ),
-]
-ClassvisLrOption = Annotated[
-    Optional[float],
-    option("--lr", help=with_default("lr·g/‖g‖₂ (pixel) or Adam's lr.", "per model"), show_default=False),
-]
-L2Option = Annotated[
-    Optional[float], option("--l2-reg", min=0.0, help="λ of the λ‖I‖² penalty.", panel=LOSS, show_default=False)
-]
-BlurEveryOption = Annotated[
-    Optional[int],
-    option(
-        "--blur-every", min=0, max=1000000, help="Gaussian blur every K steps (pixel; 0: never).", show_default=False
-    ),
-]
-BlurSigmaOption = Annotated[
-    Optional[float], option("--blur-sigma", min=0.0, help="σ of that blur, pixels.", show_default=False)
-]
-JitterOption = Annotated[
-    Optional[int],
-    option("--max-jitter", min=0, max=512, help="Random shift up to this many pixels.", show_default=False),
-]
-SizeOption = Annotated[int, option("--size", min=32, max=1024, help="Image side, pixels.", panel=INPUTS)]
-SaveEveryOption = Annotated[
-    int, option("--save-every", min=0, max=1000000, help="A frame every K steps: OUT_frames/, OUT.gif.", panel=INPUTS)
-]
-PictureOutOption = Annotated[Path, option("--out", "-o", help="The final image (PNG).", panel=INPUTS)]
+if TYPE_CHECKING:
+    from a3cli.engine.backbones.registry import Backbone
+    from a3cli.engine.visualize.classvis import ClassVisualization
+
+CLASSVIS_EPILOG = """Examples:
+
+  a3 classvis --class tarantula --out tarantula.png
+
+  a3 classvis --class 'Egyptian cat' --save-every 10 --out cat.png
+
+  a3 classvis --class flamingo --param pixel --iterations 300
+
+  a3 classvis --objective block10:0-15 --out block10.png"""
 
 
-@app.command()
+@app.command(epilog=CLASSVIS_EPILOG)
+@configured
 def classvis(
-    target: ClassvisTargetOption = None,
-    objective: ObjectiveOption = None,
+    config: ClassVisConfig,
+    machine: Machine,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    param: ParamOption = None,
-    iterations: IterationsOption = None,
-    lr: ClassvisLrOption = None,
-    l2_reg: L2Option = None,
-    blur_every: BlurEveryOption = None,
-    blur_sigma: BlurSigmaOption = None,
-    max_jitter: JitterOption = None,
-    size: SizeOption = CLASSVIS_SIZE,
-    save_every: SaveEveryOption = 0,
-    out: PictureOutOption = Path("classvis.png"),
+    out: Annotated[Path, option("--out", "-o", help="The final image (PNG).", panel=INPUTS)] = Path("classvis.png"),
     json_out: JsonOption = None,
-    device: DeviceOption = "auto",
     seed: SeedOption = 0,
-    threads: ThreadsOption = None,
 ) -> None:
     """Class visualization: an image the model is sure shows --class, grown from noise.
 
@@ -110,70 +61,32 @@ def classvis(
     squeezenet1_1, --param fourier on efficientnet_lite0. --objective draws
     a channel of a layer instead (its mean activation), one neuron
     (LAYER:C@X,Y) or a sheet of channels (LAYER:C1-C2), one picture each.
-
-    Examples:
-
-      a3 classvis --class tarantula --out tarantula.png
-
-      a3 classvis --class 'Egyptian cat' --save-every 10 --out cat.png
-
-      a3 classvis --class flamingo --param pixel --iterations 300
-
-      a3 classvis --objective block10:0-15 --out block10.png
     """
-    from a3cli.engine.backbones.imagenet_names import resolve_class
-    from a3cli.engine.backbones.registry import imagenet_classes, load_backbone
+    from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.images import save_image
-    from a3cli.engine.visualize.classvis import ClassVisConfig, ClassVisualization
+    from a3cli.engine.visualize.classvis import ClassVisualization
+    from a3cli.engine.visualize.objectives import ClassObjective
 
-    torch_device = seeded_device(device, seed, threads)
-    goal = parse_goal(target, objective)
-    config = ClassVisConfig(
-        target=None if target is None else resolve_class(target, imagenet_classes()),
-        objective=goal,
-        param=param,
-        iterations=iterations,
-        lr=lr,
-        l2_reg=l2_reg,
-        blur_every=blur_every,
-        blur_sigma=blur_sigma,
-        max_jitter=max_jitter,
-        size=size,
-        save_every=save_every,
-    )
-    config.check()
+    torch_device = seeded_device(machine, seed)
     check_output(out, "png")
     check_output(json_out)
     frame_dir = out.with_name(f"{out.stem}_frames")
-    if save_every:
+    if config.save_every:
         check_output(frame_dir, "folder")
     backbone = load_backbone(model, torch_device, weights)
-    drawing = ClassVisualization(backbone, config, seed)
-    config = drawing.config
-    name = backbone.classes[config.target] if config.target is not None else str(objective)
-    image, frames = draw(drawing, out, frame_dir, f"classvis {name}")
+    drawing = ClassVisualization(backbone, config, seed)  # fills in the model's settings, resolves the class
+    objective = drawing.objective
+    image, frames = draw(drawing, out, frame_dir, f"classvis {objective.label(backbone.classes)}")
     save_image(image, out)
-    if config.target is not None:
-        numbers = show_class_picture(backbone, image, config.target, out)
+    if isinstance(objective, ClassObjective):
+        numbers = show_class_picture(backbone, image, objective.target, out)
     else:
         numbers = show_objective_pictures(backbone, drawing, out)
-    numbers["settings"] = {**config.settings(), "seed": seed}
+    numbers["settings"] = {**drawing.config.settings(), "seed": seed}
     write_classvis_json(json_out, numbers, out, frames, frame_dir)
 
 
-def parse_goal(target: Optional[str], objective: Optional[str]) -> Any:
-    """Exactly one of --class and --objective; the objective parsed (its layer is checked on the model)."""
-    from a3cli.engine.errors import A3Error
-    from a3cli.engine.visualize.objectives import parse_objective
-
-    if target is None and objective is None:
-        raise A3Error("Missing option '--class' (or --objective LAYER:CHANNEL)")
-    if target is not None and objective is not None:
-        raise A3Error("--class and --objective exclude each other: give one of the two")
-    return None if objective is None else parse_objective(objective)
-
-
-def show_class_picture(backbone: Any, image: Any, target: int, out: Path) -> dict[str, Any]:
+def show_class_picture(backbone: Backbone, image: Any, target: int, out: Path) -> dict[str, Any]:
     """The class's probability and the top 5 on the saved picture: printed, and as JSON."""
     from a3cli.engine.visualize.classvis import target_probability
 
@@ -190,26 +103,23 @@ def show_class_picture(backbone: Any, image: Any, target: int, out: Path) -> dic
     }
 
 
-def show_objective_pictures(backbone: Any, drawing: Any, out: Path) -> dict[str, Any]:
+def show_objective_pictures(backbone: Backbone, drawing: ClassVisualization, out: Path) -> dict[str, Any]:
     """Each picture's own channel (or neuron) on the saved pictures; a sheet's diagonal share."""
-    from a3cli.engine.visualize.classvis import sheet_activations
-    from a3cli.engine.visualize.objectives import diagonal_share
+    from a3cli.engine.visualize.classvis import sheet_scores
 
     objective = drawing.objective
-    values = sheet_activations(backbone, drawing.current_images(), objective)
+    scores = sheet_scores(backbone, drawing.current_images(), objective)
     table = Table(title=f"{out}  ({backbone.name}, saved image)", title_justify="left")
     for column in (objective.kind, "own value", "highest other picture"):
         table.add_column(column, justify="left" if column == objective.kind else "right")
-    pictures = []
-    for i, name in enumerate(objective.names()):
-        others = [float(values[j, i]) for j in range(len(values)) if j != i]
-        own = float(values[i, i])
-        table.add_row(name, f"{own:.3f}", f"{max(others):.3f}" if others else "-")
-        pictures.append({"name": name, "channel": objective.channels[i], "value": own})
+    for picture in scores.pictures:
+        highest = "-" if picture.highest_other is None else f"{picture.highest_other:.3f}"
+        table.add_row(picture.name, f"{picture.own:.3f}", highest)
     console.print(table)
+    pictures = [{"name": p.name, "channel": p.channel, "value": p.own} for p in scores.pictures]
     numbers = {"objective": objective.record(), "model": backbone.name, "out": str(out), "pictures": pictures}
-    if len(values) > 1:
-        numbers["diagonal_share"] = share = diagonal_share(values)
+    if scores.diagonal_share is not None:
+        numbers["diagonal_share"] = share = scores.diagonal_share
         console.print(
             f"{share['channels']:.0%} of the channels are excited most by their own picture "
             f"({share['pictures']:.0%} of the pictures most by their own channel, z-scored)"
@@ -218,7 +128,7 @@ def show_objective_pictures(backbone: Any, drawing: Any, out: Path) -> dict[str,
     return numbers
 
 
-def draw(drawing: Any, out: Path, frame_dir: Path, description: str) -> tuple[Any, list[Any]]:
+def draw(drawing: ClassVisualization, out: Path, frame_dir: Path, description: str) -> tuple[Any, list[Any]]:
     """Run a class visualization with a progress bar, keeping its frames; on Ctrl-C the picture so far."""
     from a3cli.engine.images import save_image
 

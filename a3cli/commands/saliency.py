@@ -11,89 +11,46 @@ from rich.table import Table
 from a3cli.app import (
     DEFAULT_MODEL,
     INPUTS,
-    METHOD,
-    DeviceOption,
     JsonOption,
     ModelOption,
     SeedOption,
-    ThreadsOption,
     WeightsOption,
     app,
     check_output,
+    configured,
     console,
     option,
     progress_bar,
     seeded_device,
     top_records,
     top_table,
-    with_default,
 )
-from a3cli.engine.catalogue import (
-    BACKBONES,
-    DEFAULT_BACKBONE,
-    IG_RULES,
-    SALIENCY_BASELINES,
-    SALIENCY_DEFAULTS,
-    SALIENCY_METHODS,
-)
+from a3cli.engine.options import Machine
+from a3cli.engine.visualize.saliency_config import SaliencyConfig
 
 COMPLETE_ENOUGH = 0.05  # relative completeness error above which `a3 saliency` suggests more --steps
 
 if TYPE_CHECKING:  # (the engine imports torch: only for the type checker here)
-    from a3cli.engine.visualize.saliency import SaliencyConfig, SaliencyResult
+    from a3cli.engine.visualize.saliency import SaliencyResult
 
 
 ImagesArgument = Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)]
 ClassOption = Annotated[
     Optional[str],
-    option(
-        "--class",
-        "-c",
-        help=with_default("ImageNet class: index or name.", "the predicted class"),
-        panel=INPUTS,
-        show_default=False,
-    ),
+    option("--class", "-c", help="ImageNet class: index or name.", panel=INPUTS, shown="the predicted class"),
 ]
-MethodOption = Annotated[
-    str,
-    option(
-        "--method", help=" | ".join(min((m.name, *m.aliases), key=len) for m in SALIENCY_METHODS.values()), panel=METHOD
-    ),
-]
-SamplesOption = Annotated[
-    int, option("--samples", min=1, max=10000, help="SmoothGrad: noisy copies averaged.", panel=METHOD)
-]
-NoiseOption = Annotated[float, option("--noise", min=0.0, help="SmoothGrad: noise std / value range.", panel=METHOD)]
-StepsOption = Annotated[
-    int, option("--steps", min=1, max=1000, help="Integrated Gradients: points on the path.", panel=METHOD)
-]
-RuleOption = Annotated[str, option("--rule", help=f"Integrated Gradients: {' | '.join(IG_RULES)}.", panel=METHOD)]
-BaselineOption = Annotated[
-    str, option("--baseline", help=f"Integrated Gradients: {' | '.join(SALIENCY_BASELINES)}.", panel=METHOD)
-]
-LayerOption = Annotated[
-    Optional[str],
-    option(
-        "--layer",
-        help=with_default(
-            "Grad-CAM: the stage it weighs.",
-            f"per model; {BACKBONES[DEFAULT_BACKBONE].gradcam_layer} on {DEFAULT_BACKBONE}",
-        ),
-        panel=METHOD,
-        show_default=False,
-    ),
-]
-FaithfulnessOption = Annotated[
-    bool, option("--faithfulness", help="Deletion and insertion curves: OUT_faithfulness.png.", panel=METHOD)
-]
-FaithfulnessStepsOption = Annotated[
-    int, option("--faithfulness-steps", max=1000, help="Steps of those curves, from none to all pixels.", panel=METHOD)
-]
-BatchOption = Annotated[int, option("--batch-size", min=1, max=4096, help="Images (or copies) per pass.", panel=METHOD)]
 PanelOutOption = Annotated[
     Path, option("--out", "-o", help="Panel PNG; several images: OUT_<image>.png.", panel=INPUTS)
 ]
 NpyOption = Annotated[bool, option("--npy", help="Also save each raw map as .npy beside it.", panel=INPUTS)]
+
+EPILOG = """Examples:
+
+  a3 saliency examples/chelsea.jpg --out chelsea_saliency.png
+
+  a3 saliency examples/coffee.jpg --class cup --method ig --json cup.json
+
+  a3 saliency examples/chelsea.jpg --method gradcam --faithfulness"""
 
 
 def per_image_paths(out: Path, images: list[Path], suffix: str) -> list[Path]:
@@ -105,78 +62,41 @@ def per_image_paths(out: Path, images: list[Path], suffix: str) -> list[Path]:
     return [out.with_name(f"{out.stem}_{name}{suffix}") for name in names]
 
 
-@app.command()
+@app.command(epilog=EPILOG)
+@configured
 def saliency(
     images: ImagesArgument,
+    config: SaliencyConfig,
+    machine: Machine,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
     target: ClassOption = None,
-    method: MethodOption = SALIENCY_DEFAULTS["method"],
-    samples: SamplesOption = SALIENCY_DEFAULTS["samples"],
-    noise: NoiseOption = SALIENCY_DEFAULTS["noise"],
-    steps: StepsOption = SALIENCY_DEFAULTS["steps"],
-    rule: RuleOption = SALIENCY_DEFAULTS["rule"],
-    baseline: BaselineOption = SALIENCY_DEFAULTS["baseline"],
-    layer: LayerOption = SALIENCY_DEFAULTS["layer"],
-    faithfulness: FaithfulnessOption = SALIENCY_DEFAULTS["faithfulness"],
-    faithfulness_steps: FaithfulnessStepsOption = SALIENCY_DEFAULTS["faithfulness_steps"],
-    batch_size: BatchOption = SALIENCY_DEFAULTS["batch_size"],
     out: PanelOutOption = Path("saliency.png"),
     npy: NpyOption = False,
     json_out: JsonOption = None,
-    device: DeviceOption = "auto",
     seed: SeedOption = 0,
-    threads: ThreadsOption = None,
 ) -> None:
     """Saliency maps: which pixels the class score is most sensitive to.
 
-    The map explains --class, or each image's predicted class.
-    vanilla: the assignment's |d score / d pixel|, max over channels;
-    smoothgrad: vanilla maps averaged over noisy copies;
-    integrated-gradients (ig): attributions integrated from a baseline
-    image, with how far they are from adding up to s(image) - s(baseline);
-    gradcam: a stage's channels weighted by their mean gradient;
-    guided-gradcam: gradcam times guided backpropagation.
-    --faithfulness scores any map by deletion and insertion.
-
-    Examples:
-
-      a3 saliency examples/chelsea.jpg --out chelsea_saliency.png
-
-      a3 saliency examples/coffee.jpg --class cup --method ig --json cup.json
-
-      a3 saliency examples/chelsea.jpg --method gradcam --faithfulness
+    The map explains --class, or each image's predicted class; --method
+    says how. --faithfulness scores any map by deletion and insertion.
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.files import write_json
     from a3cli.engine.images import load_image
-    from a3cli.engine.visualize.saliency import SaliencyConfig, gradcam_stage, total_passes
-    from a3cli.engine.visualize.saliency import saliency as compute
+    from a3cli.engine.visualize.saliency import for_backbone, saliency_for_backbone, total_passes
 
-    torch_device = seeded_device(device, seed, threads)
-    config = SaliencyConfig(
-        method=method,
-        samples=samples,
-        noise=noise,
-        steps=steps,
-        baseline=baseline,
-        batch_size=batch_size,
-        rule=rule,
-        layer=layer,
-        faithfulness=faithfulness,
-        faithfulness_steps=faithfulness_steps,
-    )
-    config.check()
+    torch_device = seeded_device(machine, seed)
     check_output(out, "png")
     check_output(json_out)
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
     backbone = load_backbone(model, torch_device, weights)
     backbone.check_resizable(pictures)
     class_index = None if target is None else resolve_class(target, backbone.classes)
-    config.layer = gradcam_stage(backbone, config.layer)  # a wrong --layer fails before any work
+    config = for_backbone(config, backbone)  # a wrong --layer fails before any work
     with progress_bar(total_passes(config, len(pictures)), f"saliency ({config.method})") as progress:
-        result = compute(backbone, pictures, class_index, config, progress, seed=seed)
+        result = saliency_for_backbone(backbone, pictures, class_index, config, progress, seed=seed)
     records = write_saliency_maps(images, result, backbone.name, backbone.classes, out, npy)
     if config.method == "integrated-gradients" and result.numbers:
         show_completeness(images, result.numbers, config)
@@ -199,13 +119,12 @@ def write_saliency_maps(
     from a3cli.engine.figures import saliency_figure
 
     config = result.config
-    assert config is not None
-    recorded = {name: getattr(config, name) for name in SALIENCY_METHODS[config.method].recorded}
+    recorded = {name: getattr(config, name) for name in config.record.recorded}
     records = []
     for i, (path, png) in enumerate(zip(images, per_image_paths(out, images, ".png"))):
         console.print(top_table(f"{path}  ({model})", result.top[i]))
         title = saliency_title(path, model, config.method, result, i, classes)
-        saliency_figure(result.images[i], result.maps[i], title, SALIENCY_METHODS[config.method].scale, png)
+        saliency_figure(result.images[i], result.maps[i], title, config.record.scale, png)
         target = result.targets[i]
         record = {
             "image": str(path),
@@ -254,7 +173,7 @@ def write_faithfulness(images: list[Path], result: SaliencyResult, records: list
 
     curves = result.curves
     assert curves is not None
-    steps = len(curves.fractions) - 1
+    steps = curves.steps
     table = Table(
         title=f"faithfulness ({steps} steps): lower deletion, higher insertion is better", title_justify="left"
     )

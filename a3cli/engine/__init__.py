@@ -55,7 +55,7 @@ _EXPORTS = {
     "load_captioner": "captioning.sampling",
     # visualization
     "saliency_maps": "visualize.saliency",  # (the function `saliency` shares its module's name: not exported)
-    "SaliencyConfig": "visualize.saliency",
+    "SaliencyConfig": "visualize.saliency_config",
     "vanilla_saliency": "visualize.saliency",
     "smoothgrad": "visualize.saliency",
     "integrated_gradients": "visualize.saliency",
@@ -65,11 +65,11 @@ _EXPORTS = {
     "deletion_insertion": "visualize.faithfulness",
     "parse_objective": "visualize.objectives",
     "fool": "visualize.fooling",
-    "FoolConfig": "visualize.fooling",
+    "FoolConfig": "visualize.fooling_config",
     "class_visualization": "visualize.classvis",
-    "ClassVisConfig": "visualize.classvis",
+    "ClassVisConfig": "visualize.classvis_config",
     # style transfer
-    "StyleConfig": "style.transfer",
+    "StyleConfig": "style.config",
     "StyleResult": "style.transfer",
     "StyleTransfer": "style.transfer",
     "stylize": "style.transfer",
@@ -81,7 +81,7 @@ _EXPORTS = {
     "dc_generator": "gan.networks",
     "wgan_critic": "gan.networks",
     "load_dataset": "gan.data",
-    "GanConfig": "gan.training",
+    "GanConfig": "gan.config",
     "prepare_gan": "gan.training",
     "load_generator": "gan.outputs",
     "MnistClassifier": "gan.classifier",

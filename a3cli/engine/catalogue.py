@@ -356,20 +356,18 @@ def style_default(key: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Saliency methods: one function each, with one signature (engine/visualize/saliency.py)
+# Saliency methods: one function each, with one signature, named in engine/visualize/saliency.py METHODS
 
 
 @dataclass(frozen=True)
 class SaliencyMethod:
     name: str
-    # "module:function" (backbone, x, targets, config, generator, tick) -> (maps (N, H, W), numbers), where
-    # numbers maps a name to one value per image (N,) for the table and the JSON ({} when none)
-    function: str
-    help: str
+    help: str  # what --method's help says of it
     passes: Optional[str] = None  # the SaliencyConfig field that counts the passes per image (None: one)
     aliases: tuple[str, ...] = ()  # other names --method accepts
     recorded: tuple[str, ...] = ()  # the SaliencyConfig fields that each image's JSON record holds
     scale: str = "map value"  # what the colour scale of its panel measures
+    weighs_stage: bool = False  # reads a stage of the network (--layer) rather than the pixels
 
 
 SALIENCY_METHODS: dict[str, SaliencyMethod] = {
@@ -377,20 +375,17 @@ SALIENCY_METHODS: dict[str, SaliencyMethod] = {
     for m in [
         SaliencyMethod(
             "vanilla",
-            "a3cli.engine.visualize.saliency:vanilla_method",
             "the assignment's |d score / d pixel|, maximum over channels",
             scale="|∂score/∂pixel|, max over channels",
         ),
         SaliencyMethod(
             "smoothgrad",
-            "a3cli.engine.visualize.saliency:smoothgrad_method",
             "vanilla maps averaged over noisy copies",
             passes="samples",
             scale="|∂score/∂pixel|, mean over noisy copies",
         ),
         SaliencyMethod(
             "integrated-gradients",
-            "a3cli.engine.visualize.saliency:integrated_gradients_method",
             "attributions integrated along a path from a baseline image; reports how far they are "
             "from adding up to s(image) - s(baseline)",
             passes="steps",
@@ -400,17 +395,17 @@ SALIENCY_METHODS: dict[str, SaliencyMethod] = {
         ),
         SaliencyMethod(
             "gradcam",
-            "a3cli.engine.visualize.gradcam:gradcam_method",
-            "Grad-CAM: a stage's channels weighted by their mean gradient, ReLU, upsampled to the picture",
+            "a stage's channels weighted by their mean gradient, ReLU, upsampled to the picture (Grad-CAM)",
             recorded=("layer",),
             scale="gradient-weighted channels after ReLU",
+            weighs_stage=True,
         ),
         SaliencyMethod(
             "guided-gradcam",
-            "a3cli.engine.visualize.gradcam:guided_gradcam_method",
             "Grad-CAM times guided backpropagation's input gradient (the fine detail inside the coarse map)",
             recorded=("layer",),
             scale="Grad-CAM × guided gradient",
+            weighs_stage=True,
         ),
     ]
 }

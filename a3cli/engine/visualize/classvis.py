@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -34,12 +34,11 @@ from PIL import Image
 from torchvision.transforms.functional import gaussian_blur
 
 from a3cli.engine.backbones.registry import Backbone, Prediction
-from a3cli.engine.catalogue import CLASSVIS_PARAMS, CLASSVIS_SIZE, classvis_param, classvis_settings
 from a3cli.engine.device import seeded_generator
-from a3cli.engine.errors import A3Error
 from a3cli.engine.images import make_grid, quantize, to_tensor
 from a3cli.engine.progress import Progress, report
-from a3cli.engine.visualize.objectives import ChannelObjective, ClassObjective, Objective
+from a3cli.engine.visualize.classvis_config import ClassVisConfig
+from a3cli.engine.visualize.objectives import ChannelObjective, Objective, diagonal_share
 
 
 @dataclass(frozen=True)
@@ -66,64 +65,6 @@ FOURIER_SECOND_JITTER = 4
 
 # Square root of ImageNet's colour covariance (from Lucid): its columns decorrelate RGB.
 COLOR_CORRELATION_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
-
-TUNED = ("iterations", "lr", "l2_reg", "blur_every", "blur_sigma", "max_jitter")  # the catalogue's settings
-
-
-@dataclass
-class ClassVisConfig:
-    """What to draw and how; a setting left None takes the catalogue's value for the backbone (`resolved`).
-
-    What to draw is a class (`target`) or any other objective (`objective`), exactly one of the two."""
-
-    target: Optional[int] = None
-    param: Optional[str] = None  # pixel | fourier | lucent; None: the backbone's default
-    iterations: Optional[int] = None
-    lr: Optional[float] = None
-    l2_reg: Optional[float] = None
-    blur_every: Optional[int] = None
-    blur_sigma: Optional[float] = None
-    max_jitter: Optional[int] = None
-    size: int = CLASSVIS_SIZE
-    save_every: int = 0  # hand a frame to `on_frame` every this many steps (0: never)
-    init_std: float = 1.0  # pixel: std of the starting noise, in the normalised space
-    objective: Optional[Objective] = None  # a channel or neuron (objectives.py) instead of a class
-
-    def goal(self) -> Objective:
-        """What is maximised: `objective`, or the class score of `target`."""
-        if self.objective is not None:
-            return self.objective
-        assert self.target is not None  # check() asks for one of the two
-        return ClassObjective(self.target)
-
-    def resolved(self, backbone: str) -> ClassVisConfig:
-        """Every setting filled in: given ones kept, the rest from the catalogue (backbone and --param)."""
-        param = self.param or classvis_param(backbone)
-        defaults = classvis_settings(backbone, param)
-        filled = {name: defaults[name] if getattr(self, name) is None else getattr(self, name) for name in TUNED}
-        return replace(self, param=param, **filled)
-
-    def settings(self) -> dict:
-        """The tuned settings, the size and the parametrisation, for a report."""
-        return {**{name: getattr(self, name) for name in TUNED}, "size": self.size, "param": self.param}
-
-    def check(self) -> None:
-        if (self.target is None) == (self.objective is None):
-            raise A3Error("give exactly one of --class and --objective")
-        if self.param is not None and self.param not in CLASSVIS_PARAMS:
-            raise A3Error(f"unknown --param {self.param!r}; choose one of: {', '.join(CLASSVIS_PARAMS)}")
-        if self.iterations is not None and self.iterations < 1:
-            raise A3Error("--iterations must be at least 1")
-        if self.lr is not None and not self.lr > 0:
-            raise A3Error("--lr must be positive")
-        if any(v is not None and v < 0 for v in (self.l2_reg, self.blur_sigma, self.max_jitter, self.save_every)):
-            raise A3Error("--l2-reg, --blur-sigma, --max-jitter and --save-every must be 0 or more")
-        if self.blur_every is not None and self.blur_every < 0:
-            raise A3Error("--blur-every must be 0 (never) or more")
-        if not 32 <= self.size <= 1024:
-            raise A3Error("--size must be between 32 and 1024")
-        if self.max_jitter is not None and self.max_jitter >= self.size:
-            raise A3Error("--max-jitter must be smaller than --size")
 
 
 def jitter(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -180,10 +121,8 @@ class ClassVisualization:
     catches Ctrl-C can keep it."""
 
     def __init__(self, backbone: Backbone, config: ClassVisConfig, seed: int = 0):
-        config.check()
         self.config = config.resolved(backbone.name)
-        self.config.check()
-        self.objective = self.config.goal()
+        self.objective = self.config.goal(backbone.classes)
         self.objective.check(backbone, self.config.size)
         make = _pixel if self.config.param == "pixel" else _fourier
         self.step, self.current_images = make(
@@ -341,3 +280,32 @@ def sheet_activations(backbone: Backbone, images: torch.Tensor, objective: Chann
     as an 8-bit file stores them."""
     with torch.no_grad():
         return objective.activations(backbone, backbone.normalize(quantize(images).to(backbone.device))).cpu()
+
+
+@dataclass(frozen=True)
+class SheetPicture:
+    """One picture of a sheet, as its 8-bit file stores it."""
+
+    name: str  # layer:channel (and @x,y)
+    channel: int
+    own: float  # the value of its own channel (or neuron)
+    highest_other: Optional[float]  # the highest value of its channel on the sheet's other pictures (None: alone)
+
+
+@dataclass(frozen=True)
+class SheetScores:
+    """How well the pictures of a sheet keep to their own channels."""
+
+    pictures: list[SheetPicture]
+    diagonal_share: Optional[dict[str, float]]  # `diagonal_share`, for two pictures or more
+
+
+def sheet_scores(backbone: Backbone, images: torch.Tensor, objective: ChannelObjective) -> SheetScores:
+    """Each picture's own value beside the highest its channel reaches on the others, and the diagonal share."""
+    values = sheet_activations(backbone, images, objective)
+    pictures = []
+    for i, name in enumerate(objective.names()):
+        others = [float(values[j, i]) for j in range(len(values)) if j != i]
+        highest = max(others) if others else None
+        pictures.append(SheetPicture(name, objective.channels[i], float(values[i, i]), highest))
+    return SheetScores(pictures, diagonal_share(values) if len(values) > 1 else None)

@@ -27,6 +27,11 @@ class Curves:
     deletion: torch.Tensor  # (N, K + 1): the target's probability as the salient pixels are blurred away
     insertion: torch.Tensor  # (N, K + 1): ... as they are put back into the blurred image
 
+    @property
+    def steps(self) -> int:
+        """K: the steps from none to all of the pixels."""
+        return len(self.fractions) - 1
+
     def areas(self) -> dict[str, torch.Tensor]:
         """The areas under both curves, (N,) each: lower deletion and higher insertion are better."""
         return {

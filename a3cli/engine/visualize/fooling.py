@@ -29,33 +29,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from a3cli.engine.backbones.imagenet_names import resolve_class
 from a3cli.engine.backbones.registry import Backbone
-from a3cli.engine.catalogue import FOOL_DEFAULTS
-from a3cli.engine.errors import A3Error
 from a3cli.engine.images import quantize
 from a3cli.engine.progress import Progress, report
-
-
-@dataclass
-class FoolConfig:
-    target: int | None  # the class to make the network see; None: any class but the original (untargeted)
-    # the assignment's lr·g/‖g‖₂ (normalised space); with epsilon, lr·sign(g) in 0..255 units
-    lr: float = FOOL_DEFAULTS["lr"]
-    max_iter: int = FOOL_DEFAULTS["max_iter"]
-    confidence: float | None = None  # also require this target probability (on the saved image)
-    epsilon: float | None = None  # most any pixel may change, in 0..255 units (None: no bound)
-
-    def check(self) -> None:
-        if not self.lr > 0:
-            raise A3Error("--lr must be positive")
-        if self.max_iter < 0:
-            raise A3Error("--max-iter must be 0 or more")
-        if self.confidence is not None and self.target is None:
-            raise A3Error("--confidence needs a --target (an untargeted run stops when the top-1 class changes)")
-        if self.confidence is not None and not 0 < self.confidence < 1:
-            raise A3Error("--confidence must be between 0 and 1 (exclusive)")
-        if self.epsilon is not None and not 1 <= self.epsilon <= 255:
-            raise A3Error("--epsilon must be between 1 and 255 (pixel units: an 8-bit file changes by whole steps)")
+from a3cli.engine.visualize.fooling_config import FoolConfig
 
 
 @dataclass
@@ -131,8 +109,8 @@ class FoolingImage:
     catches Ctrl-C can keep it."""
 
     def __init__(self, backbone: Backbone, image: Image.Image | torch.Tensor, config: FoolConfig) -> None:
-        config.check()
         self.backbone, self.config = backbone, config
+        self.target = None if config.target is None else resolve_class(config.target, backbone.classes)
         x0 = backbone.preprocess(image) if isinstance(image, Image.Image) else image.to(backbone.device)
         self.x0 = as_saved(backbone, x0)  # start from exactly what an 8-bit file holds
         self.x = self.x0.clone()
@@ -150,7 +128,7 @@ class FoolingImage:
         """Whether the image so far already meets the goal: before any step, there is then nothing to do."""
         with torch.no_grad():
             original = int(self.backbone.logits(self.x0).argmax())
-        return _goal(self.config, original)(self.probabilities())
+        return _goal(self.config, self.target, original)(self.probabilities())
 
     def run(self, progress: Progress | None = None) -> FoolResult:
         backbone, config, x0 = self.backbone, self.config, self.x0
@@ -159,10 +137,10 @@ class FoolingImage:
         with torch.no_grad():
             first = backbone.logits(x0).softmax(dim=1)[0]
         original = int(first.argmax())
-        target = config.target
+        target = self.target
         watched = original if target is None else target  # the class whose probability is reported
         label = "target p" if target is not None else "original p"
-        goal = _goal(config, original)
+        goal = _goal(config, target, original)
         x = self.x
         iterations, success = 0, False
         while True:
@@ -196,7 +174,7 @@ class FoolingImage:
             fooled=fooled,
             success=success,
             iterations=iterations,
-            target=config.target,
+            target=self.target,
             original_class=int(first.argmax()),
             original_prob=float(first.max()),
             final_class=int(probs.argmax()),
@@ -215,10 +193,9 @@ def fool(
     return FoolingImage(backbone, image, config).run(progress)
 
 
-def _goal(config: FoolConfig, original: int):
+def _goal(config: FoolConfig, target: int | None, original: int):
     """Whether probabilities (classes,) fool the network: the target on top (with --confidence), or,
     untargeted, any class but the original."""
-    target = config.target
     if target is None:
         return lambda probs: int(probs.argmax()) != original
 

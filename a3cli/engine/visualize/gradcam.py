@@ -23,7 +23,19 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from a3cli.engine.backbones.registry import Backbone
-from a3cli.engine.visualize.saliency import Numbers, SaliencyConfig, Tick, gradcam_stage, input_gradients
+from a3cli.engine.catalogue import BACKBONES
+from a3cli.engine.errors import A3Error
+from a3cli.engine.visualize.gradients import Numbers, Tick, input_gradients
+from a3cli.engine.visualize.saliency_config import SaliencyConfig
+
+
+def gradcam_stage(backbone: Backbone, layer: str | None) -> str:
+    """The stage Grad-CAM weighs: `layer`, or the backbone's catalogue default (else its last stage)."""
+    record = BACKBONES.get(backbone.name)
+    stage = layer or (record.gradcam_layer if record else None) or backbone.layer_names[-1]
+    if stage not in backbone.layer_names:
+        raise A3Error(f"{backbone.name} has no --layer {stage!r}; its stages are: {', '.join(backbone.layer_names)}")
+    return stage
 
 
 def stage_activation(backbone: Backbone, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +95,15 @@ def guided_backprop(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor) 
         return input_gradients(backbone, x, targets)
 
 
-# The methods as `a3 saliency --method` runs them (their records are in the catalogue).
+# The methods as `a3 saliency --method` runs them (their records are in the catalogue, their names in
+# saliency.py METHODS), on a config whose stage `for_backbone` has named.
+
+
+def named_stage(config: SaliencyConfig) -> str:
+    """The stage `for_backbone` named in the config."""
+    if config.layer is None:
+        raise ValueError("no Grad-CAM stage named: make the config with saliency.for_backbone")
+    return config.layer
 
 
 def gradcam_method(
@@ -94,7 +114,7 @@ def gradcam_method(
     generator: torch.Generator | None = None,
     tick: Tick = None,
 ) -> tuple[torch.Tensor, Numbers]:
-    maps = gradcam(backbone, x, targets, gradcam_stage(backbone, config.layer))
+    maps = gradcam(backbone, x, targets, named_stage(config))
     if tick:
         tick(1)
     return maps, {}
@@ -109,7 +129,7 @@ def guided_gradcam_method(
     tick: Tick = None,
 ) -> tuple[torch.Tensor, Numbers]:
     """The Grad-CAM map times guided backpropagation's |gradient|, maximum over channels."""
-    cam = gradcam(backbone, x, targets, gradcam_stage(backbone, config.layer))
+    cam = gradcam(backbone, x, targets, named_stage(config))
     maps = cam * guided_backprop(backbone, x, targets).abs().amax(dim=1)
     if tick:
         tick(1)

@@ -10,18 +10,22 @@ scores is each picture's own gradient.
   neuron    that channel's activation at one position (X, Y) of the stage's map (lucent's `neuron`)
 
 On the command line: `LAYER:CHANNEL`, `LAYER:FIRST-LAST` (a sheet) and either with `@X,Y` (neurons).
+No torch import here: `a3 --help` reads the parser; the scores import it when they run.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-import torch
-
-from a3cli.engine.backbones.registry import Backbone
 from a3cli.engine.errors import A3Error
+
+if TYPE_CHECKING:
+    import torch
+
+    from a3cli.engine.backbones.registry import Backbone
 
 SPEC = re.compile(r"^(?P<layer>[^:@\s]+):(?P<first>\d+)(?:-(?P<last>\d+))?(?:@(?P<x>\d+),(?P<y>\d+))?$")
 SYNTAX = "LAYER:CHANNEL, LAYER:FIRST-LAST or either with @X,Y"
@@ -46,6 +50,10 @@ class ClassObjective:
 
     def record(self) -> dict:
         return {"kind": "class", "index": self.target}
+
+    def label(self, classes: Sequence[str]) -> str:
+        """The class's name, for a progress bar."""
+        return classes[self.target]
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class ChannelObjective:
         return maps[:, :, row, column]
 
     def __call__(self, backbone: Backbone, x: torch.Tensor) -> torch.Tensor:
+        import torch
+
         own = torch.arange(x.shape[0], device=x.device)
         return self.activations(backbone, x)[own, own]
 
@@ -85,6 +95,8 @@ class ChannelObjective:
                 f"{backbone.name} has no layer {self.layer!r} for --objective; "
                 f"its layers are: {', '.join(backbone.layer_names)}"
             )
+        import torch
+
         dtype = next(backbone.model.parameters()).dtype
         with torch.no_grad():
             (maps,) = backbone.features(
@@ -104,6 +116,12 @@ class ChannelObjective:
         if self.position is not None:
             record["x"], record["y"] = self.position
         return record
+
+    def label(self, classes: Sequence[str]) -> str:
+        """`LAYER:FIRST-LAST@X,Y` as the command line writes it, for a progress bar."""
+        last = f"-{self.channels[-1]}" if len(self.channels) > 1 else ""
+        at = "" if self.position is None else f"@{self.position[0]},{self.position[1]}"
+        return f"{self.layer}:{self.channels[0]}{last}{at}"
 
     def names(self) -> list[str]:
         """`layer:channel` (and `@x,y`) of each picture."""
@@ -134,6 +152,8 @@ def diagonal_share(activations: torch.Tensor) -> dict[str, float]:
     that their own picture excites most of all the pictures; `pictures`: the share of pictures whose own
     channel has the highest z of all the sheet's channels.
     """
+    import torch
+
     a = activations.double()
     z = (a - a.mean(dim=0)) / a.std(dim=0).clamp(min=1e-12)
     own = torch.arange(a.shape[0])

@@ -24,7 +24,7 @@ faithful any map is to the model (deletion and insertion) in faithfulness.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Optional, cast
 
 import numpy as np
@@ -32,55 +32,15 @@ import torch
 from PIL import Image
 
 from a3cli.engine.backbones.registry import Backbone, Prediction
-from a3cli.engine.catalogue import (
-    BACKBONES,
-    IG_RULES,
-    SALIENCY_ALIASES,
-    SALIENCY_BASELINES,
-    SALIENCY_DEFAULTS,
-    SALIENCY_METHODS,
-    load,
-)
+from a3cli.engine.catalogue import SALIENCY_DEFAULTS
 from a3cli.engine.device import seeded_generator
-from a3cli.engine.errors import A3Error
 from a3cli.engine.progress import Progress, report
 from a3cli.engine.visualize.faithfulness import Curves, concatenated, deletion_insertion
+from a3cli.engine.visualize.gradcam import gradcam_method, gradcam_stage, guided_gradcam_method
+from a3cli.engine.visualize.gradients import MethodFunction, Numbers, Tick, input_gradients
+from a3cli.engine.visualize.saliency_config import SaliencyConfig
 
-Tick = Optional[Callable[[int], None]]  # told how many passes each chunk of work took
-Numbers = dict[str, torch.Tensor]  # a method's numbers: name -> one value per image (N,)
 D = SALIENCY_DEFAULTS
-
-
-@dataclass
-class SaliencyConfig:
-    method: str = D["method"]  # a name or an alias (`ig`) of SALIENCY_METHODS
-    samples: int = D["samples"]  # SmoothGrad: noisy copies averaged
-    noise: float = D["noise"]  # SmoothGrad: noise std as a fraction of the image's value range
-    steps: int = D["steps"]  # Integrated Gradients: points on the path
-    baseline: str = D["baseline"]  # Integrated Gradients: the image the path starts from
-    batch_size: int = D["batch_size"]  # images (or noisy/path copies) per forward-backward pass
-    rule: str = D["rule"]  # Integrated Gradients: the quadrature along the path (IG_RULES)
-    layer: Optional[str] = D["layer"]  # Grad-CAM: the stage it weighs (None: the backbone's gradcam_layer)
-    faithfulness: bool = D["faithfulness"]  # also the deletion and insertion curves of each map
-    faithfulness_steps: int = D["faithfulness_steps"]  # their steps from none to all of the pixels
-
-    def __post_init__(self) -> None:
-        self.method = SALIENCY_ALIASES.get(self.method, self.method)
-
-    def check(self) -> None:
-        if self.method not in SALIENCY_METHODS:
-            names = [*SALIENCY_METHODS, *SALIENCY_ALIASES]
-            raise A3Error(f"unknown saliency method {self.method!r}; choose one of: {', '.join(names)}")
-        if self.baseline not in SALIENCY_BASELINES:
-            raise A3Error(f"unknown baseline {self.baseline!r}; choose one of: {', '.join(SALIENCY_BASELINES)}")
-        if self.rule not in IG_RULES:
-            raise A3Error(f"unknown --rule {self.rule!r}; choose one of: {', '.join(IG_RULES)}")
-        if self.samples < 1 or self.steps < 1 or self.batch_size < 1:
-            raise A3Error("--samples, --steps and --batch-size must be at least 1")
-        if self.faithfulness_steps < 1:
-            raise A3Error(f"--faithfulness-steps must be at least 1, not {self.faithfulness_steps}")
-        if self.noise < 0:
-            raise A3Error("--noise must be 0 or more")
 
 
 @dataclass
@@ -90,30 +50,9 @@ class SaliencyResult:
     targets: list[int]  # the class each map explains
     probabilities: list[float]  # the model's probability of that class, per image
     top: list[list[Prediction]]  # top-5 (index, name, probability) per image
-    numbers: list[dict[str, float]] = field(default_factory=list)  # the method's numbers, per image
-    config: Optional[SaliencyConfig] = None  # the settings used, with the defaults filled in
+    numbers: list[dict[str, float]]  # the method's numbers (and the curves' areas), per image
+    config: SaliencyConfig  # the settings used, with Grad-CAM's stage named
     curves: Optional[Curves] = None  # deletion and insertion, when config.faithfulness
-
-
-def gradcam_stage(backbone: Backbone, layer: str | None) -> str:
-    """The stage Grad-CAM weighs: `layer`, or the backbone's catalogue default (else its last stage)."""
-    record = BACKBONES.get(backbone.name)
-    stage = layer or (record.gradcam_layer if record else None) or backbone.layer_names[-1]
-    if stage not in backbone.layer_names:
-        raise A3Error(f"{backbone.name} has no --layer {stage!r}; its stages are: {', '.join(backbone.layer_names)}")
-    return stage
-
-
-def input_gradients(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """∂s_y/∂x for each image of the batch, (N, 3, H, W).
-
-    The scores of different images do not interact (the network is in eval mode), so
-    the gradient of their sum is each image's own gradient.
-    """
-    x = x.detach().requires_grad_(True)
-    scores = backbone.logits(x).gather(1, targets.view(-1, 1)).sum()
-    (grad,) = torch.autograd.grad(scores, x)
-    return grad
 
 
 def vanilla_saliency(backbone: Backbone, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -227,7 +166,8 @@ def completeness(
     }
 
 
-# The methods as `a3 saliency --method` runs them, one signature each (their records are in the catalogue).
+# The methods as `a3 saliency --method` runs them, one signature each (gradients.py MethodFunction; their
+# records are in the catalogue).
 
 
 def vanilla_method(
@@ -269,6 +209,21 @@ def integrated_gradients_method(
     return attributions.abs().sum(dim=1), completeness(backbone, x, x0, targets, attributions)
 
 
+# Each catalogue method's function, by its name.
+METHODS: dict[str, MethodFunction] = {
+    "vanilla": vanilla_method,
+    "smoothgrad": smoothgrad_method,
+    "integrated-gradients": integrated_gradients_method,
+    "gradcam": gradcam_method,
+    "guided-gradcam": guided_gradcam_method,
+}
+
+
+def for_backbone(config: SaliencyConfig, backbone: Backbone) -> SaliencyConfig:
+    """The config with Grad-CAM's stage named for this backbone: a wrong --layer fails here, before any work."""
+    return replace(config, layer=gradcam_stage(backbone, config.layer))
+
+
 def method_maps(
     backbone: Backbone,
     x: torch.Tensor,
@@ -278,9 +233,9 @@ def method_maps(
     tick: Tick = None,
 ) -> tuple[torch.Tensor, Numbers]:
     """(N, H, W) maps for a normalised batch by `config.method`, and the method's numbers per image."""
-    config.check()
-    method = load(SALIENCY_METHODS[config.method].function)
-    return method(backbone, x, targets, config, generator, tick)
+    if config.record.weighs_stage:
+        config = for_backbone(config, backbone)
+    return METHODS[config.method](backbone, x, targets, config, generator, tick)
 
 
 def saliency_maps(
@@ -309,9 +264,21 @@ def saliency(
     SmoothGrad's noise comes from a generator seeded with `seed`. With `config.faithfulness` each map's
     deletion and insertion curves too, and their areas among its numbers.
     """
-    config = config or SaliencyConfig()
-    config.check()
-    config = replace(config, layer=gradcam_stage(backbone, config.layer))
+    config = for_backbone(config or SaliencyConfig(), backbone)
+    return saliency_for_backbone(backbone, images, target, config, progress, top, seed)
+
+
+def saliency_for_backbone(
+    backbone: Backbone,
+    images: list[Image.Image],
+    target: int | None,
+    config: SaliencyConfig,
+    progress: Progress | None = None,
+    top: int = 5,
+    seed: int = 0,
+) -> SaliencyResult:
+    """`saliency` with a config that `for_backbone` has made for this backbone."""
+    method = METHODS[config.method]
     generator = seeded_generator(seed, backbone.device)
     done = 0
 
@@ -327,7 +294,7 @@ def saliency(
             probs = backbone.logits(x).softmax(dim=1)
         wanted = probs.argmax(dim=1) if target is None else torch.full_like(probs[:, 0], target, dtype=torch.long)
         batch_tick = lambda k, n=x.shape[0]: tick(k * n)  # noqa: E731  (count image-passes)
-        batch_maps, batch_numbers = method_maps(backbone, x, wanted, config, generator, batch_tick)
+        batch_maps, batch_numbers = method(backbone, x, wanted, config, generator, batch_tick)
         if config.faithfulness:
             curves.append(
                 deletion_insertion(backbone, x, wanted, batch_maps, config.faithfulness_steps, config.batch_size, tick)
@@ -346,7 +313,7 @@ def saliency(
 def total_passes(config: SaliencyConfig, images: int) -> int:
     """How many image-passes `saliency` reports, for a progress bar's total (the faithfulness curves'
     forward passes count one each)."""
-    passes = SALIENCY_METHODS[config.method].passes
+    passes = config.record.passes
     faithfulness = 2 * (config.faithfulness_steps + 1) if config.faithfulness else 0
     return images * ((getattr(config, passes) if passes else 1) + faithfulness)
 
