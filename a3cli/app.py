@@ -37,6 +37,22 @@ app = typer.Typer(
 console = Console()
 
 
+DEFAULT_MODEL = DEFAULT_BACKBONE
+
+
+def with_default(help: str, default: object) -> str:
+    """A help text and its default, written as Typer writes the defaults it shows ([default: X])."""
+    return f"{help} \\[default: {show(default)}]".strip()  # an escaped bracket: rich markup
+
+
+def option(*flags: str, help: str, panel: Optional[str] = OPTIMISATION, shown: object = None, **limits: Any) -> Any:
+    """An option: one line of help, in its help panel. `shown`: the default as the help writes it, for an
+    option left None so that the engine fills in the default (of the model, the variant or the resumed run)."""
+    if shown is not None:
+        help, limits = with_default(help, shown), {"show_default": False, **limits}
+    return typer.Option(*flags, help=help, rich_help_panel=panel, **limits)
+
+
 def show_version(value: bool) -> None:
     if value:
         from a3cli import __version__
@@ -48,51 +64,15 @@ def show_version(value: bool) -> None:
 @app.callback()
 def common_options(
     version: Annotated[
-        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")
+        bool, option("--version", help="Print the version and exit.", panel=None, callback=show_version, is_eager=True)
     ] = False,
 ) -> None:
     pass
 
 
-DEFAULT_MODEL = DEFAULT_BACKBONE
-
-
-def with_default(help: str, default: object) -> str:
-    """A help text and its default, written as Typer writes the defaults it shows ([default: X])."""
-    return f"{help} \\[default: {show(default)}]".strip()  # an escaped bracket: rich markup
-
-
-ModelOption = Annotated[
-    str, typer.Option("--model", "-m", help="ImageNet backbone (a3 info lists them).", rich_help_panel=MODEL)
-]
-WeightsOption = Annotated[
-    Optional[Path],
-    typer.Option("--weights", help="The backbone's weights from this state_dict file.", rich_help_panel=MODEL),
-]
-JsonOption = Annotated[
-    Optional[Path], typer.Option("--json", help="Also write the numbers as JSON.", rich_help_panel=INPUTS)
-]
-
-
-def option(*flags: str, help: str, panel: str = OPTIMISATION, shown: object = None, **limits: Any) -> Any:
-    """An option: one line of help, in its help panel. `shown`: the default as the help writes it, for an
-    option left None so that the engine fills in the default (of the model, the variant or the resumed run)."""
-    if shown is not None:
-        help, limits = with_default(help, shown), {"show_default": False, **limits}
-    return typer.Option(*flags, help=help, rich_help_panel=panel, **limits)
-
-
 def say(text: str) -> None:
     """One line of results on stdout, as written (no highlighting, no wrapping)."""
     console.print(text, highlight=False, soft_wrap=True)
-
-
-def optional(*flags: str, help: str = "", default: object = None, **kwargs) -> typer.Option:
-    """An option that is None unless given, so that the engine fills in the default (of the model, the
-    variant or the resumed run); `default` is only what the help says."""
-    if default is not None:
-        help = with_default(help, default)
-    return typer.Option(*flags, help=help, show_default=False, **kwargs)
 
 
 def option_parameter(field: dataclasses.Field, annotation: Any) -> inspect.Parameter:
@@ -116,6 +96,13 @@ def field_option(config: type, name: str) -> Any:
     return option_parameter(field, typing.get_type_hints(config)[name]).annotation
 
 
+# The arguments and options several commands share, each declared once.
+ImagesArgument = Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)]
+ModelOption = Annotated[str, option("--model", "-m", help="ImageNet backbone (a3 info lists them).", panel=MODEL)]
+WeightsOption = Annotated[
+    Optional[Path], option("--weights", help="The backbone's weights from this state_dict file.", panel=MODEL)
+]
+JsonOption = Annotated[Optional[Path], option("--json", help="Also write the numbers as JSON.", panel=INPUTS)]
 SeedOption = field_option(Seeded, "seed")
 DeviceOption = field_option(Machine, "device")
 ThreadsOption = field_option(Machine, "threads")

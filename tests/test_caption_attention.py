@@ -156,13 +156,14 @@ def test_without_cell_positions_the_order_of_the_cells_cannot_matter():
 
 
 def test_attention_runs_and_checkpoints_from_before_cell_positions_still_load():
+    from a3cli.engine.captioning.checkpoint import CaptionCheckpoint
     from a3cli.engine.captioning.model import model_from_checkpoint
     from a3cli.engine.captioning.training import resolve_settings
 
     w2i, _ = shapes_vocab()
     old = CaptioningRNN(w2i, 20, 8, 6, "attention", grid_cells=4)
     config = {"input_dim": 20, "wordvec_dim": 8, "hidden_dim": 6, "cell_type": "attention", "grid_cells": 4}
-    loaded = model_from_checkpoint({"word_to_idx": w2i, "model_config": config, "model": old.state_dict()})
+    loaded = model_from_checkpoint(CaptionCheckpoint(weights=old.state_dict(), model_config=config, word_to_idx=w2i))
     assert not loaded.cell_positions
     saved = {
         "cell_type": "attention",

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from a3cli.engine.captioning import sampling
+from a3cli.engine.captioning.checkpoint import CaptionCheckpoint
 from a3cli.engine.captioning.data import CaptionData, Split, longest_word_run
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
 from a3cli.engine.captioning.features import FeatureSpec, features_of
@@ -47,7 +48,7 @@ def test_pictures_become_features_once_for_their_captions_and_the_attention_maps
     features = features_of(lite0, pictures, spec)
     torch.manual_seed(0)
     model = CaptioningRNN(shapes_vocab()[0], input_dim=features.shape[1], cell_type="attention", grid_cells=4).eval()
-    ckpt = {"feature_spec": spec.as_dict(), "feature_norm": None, "source": "coco_json"}
+    ckpt = CaptionCheckpoint(feature_spec=spec.as_dict(), feature_norm=None, source="coco_json")
     made = []
     monkeypatch.setattr(sampling, "features_of", lambda *args: made.append(len(args[1])) or features_of(*args))
     captioned = sampling.caption_pictures(model, ckpt, pictures, Decoding(), attention=True)
@@ -101,9 +102,11 @@ def test_the_repeat_limit_comes_from_the_training_captions():
     assert longest_word_run(captions, null) == 3  # the padding's run of <NULL> counts for nothing
     assert longest_word_run(captions[[0, 2]], null) == 2 and longest_word_run(captions[2:], null) == 1
     word_to_idx = shapes_vocab()[0]
-    assert word_run_limit({"max_word_run": 3, "source": "shapes", "word_to_idx": word_to_idx}) == 3
-    assert word_run_limit({"source": "shapes", "word_to_idx": word_to_idx}) == 1  # shapes captions repeat no word
-    assert word_run_limit({"source": "coco_json", "word_to_idx": word_to_idx}) == UNRECORDED_WORD_RUN == 2
+    assert word_run_limit(CaptionCheckpoint(max_word_run=3, source="shapes", word_to_idx=word_to_idx)) == 3
+    shapes = CaptionCheckpoint(source="shapes", word_to_idx=word_to_idx)
+    assert word_run_limit(shapes) == 1  # shapes captions repeat no word
+    coco = CaptionCheckpoint(source="coco_json", word_to_idx=word_to_idx)
+    assert word_run_limit(coco) == UNRECORDED_WORD_RUN == 2
 
 
 def test_training_records_the_repeat_limit(tmp_path):
@@ -113,11 +116,11 @@ def test_training_records_the_repeat_limit(tmp_path):
     data = CaptionData(word_to_idx, idx_to_word, {"train": split}, {}, "shapes")
     config = TrainConfig(cell_type="rnn", hidden_dim=8, wordvec_dim=4, epochs=1, batch_size=2)
     training = CaptionTraining(data, config, tmp_path / "run", World(device=torch.device("cpu")))
-    assert training.model.max_word_run == 3 and training.checkpoint()["max_word_run"] == 3
+    assert training.model.max_word_run == 3 and training.checkpoint().max_word_run == 3
 
 
 def test_the_shapes_note_is_for_pictures_far_from_the_shapes_features():
-    ckpt = {"source": "shapes"}
+    ckpt = CaptionCheckpoint(source="shapes")
     assert training_note(ckpt, ["a.png", "b.png"], [0.9, SHAPES_NEAR]) is None
     note = training_note(ckpt, ["a.png", "b.jpg"], [0.9, 2.057])
     assert note is not None and note.startswith(
@@ -128,7 +131,7 @@ def test_the_shapes_note_is_for_pictures_far_from_the_shapes_features():
     assert "--images DIR --annotations captions.json" in note
     both = training_note(ckpt, ["a.jpg", "b.jpg", "c.jpg"], [6.0, 5.0, 9.0])
     assert both is not None and both.startswith("note: a.jpg (distance 6.00), b.jpg (distance 5.00) and c.jpg")
-    assert training_note({"source": "coco_json"}, ["b.jpg"], [9.0]) is None  # photos are what it knows
+    assert training_note(CaptionCheckpoint(source="coco_json"), ["b.jpg"], [9.0]) is None  # photos are what it knows
     assert training_note(ckpt, ["b.jpg"], None) is None  # features not standardised: no distance to say
 
 

@@ -33,9 +33,11 @@ def test_training_learns_and_writes_its_files(tmp_path):
     assert saved["train_loss"] == losses and set(saved["bleu"]["val"]) == {"bleu1", "bleu2", "bleu3", "bleu4"}
     assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
     model, ckpt = load_captioner(tmp_path / CHECKPOINT)
-    assert ckpt["kind"] == "captioner" and ckpt["epoch"] == 15 and "optimizer" in ckpt and "rng" in ckpt
+    raw = load_checkpoint(tmp_path / CHECKPOINT)
+    assert raw["kind"] == "captioner" and ckpt.progress["epoch"] == 15 and ckpt.optimizer is not None
+    assert ckpt.rng is not None
     small, small_ckpt = load_captioner(tmp_path / "small.pt")
-    assert "optimizer" not in small_ckpt and small_ckpt["idx_to_word"] == data.idx_to_word
+    assert small_ckpt.optimizer is None and small_ckpt.idx_to_word == data.idx_to_word
     for a, b in zip(model.parameters(), small.parameters()):
         assert torch.equal(a, b)
 

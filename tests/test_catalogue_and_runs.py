@@ -26,13 +26,14 @@ def test_catalogue_does_not_import_torch():
 def test_every_record_names_code_that_exists():
     from torch import nn
 
-    from a3cli.engine.backbones.builders import Parts
+    from a3cli.engine.backbones.builders import BUILDERS, Parts
+    from a3cli.engine.gan.networks import LOSSES, NETWORKS
     from a3cli.engine.visualize.saliency import METHODS
     from a3cli.engine.visualize.saliency_config import SaliencyConfig
 
     for record in catalogue.BACKBONE_RECORDS:
         with torch.device("meta"):
-            parts = catalogue.load(record.builder)(record)
+            parts = BUILDERS[record.builder](record)
         assert isinstance(parts, Parts) and isinstance(parts.model, nn.Module), record.name
         names = [name for name, _ in parts.stages]
         if record.style:  # the tuned layers are layers of this network
@@ -40,8 +41,10 @@ def test_every_record_names_code_that_exists():
             assert len(record.style["style_layers"]) == len(record.style["style_weights"])
         assert (record.package is None) != (record.torchvision_weights is None)
     for variant in catalogue.GAN_VARIANTS.values():
-        for reference in (variant.discriminator, variant.generator, variant.discriminator_loss, variant.generator_loss):
-            assert callable(catalogue.load(reference)), reference
+        for network in (variant.discriminator, variant.generator):
+            assert callable(NETWORKS[network]), network
+        for loss in (variant.discriminator_loss, variant.generator_loss):
+            assert callable(LOSSES[loss]), loss
     for method in catalogue.SALIENCY_METHODS.values():
         assert callable(METHODS[method.name])
         assert method.passes is None or hasattr(SaliencyConfig(), method.passes)
@@ -58,7 +61,7 @@ def test_a_new_backbone_is_one_record(monkeypatch, capsys, photos, tmp_path):
 
     record = catalogue.BackboneRecord(
         "resnet34",
-        "a3cli.engine.backbones.builders:resnet",
+        "resnet",
         feature_dim=512,
         torchvision_weights="ResNet34_Weights",
         style={

@@ -16,9 +16,9 @@ from a3cli.engine import A3Error
 from a3cli.engine.catalogue import GAN_VARIANTS as VARIANTS
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seed_everything
+from a3cli.engine.gan.networks import LOSSES
 from a3cli.engine.gan.outputs import GRID_MIN_WIDTH
 from a3cli.engine.gan.training import GanConfig, prepare_gan
-from a3cli.engine.layers import losses
 from a3cli.engine.progress import Progress
 from tests.helpers import assert_crisp, capture_figures, quick_batchnorm_fit, untrained_classifier
 
@@ -192,13 +192,13 @@ def test_wgan_gp_uses_its_papers_settings(tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_loss = losses.generator_loss
+    real_loss = LOSSES["generator_loss"]
 
     def loss_that_explodes(scores):
         calls["n"] += 1
         return real_loss(scores) * (float("nan") if calls["n"] == 3 else 1.0)
 
-    monkeypatch.setattr(losses, "generator_loss", loss_that_explodes)  # the "gan" variant's generator loss
+    monkeypatch.setitem(LOSSES, "generator_loss", loss_that_explodes)  # the "gan" variant's generator loss
     with pytest.raises(A3Error, match=r"non-finite loss at iteration 3 .*last good checkpoint"):
         train(config(tmp_path, "nan", iterations=5, checkpoint_every=1))
     saved = load_checkpoint(tmp_path / "nan" / "checkpoint.pt", kind="gan")

@@ -12,6 +12,7 @@ from rich.table import Table
 from a3cli.app import (
     DEFAULT_MODEL,
     INPUTS,
+    ImagesArgument,
     JsonOption,
     ModelOption,
     SeedOption,
@@ -102,7 +103,7 @@ def examples(
 @app.command()
 @configured
 def classify(
-    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)],
+    images: ImagesArgument,
     machine: Machine,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,

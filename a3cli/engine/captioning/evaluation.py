@@ -138,6 +138,25 @@ def shapes_exact_match(truths: Sequence[str], captions: Sequence[str]) -> dict:
     return exact_match(references, [caption.split() for caption in captions], groups)
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How generated captions agree with the true ones: word for word, and by CIDEr-D."""
+
+    exact: dict  # exact_match's counts (for shapes, also by number of shapes)
+    cider: float  # corpus CIDEr-D
+
+
+def agreement(references: Sequence[Sequence[Sequence[str]]], hypotheses: Sequence[Sequence[str]]) -> Agreement:
+    """Each hypothesis against all of its image's reference captions."""
+    return Agreement(exact_match(references, hypotheses), cider_d(references, hypotheses))
+
+
+def shapes_agreement(truths: Sequence[str], captions: Sequence[str]) -> Agreement:
+    """Captions of shapes pictures against their one true caption each."""
+    cider = cider_d([[truth.split()] for truth in truths], [caption.split() for caption in captions])
+    return Agreement(shapes_exact_match(truths, captions), cider)
+
+
 @dataclass
 class Scores:
     """How a split's greedy captions score."""

@@ -134,6 +134,7 @@ class ListedCheck:
     missing: list[str]
     unreadable: list[str]
     words: int  # vocabulary size at --min-count, the special tokens included
+    min_count: int
     feature_dim: int
     seconds_per_image: float  # measured on a few images
     cached: bool  # the features are cached already: nothing to extract
@@ -141,6 +142,10 @@ class ListedCheck:
     @property
     def total_images(self) -> int:
         return sum(self.images.values())
+
+    @property
+    def extraction_minutes(self) -> float:
+        return self.seconds_per_image * self.total_images / 60
 
     @property
     def cache_bytes(self) -> int:
@@ -176,6 +181,7 @@ def check_listed(
         missing=[str(p) for p in present.missing],
         unreadable=[str(p) for p in present.unreadable],
         words=len(word_to_idx),
+        min_count=min_count,
         feature_dim=dim,
         seconds_per_image=per_image,
         cached=cached,

@@ -29,8 +29,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from a3cli.engine.captioning.checkpoint import CaptionCheckpoint
 from a3cli.engine.captioning.vocab import END, NULL, START, UNK
-from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_SAMPLE_DEFAULTS
+from a3cli.engine.catalogue import CAPTION_SAMPLE_DEFAULTS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.layers.attention import attention_lstm_forward, attention_lstm_step_forward
 from a3cli.engine.layers.embedding import temporal_affine_forward, word_embedding_forward
@@ -39,6 +40,7 @@ from a3cli.engine.layers.rnn import lstm_forward, lstm_step_forward, rnn_forward
 
 PARAM_NAMES = ("W_embed", "W_proj", "b_proj", "Wx", "Wh", "b", "W_vocab", "b_vocab")
 MAX_LENGTH = CAPTION_SAMPLE_DEFAULTS["max_length"]  # the assignment's longest sampled caption
+GATES = {"rnn": 1, "lstm": 4, "attention": 4}  # per cell type: the blocks of H columns of Wx, Wh and b
 State = tuple  # (h, c, A) while decoding: c is None for rnn, A (the projected grid) None but for attention
 
 
@@ -63,8 +65,6 @@ class CaptioningRNN(nn.Module):
         cell_positions: bool = False,
     ):
         super().__init__()
-        if cell_type not in CAPTION_CELLS:
-            raise A3Error(f"invalid cell_type {cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
         if cell_positions and cell_type != "attention":
             raise A3Error("cell positions are for the attention captioner (--cell-type attention)")
         if cell_type == "attention" and (grid_cells < 2 or input_dim % grid_cells):
@@ -83,7 +83,7 @@ class CaptioningRNN(nn.Module):
         self._null = word_to_idx[NULL]
         self._start = word_to_idx.get(START)
         self._end = word_to_idx.get(END)
-        k = 1 if cell_type == "rnn" else 4
+        k = GATES[cell_type]  # (the cell type was checked when its config was made: config.TrainConfig)
 
         def randn(*shape: int, scale: float) -> nn.Parameter:
             return nn.Parameter(torch.randn(*shape, dtype=dtype) * scale)
@@ -143,8 +143,6 @@ class CaptioningRNN(nn.Module):
         Row t holds the cell weights of the step that predicts word t + 1, so feeding a
         generated caption gives where the model looked for each of its words.
         """
-        if self.cell_type != "attention":
-            raise A3Error("attention maps need an attention captioner (trained with --cell-type attention)")
         x = word_embedding_forward(captions.long(), self.W_embed)
         return attention_lstm_forward(x, self.project_grid(features), self.Wx, self.Wh, self.Wattn, self.b)[1]
 
@@ -316,11 +314,11 @@ def model_config(model: CaptioningRNN) -> dict:
     }
 
 
-def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> CaptioningRNN:
+def model_from_checkpoint(ckpt: CaptionCheckpoint, device: torch.device | str = "cpu") -> CaptioningRNN:
     """The model a captioner checkpoint describes, with its weights, in eval mode."""
     try:
-        model = CaptioningRNN(ckpt["word_to_idx"], **ckpt["model_config"])
-        model.load_state_dict(ckpt["model"])
+        model = CaptioningRNN(ckpt.word_to_idx, **ckpt.model_config)
+        model.load_state_dict(ckpt.weights)
     except (KeyError, TypeError, RuntimeError) as error:
         raise A3Error(f"captioner checkpoint is incomplete or damaged: {str(error).splitlines()[0]}") from None
     return model.to(device).eval()

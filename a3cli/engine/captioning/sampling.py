@@ -10,27 +10,36 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from a3cli.engine.captioning.checkpoint import CaptionCheckpoint, read_caption_checkpoint
 from a3cli.engine.captioning.coco import load_coco_h5
 from a3cli.engine.captioning.data import apply_norm, longest_word_run
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
+from a3cli.engine.captioning.evaluation import Agreement, agreement, shapes_agreement
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN, model_from_checkpoint
 from a3cli.engine.captioning.shapes import SHAPES_SPLITS, draw_scene, shapes_captions, shapes_split
 from a3cli.engine.captioning.vocab import NULL, decode, encode
-from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import SHIPPED_CAPTIONER
 
 
-def load_captioner(path: str | Path, device: torch.device | str = "cpu") -> tuple[CaptioningRNN, dict]:
-    """The model of a captioner checkpoint (a run's or an exported one) and the checkpoint itself."""
+def load_captioner(
+    path: str | Path, device: torch.device | str = "cpu", attention: bool = False
+) -> tuple[CaptioningRNN, CaptionCheckpoint]:
+    """The model of a captioner checkpoint (a run's or an exported one) and the checkpoint itself.
+
+    `attention`: where each word looked is asked for, which only an attention captioner can show.
+    """
     if Path(path) == SHIPPED_CAPTIONER and not SHIPPED_CAPTIONER.is_file():
         raise A3Error(f"the shipped checkpoint '{path}' is missing: run 'make weights' or pass --checkpoint")
-    ckpt = load_checkpoint(
-        path, kind="captioner", required=("model", "model_config", "word_to_idx", "idx_to_word", "feature_spec")
-    )
+    ckpt = read_caption_checkpoint(path)
     model = model_from_checkpoint(ckpt, device)
+    if attention and model.cell_type != "attention":
+        raise A3Error(
+            f"--attention-maps needs an attention captioner (trained with --cell-type attention); "
+            f"'{path}' is an {model.cell_type.upper()}"
+        )
     model.max_word_run = word_run_limit(ckpt)
     return model, ckpt
 
@@ -40,36 +49,36 @@ def load_captioner(path: str | Path, device: torch.device | str = "cpu") -> tupl
 UNRECORDED_WORD_RUN = 2
 
 
-def word_run_limit(ckpt: dict) -> int:
+def word_run_limit(ckpt: CaptionCheckpoint) -> int:
     """The most times a caption may repeat one word in a row: as often as the training captions ever do.
 
     Training records it (`max_word_run`); for a shapes captioner without it, it is counted in the
     shapes training captions, which are generated (1: the grammar never repeats a word); else
     UNRECORDED_WORD_RUN.
     """
-    if "max_word_run" in ckpt:
-        return max(1, int(ckpt["max_word_run"]))
-    if ckpt.get("source") == "shapes":
-        word_to_idx = ckpt["word_to_idx"]
+    if ckpt.max_word_run is not None:
+        return max(1, int(ckpt.max_word_run))
+    if ckpt.source == "shapes":
+        word_to_idx = ckpt.word_to_idx
         return longest_word_run(shapes_captions(shapes_split("train"), word_to_idx), word_to_idx[NULL])
     return UNRECORDED_WORD_RUN
 
 
 def picture_features(
-    model: CaptioningRNN, ckpt: dict, pictures: Sequence[Image.Image], batch_size: int = 32
+    model: CaptioningRNN, ckpt: CaptionCheckpoint, pictures: Sequence[Image.Image], batch_size: int = 32
 ) -> Iterator[torch.Tensor]:
     """Features of the pictures in batches, made exactly as the checkpoint's training features were."""
     from a3cli.engine.backbones.registry import load_backbone
 
-    if ckpt.get("source") == "coco_h5":
+    if ckpt.source == "coco_h5":
         raise A3Error(
             "this captioner was trained on the assignment's precomputed features; "
             "caption those with --data DIR instead of image files"
         )
-    spec = FeatureSpec.from_dict(ckpt["feature_spec"])
+    spec = FeatureSpec.from_dict(ckpt.feature_spec)
     backbone = load_backbone(spec.backbone, model.W_proj.device)
     for start in range(0, len(pictures), batch_size):
-        yield apply_norm(features_of(backbone, pictures[start : start + batch_size], spec), ckpt.get("feature_norm"))
+        yield apply_norm(features_of(backbone, pictures[start : start + batch_size], spec), ckpt.feature_norm)
 
 
 def feature_distance(features: torch.Tensor) -> list[float]:
@@ -88,17 +97,20 @@ class CaptionedPictures:
     captions: list[str]  # one per picture
     attention: torch.Tensor | None = None  # if asked: (words, grid, grid), where the first caption's words looked
     distances: list[float] | None = None  # with standardised features: each picture's feature_distance
+    agreement: Agreement | None = None  # given the true captions: how the captions agree with them
 
 
 def caption_pictures(
     model: CaptioningRNN,
-    ckpt: dict,
+    ckpt: CaptionCheckpoint,
     pictures: Sequence[Image.Image],
     decoding: Decoding,
     seed: int = 0,
     attention: bool = False,
+    truths: Sequence[str] | None = None,
 ) -> CaptionedPictures:
-    """One caption per picture; with `attention`, also where the model looked for each word of the first one.
+    """One caption per picture; with `attention`, also where the model looked for each word of the first one;
+    with `truths` (a shapes split's), how the captions agree with them.
 
     The attention maps read the first picture's features as they were made to caption it, not made again.
     """
@@ -111,7 +123,9 @@ def caption_pictures(
         captions += generate_captions(model, batch, decoding, generator)
         distances += feature_distance(batch)
     maps = caption_attention(model, first, captions[0]) if attention and first is not None else None
-    return CaptionedPictures(captions, maps, distances if ckpt.get("feature_norm") is not None else None)
+    distances_kept = distances if ckpt.feature_norm is not None else None
+    agreement = shapes_agreement(truths, captions) if truths is not None else None
+    return CaptionedPictures(captions, maps, distances_kept, agreement)
 
 
 # When a shapes captioner's picture is not a shapes picture: its feature_distance is above SHAPES_FAR.
@@ -122,13 +136,13 @@ SHAPES_NEAR = 1.23  # the farthest of the shapes pictures
 SHAPES_FAR = 1.4
 
 
-def training_note(ckpt: dict, names: Sequence[str], distances: Sequence[float] | None) -> str | None:
+def training_note(ckpt: CaptionCheckpoint, names: Sequence[str], distances: Sequence[float] | None) -> str | None:
     """What someone captioning other pictures with the synthetic shapes captioner should know (None: nothing).
 
     Said when a picture's features lie far from the shapes pictures' (feature_distance), so it names
     those pictures and how far they are.
     """
-    if ckpt.get("source") != "shapes" or distances is None:
+    if ckpt.source != "shapes" or distances is None:
         return None
     far = [f"{name} (distance {distance:.2f})" for name, distance in zip(names, distances) if distance > SHAPES_FAR]
     if not far:
@@ -152,15 +166,28 @@ class CaptionedExample:
     references: list[list[str]]  # all of the image's captions, as words (for CIDEr-D)
 
 
+@dataclass
+class CaptionedSplit:
+    examples: list[CaptionedExample]
+    agreement: Agreement  # of the generated captions with all of their images' captions
+
+
 def caption_coco_split(
-    model: CaptioningRNN, ckpt: dict, folder: str | Path, split: str, num: int, decoding: Decoding, seed: int = 0
-) -> list[CaptionedExample]:
-    """`num` random captions of the assignment's split (train or val), generated beside the truth."""
-    spec = ckpt["feature_spec"]
+    model: CaptioningRNN,
+    ckpt: CaptionCheckpoint,
+    folder: str | Path,
+    split: str,
+    num: int,
+    decoding: Decoding,
+    seed: int = 0,
+) -> CaptionedSplit:
+    """`num` random captions of the assignment's split (train or val), generated beside the truth, and how
+    they agree with it."""
+    spec = ckpt.feature_spec
     coco = load_coco_h5(folder, pca=bool(spec.get("pca", True)) if isinstance(spec, dict) else True)
     if split not in coco.splits:
         raise A3Error(f"--split {split!r}: choose train or val")
-    if coco.idx_to_word != ckpt["idx_to_word"] or coco.input_dim != model.input_dim:
+    if coco.idx_to_word != ckpt.idx_to_word or coco.input_dim != model.input_dim:
         raise A3Error(
             f"the captioner was not trained on the features in '{folder}' (vocabulary or feature size differ)"
         )
@@ -177,7 +204,9 @@ def caption_coco_split(
         references = [decode(c, coco.idx_to_word) for c in s.captions[s.image_idxs == idx].tolist()]
         name = str(s.images[idx]) if idx < len(s.images) else str(idx)
         examples.append(CaptionedExample(name, caption, truth, caption.split() in references, references))
-    return examples
+    return CaptionedSplit(
+        examples, agreement([e.references for e in examples], [e.generated.split() for e in examples])
+    )
 
 
 def shapes_examples(split: str, num: int) -> tuple[list[Image.Image], list[str]]:

@@ -11,83 +11,55 @@ loss-curve PNG.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
+from a3cli.engine.captioning.checkpoint import KIND, RESUMED, SCORES, CaptionCheckpoint
+from a3cli.engine.captioning.config import CaptionSource, TrainConfig
 from a3cli.engine.captioning.data import CaptionData, longest_word_run
 from a3cli.engine.captioning.evaluation import evaluate, split_loss
 from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN, model_config
-from a3cli.engine.captioning.sources import CaptionSource
+from a3cli.engine.captioning.sources import feature_spec, load_source
 from a3cli.engine.captioning.vocab import NULL
-from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, CAPTION_SAMPLE_DEFAULTS, caption_default
+from a3cli.engine.catalogue import CAPTION_DEFAULTS, caption_default
 from a3cli.engine.checkpoints import save_checkpoint
 from a3cli.engine.device import seed_everything, set_rng_state
 from a3cli.engine.distributed import World, parallel
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import write_json
+from a3cli.engine.options import run_settings
 from a3cli.engine.progress import Progress
 from a3cli.engine.runs import checkpoint_path, merge_settings, open_run, save_run, train_loop
 
-KIND = "captioner"
+__all__ = ["CaptionTraining", "TrainConfig", "resolve_settings", "train_captioner"]
 
 
-@dataclass
-class TrainConfig:
-    """The options of `a3 caption-train`; None takes the resumed run's value, else the cell type's default."""
-
-    cell_type: Optional[str] = None
-    hidden_dim: Optional[int] = None
-    wordvec_dim: Optional[int] = None
-    lr: Optional[float] = None
-    lr_decay: Optional[float] = None  # the learning rate is multiplied by this after every epoch
-    batch_size: Optional[int] = None
-    epochs: Optional[int] = None  # may differ from the resumed run's: train longer
-    grad_clip: Optional[float] = None  # clip the gradient's global norm to this; 0 turns clipping off
-    cell_positions: Optional[bool] = None  # attention: learn an embedding of each grid cell's place
-    max_length: int = CAPTION_SAMPLE_DEFAULTS["max_length"]  # longest generated caption when measuring BLEU
-
-
-@dataclass
-class CaptionSettings:
-    """The settings of a run, fixed when it starts (stored in its checkpoint as "config")."""
-
-    cell_type: str
-    hidden_dim: int
-    wordvec_dim: int
-    lr: float
-    lr_decay: float
-    batch_size: int
-    epochs: int
-    grad_clip: float
-    cell_positions: bool
-    max_length: int
-
-
-def resolve_settings(config: TrainConfig, saved: dict[str, Any] | None) -> CaptionSettings:
-    """The options, the resumed run's settings and the defaults, checked; only epochs may change on resume."""
-    names = [f.name for f in fields(CaptionSettings) if f.name not in ("epochs", "max_length")]
+def resolve_settings(config: TrainConfig, saved: Optional[dict[str, Any]]) -> TrainConfig:
+    """The config with the resumed run's settings and the defaults filled in, checked again as it is made;
+    only epochs may change on resume."""
+    names = [name for name in run_settings(config) if name not in ("epochs", "max_length")]
     if saved is not None:
         saved = {"cell_positions": False, **saved}  # runs from before cell positions existed had none
     values = merge_settings({name: getattr(config, name) for name in names}, saved)
     cell_type = values["cell_type"] or CAPTION_DEFAULTS["cell_type"]
     values = {name: caption_default(name, cell_type) if value is None else value for name, value in values.items()}
     epochs = config.epochs or (saved or {}).get("epochs") or caption_default("epochs", cell_type)
-    settings = CaptionSettings(**values, epochs=epochs, max_length=config.max_length)
-    if settings.cell_type not in CAPTION_CELLS:
-        raise A3Error(f"--cell-type {settings.cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
-    if settings.cell_positions and settings.cell_type != "attention":
-        raise A3Error("--cell-positions is for --cell-type attention (the rnn and lstm read no grid)")
-    return settings
+    return dataclasses.replace(config, **values, epochs=epochs)
 
 
 def iterations_per_epoch(num_train: int, batch_size: int) -> int:
     return max(1, math.ceil(num_train / batch_size))
+
+
+def fresh_progress() -> dict[str, Any]:
+    """Where a new run stands: its epoch, the batch within it, the epoch's order, the losses and its time."""
+    return {"epoch": 0, "position": 0, "perm": None, "train_loss": [], "val_loss": [], "seconds": 0.0}
 
 
 class CaptionTraining:
@@ -113,34 +85,51 @@ class CaptionTraining:
         extract_progress: Progress | None = None,
     ) -> None:
         self.out, self.world, self.device = Path(out), world, world.device
-        saved = open_run(self.out, KIND, resume, world)
-        self.seed = int(saved.get("seed", seed)) if saved else seed
-        self.settings = resolve_settings(config, saved["config"] if saved else None)
-        s = self.settings
+        state = open_run(self.out, KIND, resume, world, required=RESUMED)
+        saved = CaptionCheckpoint.of(state) if state is not None else None
+        self.seed = int(saved.seed) if saved is not None and saved.seed is not None else seed
+        self.settings = resolve_settings(config, saved.settings if saved is not None else None)
+        self.data = self.load_data(data, saved, extract_progress)
+        self.train_split = self.data.splits["train"]
+        if len(self.train_split) == 0:
+            raise A3Error("the training split has no captions")
+        self.model = self.build_model()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.lr)
+        self.loss = parallel(self.model, world)  # the model's forward is its loss
+        self.state = fresh_progress()
+        if saved is not None:
+            self.restore(saved)
+        self.per_epoch = iterations_per_epoch(len(self.train_split), self.settings.batch_size)
+        self.total = self.settings.epochs * self.per_epoch
+        self.step = self.state["epoch"] * self.per_epoch + self.state["position"]
+        self.started = time.perf_counter() - self.state["seconds"]
+
+    def load_data(
+        self, data: CaptionData | CaptionSource, saved: Optional[CaptionCheckpoint], progress: Progress | None
+    ) -> CaptionData:
+        """The data, with the resumed run's data options and vocabulary; refused if it is not the run's."""
+        self.source_settings: dict[str, Any] | None = None
         if isinstance(data, CaptionSource):
-            source = CaptionSource.from_settings(merge_settings(data.settings(), saved.get("data") if saved else None))
-            if s.cell_type == "attention":
-                grid_cells(source.feature_spec())  # flat features are refused before any is extracted
-            vocab = (saved["word_to_idx"], saved["idx_to_word"]) if saved else None
-            self.source_settings: dict[str, Any] | None = source.settings()
-            with world.main_first():
-                data = source.load(self.device, vocab, extract_progress, self.seed)
-        else:
-            self.source_settings = None
-        self.data = data
-        if saved and (
-            saved.get("idx_to_word") != data.idx_to_word or saved["model_config"]["input_dim"] != data.input_dim
-        ):
+            source = CaptionSource.from_settings(merge_settings(data.settings(), saved.data if saved else None))
+            if self.settings.cell_type == "attention":
+                grid_cells(feature_spec(source))  # flat features are refused before any is extracted
+            vocab = (saved.word_to_idx, saved.idx_to_word) if saved else None
+            self.source_settings = source.settings()
+            with self.world.main_first():
+                data = load_source(source, self.device, vocab, progress, self.seed)
+        if saved and (saved.idx_to_word != data.idx_to_word or saved.model_config["input_dim"] != data.input_dim):
             raise A3Error(
                 f"--resume: '{checkpoint_path(self.out)}' was trained on other data "
                 "(different vocabulary or feature size)"
             )
-        self.train_split = data.splits["train"]
-        if len(self.train_split) == 0:
-            raise A3Error("the training split has no captions")
+        return data
+
+    def build_model(self) -> CaptioningRNN:
+        """The settings' captioner on this rank's device, initialised from the run's seed."""
+        s, data = self.settings, self.data
         cells = grid_cells(data.feature_spec) if s.cell_type == "attention" else 1
         seed_everything(self.seed)  # the seeding rule (engine/device.py): what ran before cannot matter
-        self.model = CaptioningRNN(
+        model = CaptioningRNN(
             data.word_to_idx,
             data.input_dim,
             s.wordvec_dim,
@@ -150,50 +139,40 @@ class CaptionTraining:
             cell_positions=s.cell_positions,
         ).to(self.device)
         # Its captions, here and once loaded, repeat no word in a row more often than the training captions do.
-        self.model.max_word_run = longest_word_run(self.train_split.captions, data.word_to_idx[NULL])
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr)
-        self.loss = parallel(self.model, world)  # the model's forward is its loss
-        self.state: dict[str, Any] = {
-            "epoch": 0,
-            "position": 0,
-            "perm": None,
-            "train_loss": [],
-            "val_loss": [],
-            "seconds": 0.0,
-        }
-        if saved is not None:
-            self.model.load_state_dict(saved["model"])
-            self.optimizer.load_state_dict(saved["optimizer"])
-            self.state.update({key: saved[key] for key in self.state})
-            set_rng_state(saved["rng"])
-        self.per_epoch = iterations_per_epoch(len(self.train_split), s.batch_size)
-        self.total = s.epochs * self.per_epoch
-        self.step = self.state["epoch"] * self.per_epoch + self.state["position"]
-        self.started = time.perf_counter() - self.state["seconds"]
+        model.max_word_run = longest_word_run(self.train_split.captions, data.word_to_idx[NULL])
+        return model
 
-    def checkpoint(self, with_optimizer: bool = True) -> dict[str, Any]:
+    def restore(self, saved: CaptionCheckpoint) -> None:
+        """The resumed run's weights, optimiser, place and random state."""
+        self.model.load_state_dict(saved.weights)
+        assert saved.optimizer is not None and saved.rng is not None  # (open_run required them)
+        self.optimizer.load_state_dict(saved.optimizer)
+        self.state.update({key: saved.progress[key] for key in self.state})
+        set_rng_state(saved.rng)
+
+    def checkpoint(self) -> CaptionCheckpoint:
+        """The captioner as it is now: what sampling needs (an export adds its scores, a run's checkpoint
+        the optimiser and where training stands)."""
         data = self.data
-        state = {
-            "model": self.model.state_dict(),
-            "model_config": model_config(self.model),
-            "word_to_idx": data.word_to_idx,
-            "idx_to_word": data.idx_to_word,
-            "feature_spec": data.feature_spec,
-            "feature_norm": data.feature_norm,
-            "max_word_run": self.model.max_word_run,
-            "source": data.source,
-            "data": self.source_settings,
-            "seed": self.seed,
-            "config": asdict(self.settings),
-        }
-        if with_optimizer:
-            state["optimizer"] = self.optimizer.state_dict()
-        return state
+        return CaptionCheckpoint(
+            weights=self.model.state_dict(),
+            model_config=model_config(self.model),
+            word_to_idx=data.word_to_idx,
+            idx_to_word=data.idx_to_word,
+            feature_spec=data.feature_spec,
+            feature_norm=data.feature_norm,
+            max_word_run=self.model.max_word_run,
+            source=data.source,
+            data=self.source_settings,
+            seed=self.seed,
+            settings=run_settings(self.settings),
+        )
 
     def save(self) -> None:
         self.state["seconds"] = time.perf_counter() - self.started
         if self.world.main:
-            save_run(self.out, KIND, {**self.checkpoint(), **self.state})
+            run = dataclasses.replace(self.checkpoint(), optimizer=self.optimizer.state_dict(), progress=self.state)
+            save_run(self.out, KIND, run.as_dict())
 
     def train_step(self) -> dict[str, float]:
         """One batch; at the end of an epoch, the validation loss and the learning-rate decay."""
@@ -248,7 +227,7 @@ class CaptionTraining:
             "source": data.source,
             "feature_spec": data.feature_spec,
             "model": model_config(self.model),
-            "config": asdict(self.settings),
+            "config": run_settings(self.settings),
             "iterations": len(state["train_loss"]),
             "total_iterations": self.total,
             "epochs": state["epoch"],
@@ -292,19 +271,10 @@ class CaptionTraining:
         }
         write_json(self.out / "metrics.json", metrics)
         self.draw_losses()
-        if export is not None:
-            # For sampling only: weights, vocabulary, feature settings, scores; no optimiser.
-            save_checkpoint(
-                {
-                    "kind": KIND,
-                    **self.checkpoint(with_optimizer=False),
-                    "epoch": metrics["epochs"],
-                    "bleu": metrics["bleu"],
-                    "cider": metrics["cider"],
-                    "exact_match": metrics["exact_match"],
-                },
-                export,
-            )
+        if export is not None:  # for sampling only: no optimiser
+            kept = {name: metrics[name] for name in SCORES}
+            exported = dataclasses.replace(self.checkpoint(), progress={"epoch": metrics["epochs"]}, scores=kept)
+            save_checkpoint({"kind": KIND, **exported.as_dict()}, export)
         return metrics
 
 

@@ -22,7 +22,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from a3cli.engine.catalogue import DIGIT_SIZE, GAN_DEFAULTS, GanVariant, load
+from a3cli.engine.catalogue import DIGIT_SIZE, GAN_DEFAULTS, GanVariant
+from a3cli.engine.layers import losses
 
 __all__ = [
     "NOISE_DIM",
@@ -203,20 +204,46 @@ def initialize_weights64(module: nn.Module) -> None:
 
 # ---- a variant's networks at a run's size ----
 
+# What the catalogue's GanVariant records name.
+NETWORKS: dict[str, Callable[..., nn.Module]] = {
+    network.__name__: network
+    for network in (
+        discriminator,
+        generator,
+        dc_discriminator,
+        dc_generator,
+        wgan_critic,
+        generator64,
+        discriminator64,
+        critic64,
+    )
+}
+LOSSES: dict[str, Callable[..., Tensor]] = {
+    loss.__name__: loss
+    for loss in (
+        losses.discriminator_loss,
+        losses.generator_loss,
+        losses.ls_discriminator_loss,
+        losses.ls_generator_loss,
+        losses.wgan_critic_loss,
+        losses.wgan_generator_loss,
+    )
+}
+
 
 def make_generator(variant: GanVariant, noise_dim: int, image_size: int, channels: int) -> nn.Module:
     """The variant's generator at this size: the assignment's (28 px) or the DCGAN paper's (64 px)."""
     if image_size == DIGIT_SIZE:
-        return load(variant.generator)(noise_dim)
+        return NETWORKS[variant.generator](noise_dim)
     assert variant.photo, "check_image_size refuses a variant without 64-px networks"
-    return load(variant.photo.generator)(noise_dim, channels)
+    return NETWORKS[variant.photo.generator](noise_dim, channels)
 
 
 def make_discriminator(variant: GanVariant, image_size: int, channels: int) -> nn.Module:
     if image_size == DIGIT_SIZE:
-        return load(variant.discriminator)()
+        return NETWORKS[variant.discriminator]()
     assert variant.photo, "check_image_size refuses a variant without 64-px networks"
-    return load(variant.photo.discriminator)(channels)
+    return NETWORKS[variant.photo.discriminator](channels)
 
 
 def initializer(image_size: int) -> Callable[[nn.Module], None]:

@@ -33,7 +33,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-from a3cli.engine.catalogue import PHOTO_SIZE, GanVariant, load
+from a3cli.engine.catalogue import PHOTO_SIZE, GanVariant
 from a3cli.engine.checkpoints import load_state, save_checkpoint
 from a3cli.engine.device import seed_everything, seeded_generator, set_rng_state
 from a3cli.engine.distributed import World, parallel, sync_batch_norm
@@ -44,7 +44,7 @@ from a3cli.engine.gan.config import GanConfig
 from a3cli.engine.gan.data import Batches, FolderBatches, ImageFolder, ImageSet, load_dataset, to_model_range
 from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
 from a3cli.engine.gan.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
-from a3cli.engine.gan.networks import initializer, make_discriminator, make_generator, sample_noise
+from a3cli.engine.gan.networks import LOSSES, initializer, make_discriminator, make_generator, sample_noise
 from a3cli.engine.gan.outputs import BEST_NAME, KIND, grid_path, load_generator, run_files, save_grid, write_pictures
 from a3cli.engine.gan.settings import resolve_settings, target_iterations
 from a3cli.engine.layers.losses import gradient_penalty
@@ -135,8 +135,8 @@ class GanNetworks:
     d_train: nn.Module = field(init=False)
 
     def __post_init__(self) -> None:
-        self.discriminator_loss = load(self.variant.discriminator_loss)
-        self.generator_loss = load(self.variant.generator_loss)
+        self.discriminator_loss = LOSSES[self.variant.discriminator_loss]
+        self.generator_loss = LOSSES[self.variant.generator_loss]
         self.g_train = parallel(self.generator, self.world)
         self.d_train = parallel(self.discriminator, self.world)
 
