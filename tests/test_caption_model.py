@@ -12,6 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from a3cli.engine import CaptioningRNN
+from a3cli.engine.captioning.cells.attention import AttentionState
+from a3cli.engine.captioning.cells.lstm import LSTMState
+from a3cli.engine.captioning.cells.rnn import RNNState
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -47,7 +50,7 @@ def test_parameters_are_the_assignments(cell_type):
     V, D, W, H = len(w2i), 2000, 300, 400
     model = CaptioningRNN(w2i, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type=cell_type)
     k = 4 if cell_type == "lstm" else 1
-    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    shapes = {name: tuple(p.shape) for name, p in model.params.items()}
     assert shapes == {
         "W_embed": (V, W),
         "W_proj": (D, H),
@@ -65,10 +68,10 @@ def test_parameters_are_the_assignments(cell_type):
         ("Wh", 1 / math.sqrt(H)),
         ("W_vocab", 1 / math.sqrt(H)),
     ]:
-        std = getattr(model, name).std().item()
+        std = model.params[name].std().item()
         assert std == pytest.approx(scale, rel=0.05), name
     for name in ("b_proj", "b", "b_vocab"):
-        assert torch.count_nonzero(getattr(model, name)) == 0
+        assert torch.count_nonzero(model.params[name]) == 0
 
 
 def reference_loss(model: CaptioningRNN, features, captions):
@@ -157,9 +160,9 @@ def first_state(model, feature):
     if model.cell_type == "attention":
         cells = feature.view(1, 3, 4).transpose(1, 2)  # channel-major (C, L) -> (L, C)
         A = cells @ model.W_proj + model.b_proj
-        return A.mean(1), A.mean(1), A
+        return AttentionState(A.mean(1), A.mean(1), A)
     h = feature @ model.W_proj + model.b_proj
-    return h, (torch.zeros_like(h) if model.cell_type == "lstm" else None), None
+    return LSTMState(h, torch.zeros_like(h)) if model.cell_type == "lstm" else RNNState(h)
 
 
 def manual_greedy(model, feature, max_length):

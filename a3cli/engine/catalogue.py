@@ -619,8 +619,6 @@ def gan_duration(iterations: int = GAN_DEFAULTS["iterations"]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Captioning: the settings of a training run (the assignment's CaptioningSolver with Adam)
 
-# rnn and lstm: the assignment's; attention: an LSTM that attends over the feature grid at every step
-CAPTION_CELLS = ("rnn", "lstm", "attention")
 CAPTION_DEFAULTS: dict[str, Any] = {
     "cell_type": "lstm",
     "hidden_dim": 256,
@@ -632,10 +630,41 @@ CAPTION_DEFAULTS: dict[str, Any] = {
     "grad_clip": 0.0,
     "cell_positions": False,
 }
-# Where a cell type differs. The attention LSTM learns fast, but now and then its gradient spikes (the
-# softmax over the grid sharpens) and one spike wrecks the run, so its gradient norm is clipped. And it
-# learns where each cell is (cell_positions): the cells' features alone do not say which is leftmost.
-CAPTION_CELL_DEFAULTS: dict[str, dict[str, Any]] = {"attention": {"grad_clip": 5.0, "cell_positions": True}}
+
+
+@dataclass(frozen=True)
+class CaptionCell:
+    """What a captioner hands its steps to: a cell's facts. Its code is the class of the same name in
+    engine/captioning/cells (CELLS)."""
+
+    name: str
+    help: str
+    # It reads a grid of features (--layer STAGE --grid N) as memory tokens, one per grid cell (else one vector);
+    # `grid`: it needs one.
+    tokens: bool = False
+    grid: bool = False
+    attends: bool = False  # it can show where it looked for each word (caption-sample --attention-maps)
+    defaults: dict[str, Any] = field(default_factory=dict)  # where its training settings differ from CAPTION_DEFAULTS
+
+
+CAPTION_CELLS: dict[str, CaptionCell] = {
+    c.name: c
+    for c in [
+        CaptionCell("rnn", "the assignment's vanilla RNN"),
+        CaptionCell("lstm", "the assignment's LSTM"),
+        # It learns fast, but now and then its gradient spikes (the softmax over the grid sharpens) and one spike
+        # wrecks the run, so its gradient norm is clipped. And it learns where each cell is (cell_positions):
+        # the cells' features alone do not say which is leftmost.
+        CaptionCell(
+            "attention",
+            "an LSTM that attends over the feature grid at every step",
+            tokens=True,
+            grid=True,
+            attends=True,
+            defaults={"grad_clip": 5.0, "cell_positions": True},
+        ),
+    ]
+}
 
 # How pictures become features (captioning/features.py FeatureSpec) unless options say otherwise: the
 # backbone's own pooled vector of the centre crop, one flat vector per picture.
@@ -668,9 +697,9 @@ CAPTION_SAMPLE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def caption_default(name: str, cell_type: str) -> Any:
-    """A caption-train setting's default for this cell type."""
-    return CAPTION_CELL_DEFAULTS.get(cell_type, {}).get(name, CAPTION_DEFAULTS[name])
+def caption_default(name: str, cell: CaptionCell) -> Any:
+    """A caption-train setting's default for this cell."""
+    return cell.defaults.get(name, CAPTION_DEFAULTS[name])
 
 
 def caption_feature_help(name: str) -> str:
@@ -680,13 +709,13 @@ def caption_feature_help(name: str) -> str:
 
 
 def caption_default_help(name: str) -> str:
-    """'0; attention 5': a setting's default, and where a cell type differs."""
+    """'0; attention 5': a setting's default, and where a cell differs."""
     base = CAPTION_DEFAULTS[name]
     return "; ".join(
         [show(base)]
         + [
-            f"{cell} {show(values[name])}"
-            for cell, values in CAPTION_CELL_DEFAULTS.items()
-            if name in values and values[name] != base
+            f"{cell.name} {show(cell.defaults[name])}"
+            for cell in CAPTION_CELLS.values()
+            if name in cell.defaults and cell.defaults[name] != base
         ]
     )

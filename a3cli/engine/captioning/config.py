@@ -236,7 +236,7 @@ class TrainConfig:
         "Attention: learn where each grid cell is.",
         "--cell-positions/--no-cell-positions",
         panel=MODEL,
-        shown="on for " + ", ".join(cell for cell in CAPTION_CELLS if caption_default("cell_positions", cell)),
+        shown="on for " + ", ".join(c.name for c in CAPTION_CELLS.values() if caption_default("cell_positions", c)),
         run=True,
     )
     # The longest generated caption when measuring BLEU: stored with the run, not an option.
@@ -246,8 +246,9 @@ class TrainConfig:
         check_limits(self)
         if self.cell_type is not None and self.cell_type not in CAPTION_CELLS:
             raise A3Error(f"--cell-type {self.cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
-        if self.cell_positions and self.cell_type not in (None, "attention"):
-            raise A3Error("--cell-positions is for --cell-type attention (the rnn and lstm read no grid)")
+        if self.cell_positions and self.cell_type is not None and not CAPTION_CELLS[self.cell_type].tokens:
+            readers = " or ".join(c.name for c in CAPTION_CELLS.values() if c.tokens)
+            raise A3Error(f"--cell-positions is for --cell-type {readers} (the {self.cell_type} reads no grid)")
 
 
 @dataclass

@@ -53,14 +53,17 @@ class FeatureSpec:
             raise A3Error(f"features of this checkpoint cannot be made from images: {data}") from None
 
 
-def grid_cells(spec: dict) -> int:
-    """How many grid cells a feature vector of `spec` (FeatureSpec.as_dict()) holds: what attention reads.
+def grid_cells(spec: dict, needed: bool = True) -> int:
+    """How many grid cells a feature vector of `spec` (FeatureSpec.as_dict()) holds: what a cell that reads
+    tokens reads, one per grid cell.
 
-    Flat vectors (layer "pooled", a grid of 1, the assignment's fc7) have nothing to
-    attend over: refused in one line that says what to give instead.
+    Flat vectors (layer "pooled", a grid of 1, the assignment's fc7) are one cell; where a grid is
+    `needed` (attention has nothing to attend over) they are refused in one line that says what to give.
     """
     layer, grid = spec.get("layer"), spec.get("grid")
     if layer is None or layer == "pooled" or not isinstance(grid, int) or grid < 2:
+        if not needed:
+            return 1
         what = " ".join(str(part) for part in (spec.get("backbone"), layer) if part)
         raise A3Error(
             f"--cell-type attention attends over a grid of image features, but these ({what}"

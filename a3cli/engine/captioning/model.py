@@ -1,20 +1,19 @@
-"""The assignment's CaptioningRNN as an nn.Module, and its decoders.
+"""The assignment's CaptioningRNN as an nn.Module, with any caption cell, and its decoders.
 
-The parameters are exactly the assignment's (names, shapes, initialisation), and
-the loss is built from the engine's cores with their hand-derived backward
-passes: word_embedding_forward, rnn_forward / lstm_forward,
-temporal_affine_forward and temporal_softmax_loss. So with the assignment's
-fixed test parameters it gives the assignment's reference losses.
+The captioner holds the assignment's W_embed, W_proj, b_proj, W_vocab and b_vocab and hands
+every step to its cell (captioning/cells: the assignment's RNN and LSTM with their
+parameters Wx, Wh, b and hand-derived backward passes, the attention LSTM). The loss is
+built from the engine's cores: word_embedding_forward, the cell's sequence,
+temporal_affine_forward and the cell's loss, so with the assignment's fixed test
+parameters it gives the assignment's reference losses.
 
-cell_type "attention" (beyond the assignment, as EECS 498's A4): the features are a
-grid of L cells, each projected by W_proj to H; h0 = c0 = their mean, and every
-step attends over the cells (layers/attention.py), with one more matrix Wattn.
-With cell_positions, each cell's projection also gets a learned vector of its
-place, W_pos (L, H): a cell's features alone do not say whether it is left or
-right of another, and the captions name shapes in order of place.
+A cell that reads tokens sees the image as a grid of L cells, each projected by W_proj;
+with cell_positions, each cell's projection also gets a learned vector of its place,
+W_pos (L, M): a cell's features alone do not say whether it is left or right of another,
+and the captions name shapes in order of place.
 
-Decoding: `sample` is the assignment's greedy decoder; `beam_search` keeps the
-K best partial captions (with length normalisation); `sample_random` draws
+Decoding works on any cell: `sample` is the assignment's greedy decoder; `beam_search`
+keeps the K best partial captions (with length normalisation); `sample_random` draws
 words with a temperature and optional top-k. With `max_word_run` set (a loaded
 checkpoint sets it to the longest run of one word in its training captions), no
 decoder repeats a word more times in a row: greedy and drawn captions end there
@@ -25,32 +24,30 @@ captioner otherwise tends to say one word over and over to the last step.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from a3cli.engine.captioning.cells import CELLS, Cell, State
 from a3cli.engine.captioning.checkpoint import CaptionCheckpoint
 from a3cli.engine.captioning.vocab import END, NULL, START, UNK
-from a3cli.engine.catalogue import CAPTION_SAMPLE_DEFAULTS
+from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_SAMPLE_DEFAULTS
 from a3cli.engine.errors import A3Error
-from a3cli.engine.layers.attention import attention_lstm_forward, attention_lstm_step_forward
 from a3cli.engine.layers.embedding import temporal_affine_forward, word_embedding_forward
-from a3cli.engine.layers.losses import temporal_softmax_loss
-from a3cli.engine.layers.rnn import lstm_forward, lstm_step_forward, rnn_forward, rnn_step_forward
 
-PARAM_NAMES = ("W_embed", "W_proj", "b_proj", "Wx", "Wh", "b", "W_vocab", "b_vocab")
 MAX_LENGTH = CAPTION_SAMPLE_DEFAULTS["max_length"]  # the assignment's longest sampled caption
-GATES = {"rnn": 1, "lstm": 4, "attention": 4}  # per cell type: the blocks of H columns of Wx, Wh and b
-State = tuple  # (h, c, A) while decoding: c is None for rnn, A (the projected grid) None but for attention
 
 
 class CaptioningRNN(nn.Module):
-    """Image features (N, D) -> captions, with a vanilla RNN, an LSTM, or an attention LSTM.
+    """Image features (N, D) -> captions, with any caption cell (captioning/cells): a vanilla RNN, an LSTM, an
+    attention LSTM.
 
-    h0 = features·W_proj + b_proj; each step reads the previous word's vector
-    (W_embed) and scores the next word with W_vocab, b_vocab. For attention, D is a
-    grid of `grid_cells` cells flattened channel-major, (C, L) -> C·L, as features.py
-    pools it, and W_proj maps each cell's C channels to H.
+    The captioner keeps the word vectors (W_embed), the image's projection to the cell's memory (W_proj,
+    b_proj) and the vocabulary layer (W_vocab, b_vocab); each step goes to the cell. A flat feature is one
+    memory token, features.to(dtype)·W_proj + b_proj: the assignment's h0. For a cell that reads tokens, D
+    is a grid of `grid_cells` cells flattened channel-major, (C, L) -> C·L, as features.py pools it, and
+    W_proj maps each cell's C channels.
     """
 
     def __init__(
@@ -63,88 +60,92 @@ class CaptioningRNN(nn.Module):
         dtype: torch.dtype = torch.float32,
         grid_cells: int = 1,
         cell_positions: bool = False,
+        **cell_options: Any,
     ):
         super().__init__()
-        if cell_positions and cell_type != "attention":
-            raise A3Error("cell positions are for the attention captioner (--cell-type attention)")
-        if cell_type == "attention" and (grid_cells < 2 or input_dim % grid_cells):
+        record = CAPTION_CELLS[cell_type]  # (checked when its config was made: config.TrainConfig)
+        if cell_positions and not record.tokens:
+            raise A3Error(f"cell positions are for the attention captioner, one that reads the grid (not {cell_type})")
+        if record.grid and (grid_cells < 2 or input_dim % grid_cells):
             raise A3Error(
                 f"an attention captioner needs features on a grid of at least 2 cells "
                 f"(got {input_dim}-d features on {grid_cells} cell(s))"
             )
-        self.cell_type, self.input_dim = cell_type, input_dim
-        self.grid_cells = grid_cells if cell_type == "attention" else 1
+        self.record, self.cell_type, self.input_dim, self.hidden_dim = record, cell_type, input_dim, hidden_dim
+        self.grid_cells = grid_cells if record.tokens else 1
         self.cell_positions = cell_positions
         self.max_word_run: int | None = None  # decoding repeats no word more times in a row (None: no limit)
-        V, D, W, H = len(word_to_idx), input_dim // self.grid_cells, wordvec_dim, hidden_dim
         self.word_to_idx = dict(word_to_idx)
         words = {i: w for w, i in word_to_idx.items()}
-        self.idx_to_word = [words.get(i, UNK) for i in range(V)]  # the word of each id the model can emit
+        self.idx_to_word = [words.get(i, UNK) for i in range(len(word_to_idx))]  # the word of each id it emits
         self._null = word_to_idx[NULL]
         self._start = word_to_idx.get(START)
         self._end = word_to_idx.get(END)
-        k = GATES[cell_type]  # (the cell type was checked when its config was made: config.TrainConfig)
+        self.build(CELLS[cell_type], wordvec_dim, hidden_dim, dtype, cell_options)
+
+    def build(self, cell: type[Cell], W: int, H: int, dtype: torch.dtype, options: dict[str, Any]) -> None:
+        """The parameters, drawn as the assignment draws them (or from N(0, std) where the cell says)."""
+        V, D = len(self.word_to_idx), self.input_dim // self.grid_cells
+        M, out = cell.widths(W, H)
 
         def randn(*shape: int, scale: float) -> nn.Parameter:
-            return nn.Parameter(torch.randn(*shape, dtype=dtype) * scale)
+            return nn.Parameter(torch.randn(*shape, dtype=dtype) * (cell.init_std or scale))
 
-        # Initialisation as in the assignment.
         self.W_embed = randn(V, W, scale=1 / 100)
-        self.W_proj = randn(D, H, scale=1 / math.sqrt(D))
-        self.b_proj = nn.Parameter(torch.zeros(H, dtype=dtype))
-        self.Wx = randn(W, k * H, scale=1 / math.sqrt(W))
-        self.Wh = randn(H, k * H, scale=1 / math.sqrt(H))
-        self.b = nn.Parameter(torch.zeros(k * H, dtype=dtype))
-        self.W_vocab = randn(H, V, scale=1 / math.sqrt(H))
+        self.W_proj = randn(D, M, scale=1 / math.sqrt(D))
+        self.b_proj = nn.Parameter(torch.zeros(M, dtype=dtype))
+        self.cell = cell(W, H, dtype=dtype, **options)
+        self.W_vocab = randn(out, V, scale=1 / math.sqrt(out))
         self.b_vocab = nn.Parameter(torch.zeros(V, dtype=dtype))
-        if cell_type == "attention":
-            self.Wattn = randn(H, k * H, scale=1 / math.sqrt(H))
-            if cell_positions:
-                self.W_pos = randn(self.grid_cells, H, scale=1 / math.sqrt(H))
+        if self.cell_positions:
+            self.W_pos = randn(self.grid_cells, M, scale=1 / math.sqrt(M))
 
     @property
     def params(self) -> dict[str, nn.Parameter]:
-        """The parameters by the assignment's names (and Wattn, W_pos for attention)."""
-        names = (
-            PARAM_NAMES
-            + (("Wattn",) if self.cell_type == "attention" else ())
-            + (("W_pos",) if self.cell_positions else ())
-        )
-        return {name: getattr(self, name) for name in names}
+        """The parameters by the assignment's names: the captioner's, and its cell's (Wx, Wh, b; Wattn...)."""
+        own = {name: p for name, p in self.named_parameters(recurse=False)}
+        shared = {name: own.pop(name) for name in ("W_embed", "W_proj", "b_proj")}
+        return {**shared, **dict(self.cell.named_parameters()), **own}
 
-    def project_grid(self, features: Tensor) -> Tensor:
-        """Flat grid features (N, C·L) -> each cell projected to H: A (N, L, H)."""
+    def load_weights(self, weights: dict[str, Tensor]) -> None:
+        """A state_dict, also one whose cell parameters are named without the "cell." prefix (the captioner's
+        parameters then all sat side by side)."""
+        own = self.state_dict()
+        renamed = {
+            key if key in own or f"cell.{key}" not in own else f"cell.{key}": value for key, value in weights.items()
+        }
+        self.load_state_dict(renamed)
+
+    def memory(self, features: Tensor) -> Tensor:
+        """What the cell reads of the image: (N, L, M), one token per grid cell, or one for a flat feature."""
+        if self.grid_cells == 1:
+            return (features.to(self.W_proj.dtype) @ self.W_proj + self.b_proj).unsqueeze(1)
         N, L = features.shape[0], self.grid_cells
         cells = features.to(self.W_proj.dtype).view(N, -1, L).transpose(1, 2)
         A = cells @ self.W_proj + self.b_proj
         return A + self.W_pos if self.cell_positions else A
 
     def loss(self, features: Tensor, captions: Tensor) -> Tensor:
-        """The assignment's teacher-forced loss: summed over time, averaged over the batch."""
+        """The teacher-forced loss, as the assignment computes it for the cell (captioning/cells/base.py)."""
         captions = captions.long()
         captions_in, captions_out = captions[:, :-1], captions[:, 1:]
         mask = captions_out != self._null
         x = word_embedding_forward(captions_in, self.W_embed)
-        if self.cell_type == "attention":
-            h, _ = attention_lstm_forward(x, self.project_grid(features), self.Wx, self.Wh, self.Wattn, self.b)
-        else:
-            h0 = features.to(self.W_proj.dtype) @ self.W_proj + self.b_proj
-            core = rnn_forward if self.cell_type == "rnn" else lstm_forward
-            h = core(x, h0, self.Wx, self.Wh, self.b)
+        h = self.cell.sequence(x, self.memory(features))
         scores = temporal_affine_forward(h, self.W_vocab, self.b_vocab)
-        return temporal_softmax_loss(scores, captions_out, mask)
+        return self.cell.loss(scores, captions_out, mask)
 
     forward = loss
 
     @torch.no_grad()
     def attention_weights(self, features: Tensor, captions: Tensor) -> Tensor:
-        """Where an attention captioner looks while reading `captions` (N, T) from <START>: (N, T, L).
+        """Where a captioner that attends looks while reading `captions` (N, T) from <START>: (N, T, L).
 
         Row t holds the cell weights of the step that predicts word t + 1, so feeding a
         generated caption gives where the model looked for each of its words.
         """
         x = word_embedding_forward(captions.long(), self.W_embed)
-        return attention_lstm_forward(x, self.project_grid(features), self.Wx, self.Wh, self.Wattn, self.b)[1]
+        return self.cell.attention(x, self.memory(features))
 
     # ---- decoding --------------------------------------------------------------------------
 
@@ -156,23 +157,11 @@ class CaptioningRNN(nn.Module):
 
     def _step(self, words: Tensor, state: State) -> tuple[Tensor, State]:
         """One decoding step: previous words (N,) -> next-word scores (N, V) and the new state."""
-        h, c, A = state
-        x = self.W_embed[words]
-        if self.cell_type == "rnn":
-            h = rnn_step_forward(x, h, self.Wx, self.Wh, self.b)
-        elif self.cell_type == "lstm":
-            h, c = lstm_step_forward(x, h, c, self.Wx, self.Wh, self.b)
-        else:
-            h, c, _ = attention_lstm_step_forward(x, h, c, A, self.Wx, self.Wh, self.Wattn, self.b)
-        return h @ self.W_vocab + self.b_vocab, (h, c, A)
+        h, state = self.cell.step(self.W_embed[words], state)
+        return h @ self.W_vocab + self.b_vocab, state
 
     def _init_state(self, features: Tensor) -> State:
-        if self.cell_type == "attention":
-            A = self.project_grid(features)
-            h = A.mean(dim=1)
-            return h, h, A
-        h = features.to(self.W_proj.dtype) @ self.W_proj + self.b_proj
-        return h, (torch.zeros_like(h) if self.cell_type == "lstm" else None), None
+        return self.cell.start(self.memory(features))
 
     @torch.no_grad()
     def sample(self, features: Tensor, max_length: int = MAX_LENGTH) -> Tensor:
@@ -278,7 +267,7 @@ class CaptioningRNN(nn.Module):
             beams = [beams[r] + [w] for r, w in zip(keep_rows, keep_words)]
             logp = feature.new_tensor(keep_logp)
             words = torch.tensor(keep_words, dtype=torch.long, device=feature.device)
-            state = tuple(s[rows] if s is not None else None for s in state)
+            state = state.select(rows)
         if not finished:  # nothing ended within max_length: take the best unfinished one
             finished = [(float(logp[0]) / max(len(beams[0]), 1) ** alpha, beams[0])]
         return max(finished, key=lambda item: item[0])[1][:max_length]
@@ -307,10 +296,11 @@ def model_config(model: CaptioningRNN) -> dict:
     return {
         "input_dim": model.input_dim,
         "wordvec_dim": model.W_embed.shape[1],
-        "hidden_dim": model.W_proj.shape[1],
+        "hidden_dim": model.hidden_dim,
         "cell_type": model.cell_type,
         "grid_cells": model.grid_cells,
         "cell_positions": model.cell_positions,
+        **model.cell.config(),
     }
 
 
@@ -318,7 +308,7 @@ def model_from_checkpoint(ckpt: CaptionCheckpoint, device: torch.device | str = 
     """The model a captioner checkpoint describes, with its weights, in eval mode."""
     try:
         model = CaptioningRNN(ckpt.word_to_idx, **ckpt.model_config)
-        model.load_state_dict(ckpt.weights)
+        model.load_weights(ckpt.weights)
     except (KeyError, TypeError, RuntimeError) as error:
         raise A3Error(f"captioner checkpoint is incomplete or damaged: {str(error).splitlines()[0]}") from None
     return model.to(device).eval()

@@ -35,10 +35,11 @@ def load_captioner(
         raise A3Error(f"the shipped checkpoint '{path}' is missing: run 'make weights' or pass --checkpoint")
     ckpt = read_caption_checkpoint(path)
     model = model_from_checkpoint(ckpt, device)
-    if attention and model.cell_type != "attention":
+    if attention and not (model.record.attends and model.grid_cells > 1):
+        what = f"a {model.cell_type} captioner" + (" of flat features" if model.record.attends else "")
         raise A3Error(
-            f"--attention-maps needs an attention captioner (trained with --cell-type attention); "
-            f"'{path}' is an {model.cell_type.upper()}"
+            "--attention-maps needs an attention captioner, one that attends over a feature grid (trained "
+            f"with --cell-type attention); '{path}' is {what}"
         )
     model.max_word_run = word_run_limit(ckpt)
     return model, ckpt

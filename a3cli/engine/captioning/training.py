@@ -27,7 +27,7 @@ from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN, model_config
 from a3cli.engine.captioning.sources import feature_spec, load_source
 from a3cli.engine.captioning.vocab import NULL
-from a3cli.engine.catalogue import CAPTION_DEFAULTS, caption_default
+from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, caption_default
 from a3cli.engine.checkpoints import save_checkpoint
 from a3cli.engine.device import seed_everything, set_rng_state
 from a3cli.engine.distributed import World, parallel
@@ -47,9 +47,9 @@ def resolve_settings(config: TrainConfig, saved: Optional[dict[str, Any]]) -> Tr
     if saved is not None:
         saved = {"cell_positions": False, **saved}  # runs from before cell positions existed had none
     values = merge_settings({name: getattr(config, name) for name in names}, saved)
-    cell_type = values["cell_type"] or CAPTION_DEFAULTS["cell_type"]
-    values = {name: caption_default(name, cell_type) if value is None else value for name, value in values.items()}
-    epochs = config.epochs or (saved or {}).get("epochs") or caption_default("epochs", cell_type)
+    cell = CAPTION_CELLS[values["cell_type"] or CAPTION_DEFAULTS["cell_type"]]
+    values = {name: caption_default(name, cell) if value is None else value for name, value in values.items()}
+    epochs = config.epochs or (saved or {}).get("epochs") or caption_default("epochs", cell)
     return dataclasses.replace(config, **values, epochs=epochs)
 
 
@@ -89,6 +89,7 @@ class CaptionTraining:
         saved = CaptionCheckpoint.of(state) if state is not None else None
         self.seed = int(saved.seed) if saved is not None and saved.seed is not None else seed
         self.settings = resolve_settings(config, saved.settings if saved is not None else None)
+        self.cell = CAPTION_CELLS[self.settings.cell_type]
         self.data = self.load_data(data, saved, extract_progress)
         self.train_split = self.data.splits["train"]
         if len(self.train_split) == 0:
@@ -111,7 +112,7 @@ class CaptionTraining:
         self.source_settings: dict[str, Any] | None = None
         if isinstance(data, CaptionSource):
             source = CaptionSource.from_settings(merge_settings(data.settings(), saved.data if saved else None))
-            if self.settings.cell_type == "attention":
+            if self.cell.grid:
                 grid_cells(feature_spec(source))  # flat features are refused before any is extracted
             vocab = (saved.word_to_idx, saved.idx_to_word) if saved else None
             self.source_settings = source.settings()
@@ -127,7 +128,7 @@ class CaptionTraining:
     def build_model(self) -> CaptioningRNN:
         """The settings' captioner on this rank's device, initialised from the run's seed."""
         s, data = self.settings, self.data
-        cells = grid_cells(data.feature_spec) if s.cell_type == "attention" else 1
+        cells = grid_cells(data.feature_spec, needed=self.cell.grid) if self.cell.tokens else 1
         seed_everything(self.seed)  # the seeding rule (engine/device.py): what ran before cannot matter
         model = CaptioningRNN(
             data.word_to_idx,
@@ -144,7 +145,7 @@ class CaptionTraining:
 
     def restore(self, saved: CaptionCheckpoint) -> None:
         """The resumed run's weights, optimiser, place and random state."""
-        self.model.load_state_dict(saved.weights)
+        self.model.load_weights(saved.weights)
         assert saved.optimizer is not None and saved.rng is not None  # (open_run required them)
         self.optimizer.load_state_dict(saved.optimizer)
         self.state.update({key: saved.progress[key] for key in self.state})
