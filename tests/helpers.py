@@ -76,7 +76,15 @@ def torch_free_help(argv: list[str]) -> str:
     return result.stdout
 
 
-def write_coco_h5(folder: Path, n_train=40, n_val=12, d=16, pca_d=8, vocab_extra=("a", "cat", "dog", "on", "mat")):
+def write_coco_h5(
+    folder: Path,
+    n_train=40,
+    n_val=12,
+    d=16,
+    pca_d=8,
+    vocab_extra=("a", "cat", "dog", "on", "mat"),
+    captions_per_image=2,
+):
     """A tiny data set in exactly the layout of the assignment's coco_captioning folder."""
     rng = np.random.default_rng(0)
     i2w = [NULL, START, END, UNK, *vocab_extra]
@@ -85,13 +93,13 @@ def write_coco_h5(folder: Path, n_train=40, n_val=12, d=16, pca_d=8, vocab_extra
     (folder / "coco2014_vocab.json").write_text(json.dumps({"idx_to_word": i2w, "word_to_idx": w2i}))
     with h5py.File(folder / "coco2014_captions.h5", "w") as f:
         for split, n_img in (("train", n_train), ("val", n_val)):
-            caps = np.zeros((n_img * 2, 17), dtype=np.int32)
+            caps = np.zeros((n_img * captions_per_image, 17), dtype=np.int32)
             for row in range(len(caps)):
                 length = rng.integers(2, 8)
                 caps[row, 0], caps[row, length + 1] = 1, 2
                 caps[row, 1 : length + 1] = rng.integers(4, len(i2w), size=length)
             f[f"{split}_captions"] = caps
-            f[f"{split}_image_idxs"] = np.repeat(np.arange(n_img), 2).astype(np.int32)
+            f[f"{split}_image_idxs"] = np.repeat(np.arange(n_img), captions_per_image).astype(np.int32)
     for split, n_img in (("train", n_train), ("val", n_val)):
         for suffix, dim in (("", d), ("_pca", pca_d)):
             with h5py.File(folder / f"{split}2014_vgg16_fc7{suffix}.h5", "w") as f:

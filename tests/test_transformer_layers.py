@@ -44,10 +44,10 @@ def full_forward(stack, tgt, memory):
 
 
 def step_forward(stack, x, memory, caches):
-    caches = caches or [None] * len(stack)
+    caches = caches or [layer.start_cache(memory) for layer in stack]
     out = []
     for i, layer in enumerate(stack):
-        x, cache = layer.step(x, memory, caches[i])
+        x, cache = layer.step(x, caches[i])
         out.append(cache)
     return x, out
 

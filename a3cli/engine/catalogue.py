@@ -629,6 +629,11 @@ CAPTION_DEFAULTS: dict[str, Any] = {
     "epochs": 20,
     "grad_clip": 0.0,
     "cell_positions": False,
+    # The Transformer's: the assignment's heads, layers, feed-forward width and dropout.
+    "num_heads": 4,
+    "num_layers": 2,
+    "ffn_dim": 2048,
+    "dropout": 0.1,
 }
 
 
@@ -645,6 +650,7 @@ class CaptionCell:
     grid: bool = False
     attends: bool = False  # it can show where it looked for each word (caption-sample --attention-maps)
     defaults: dict[str, Any] = field(default_factory=dict)  # where its training settings differ from CAPTION_DEFAULTS
+    options: tuple[str, ...] = ()  # the settings of its own (CAPTION_DEFAULTS) that its module takes
 
 
 CAPTION_CELLS: dict[str, CaptionCell] = {
@@ -663,8 +669,18 @@ CAPTION_CELLS: dict[str, CaptionCell] = {
             attends=True,
             defaults={"grad_clip": 5.0, "cell_positions": True},
         ),
+        # Today's assignment's: its width is --wordvec-dim; a flat feature is one memory token, a grid one per cell.
+        CaptionCell(
+            "transformer",
+            "the assignment's Transformer decoder, which attends to the image's memory tokens",
+            tokens=True,
+            attends=True,
+            defaults={"lr": 1e-3, "lr_decay": 1.0},
+            options=("num_heads", "num_layers", "ffn_dim", "dropout"),
+        ),
     ]
 }
+CELL_OPTIONS = {name for cell in CAPTION_CELLS.values() for name in cell.options}
 
 # How pictures become features (captioning/features.py FeatureSpec) unless options say otherwise: the
 # backbone's own pooled vector of the centre crop, one flat vector per picture.

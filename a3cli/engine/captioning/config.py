@@ -19,7 +19,9 @@ from a3cli.engine.catalogue import (
     CAPTION_JSON_DEFAULTS,
     CAPTION_SAMPLE_DEFAULTS,
     CAPTION_SHAPES_SPLITS,
+    CELL_OPTIONS,
     KARPATHY_TRAIN_SPLITS,
+    CaptionCell,
     caption_default,
     caption_default_help,
     caption_feature_help,
@@ -239,6 +241,46 @@ class TrainConfig:
         shown="on for " + ", ".join(c.name for c in CAPTION_CELLS.values() if caption_default("cell_positions", c)),
         run=True,
     )
+    num_heads: int = setting(
+        None,
+        "Transformer: attention heads.",
+        panel=MODEL,
+        shown=CAPTION_DEFAULTS["num_heads"],
+        min=1,
+        max=64,
+        metavar="INT",
+        run=True,
+    )
+    num_layers: int = setting(
+        None,
+        "Transformer: decoder layers.",
+        panel=MODEL,
+        shown=CAPTION_DEFAULTS["num_layers"],
+        min=1,
+        max=48,
+        metavar="INT",
+        run=True,
+    )
+    ffn_dim: int = setting(
+        None,
+        "Transformer: feed-forward width.",
+        panel=MODEL,
+        shown=CAPTION_DEFAULTS["ffn_dim"],
+        min=1,
+        max=65536,
+        metavar="INT",
+        run=True,
+    )
+    dropout: float = setting(
+        None,
+        "Transformer: dropout.",
+        panel=MODEL,
+        shown=CAPTION_DEFAULTS["dropout"],
+        min=0.0,
+        max=0.9,
+        metavar="FLOAT",
+        run=True,
+    )
     # The longest generated caption when measuring BLEU: stored with the run, not an option.
     max_length: int = field(default=CAPTION_SAMPLE_DEFAULTS["max_length"], metadata={"run": True})
 
@@ -249,6 +291,18 @@ class TrainConfig:
         if self.cell_positions and self.cell_type is not None and not CAPTION_CELLS[self.cell_type].tokens:
             readers = " or ".join(c.name for c in CAPTION_CELLS.values() if c.tokens)
             raise A3Error(f"--cell-positions is for --cell-type {readers} (the {self.cell_type} reads no grid)")
+        if self.cell_type is not None:
+            self.check_cell_options(CAPTION_CELLS[self.cell_type])
+
+    def check_cell_options(self, cell: CaptionCell) -> None:
+        """Options of another cell are refused; the Transformer's heads must divide its width."""
+        for name in sorted(CELL_OPTIONS - set(cell.options)):
+            if getattr(self, name) is not None:
+                takes = " or ".join(c.name for c in CAPTION_CELLS.values() if name in c.options)
+                raise A3Error(f"--{name.replace('_', '-')} is for --cell-type {takes}, not {cell.name}")
+        if self.num_heads and self.wordvec_dim and self.wordvec_dim % self.num_heads:
+            width = f"--wordvec-dim {self.wordvec_dim}, the Transformer's width"
+            raise A3Error(f"--num-heads {self.num_heads} does not divide {width}")
 
 
 @dataclass

@@ -27,7 +27,7 @@ from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN, model_config
 from a3cli.engine.captioning.sources import feature_spec, load_source
 from a3cli.engine.captioning.vocab import NULL
-from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, caption_default
+from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, CELL_OPTIONS, caption_default
 from a3cli.engine.checkpoints import save_checkpoint
 from a3cli.engine.device import seed_everything, set_rng_state
 from a3cli.engine.distributed import World, parallel
@@ -48,7 +48,12 @@ def resolve_settings(config: TrainConfig, saved: Optional[dict[str, Any]]) -> Tr
         saved = {"cell_positions": False, **saved}  # runs from before cell positions existed had none
     values = merge_settings({name: getattr(config, name) for name in names}, saved)
     cell = CAPTION_CELLS[values["cell_type"] or CAPTION_DEFAULTS["cell_type"]]
-    values = {name: caption_default(name, cell) if value is None else value for name, value in values.items()}
+    values = {
+        name: caption_default(name, cell)
+        if value is None and (name in cell.options or name not in CELL_OPTIONS)
+        else value
+        for name, value in values.items()
+    }
     epochs = config.epochs or (saved or {}).get("epochs") or caption_default("epochs", cell)
     return dataclasses.replace(config, **values, epochs=epochs)
 
@@ -138,6 +143,7 @@ class CaptionTraining:
             s.cell_type,
             grid_cells=cells,
             cell_positions=s.cell_positions,
+            **{name: getattr(s, name) for name in self.cell.options},
         ).to(self.device)
         # Its captions, here and once loaded, repeat no word in a row more often than the training captions do.
         model.max_word_run = longest_word_run(self.train_split.captions, data.word_to_idx[NULL])

@@ -177,11 +177,9 @@ class TransformerDecoderLayer(nn.Module):
         memory_v = self.cross_attn.heads(memory, self.cross_attn.value)
         return LayerCache(empty, empty, memory_k, memory_v)
 
-    def step(self, x_new: Tensor, memory: Tensor, cache: LayerCache | None = None) -> tuple[Tensor, LayerCache]:
-        """Only the newest positions x_new (N, s, E), usually s = 1, after those in `cache` -> their output
-        (N, s, E) and the cache extended by them. The memory is read only when no cache is given yet."""
-        if cache is None:
-            cache = self.start_cache(memory)
+    def step(self, x_new: Tensor, cache: LayerCache) -> tuple[Tensor, LayerCache]:
+        """Only the newest positions x_new (N, s, E), usually s = 1, after those in `cache` (`start_cache` before
+        the first) -> their output (N, s, E) and the cache extended by them."""
         sa, ca = self.self_attn, self.cross_attn
         k = torch.cat([cache.self_k, sa.heads(x_new, sa.key)], dim=2)
         v = torch.cat([cache.self_v, sa.heads(x_new, sa.value)], dim=2)
