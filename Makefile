@@ -98,6 +98,7 @@ bench: setup
 	$(PY) benchmarks/bench_style.py
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench_caption.py speed
 	$(PY) benchmarks/bench_caption.py attention
+	$(PY) benchmarks/bench_transformer.py
 	$(PY) benchmarks/bench_threads.py
 
 clean:

@@ -669,13 +669,14 @@ CAPTION_CELLS: dict[str, CaptionCell] = {
             attends=True,
             defaults={"grad_clip": 5.0, "cell_positions": True},
         ),
-        # Today's assignment's: its width is --wordvec-dim; a flat feature is one memory token, a grid one per cell.
+        # Today's assignment's: its width is --wordvec-dim; a flat feature is one memory token, a grid one per cell,
+        # which, like the attention LSTM, it tells apart by their learned places (cell_positions).
         CaptionCell(
             "transformer",
             "the assignment's Transformer decoder, which attends to the image's memory tokens",
             tokens=True,
             attends=True,
-            defaults={"lr": 1e-3, "lr_decay": 1.0},
+            defaults={"lr": 1e-3, "lr_decay": 1.0, "cell_positions": True},
             options=("num_heads", "num_layers", "ffn_dim", "dropout"),
         ),
     ]

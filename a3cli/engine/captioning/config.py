@@ -235,7 +235,7 @@ class TrainConfig:
     )
     cell_positions: bool = setting(
         None,
-        "Attention: learn where each grid cell is.",
+        "Learn where each grid cell is.",
         "--cell-positions/--no-cell-positions",
         panel=MODEL,
         shown="on for " + ", ".join(c.name for c in CAPTION_CELLS.values() if caption_default("cell_positions", c)),
