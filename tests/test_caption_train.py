@@ -57,9 +57,16 @@ def test_overfits_the_training_captions_exactly():
     assert got == want
 
 
-def test_a_run_killed_mid_epoch_resumes_exactly(tmp_path):
+CELLS = {
+    "lstm": {"cell_type": "lstm", "hidden_dim": 16},
+    "transformer": {"cell_type": "transformer", "num_heads": 2, "ffn_dim": 16},  # with dropout, drawn every step
+}
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_a_run_killed_mid_epoch_resumes_exactly(cell, tmp_path):
     data = toy_data(n_images=40)
-    config = TrainConfig(cell_type="lstm", hidden_dim=16, wordvec_dim=8, batch_size=8, epochs=3, lr_decay=0.9)
+    config = TrainConfig(**CELLS[cell], wordvec_dim=8, batch_size=8, epochs=3, lr_decay=0.9)
     torch.manual_seed(7)
     whole = train_captioner(data, config, tmp_path / "whole", CPU)
 
