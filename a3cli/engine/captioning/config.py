@@ -286,16 +286,18 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_limits(self)
-        if self.cell_type is not None and self.cell_type not in CAPTION_CELLS:
+        if self.cell_type is None:  # not given: checked again once the default is filled in
+            return
+        cell = CAPTION_CELLS.get(self.cell_type)
+        if cell is None:
             raise A3Error(f"--cell-type {self.cell_type!r}: choose {' or '.join(CAPTION_CELLS)}")
-        if self.cell_positions and self.cell_type is not None and not CAPTION_CELLS[self.cell_type].tokens:
-            readers = " or ".join(c.name for c in CAPTION_CELLS.values() if c.tokens)
-            raise A3Error(f"--cell-positions is for --cell-type {readers} (the {self.cell_type} reads no grid)")
-        if self.cell_type is not None:
-            self.check_cell_options(CAPTION_CELLS[self.cell_type])
+        self.check_for(cell)
 
-    def check_cell_options(self, cell: CaptionCell) -> None:
-        """Options of another cell are refused; the Transformer's heads must divide its width."""
+    def check_for(self, cell: CaptionCell) -> None:
+        """Settings of another cell are refused; the Transformer's heads must divide its width."""
+        if self.cell_positions and not cell.tokens:
+            readers = " or ".join(c.name for c in CAPTION_CELLS.values() if c.tokens)
+            raise A3Error(f"--cell-positions is for --cell-type {readers} (the {cell.name} reads no grid)")
         for name in sorted(CELL_OPTIONS - set(cell.options)):
             if getattr(self, name) is not None:
                 takes = " or ".join(c.name for c in CAPTION_CELLS.values() if name in c.options)
