@@ -80,7 +80,7 @@ def longest_run(caption: str) -> int:
     return max((sum(1 for _ in group) for _, group in itertools.groupby(words)), default=0)
 
 
-@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "attention"])
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "attention", "transformer"])
 def test_no_decoder_repeats_a_word_more_often_than_the_training_captions(cell_type):
     model, features = repeating_model(cell_type)
     greedy, beam, drawn = Decoding(max_length=12), Decoding(beam_size=3, max_length=12), Decoding(temperature=1e-3)
