@@ -97,6 +97,7 @@ class CaptioningRNN(nn.Module):
         self.cell = cell(W, H, dtype=dtype, **options)
         self.W_vocab = randn(out, V, scale=1 / math.sqrt(out))
         self.b_vocab = nn.Parameter(torch.zeros(V, dtype=dtype))
+        self.cell.late_parameters(dtype)
         if self.cell_positions:
             self.W_pos = randn(self.grid_cells, M, scale=1 / math.sqrt(M))
 

@@ -23,11 +23,11 @@ class AttentionState(State):
 
 class AttentionCell(AssignmentCell):
     gates = 4
+    Wattn: nn.Parameter
 
-    def __init__(self, wordvec_dim: int, hidden_dim: int, dtype: torch.dtype = torch.float32) -> None:
-        super().__init__(wordvec_dim, hidden_dim, dtype)
-        H = hidden_dim
-        self.Wattn = nn.Parameter(torch.randn(H, 4 * H, dtype=dtype) / math.sqrt(H))
+    def late_parameters(self, dtype: torch.dtype) -> None:
+        H = self.Wh.shape[0]
+        self.Wattn = nn.Parameter(torch.randn(H, 4 * H, dtype=dtype) * (1 / math.sqrt(H)))
 
     def sequence(self, x: Tensor, memory: Tensor) -> Tensor:
         return attention_lstm_forward(x, memory, self.Wx, self.Wh, self.Wattn, self.b)[0]

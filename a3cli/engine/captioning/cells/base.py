@@ -58,6 +58,10 @@ class Cell(nn.Module):
         """Where the cell looked in the memory at each step: (N, T, L) (cells whose record attends)."""
         raise NotImplementedError
 
+    def late_parameters(self, dtype: torch.dtype) -> None:
+        """Parameters drawn after the captioner's vocabulary layer: the attention LSTM's Wattn, so that a seed
+        gives the same attention captioner as it does in `make weights` (weights/README.md)."""
+
     def config(self) -> dict[str, Any]:
         """The cell's own settings that building it again needs (stored in checkpoints)."""
         return {}
@@ -78,6 +82,6 @@ class AssignmentCell(Cell):
     def __init__(self, wordvec_dim: int, hidden_dim: int, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         W, H, k = wordvec_dim, hidden_dim, self.gates
-        self.Wx = nn.Parameter(torch.randn(W, k * H, dtype=dtype) / math.sqrt(W))
-        self.Wh = nn.Parameter(torch.randn(H, k * H, dtype=dtype) / math.sqrt(H))
+        self.Wx = nn.Parameter(torch.randn(W, k * H, dtype=dtype) * (1 / math.sqrt(W)))
+        self.Wh = nn.Parameter(torch.randn(H, k * H, dtype=dtype) * (1 / math.sqrt(H)))
         self.b = nn.Parameter(torch.zeros(k * H, dtype=dtype))
