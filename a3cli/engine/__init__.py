@@ -40,6 +40,9 @@ _EXPORTS = {
     "gradient_penalty": "layers.losses",
     "wgan_critic_loss": "layers.losses",
     "wgan_generator_loss": "layers.losses",
+    "MultiHeadAttention": "layers.transformer",
+    "PositionalEncoding": "layers.transformer",
+    "TransformerDecoderLayer": "layers.transformer",
     # backbones
     "Backbone": "backbones.registry",
     "load_backbone": "backbones.registry",

@@ -1,4 +1,5 @@
-"""The assignment's layers: RNN and LSTM cores, word embedding, temporal affine, and every loss.
+"""The assignment's layers: RNN and LSTM cores, word embedding, temporal affine, every loss, the attention LSTM,
+and the Transformer's attention, positions and decoder layers.
 
-Each core is a `torch.autograd.Function` whose backward is the assignment's hand-derived one.
+Each RNN and LSTM core is a `torch.autograd.Function` whose backward is the assignment's hand-derived one.
 """
