@@ -73,7 +73,7 @@ class CaptioningRNN(nn.Module):
             )
         self.record, self.cell_type, self.input_dim, self.hidden_dim = record, cell_type, input_dim, hidden_dim
         self.grid_cells = grid_cells if record.tokens else 1
-        self.cell_positions = cell_positions
+        self.cell_positions = cell_positions and self.grid_cells > 1  # one token has no place to learn
         self.max_word_run: int | None = None  # decoding repeats no word more times in a row (None: no limit)
         self.word_to_idx = dict(word_to_idx)
         words = {i: w for w, i in word_to_idx.items()}
