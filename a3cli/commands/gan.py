@@ -15,7 +15,8 @@ from a3cli.engine.options import Machine
 from a3cli.engine.progress import Progress
 
 if TYPE_CHECKING:
-    from a3cli.engine.gan.training import GanResult, GanTraining, Quality
+    from a3cli.engine.gan.results import GanResult, Quality
+    from a3cli.engine.gan.training import GanTraining
 
 TRAIN_EPILOG = f"""Examples:
 

@@ -50,11 +50,8 @@ def setting(
 
 def run_settings(config: Any) -> dict[str, Any]:
     """The fields of a config that define its run, by name, in the order the class declares them."""
-    return {name: getattr(config, name) for name in config.__dataclass_fields__ if defines_run(config, name)}
-
-
-def defines_run(config: Any, name: str) -> bool:
-    return bool(config.__dataclass_fields__[name].metadata.get("run"))
+    fields = config.__dataclass_fields__
+    return {name: getattr(config, name) for name in fields if fields[name].metadata.get("run")}
 
 
 def check_limits(config: Any) -> None:

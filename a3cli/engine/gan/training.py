@@ -46,6 +46,7 @@ from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
 from a3cli.engine.gan.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
 from a3cli.engine.gan.networks import LOSSES, initializer, make_discriminator, make_generator, sample_noise
 from a3cli.engine.gan.outputs import BEST_NAME, KIND, grid_path, load_generator, run_files, save_grid, write_pictures
+from a3cli.engine.gan.results import GanResult, Measurement, Quality
 from a3cli.engine.gan.settings import resolve_settings, target_iterations
 from a3cli.engine.layers.losses import gradient_penalty
 from a3cli.engine.options import run_settings
@@ -213,61 +214,6 @@ def train_step(
     return d_value, g_value
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """A measurement while training: both generators' Fréchet distances, the better one's precision, recall
-    and digits (MNIST only), and the best distance so far."""
-
-    iteration: int
-    fid: float
-    best_fid: float
-    ema_fid: Optional[float] = None
-    precision: Optional[float] = None
-    recall: Optional[float] = None
-    kl: Optional[float] = None  # the drawn digits' distance from uniform
-    digits: Optional[int] = None  # how many of the ten digits were drawn
-
-
-@dataclass(frozen=True)
-class Quality:
-    """A generator judged on many samples: its Fréchet distance, and what the judge adds (precision and
-    recall; on MNIST the digits drawn)."""
-
-    frechet_distance: float
-    precision: Optional[float] = None
-    recall: Optional[float] = None
-    kl_to_uniform: Optional[float] = None
-    digits_covered: Optional[int] = None
-
-    @classmethod
-    def of(cls, judged: dict[str, Any]) -> Quality:
-        """From a judge's numbers (judge.py)."""
-        return cls(**{name: judged[name] for name in cls.__dataclass_fields__ if name in judged})
-
-
-@dataclass(frozen=True)
-class GanResult:
-    """A finished run: what its summary says, by attribute, and all that metrics.json holds."""
-
-    metrics: dict[str, Any]  # metrics.json
-    settings: GanConfig
-    iterations: int
-    train_seconds: float
-    device: str
-    losses: Optional[tuple[float, float]]  # the last D and G losses
-    files: list[Path]  # what the run folder holds, metrics.json last
-    samples: int = 0  # generated images per final measurement
-    final: Optional[Quality] = None  # None: not measured
-    ema: Optional[Quality] = None  # the averaged generator's
-    best: Optional[Quality] = None  # best.pt's
-    best_iteration: int = 0
-    best_source: str = "generator"  # or "ema": the averaged generator
-
-    @property
-    def iterations_per_second(self) -> Optional[float]:
-        return self.metrics["iterations_per_second"]
-
-
 class GanTraining:
     """A run ready to train: settings checked, data loaded, networks built or restored.
 
@@ -296,7 +242,6 @@ class GanTraining:
             inputs.judge,
             inputs.judge_facts,
         )
-        self.eval_every, self.eval_samples = self.settings.eval_every, self.settings.eval_samples
         self.nets = build_networks(self.settings, self.variant, world)
         self.step, self.seconds, self.eval_seconds = 0, 0.0, 0.0
         self.fitted_step: Optional[int] = None  # the step whose averaged weights the BatchNorm statistics fit
@@ -377,7 +322,7 @@ class GanTraining:
             generators["ema"] = self.sampling_generator()
         row: dict[str, Any] = {
             "iteration": self.step,
-            **{key: judge(G, self.eval_samples) for key, G in generators.items()},
+            **{key: judge(G, self.settings.eval_samples) for key, G in generators.items()},
         }
         self.frechet_history.append(row)
         source = min(reversed(generators), key=lambda key: row[key]["frechet_distance"])  # a tie: the average
@@ -393,7 +338,7 @@ class GanTraining:
                     "source": source,
                     "generator": G.state_dict(),
                     "frechet_distance": distance,
-                    "frechet_samples": self.eval_samples,
+                    "frechet_samples": self.settings.eval_samples,
                 },
                 self.out / BEST_NAME,
             )
@@ -424,7 +369,7 @@ class GanTraining:
         if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
             return numbers  # train_loop stops the run
         last = self.step == self.total
-        if self.judge is not None and self.eval_every and (self.step % self.eval_every == 0 or last):
+        if self.judge is not None and self.settings.eval_every and (self.step % self.settings.eval_every == 0 or last):
             self.evaluate(self.judge)
         if self.step % self.settings.sample_every == 0 or last:
             self.save_grid()
@@ -440,7 +385,7 @@ class GanTraining:
     def write_pictures(self) -> None:
         if self.world.main:
             title = f"{self.settings.variant} (iteration {self.step})"
-            samples = (self.eval_samples, self.settings.fid_samples)
+            samples = (self.settings.eval_samples, self.settings.fid_samples)
             write_pictures(self.out, self.history, self.frechet_history, title, samples)
 
     def final_report(self) -> dict[str, Any]:
@@ -474,7 +419,7 @@ class GanTraining:
             **report,
             **measured,
             **self.judge_facts,
-            "frechet_samples": {"real": self.judge.n_real, "generated": samples, "tracked": self.eval_samples},
+            "frechet_samples": {"real": self.judge.n_real, "generated": samples, "tracked": self.settings.eval_samples},
             "frechet_history": self.frechet_history,
         }
 
