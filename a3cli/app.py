@@ -27,7 +27,7 @@ from a3cli.engine.options import INPUTS, LOSS, METHOD, MODEL, OPTIMISATION, RUN,
 
 app = typer.Typer(
     help="Hands-on tools for the ideas of CS231n Assignment 3: captioning, saliency, fooling images, "
-    "class visualization, style transfer and GANs. The examples of each command's --help name the photos in "
+    "class visualization, style transfer, GANs and diffusion. The examples of each command's --help name the photos in "
     "./examples: `a3 examples` writes them there.",
     no_args_is_help=True,
     add_completion=False,

@@ -37,6 +37,8 @@ COMMANDS = (
     "gan",
     "gan_sample",
     "gan_classifier",
+    "diffusion",
+    "diffusion_sample",
 )
 for module in COMMANDS:
     importlib.import_module(f"a3cli.commands.{module}")

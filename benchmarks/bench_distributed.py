@@ -110,7 +110,7 @@ def cut_crops(folder: Path, per_photo: int = 100, seed: int = 0) -> Path:
 
 def real_grid(folder: Path, path: Path, count: int = 64, seed: int = 0) -> None:
     """`count` of the crops drawn at random, as a grid like the samples' (to set beside samples.png)."""
-    from a3cli.engine.gan.outputs import sample_grid
+    from a3cli.engine.generative.pictures import sample_grid
     from a3cli.engine.images import load_image, save_image, to_tensor
 
     files = random.Random(seed).sample(sorted(folder.glob("*.png")), count)

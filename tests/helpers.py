@@ -169,7 +169,7 @@ def write_crops(folder: Path, photos: dict[str, Path]) -> Path:
 
 def untrained_classifier(path: Path) -> Path:
     """An untrained MNIST classifier: its features still give a Fréchet distance (and it loads fast)."""
-    from a3cli.engine.gan.classifier import MnistClassifier, save_classifier
+    from a3cli.engine.generative.classifier import MnistClassifier, save_classifier
 
     torch.manual_seed(0)
     return save_classifier(MnistClassifier(), path, {"test_accuracy": 0.1})
@@ -177,6 +177,6 @@ def untrained_classifier(path: Path) -> Path:
 
 def quick_batchnorm_fit(monkeypatch) -> None:
     """The averaged DCGAN generator's statistics refitted on 128 noise vectors, not 1,024: same code, less time."""
-    from a3cli.engine.gan import ema
+    from a3cli.engine.gan import batchnorm
 
-    monkeypatch.setattr(ema, "BATCHNORM_SAMPLES", 128)
+    monkeypatch.setattr(batchnorm, "BATCHNORM_SAMPLES", 128)

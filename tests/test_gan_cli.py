@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from a3cli.engine.gan.classifier import MnistClassifier, save_classifier
-from a3cli.engine.gan.outputs import GRID_MIN_WIDTH
+from a3cli.engine.generative.classifier import MnistClassifier, save_classifier
+from a3cli.engine.generative.pictures import GRID_MIN_WIDTH
 from tests.helpers import (
     assert_crisp,
     quick_batchnorm_fit,

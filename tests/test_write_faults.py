@@ -226,7 +226,7 @@ def test_a_folder_of_truncated_jpegs_is_refused_as_a_folder_of_garbage_is(tmp_pa
 
 def test_a_file_that_fails_in_a_dataloader_worker_is_skipped_counted_and_all_failing_is_one_line(tmp_path):
     from a3cli.engine.distributed import World
-    from a3cli.engine.gan.data import FolderBatches, ImageFolder
+    from a3cli.engine.generative.data import FolderBatches, ImageFolder
 
     (tmp_path / "pics").mkdir()
     for i in range(8):

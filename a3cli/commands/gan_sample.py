@@ -27,9 +27,11 @@ def gan_sample(config: GanSampleConfig, machine: Machine) -> None:
     training data again (MNIST from --data-root or the offline digits; a folder).
     """
     from a3cli.engine.device import seeded_generator
-    from a3cli.engine.gan.inspection import latent_walk, nearest_training_images
+    from a3cli.engine.gan.inspection import latent_walk
     from a3cli.engine.gan.networks import generate_images, sample_noise
-    from a3cli.engine.gan.outputs import load_generator, sample_grid
+    from a3cli.engine.gan.outputs import load_generator
+    from a3cli.engine.generative.inspection import nearest_training_images
+    from a3cli.engine.generative.pictures import sample_grid
     from a3cli.engine.images import save_image
 
     torch_device = seeded_device(machine, config.seed)
@@ -43,7 +45,8 @@ def gan_sample(config: GanSampleConfig, machine: Machine) -> None:
         save_image(sample_grid(walks, WALK_STEPS), out)
         say(f"wrote {out}: {config.interpolate} latent walks of {WALK_STEPS} steps, {drawn}")
     elif config.nearest:
-        found = nearest_training_images(G, run, torch_device, seeded_generator(config.seed), config.data_root)
+        noise = sample_noise(NEAREST_SAMPLES, run["noise_dim"], generator=seeded_generator(config.seed))
+        found = nearest_training_images(generate_images(G, noise), run, torch_device, config.data_root)
         save_image(sample_grid(found.pictures, 8), out)
         say(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
         say(

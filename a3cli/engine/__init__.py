@@ -83,12 +83,13 @@ _EXPORTS = {
     "dc_discriminator": "gan.networks",
     "dc_generator": "gan.networks",
     "wgan_critic": "gan.networks",
-    "load_dataset": "gan.data",
     "GanConfig": "gan.config",
     "prepare_gan": "gan.training",
     "load_generator": "gan.outputs",
-    "MnistClassifier": "gan.classifier",
-    "load_classifier": "gan.classifier",
+    # what generative models share
+    "load_dataset": "generative.data",
+    "MnistClassifier": "generative.classifier",
+    "load_classifier": "generative.classifier",
 }
 __all__ = list(_EXPORTS)
 

@@ -588,6 +588,74 @@ def augment_help() -> str:
     return f"{AUGMENT_DEFAULT} for {names} below {max(below):,} images, else none"
 
 
+# ---------------------------------------------------------------------------------------------
+# Diffusion (diffusion-train, diffusion-sample): a DDPM on the data gan-train reads. The defaults were
+# chosen by measurement on the project's 2-core CPU (docs/diffusion.md).
+
+DIFFUSION_SCHEDULES = ("linear", "cosine", "sigmoid")
+DIFFUSION_OBJECTIVES = ("noise", "x0", "v")
+
+
+class DiffusionDefaults(TypedDict):
+    """The settings of a diffusion run. `width` is the U-Net's first level's channels; `multipliers` scale
+    it at each resolution (28, 14, 7 for the digits; four levels at 64 px); `class_dropout` is how often a
+    conditional model's class is hidden while it trains (the assignment's 0.2), so that it also learns the
+    unconditional prediction guidance needs. The judge samples with DDIM in `eval_steps` steps; diffusion-sample
+    with `steps`, at `eta` 0 (deterministic)."""
+
+    dataset: str
+    out: str
+    image_size: int
+    channels: int
+    batch_size: int
+    lr: float
+    timesteps: int
+    schedule: str
+    objective: str
+    min_snr: float
+    width: int
+    multipliers: tuple[int, ...]
+    photo_multipliers: tuple[int, ...]
+    blocks: int
+    class_dropout: float
+    ema: float
+    iterations: int
+    sample_every: int
+    eval_every: int
+    eval_samples: int
+    eval_steps: int
+    fid_samples: int
+    steps: int
+    guidance: float
+
+
+DIFFUSION_DEFAULTS = DiffusionDefaults(
+    dataset="mnist",
+    out="runs/diffusion",
+    image_size=DIGIT_SIZE,
+    channels=1,
+    batch_size=64,
+    lr=1e-3,
+    timesteps=1000,
+    schedule="cosine",
+    objective="v",
+    min_snr=5.0,
+    width=32,
+    multipliers=(1, 2, 2),
+    photo_multipliers=(1, 2, 2, 2),
+    blocks=1,
+    class_dropout=0.2,
+    ema=0.999,
+    iterations=6000,
+    sample_every=500,
+    eval_every=1000,
+    eval_samples=1000,
+    eval_steps=20,
+    fid_samples=5000,
+    steps=50,
+    guidance=2.0,
+)
+
 # gan-sample's checks of a generator: pictures per row of a latent walk; samples beside their nearest training image.
 WALK_STEPS, NEAREST_SAMPLES = 8, 16
 

@@ -220,24 +220,28 @@ def fool_figure(
     return save_figure(fig, path)
 
 
+# What a Fréchet history row may measure, and how the figure names it.
+FRECHET_SOURCES = {"generator": "generator", "ema": "averaged (EMA)", "model": "model"}
+
+
 def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str, samples: tuple[int, int]) -> Path:
-    """The tracked Fréchet distance (log scale) of the live and averaged generator, their precision and recall,
-    and their KL to uniform (digits are counted on MNIST only).
+    """The tracked Fréchet distance (log scale) of each model measured (a GAN's live and averaged generator; a
+    diffusion run's averaged model), their precision and recall, and their KL to uniform (digits are counted on
+    MNIST only).
 
     `samples`: (generated images per tracked point, generated images of the final report). The final
     report measures again on more images, so its numbers differ from the points: the figure says both counts.
     """
     plt = pyplot()
-    quality, coverage = "recall" in rows[0]["generator"], "kl_to_uniform" in rows[0]["generator"]
+    generators = [(key, label) for key, label in FRECHET_SOURCES.items() if key in rows[0]]
+    first = rows[0][generators[0][0]]
+    quality, coverage = "recall" in first, "kl_to_uniform" in first
     ratios = (2.0,) + (1.0,) * (quality + coverage)
     fig, axes = plt.subplots(
         len(ratios), 1, figsize=(7, 3.7 + 1.8 * (len(ratios) - 1)), sharex=True, squeeze=False, height_ratios=ratios
     )
     top, *rest = axes[:, 0]
     iterations = [row["iteration"] for row in rows]
-    generators = [
-        (key, label) for key, label in (("generator", "generator"), ("ema", "averaged (EMA)")) if key in rows[0]
-    ]
     for (key, label), color in zip(generators, ("C0", "C1")):
         top.plot(iterations, [row[key]["frechet_distance"] for row in rows], "o-", color=color, label=label)
         panels = iter(rest)
@@ -247,9 +251,7 @@ def frechet_figure(rows: list[dict[str, Any]], path: Path, title: str, samples: 
             ax.plot(iterations, [row[key]["recall"] for row in rows], "s--", color=color, label=f"{label}: recall")
         if coverage:
             next(panels).plot(iterations, [row[key]["kl_to_uniform"] for row in rows], "o-", color=color, label=label)
-    best = min(
-        (row[key]["frechet_distance"], row["iteration"]) for row in rows for key in ("generator", "ema") if key in row
-    )
+    best = min((row[key]["frechet_distance"], row["iteration"]) for row in rows for key, _ in generators if key in row)
     top.plot([best[1]], [best[0]], "*", color="black", markersize=14, label=f"best tracked: {best[0]:.1f} (best.pt)")
     log_axis(top)
     top.set_ylabel("Fréchet distance")

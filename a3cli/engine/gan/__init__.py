@@ -1,1 +1,2 @@
-"""GANs (part 5 of the assignment): the networks, the images they learn from, training, the Fréchet distance."""
+"""GANs (part 5 of the assignment): the networks, their noise, training; what they share with other generative
+models (the data, the Fréchet distance, averaged weights, the run's pictures) is in generative/."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from a3cli.engine.catalogue import (
     AUGMENT_POLICIES,
@@ -24,12 +24,28 @@ from a3cli.engine.catalogue import (
     gan_default,
 )
 from a3cli.engine.errors import A3Error
+from a3cli.engine.generative.settings import (
+    batch_size_setting,
+    channels_setting,
+    classifier_setting,
+    data_root_setting,
+    dataset_setting,
+    download_setting,
+    ema_setting,
+    epochs_setting,
+    eval_every_setting,
+    eval_samples_setting,
+    fid_samples_setting,
+    fid_setting,
+    image_size_setting,
+    iterations_setting,
+    sample_every_setting,
+)
 from a3cli.engine.options import (
     INPUTS,
     LOSS,
     MODEL,
     OPTIMISATION,
-    RUN,
     check_limits,
     checkpoint_every_setting,
     resume_setting,
@@ -39,32 +55,13 @@ from a3cli.engine.options import (
 )
 
 
-def data_root_setting() -> Any:
-    return setting(None, "Where MNIST's files are, or are downloaded to.", panel=INPUTS)
-
-
-FRECHET = "Fréchet distance"  # gan-train's own panel, between OPTIMISATION and RUN
-UNTIL = 100_000_000  # the most iterations a count may name
-
-
 @dataclass
 class GanConfig:
     """The options of `a3 gan-train`; a setting left None takes the resumed run's value, else the default."""
 
     variant: str = setting(None, " | ".join(GAN_VARIANTS), panel=MODEL, shown=GAN_DEFAULTS["variant"], run=True)
-    dataset: str = setting(
-        None, "mnist | fashion-mnist | a folder of images", panel=INPUTS, shown=GAN_DEFAULTS["dataset"], run=True
-    )
-    batch_size: int = setting(
-        None,
-        "Images per batch",
-        panel=OPTIMISATION,
-        shown=GAN_DEFAULTS["batch_size"],
-        min=1,
-        max=4096,
-        metavar="N",
-        run=True,
-    )
+    dataset: str = dataset_setting(GAN_DEFAULTS["dataset"])
+    batch_size: int = batch_size_setting(GAN_DEFAULTS["batch_size"])
     lr: float = setting(None, "Adam learning rate", panel=OPTIMISATION, shown=gan_default("lr"), run=True)
     beta1: float = setting(None, "Adam beta1", panel=OPTIMISATION, shown=gan_default("beta1"), run=True)
     beta2: float = setting(None, "Adam beta2", panel=OPTIMISATION, shown=gan_default("beta2"), run=True)
@@ -84,27 +81,12 @@ class GanConfig:
     gp_weight: float = setting(
         None, "WGAN-GP gradient penalty weight λ", panel=LOSS, shown=GAN_DEFAULTS["gp_weight"], min=0.0, run=True
     )
-    ema: float = setting(
-        None,
-        "Decay of the averaged generator, warmed up as min(DECAY, (1 + t) / (10 + t)) at update t; 0: none",
-        panel=MODEL,
-        shown=GAN_DEFAULTS["ema"],
-        min=0.0,
-        max=0.99999,
-        metavar="DECAY",
-        run=True,
-    )
+    ema: float = ema_setting("generator", GAN_DEFAULTS["ema"])
     seed: int = seed_setting(run=True)
-    image_size: int = setting(
-        None,
-        f"{DIGIT_SIZE}, or {PHOTO_SIZE}: the DCGAN paper's, on a folder",
-        panel=MODEL,
-        shown=GAN_DEFAULTS["image_size"],
-        run=True,
+    image_size: int = image_size_setting(
+        f"{DIGIT_SIZE}, or {PHOTO_SIZE}: the DCGAN paper's, on a folder", GAN_DEFAULTS["image_size"]
     )
-    channels: int = setting(
-        None, "1: grayscale; 3: RGB (at 64 px)", panel=MODEL, shown=GAN_DEFAULTS["channels"], run=True
-    )
+    channels: int = channels_setting(GAN_DEFAULTS["channels"])
     # The DiffAugment policy; a new run's default depends on its data (catalogue.GanVariant.augment_below).
     augment: Optional[str] = setting(
         None,
@@ -117,65 +99,16 @@ class GanConfig:
     out: Path = run_folder_setting(GAN_DEFAULTS["out"], "grids, curves, metrics.json, checkpoint")
     resume: bool = resume_setting()
     data_root: Optional[Path] = data_root_setting()
-    download: bool = setting(
-        True, "Let torchvision download MNIST or Fashion-MNIST.", "--download/--no-download", panel=INPUTS
-    )
-    epochs: Optional[int] = setting(
-        None,
-        "Passes over the data, instead of the default length.",
-        panel=OPTIMISATION,
-        min=1,
-        max=100000,
-        metavar="N",
-    )
-    iterations: Optional[int] = setting(
-        None,
-        "Generator steps; overrides --epochs",
-        panel=OPTIMISATION,
-        shown=GAN_DEFAULTS["iterations"],
-        min=1,
-        max=UNTIL,
-        metavar="N",
-    )
-    sample_every: int = setting(
-        GAN_DEFAULTS["sample_every"],
-        "Draw a grid of fixed noise every N iterations.",
-        panel=RUN,
-        min=1,
-        max=UNTIL,
-        metavar="N",
-    )
+    download: bool = download_setting()
+    epochs: Optional[int] = epochs_setting()
+    iterations: Optional[int] = iterations_setting("Generator steps", GAN_DEFAULTS["iterations"])
+    sample_every: int = sample_every_setting(GAN_DEFAULTS["sample_every"])
     checkpoint_every: Optional[int] = checkpoint_every_setting("iterations", "--sample-every")
-    fid: bool = setting(True, "Measure the distance while training and at the end.", "--fid/--no-fid", panel=FRECHET)
-    eval_every: int = setting(
-        None,
-        "Measure every N iterations; 0: at the end",
-        panel=FRECHET,
-        shown=GAN_DEFAULTS["eval_every"],
-        min=0,
-        max=UNTIL,
-        metavar="N",
-    )
-    eval_samples: int = setting(
-        None,
-        "Generated images per measurement",
-        panel=FRECHET,
-        shown=GAN_DEFAULTS["eval_samples"],
-        min=2,
-        max=50000,
-        metavar="N",
-    )
-    fid_samples: int = setting(
-        GAN_DEFAULTS["fid_samples"],
-        "Generated and real images at the end.",
-        panel=FRECHET,
-        min=2,
-        max=50000,
-        metavar="N",
-    )
-    classifier: Optional[Path] = setting(
-        None, "MNIST classifier whose features it takes", panel=FRECHET, shown="shipped MNIST classifier"
-    )
+    fid: bool = fid_setting()
+    eval_every: int = eval_every_setting(GAN_DEFAULTS["eval_every"])
+    eval_samples: int = eval_samples_setting(GAN_DEFAULTS["eval_samples"])
+    fid_samples: int = fid_samples_setting(GAN_DEFAULTS["fid_samples"])
+    classifier: Optional[Path] = classifier_setting()
 
     def __post_init__(self) -> None:
         """Checked when made, and again when `resolve_settings` fills in the defaults."""

@@ -23,11 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from a3cli.engine.catalogue import DIGIT_SIZE, GAN_DEFAULTS, GanVariant
+from a3cli.engine.device import seeded_generator
 from a3cli.engine.layers import losses
 
 __all__ = [
     "NOISE_DIM",
     "sample_noise",
+    "judge_noise",
     "discriminator",
     "generator",
     "dc_discriminator",
@@ -53,6 +55,12 @@ def sample_noise(
 ) -> Tensor:
     """Noise uniform in [-1, 1], shape (batch_size, dim)."""
     return torch.rand(batch_size, dim, device=device, generator=generator) * 2 - 1
+
+
+def judge_noise(samples: int, noise_dim: int, seed: int) -> Tensor:
+    """The noise a Judge measures generators on (generative/judge.py): the first `samples` of one fixed
+    sequence, so that the tracked samples are a prefix of the final ones."""
+    return sample_noise(samples, noise_dim, generator=seeded_generator(seed + 2))
 
 
 # ---- 28 px: the assignment's networks ----

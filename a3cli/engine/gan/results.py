@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from a3cli.engine.gan.config import GanConfig
+from a3cli.engine.generative.quality import Quality
 
 
 @dataclass(frozen=True)
@@ -23,23 +24,6 @@ class Measurement:
     recall: Optional[float] = None
     kl: Optional[float] = None  # the drawn digits' distance from uniform
     digits: Optional[int] = None  # how many of the ten digits were drawn
-
-
-@dataclass(frozen=True)
-class Quality:
-    """A generator judged on many samples: its Fréchet distance, and what the judge adds (precision and
-    recall; on MNIST the digits drawn)."""
-
-    frechet_distance: float
-    precision: Optional[float] = None
-    recall: Optional[float] = None
-    kl_to_uniform: Optional[float] = None
-    digits_covered: Optional[int] = None
-
-    @classmethod
-    def of(cls, judged: dict[str, Any]) -> Quality:
-        """From a judge's numbers (judge.py)."""
-        return cls(**{name: judged[name] for name in cls.__dataclass_fields__ if name in judged})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ run: stopping and resuming gives the same weights, history and best as running
 straight through.
 
 Every `eval_every` iterations the live and the averaged generator are measured
-(judge.py) and the better of the two, when it beats every earlier one, is
+(generative/judge.py) and the better of the two, when it beats every earlier one, is
 written to `best.pt`: a GAN's last iterate is often not its best (DCGAN collapses
 when trained long on the 5,000 offline digits).
 
@@ -27,6 +27,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
@@ -40,14 +41,26 @@ from a3cli.engine.distributed import World, parallel, sync_batch_norm
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import write_json
 from a3cli.engine.gan.augment import Draws, augment, parse_policy
+from a3cli.engine.gan.batchnorm import fit_batchnorm
 from a3cli.engine.gan.config import GanConfig
-from a3cli.engine.gan.data import Batches, FolderBatches, ImageFolder, ImageSet, load_dataset, to_model_range
-from a3cli.engine.gan.ema import ema_decay, fit_batchnorm, update_ema
-from a3cli.engine.gan.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
-from a3cli.engine.gan.networks import LOSSES, initializer, make_discriminator, make_generator, sample_noise
-from a3cli.engine.gan.outputs import BEST_NAME, KIND, grid_path, load_generator, run_files, save_grid, write_pictures
-from a3cli.engine.gan.results import GanResult, Measurement, Quality
+from a3cli.engine.gan.networks import (
+    LOSSES,
+    generate_images,
+    initializer,
+    judge_noise,
+    make_discriminator,
+    make_generator,
+    sample_noise,
+)
+from a3cli.engine.gan.outputs import KIND, load_generator
+from a3cli.engine.gan.results import GanResult, Measurement
 from a3cli.engine.gan.settings import resolve_settings, target_iterations
+from a3cli.engine.generative.data import Batches, FolderBatches, ImageFolder, ImageSet, load_dataset, to_model_range
+from a3cli.engine.generative.ema import ema_decay, update_ema
+from a3cli.engine.generative.folder import BEST_NAME, run_files
+from a3cli.engine.generative.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
+from a3cli.engine.generative.pictures import grid_path, save_grid, write_pictures
+from a3cli.engine.generative.quality import Quality
 from a3cli.engine.layers.losses import gradient_penalty
 from a3cli.engine.options import run_settings
 from a3cli.engine.progress import Progress
@@ -98,12 +111,13 @@ def open_inputs(settings: GanConfig, world: World) -> RunInputs:
     features. Either way batch b is this rank's share of the run's global batch b.
     """
     judged, device = settings.fid and world.main, world.device
+    noise = partial(judge_noise, noise_dim=settings.noise_dim, seed=settings.seed)
     if settings.image_size == PHOTO_SIZE:
         folder = ImageFolder(settings.dataset, settings.image_size, settings.channels)
         batches: Batches | FolderBatches = FolderBatches(folder, settings.batch_size, settings.seed, world)
         if not judged:
             return RunInputs(folder, batches, None, {})
-        judge = photo_judge(folder, settings.noise_dim, settings.seed, settings.fid_samples, device)
+        judge = photo_judge(folder, noise, settings.seed, settings.fid_samples, device)
         return RunInputs(folder, batches, judge, {"frechet_features": PHOTO_FEATURES})
     classifier, facts = judge_classifier(settings.dataset, settings.classifier, device) if judged else (None, {})
     data = load_dataset(settings.dataset, settings.data_root, settings.download)
@@ -113,7 +127,7 @@ def open_inputs(settings: GanConfig, world: World) -> RunInputs:
     digits = (
         None
         if classifier is None
-        else digit_judge(classifier, data.images, settings.noise_dim, settings.seed, settings.fid_samples, device)
+        else digit_judge(classifier, data.images, noise, settings.seed, settings.fid_samples, device)
     )
     return RunInputs(data, batches, digits, facts)
 
@@ -312,7 +326,7 @@ class GanTraining:
 
     def save_grid(self) -> None:
         if self.world.main:
-            save_grid(self.sampling_generator(), self.nets.fixed_noise, grid_path(self.out, self.step))
+            save_grid(generate_images(self.sampling_generator(), self.nets.fixed_noise), grid_path(self.out, self.step))
 
     def evaluate(self, judge: Judge) -> Measurement:
         """Measure G (and the averaged G) on `eval_samples` images; keep the best in best.pt."""
@@ -322,7 +336,7 @@ class GanTraining:
             generators["ema"] = self.sampling_generator()
         row: dict[str, Any] = {
             "iteration": self.step,
-            **{key: judge(G, self.settings.eval_samples) for key, G in generators.items()},
+            **{key: judge(partial(generate_images, G), self.settings.eval_samples) for key, G in generators.items()},
         }
         self.frechet_history.append(row)
         source = min(reversed(generators), key=lambda key: row[key]["frechet_distance"])  # a tie: the average
@@ -393,17 +407,18 @@ class GanTraining:
         if self.judge is None:
             return {"frechet_distance": None, **self.judge_facts}
         samples = self.settings.fid_samples
-        final = self.judge(self.nets.generator, samples)
+        final = self.judge(partial(generate_images, self.nets.generator), samples)
         report: dict[str, Any] = {"frechet_distance": final["frechet_distance"]}
         measured: dict[str, Any] = {"final": final}
         if self.nets.ema is not None:
-            measured["ema"] = self.judge(self.sampling_generator(), samples)
+            measured["ema"] = self.judge(partial(generate_images, self.sampling_generator()), samples)
             report["ema_frechet_distance"] = measured["ema"]["frechet_distance"]
         if self.best is not None and (self.out / BEST_NAME).is_file():
             if self.best["iteration"] == self.step:  # best.pt holds the weights just measured: once is enough
                 best = measured["ema" if self.best["source"] == "ema" else "final"]
             else:
-                best = self.judge(load_generator(self.out / BEST_NAME, self.world.device)[0], samples)
+                G = load_generator(self.out / BEST_NAME, self.world.device)[0]
+                best = self.judge(partial(generate_images, G), samples)
             measured["best"] = {
                 **best,
                 "iteration": self.best["iteration"],

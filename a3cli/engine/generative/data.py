@@ -1,4 +1,5 @@
-"""Images a GAN learns from, and the batches of a run: in memory at 28 px, read lazily from a folder at 64 px.
+"""Images a generative model learns from, and a run's batches: in memory at 28 px, read lazily from a folder
+at 64 px.
 
 28 px: MNIST, Fashion-MNIST or a folder of pictures, as the assignment's 28×28
 grayscale digits in memory (`ImageSet`). Each source is tried in order and the
@@ -220,7 +221,7 @@ def load_dataset(spec: str, root: str | Path | None = None, download: bool = Tru
 
 
 def to_model_range(images: Tensor) -> Tensor:
-    """uint8 (N, 28, 28) → (N, 784) in [-1, 1], the range the Tanh generator produces, in torch's default
+    """uint8 (N, 28, 28) → (N, 784) in [-1, 1], the range the models draw in (a GAN's Tanh), in torch's default
     float type (float32, unless a caller such as a float64 test changed it)."""
     return images.reshape(images.shape[0], -1).to(torch.get_default_dtype()).div(127.5).sub(1.0)
 

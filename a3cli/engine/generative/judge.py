@@ -1,10 +1,12 @@
-"""How good a generator is: its Fréchet distance to real pictures and, on MNIST, which digits it draws.
+"""How good a generative model is: its Fréchet distance to real pictures and, on MNIST, which digits it draws.
 
-One `Judge` evaluates any number of generators against the same real pictures
-(their features computed once) and the same noise, so that the distances of two
-iterations, or of the live and the averaged generator, differ only by the
-generators. Beside the distance, on the same features: precision and recall
-(k = 3), which tell a generator of a few good pictures from one of many poor ones.
+One `Judge` evaluates any number of models against the same real pictures (their
+features computed once) and the same noise, so that the distances of two
+iterations, or of the live and the averaged model, differ only by the models.
+The noise is the model family's own (a GAN's uniform vectors, a diffusion model's
+Gaussian images): the Judge takes a function that gives it and a function that
+draws pictures from it. Beside the distance, on the same features: precision and
+recall (k = 3), which tell a model of a few good pictures from one of many poor ones.
 torchmetrics' FrechetInceptionDistance accepts any feature extractor module (it
 then needs neither torch-fidelity nor a download); what differs between the two
 sizes is the features:
@@ -12,19 +14,19 @@ sizes is the features:
 - 28 px (MNIST): the project's digit classifier (classifier.py), its 128-d
   features for the distance and its predicted digits for the mode coverage, the
   share of samples per digit and how far that is from the uniform tenth each (KL
-  divergence in nats: 0 for a generator that draws every digit equally, ln 10 ≈ 2.30
+  divergence in nats: 0 for a model that draws every digit equally, ln 10 ≈ 2.30
   for one that draws a single digit). A mode collapse shows as a KL that rises and
   digits dropping out.
 - 64 px (a folder of your own pictures): no digits to count, only the distance, on
   EfficientNet-Lite0's pooled 1280-d vector (the offline backbone, ImageNet-trained)
-  of the images resized to its 224-px input. It ranks generators of the same
+  of the images resized to its 224-px input. It ranks models of the same
   pictures; it is not comparable with the Inception-FID numbers of papers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -35,17 +37,16 @@ from torch import Tensor, nn
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
 from a3cli.engine.files import not_a_file
-from a3cli.engine.gan.classifier import (
+from a3cli.engine.generative.classifier import (
     DEFAULT_CLASSIFIER,
     FEATURE_DIM,
     MnistClassifier,
     classifier_missing,
     load_classifier,
 )
-from a3cli.engine.gan.networks import generate_images, sample_noise
 
 if TYPE_CHECKING:
-    from a3cli.engine.gan.data import ImageFolder
+    from a3cli.engine.generative.data import ImageFolder
 
 # Images per forward pass: the small digit classifier takes many at once, Lite0 at 224 px fewer.
 DIGIT_CHUNK = 500
@@ -128,7 +129,7 @@ def precision_recall(
 ) -> dict[str, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) on features: precision, the share of generated
     images inside the real images' manifold (the union of balls reaching each real image's k-th nearest real
-    neighbour); recall, the share of real images inside the generated images' manifold. A generator that
+    neighbour); recall, the share of real images inside the generated images' manifold. A model that
     draws a few good pictures has high precision and low recall; one that draws everything poorly, the reverse."""
     if min(len(real), len(fake)) <= k:
         raise A3Error(f"precision and recall need more than {k} images of each kind")
@@ -154,36 +155,32 @@ def mode_coverage(counts: Tensor) -> dict[str, Any]:
     }
 
 
-def judge_noise(samples: int, noise_dim: int, seed: int) -> Tensor:
-    """The first `samples` of one fixed noise sequence: the tracked samples are a prefix of the final ones."""
-    return sample_noise(samples, noise_dim, generator=seeded_generator(seed + 2))
-
-
 def real_sample(available: int, samples: int, seed: int) -> Tensor:
     """Which real pictures a judge compares with: a fixed random `samples` of the `available` (all if fewer)."""
     return torch.randperm(available, generator=seeded_generator(seed + 1))[:samples]
 
 
 class Judge:
-    """The Fréchet distance of generators against fixed real pictures and fixed noise, on any features
+    """The Fréchet distance of generative models against fixed real pictures and fixed noise, on any features
     torchmetrics can call; given the digit classifier (MNIST), also which digits they draw.
 
     `real01`: the real pictures in [0, 1], in chunks; their features are computed once.
+    `noise(samples)`: the first `samples` of one fixed noise sequence, so that the tracked samples are a
+    prefix of the final ones.
     """
 
     def __init__(
         self,
         features: nn.Module,
         real01: Iterable[Tensor],
-        noise_dim: int,
-        seed: int,
+        noise: Callable[[int], Tensor],
         device: torch.device | str,
         chunk: int,
         classifier: Optional[MnistClassifier] = None,
     ) -> None:
         from torchmetrics.image.fid import FrechetInceptionDistance
 
-        self.noise_dim, self.seed, self.chunk = noise_dim, seed, chunk
+        self.noise, self.chunk = noise, chunk
         self.device, self.classifier = torch.device(device), classifier
         self.features = Recorded(features)
         self.metric = FrechetInceptionDistance(feature=self.features, normalize=True, reset_real_features=False).to(
@@ -195,19 +192,19 @@ class Judge:
         self.n_real = len(self.real_features)
         self.real_radii = knn_radii(self.real_features) if self.n_real > NEIGHBOURS else None
 
-    def noise(self, samples: int) -> Tensor:
-        return judge_noise(samples, self.noise_dim, self.seed)
-
     @torch.no_grad()
-    def __call__(self, G: nn.Module, samples: int) -> dict[str, Any]:
-        """{"frechet_distance", "precision", "recall"} of `samples` images of G, and with a classifier
-        {"kl_to_uniform", "digits_covered", "shares"}."""
+    def __call__(self, draw: Callable[[Tensor], Tensor], samples: int) -> dict[str, Any]:
+        """{"frechet_distance", "precision", "recall"} of `samples` images, and with a classifier
+        {"kl_to_uniform", "digits_covered", "shares"}.
+
+        `draw(noise)`: the model's images (N, C, H, W) in [0, 1] from a chunk of the noise.
+        """
         if samples < 2:
             raise A3Error("the Fréchet distance needs at least 2 generated images")
         self.metric.reset()  # keeps the real features
         counts = torch.zeros(10, dtype=torch.long)
         for chunk in self.noise(samples).split(self.chunk):
-            fake01 = generate_images(G, chunk).to(self.device)
+            fake01 = draw(chunk).to(self.device)
             self.metric.update(fake01, real=False)
             if self.classifier is not None:
                 counts += torch.bincount(self.classifier(fake01).argmax(1).cpu(), minlength=10)
@@ -222,27 +219,35 @@ class Judge:
 def digit_judge(
     classifier: MnistClassifier,
     images: Tensor,
-    noise_dim: int,
+    noise: Callable[[int], Tensor],
     seed: int,
     real_samples: int,
     device: torch.device | str = "cpu",
 ) -> Judge:
-    """The Judge of MNIST generators: the digit classifier's 128-d features and its predicted digits."""
+    """The Judge of MNIST models: the digit classifier's 128-d features and its predicted digits.
+
+    `seed` chooses the real pictures it compares with."""
     classifier = classifier.to(device).eval()
     real01 = images[real_sample(len(images), real_samples, seed)].reshape(-1, 784).float().div(255)
-    return Judge(DigitFeatures(classifier), real01.split(DIGIT_CHUNK), noise_dim, seed, device, DIGIT_CHUNK, classifier)
+    return Judge(DigitFeatures(classifier), real01.split(DIGIT_CHUNK), noise, device, DIGIT_CHUNK, classifier)
 
 
 def photo_judge(
-    folder: ImageFolder, noise_dim: int, seed: int, real_samples: int, device: torch.device | str = "cpu"
+    folder: ImageFolder,
+    noise: Callable[[int], Tensor],
+    seed: int,
+    real_samples: int,
+    device: torch.device | str = "cpu",
 ) -> Judge:
-    """The Judge of generators of the folder's pictures, on Lite0 features (read lazily, in chunks)."""
+    """The Judge of models of the folder's pictures, on Lite0 features (read lazily, in chunks).
+
+    `seed` chooses the real pictures it compares with."""
     order = real_sample(len(folder), real_samples, seed).tolist()
     real01 = (
         torch.stack([folder[i] for i in order[start : start + PHOTO_CHUNK]]).add(1).div(2)
         for start in range(0, len(order), PHOTO_CHUNK)
     )
-    return Judge(LiteFeatures(torch.device(device)), real01, noise_dim, seed, device, PHOTO_CHUNK)
+    return Judge(LiteFeatures(torch.device(device)), real01, noise, device, PHOTO_CHUNK)
 
 
 def judge_classifier(

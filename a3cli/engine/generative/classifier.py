@@ -1,4 +1,4 @@
-"""The small MNIST classifier whose features judge the 28-px GANs, how it is trained, and loading it.
+"""The small MNIST classifier whose features judge the 28-px generative models, how it is trained, and loading it.
 
 The Inception network behind the usual FID was trained on ImageNet photographs at
 299×299; on upscaled grayscale digits its features say little. A small CNN trained

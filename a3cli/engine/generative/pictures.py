@@ -1,0 +1,74 @@
+"""The pictures a generative run leaves in its folder: grids of fixed noise, their animation, the loss and
+Fréchet curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from a3cli.engine.files import atomic_write
+from a3cli.engine.images import enlarged, make_grid, save_gif, save_image
+
+GRIDS = "samples"  # the run folder's sub-folder of grids, one per sampled iteration
+# What write_pictures leaves in the run folder.
+PICTURES = {"samples": "samples.png", "animation": "samples.gif", "losses": "losses.png", "frechet": "frechet.png"}
+# Grids of samples are enlarged to at least this width: 64 digits of 28 px make 242 px, too small to look at.
+GRID_MIN_WIDTH = 512
+
+
+def grid_path(out: Path, step: int) -> Path:
+    return out / GRIDS / f"iter_{step:06d}.png"
+
+
+def sample_grid(images: Tensor, nrow: int | None = None) -> Tensor:
+    """Samples (N, C, H, W) tiled into one picture at least GRID_MIN_WIDTH wide, each pixel a crisp square."""
+    return enlarged(make_grid(images, nrow=nrow), GRID_MIN_WIDTH)
+
+
+def save_grid(images: Tensor, path: Path) -> Path:
+    """Samples (N, C, H, W) in [0, 1] as one grid picture."""
+    return save_image(sample_grid(images), path)
+
+
+def write_pictures(
+    out: Path,
+    history: dict[str, list[float]],
+    frechet_history: list[dict[str, Any]],
+    title: str,
+    samples: tuple[int, int],
+) -> None:
+    """The latest grid as samples.png, every grid so far as samples.gif, the loss and Fréchet curves.
+
+    `history`: the losses by name, one value per iteration. `samples`: the generated images of each tracked
+    Fréchet distance and of the final report.
+    """
+    from PIL import Image
+
+    from a3cli.engine.figures import frechet_figure, loss_curves_figure
+
+    frames: list[Image.Image | Tensor] = []
+    for path in sorted((out / GRIDS).glob("iter_*.png")):
+        with Image.open(path) as picture:
+            frames.append(picture.convert("RGB"))
+    if frames:
+        save_image(frames[-1], out / PICTURES["samples"])
+        save_gif(frames, out / PICTURES["animation"], duration_ms=300)
+    if any(history.values()):
+        loss_curves_figure(dict(history), out / PICTURES["losses"], title=f"{title}: losses")
+    if frechet_history:
+        frechet_figure(
+            frechet_history, out / PICTURES["frechet"], f"{title}: Fréchet distance and mode coverage", samples
+        )
+
+
+def save_npy(images: Tensor, path: Path) -> Path:
+    """Samples (N, C, H, W) in [0, 1] as a uint8 NumPy array, (N, H, W) for gray and (N, H, W, 3) for RGB: the
+    layout MNIST's and most image arrays use, for evaluating them elsewhere."""
+    import numpy as np
+
+    pixels = images.detach().cpu().clamp(0, 1).mul(255).round().to(torch.uint8)
+    array = pixels[:, 0] if pixels.shape[1] == 1 else pixels.permute(0, 2, 3, 1)
+    return atomic_write(path, lambda f: np.save(f, array.contiguous().numpy()))
