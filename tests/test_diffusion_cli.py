@@ -173,6 +173,7 @@ def test_guidance_needs_a_model_that_learnt_classes(tmp_path, capsys):
     [
         (["--schedule", "quadratic"], "--schedule 'quadratic' is not one of linear, cosine, sigmoid"),
         (["--objective", "score"], "--objective 'score'"),
+        (["--precision", "half"], "--precision 'half' is not one of float32, bfloat16"),
         (["--eval-steps", "60"], "more than --timesteps 50"),
         (["--classes", "--dataset", "."], "a folder has none"),
     ],

@@ -90,6 +90,25 @@ def test_gan_train_and_sample_end_to_end(tmp_path, classifier, capsys, monkeypat
             assert grid.size == (5 * 122, 5 * 122) and grid.width >= GRID_MIN_WIDTH > 4 * 122
             assert_crisp(grid, 5)
     assert "averaged generator at iteration 3" in stdout
+    code, stdout, err = run_cli(
+        [
+            "gan-sample",
+            "--checkpoint",
+            str(out),
+            "-n",
+            "5",
+            "--out",
+            str(tmp_path / "s.png"),
+            "--npy",
+            str(tmp_path / "s.npy"),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    array = np.load(tmp_path / "s.npy")
+    assert array.shape == (5, 28, 28) and array.dtype == np.uint8 and array.std() > 0
     # Resuming continues from iteration 3 to 5.
     code, stdout, err = run_cli(
         [

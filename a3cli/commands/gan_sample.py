@@ -31,12 +31,14 @@ def gan_sample(config: GanSampleConfig, machine: Machine) -> None:
     from a3cli.engine.gan.networks import generate_images, sample_noise
     from a3cli.engine.gan.outputs import load_generator
     from a3cli.engine.generative.inspection import nearest_training_images
-    from a3cli.engine.generative.pictures import sample_grid
+    from a3cli.engine.generative.pictures import sample_grid, save_npy
     from a3cli.engine.images import save_image
 
     torch_device = seeded_device(machine, config.seed)
     out = config.out
     check_output(out, "image")
+    if config.npy is not None:
+        check_output(config.npy, "file", flag="--npy")
     G, run = load_generator(config.checkpoint, torch_device)
     which = "averaged generator" if run["source"] == "ema" else "generator"
     drawn = f"the {run['variant']} {which} at iteration {run['step']} (from {run['file']})"
@@ -55,5 +57,8 @@ def gan_sample(config: GanSampleConfig, machine: Machine) -> None:
             f"one (median); on {found.features}; training data: {found.source}"
         )
     else:
-        save_image(sample_grid(generate_images(G, sample_noise(config.n, run["noise_dim"])), config.nrow), out)
+        images = generate_images(G, sample_noise(config.n, run["noise_dim"]))
+        save_image(sample_grid(images, config.nrow), out)
         say(f"wrote {out}: {config.n} samples of {drawn}")
+        if config.npy is not None:
+            say(f"wrote {save_npy(images, config.npy)}: the {config.n} samples as a uint8 array")

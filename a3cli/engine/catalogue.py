@@ -594,6 +594,7 @@ def augment_help() -> str:
 
 DIFFUSION_SCHEDULES = ("linear", "cosine", "sigmoid")
 DIFFUSION_OBJECTIVES = ("noise", "x0", "v")
+PRECISIONS = ("float32", "bfloat16")
 
 
 class DiffusionDefaults(TypedDict):

@@ -38,6 +38,21 @@ def auto_device() -> torch.device:
     return torch.device("cpu")
 
 
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether the device computes bfloat16 in hardware (a GPU that has it; a CPU with AVX512-BF16 or AMX): there
+    autocast to bfloat16 nearly halves a convolution network's time; elsewhere it is emulated, and slower."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """Matrix products and convolutions in bfloat16 when `precision` says so (the rest stays float32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
 def resolve_device(spec: str = "auto") -> torch.device:
     """Turn a `--device` value into a usable torch.device, or say why it can't be used."""
     spec = spec.strip().lower()

@@ -13,7 +13,7 @@ from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Optional
 
-from a3cli.engine.catalogue import DIFFUSION_DEFAULTS, DIFFUSION_OBJECTIVES, DIFFUSION_SCHEDULES
+from a3cli.engine.catalogue import DIFFUSION_DEFAULTS, DIFFUSION_OBJECTIVES, DIFFUSION_SCHEDULES, PRECISIONS
 from a3cli.engine.errors import A3Error
 from a3cli.engine.generative.settings import (
     FRECHET,
@@ -32,6 +32,7 @@ from a3cli.engine.generative.settings import (
     image_size_setting,
     image_sizes_help,
     iterations_setting,
+    npy_setting,
     sample_every_setting,
 )
 from a3cli.engine.options import (
@@ -100,6 +101,13 @@ class DiffusionConfig:
         run=True,
     )
     ema: float = ema_setting("model", D["ema"])
+    precision: str = setting(
+        None,
+        "float32 | bfloat16 (autocast: products and convolutions in bfloat16), training and sampling",
+        panel=OPTIMISATION,
+        shown="bfloat16 where the CPU or GPU computes it, else float32",
+        run=True,
+    )
     batch_size: int = batch_size_setting(D["batch_size"])
     lr: float = setting(None, "Adam learning rate", panel=OPTIMISATION, shown=D["lr"], run=True)
     seed: int = seed_setting(run=True)
@@ -140,6 +148,8 @@ class DiffusionConfig:
             raise A3Error(f"--objective {self.objective!r} is not one of {', '.join(DIFFUSION_OBJECTIVES)}")
         if self.ema is not None and not 0 <= self.ema < 1:
             raise A3Error(f"--ema {self.ema} must be in [0, 1) (0: no averaged model)")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise A3Error(f"--precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if None not in (self.eval_steps, self.timesteps) and self.eval_steps > self.timesteps:
             raise A3Error(f"--eval-steps {self.eval_steps} is more than --timesteps {self.timesteps}")
 
@@ -171,9 +181,7 @@ class DiffusionSampleConfig:
     chain: bool = setting(
         False, "Instead: the denoising of a few samples, as a strip (PNG) and an animation (GIF).", panel=INPUTS
     )
-    npy: Optional[Path] = setting(
-        None, "Also write the samples as a uint8 array (N, H, W) or (N, H, W, 3).", panel=INPUTS
-    )
+    npy: Optional[Path] = npy_setting()
     nearest: bool = setting(
         False, "Instead: samples, each beside its nearest training image (in feature space).", panel=INPUTS
     )
@@ -186,5 +194,7 @@ class DiffusionSampleConfig:
             raise A3Error(f"--sampler {self.sampler!r}: choose ddim or ddpm")
         if self.chain and self.nearest:
             raise A3Error("--chain and --nearest draw different sheets: give one of them")
+        if self.npy is not None and (self.chain or self.nearest):
+            raise A3Error("--npy writes the samples of a grid: leave out --chain and --nearest")
         if self.guidance is not None and self.sample_class is None:
             raise A3Error("--guidance steers towards a class: give --class C too")

@@ -58,15 +58,18 @@ class GaussianDiffusion(nn.Module):
         objective: str = "noise",
         schedule: str = "cosine",
         min_snr: float = 0.0,
+        precision: str = "float32",
     ) -> None:
         """`min_snr` > 0 weights each timestep's loss by min(SNR, min_snr) (Hang et al. 2023: faster
-        training), expressed for the objective; 0: the plain mean squared error of the assignment."""
+        training), expressed for the objective; 0: the plain mean squared error of the assignment.
+        `precision`: what its callers run the network in ("bfloat16": autocast, engine/device.py)."""
         super().__init__()
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, not {objective!r}")
         self.model, self.image_size, self.channels = model, image_size, channels
         self.num_classes = int(getattr(model, "num_classes", 0))  # its "no class" index; 0: unconditional
         self.num_timesteps, self.objective, self.schedule, self.min_snr = timesteps, objective, schedule, min_snr
+        self.precision = precision
         betas = beta_schedule(schedule, timesteps)
         alphas_cumprod = torch.cumprod(1 - betas, dim=0)
         alphas_cumprod_prev = F.pad(alphas_cumprod[:-1], (1, 0), value=1.0)

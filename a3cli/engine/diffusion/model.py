@@ -15,7 +15,7 @@ from torch import Tensor
 
 from a3cli.engine.catalogue import DIFFUSION_DEFAULTS, DIGIT_SIZE
 from a3cli.engine.checkpoints import load_checkpoint, load_state
-from a3cli.engine.device import seeded_generator
+from a3cli.engine.device import autocast, seeded_generator
 from a3cli.engine.diffusion.gaussian import GaussianDiffusion
 from a3cli.engine.diffusion.unet import UNet
 from a3cli.engine.errors import A3Error
@@ -36,7 +36,14 @@ def build_diffusion(run: Mapping[str, Any]) -> GaussianDiffusion:
         num_classes=NUM_CLASSES if run["classes"] else 0,
     )
     return GaussianDiffusion(
-        net, run["image_size"], run["channels"], run["timesteps"], run["objective"], run["schedule"], run["min_snr"]
+        net,
+        run["image_size"],
+        run["channels"],
+        run["timesteps"],
+        run["objective"],
+        run["schedule"],
+        run["min_snr"],
+        run["precision"],
     )
 
 
@@ -63,18 +70,19 @@ def draw_images(
     was_training = diffusion.training
     diffusion.eval()
     try:
-        images = diffusion.sample(
-            noise.to(device),
-            steps,
-            eta,
-            None if classes is None else classes.to(device),
-            guidance,
-            generator,
-            chain,
-        )
+        with autocast(device, diffusion.precision):
+            images = diffusion.sample(
+                noise.to(device),
+                steps,
+                eta,
+                None if classes is None else classes.to(device),
+                guidance,
+                generator,
+                chain,
+            )
     finally:
         diffusion.train(was_training)
-    return images.add(1).div(2).clamp(0, 1).cpu()
+    return images.float().add(1).div(2).clamp(0, 1).cpu()
 
 
 def load_diffusion(path: str | Path, device: torch.device | str = "cpu") -> tuple[GaussianDiffusion, dict[str, Any]]:

@@ -20,12 +20,14 @@ from a3cli.engine.runs import merge_settings
 LABELLED = ("mnist", "fashion-mnist")  # the data sets whose labels --classes learns
 
 
-def resolve_settings(config: DiffusionConfig, saved: dict[str, Any] | None) -> DiffusionConfig:
-    """The config with every run setting filled in from the resumed run and the defaults, checked."""
+def resolve_settings(config: DiffusionConfig, saved: dict[str, Any] | None, precision: str) -> DiffusionConfig:
+    """The config with every run setting filled in from the resumed run and the defaults, checked. `precision`:
+    the default for this machine's device."""
     values = merge_settings({name: value for name, value in run_settings(config).items() if name != "seed"}, saved)
     defaults: dict[str, Any] = dict(DIFFUSION_DEFAULTS)
     filled = {name: defaults[name] if value is None and name in defaults else value for name, value in values.items()}
     filled["classes"] = bool(filled["classes"])
+    filled["precision"] = filled["precision"] or precision
     check_data(filled["dataset"], filled["image_size"], filled["channels"], filled["classes"])
     seed = saved["seed"] if saved is not None else config.seed
     return dataclasses.replace(config, **filled, seed=seed)  # checked again as it is made

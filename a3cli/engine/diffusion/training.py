@@ -27,7 +27,7 @@ from torch import Tensor
 
 from a3cli.engine.catalogue import DIFFUSION_DEFAULTS, PHOTO_SIZE
 from a3cli.engine.checkpoints import load_state, save_checkpoint
-from a3cli.engine.device import seed_everything, set_rng_state
+from a3cli.engine.device import autocast, native_bfloat16, seed_everything, set_rng_state
 from a3cli.engine.diffusion.config import DiffusionConfig
 from a3cli.engine.diffusion.gaussian import GaussianDiffusion
 from a3cli.engine.diffusion.model import KIND, build_diffusion, draw_images, initial_noise, load_diffusion
@@ -132,7 +132,8 @@ class DiffusionTraining:
     def __init__(self, config: DiffusionConfig, world: World = World()) -> None:
         self.out, self.world = Path(config.out), world
         saved = open_run(self.out, KIND, config.resume, world, required=CHECKPOINT_KEYS)
-        self.settings = resolve_settings(config, saved["run"] if saved else None)
+        native = "bfloat16" if native_bfloat16(world.device) else "float32"
+        self.settings = resolve_settings(config, saved["run"] if saved else None, native)
         if self.settings.batch_size % world.world_size:
             raise A3Error(
                 f"--batch-size {self.settings.batch_size} must be a multiple of the number of "
@@ -259,7 +260,8 @@ class DiffusionTraining:
         if self.settings.classes:
             assert labels is not None  # a model with classes trains on labelled data (open_inputs)
             classes = labels.masked_fill(hidden, self.diffusion.num_classes)
-        loss = self.train_model(images, t, noise, classes)
+        with autocast(self.world.device, self.diffusion.precision):
+            loss = self.train_model(images, t, noise, classes)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

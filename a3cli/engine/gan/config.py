@@ -39,6 +39,7 @@ from a3cli.engine.generative.settings import (
     fid_setting,
     image_size_setting,
     iterations_setting,
+    npy_setting,
     sample_every_setting,
 )
 from a3cli.engine.options import (
@@ -145,10 +146,13 @@ class GanSampleConfig:
         f"Instead: {NEAREST_SAMPLES} samples, each beside its nearest training image (in feature space).",
         panel=INPUTS,
     )
+    npy: Optional[Path] = npy_setting()
     data_root: Optional[Path] = data_root_setting()
     seed: int = seed_setting()
 
     def __post_init__(self) -> None:
         check_limits(self)
+        if self.npy is not None and (self.interpolate is not None or self.nearest):
+            raise A3Error("--npy writes the samples of a grid: leave out --interpolate and --nearest")
         if self.interpolate is not None and self.nearest:
             raise A3Error("--interpolate and --nearest draw different sheets: give one of them")

@@ -108,5 +108,11 @@ def classifier_setting() -> Optional[Path]:
     return setting(None, "MNIST classifier whose features it takes", panel=FRECHET, shown="shipped MNIST classifier")
 
 
+def npy_setting() -> Optional[Path]:
+    return setting(
+        None, "Also write the samples as a uint8 array (N, H, W) or (N, H, W, 3).", panel=INPUTS, metavar="FILE"
+    )
+
+
 def image_sizes_help() -> str:
     return f"{DIGIT_SIZE}, or {PHOTO_SIZE} on a folder"
