@@ -104,6 +104,21 @@ def test_two_ranks_train_wgan_gp_as_one_process(tmp_path):
 
 
 @pytest.mark.slow
+def test_diffusion_train_on_two_ranks_is_the_one_process_run(tmp_path):
+    # each rank takes its half of the batch, of its timesteps and noise, and of the hidden labels
+    args = ["diffusion-train", "--width", "8", "--timesteps", "50", "--batch-size", "16", "--classes"]
+    args += ["--precision", "float32", "--iterations", "2", "--no-fid", "--no-download", "--device", "cpu"]
+    a3(args + ["--out", str(tmp_path / "one")], prelude=FLOAT64)
+    a3(args + ["--out", str(tmp_path / "two")], ranks=2, prelude=FLOAT64)
+    a, b = checkpoint(tmp_path / "one"), checkpoint(tmp_path / "two")
+    assert a["history"]["loss"] == pytest.approx(b["history"]["loss"], abs=1e-10)
+    for key in ("model", "ema_model"):
+        for name, value in a[key].items():
+            assert value.dtype == torch.float64, "the float64 run was not float64"
+            assert torch.allclose(value, b[key][name], rtol=0, atol=1e-10), f"{key}.{name}"
+
+
+@pytest.mark.slow
 def test_caption_train_on_two_ranks_with_uneven_shares_then_one(tmp_path):
     from tests.helpers import write_coco_h5
 
