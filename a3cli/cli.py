@@ -137,8 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(args=argv, prog_name="a3", standalone_mode=False)
         if code == 130:  # Typer turns Ctrl-C inside a command into exit code 130
             say_interrupted()
-    except NoArgsIsHelpError as error:
-        print(error.ctx.get_help() if error.ctx else str(error))
+    except NoArgsIsHelpError:  # bare `a3`: Typer has printed the help
         code = 0
     except UsageError as error:
         name = error.ctx.command_path if error.ctx else "a3"

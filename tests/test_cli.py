@@ -25,6 +25,12 @@ def test_console_script_is_installed():
     assert result.returncode == 0 and "classify" in result.stdout and "info" in result.stdout
 
 
+def test_bare_a3_prints_its_help_once():
+    result = subprocess.run([sys.executable, "-m", "a3cli"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.count("Usage: a3") == 1 and "diffusion-train" in result.stdout
+
+
 def test_help_lists_the_commands_in_the_order_of_the_assignment():
     text = torch_free_help([])
     order = [
