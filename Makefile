@@ -99,6 +99,7 @@ bench: setup
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench_caption.py speed
 	$(PY) benchmarks/bench_caption.py attention
 	$(PY) benchmarks/bench_transformer.py
+	$(PY) benchmarks/bench_diffusion.py
 	$(PY) benchmarks/bench_threads.py
 
 clean:
