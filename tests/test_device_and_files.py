@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import re
 
 import pytest
 import torch
@@ -80,6 +82,24 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     torch.save({"kind": "gan", "obj": A3Error("x")}, evil)
     with pytest.raises(A3Error, match="cannot load checkpoint"):
         load_checkpoint(evil)
+
+
+@pytest.mark.parametrize(
+    "write, says",
+    [
+        (lambda p: p.write_bytes(b"%PDF-1.4\n%fake report\n"), "it is a PDF document, not a PyTorch file"),
+        (lambda p: p.write_bytes(pickle.dumps({"scores": [1, 2, 3]})), "it is a Python pickle, not an a3 file"),
+        (lambda p: torch.save(torch.nn.Linear(2, 2).state_dict(), p), "a PyTorch file of another program (no a3"),
+        (lambda p: torch.save({"model": torch.nn.Linear(2, 2)}, p), "a PyTorch file of another program: it needs code"),
+        (lambda p: p.write_text("hello"), "it is a text file, not a PyTorch file"),
+    ],
+)
+def test_a_file_that_is_not_a_checkpoint_is_named_for_what_it_is(tmp_path, write, says):
+    path = tmp_path / "given.pt"
+    write(path)
+    with pytest.raises(A3Error, match=re.escape(says)) as refused:
+        load_checkpoint(path, kind="captioner")
+    assert "weights_only" not in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_rng_state_survives_a_weights_only_checkpoint(tmp_path):

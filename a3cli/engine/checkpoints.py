@@ -40,7 +40,50 @@ def read_weights_only(path: str | Path, what: str = "checkpoint", map_location: 
             warnings.simplefilter("ignore")
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        raise A3Error(f"cannot load {what} {str(path)!r}: {first_line(error)}") from None
+        raise A3Error(f"cannot load {what} {str(path)!r}: {why_unreadable(path, error)}") from None
+
+
+# The first bytes of files people give by mistake, and what they are.
+MAGIC = {
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"\x1f\x8b": "a gzip file",
+}
+PICKLE = b"\x80"  # the PROTO opcode that starts a pickle of protocol 2 and later (old-format PyTorch files too)
+
+
+def why_unreadable(path: Path, error: Exception) -> str:
+    """What a file torch.load(weights_only=True) refused is, in words a user can act on: not a PyTorch file at
+    all (naming what it looks like), or a PyTorch file or pickle that needs code to load, which a3 never runs."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+        archive = zipfile.is_zipfile(path)
+        names = zipfile.ZipFile(path).namelist() if archive else []
+    except (OSError, zipfile.BadZipFile):
+        return first_line(error)
+    needs_code = "it needs code to load (objects, not only tensors), and a3 never runs code from a file"
+    if any(name.endswith("data.pkl") for name in names):
+        return f"a PyTorch file of another program: {needs_code}"
+    if head.startswith(PICKLE):
+        return "it is a Python pickle, not an a3 file (a3 reads PyTorch files of tensors and plain values)"
+    found = next((kind for magic, kind in MAGIC.items() if head.startswith(magic)), None)
+    if found is None:
+        found = "a zip archive" if archive else "a text file" if head and is_text(head) else "not a PyTorch file"
+        return found if found == "not a PyTorch file" else f"it is {found}, not a PyTorch file"
+    return f"it is {found}, not a PyTorch file"
+
+
+def is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
 
 
 def load_checkpoint(
@@ -51,9 +94,10 @@ def load_checkpoint(
     state = read_weights_only(path, "checkpoint", map_location)
     if not isinstance(state, dict):
         raise A3Error(f"{str(path)!r} is not an a3 checkpoint")
-    if kind is not None and state.get("kind") != kind:
-        found = state.get("kind", "not an a3 checkpoint")
-        raise A3Error(f"{str(path)!r} is a {found} checkpoint, expected a {kind} checkpoint")
+    if kind is not None and "kind" not in state:
+        raise A3Error(f'{str(path)!r} is a PyTorch file of another program (no a3 "kind"), not an a3 checkpoint')
+    if kind is not None and state["kind"] != kind:
+        raise A3Error(f"{str(path)!r} is a {state['kind']} checkpoint, expected a {kind} checkpoint")
     missing = [key for key in required if key not in state]
     if missing:
         raise A3Error(f"{str(path)!r} is an incomplete {kind or 'a3'} checkpoint: it lacks {', '.join(missing)}")
