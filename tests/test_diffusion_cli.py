@@ -123,6 +123,26 @@ def test_sample_a_grid_an_array_a_chain_and_one_class(run, tmp_path, capsys):
     )
     assert code == 0, err
     assert "ancestral DDPM in 50 steps, class 3 with guidance 1.5" in stdout
+    near = tmp_path / "near.png"
+    code, stdout, err = run_cli(
+        [
+            "diffusion-sample",
+            "--checkpoint",
+            str(run),
+            "--nearest",
+            "--steps",
+            "2",
+            "--out",
+            str(near),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "16 samples of the diffusion averaged model" in stdout and "training images lie" in stdout
+    with Image.open(near) as sheet:  # 16 samples beside their neighbours: 4 rows of 8
+        assert sheet.width > sheet.height
 
 
 @pytest.mark.parametrize(

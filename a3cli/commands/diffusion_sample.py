@@ -4,6 +4,7 @@ beside their nearest training images."""
 from __future__ import annotations
 
 from a3cli.app import app, check_output, configured, say, seeded_device
+from a3cli.engine.catalogue import NEAREST_SAMPLES
 from a3cli.engine.diffusion.config import DiffusionSampleConfig
 from a3cli.engine.options import Machine
 
@@ -50,8 +51,9 @@ def diffusion_sample(config: DiffusionSampleConfig, machine: Machine) -> None:
         say(f"wrote {strip} and {animation}: the denoising of {CHAIN_SAMPLES} samples of {drawn}")
         return
     if config.nearest:
-        say(show_nearest(diffusion, run, request, config, torch_device, generator))
-        say(f"of {drawn}")
+        found = show_nearest(diffusion, run, request, config, torch_device, generator)
+        say(f"wrote {config.out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
+        say(found.summary())
         return
     images = draw(diffusion, run, request, config.n, generator)
     for path in save_samples(images, config.out, config.nrow, config.npy):

@@ -51,11 +51,7 @@ def gan_sample(config: GanSampleConfig, machine: Machine) -> None:
         found = nearest_training_images(generate_images(G, noise), run, torch_device, config.data_root)
         save_image(sample_grid(found.pictures, 8), out)
         say(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
-        say(
-            f"feature distance to the nearest training image: median {found.median_distance:.3g}, smallest "
-            f"{min(found.distances):.3g}; training images lie {found.training_spacing:.3g} from their nearest other "
-            f"one (median); on {found.features}; training data: {found.source}"
-        )
+        say(found.summary())
     else:
         images = generate_images(G, sample_noise(config.n, run["noise_dim"]))
         save_image(sample_grid(images, config.nrow), out)

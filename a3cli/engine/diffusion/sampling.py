@@ -15,7 +15,7 @@ from a3cli.engine.diffusion.config import DiffusionSampleConfig
 from a3cli.engine.diffusion.gaussian import GaussianDiffusion
 from a3cli.engine.diffusion.model import NUM_CLASSES, draw_images
 from a3cli.engine.errors import A3Error
-from a3cli.engine.generative.inspection import nearest_training_images
+from a3cli.engine.generative.inspection import Nearest, nearest_training_images
 from a3cli.engine.generative.pictures import sample_grid, save_npy
 from a3cli.engine.images import save_gif, save_image
 
@@ -127,14 +127,9 @@ def show_nearest(
     config: DiffusionSampleConfig,
     device: torch.device,
     generator: torch.Generator,
-) -> str:
-    """NEAREST_SAMPLES samples beside their nearest training images at `config.out`; what it found, in words."""
+) -> Nearest:
+    """NEAREST_SAMPLES samples beside their nearest training images, saved at `config.out`."""
     samples = draw(diffusion, run, request, NEAREST_SAMPLES, generator)
     found = nearest_training_images(samples, run, device, config.data_root)
     save_image(sample_grid(found.pictures, 8), config.out)
-    return (
-        f"wrote {config.out}: {NEAREST_SAMPLES} samples, each beside its nearest training image; feature distance "
-        f"to the nearest: median {found.median_distance:.3g}, smallest {min(found.distances):.3g}; training images "
-        f"lie {found.training_spacing:.3g} from their nearest other one (median); on {found.features}; "
-        f"training data: {found.source}"
-    )
+    return found

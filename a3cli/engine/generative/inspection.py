@@ -35,6 +35,14 @@ class Nearest:
     def median_distance(self) -> float:
         return statistics.median(self.distances)
 
+    def summary(self) -> str:
+        """One line: how near the samples are to training pictures, against how near those are to each other."""
+        return (
+            f"feature distance to the nearest training image: median {self.median_distance:.3g}, smallest "
+            f"{min(self.distances):.3g}; training images lie {self.training_spacing:.3g} from their nearest other "
+            f"one (median); on {self.features}; training data: {self.source}"
+        )
+
 
 def training_pictures(run: dict[str, Any], data_root: Optional[Path]) -> tuple[Tensor, str]:
     """The run's training pictures in [0, 1], (N, C, H, W), and where they came from (read again)."""
