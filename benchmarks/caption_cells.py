@@ -43,7 +43,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for cell, m in rows.items():
         exact = m["exact_match"]["test"]
-        shapes = " / ".join(f"{v['correct']}/{v['total']}" for v in exact["by_objects"].values())
+        shapes = ", ".join(f"{v['correct']}/{v['total']}" for v in exact["by_objects"].values())
         print(
             f"| {cell} | {exact['correct']}/{exact['total']} ({100 * exact['rate']:.1f} %) | {shapes} | "
             f"{m['bleu']['test']['bleu4']:.3f} | {m['cider']['test']:.3f} | {m['parameters']:,} | "
