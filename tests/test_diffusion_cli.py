@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import run_cli, untrained_classifier
+from tests.helpers import run_cli, untrained_classifier, write_crops
 
 TINY = ["--width", "8", "--batch-size", "16", "--timesteps", "50", "--eval-steps", "2", "--eval-samples", "20"]
 
@@ -204,3 +204,34 @@ def test_training_mistakes_are_one_line_before_any_work(tmp_path, capsys, argv, 
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err
     assert not (out / "checkpoint.pt").exists()
+
+
+def test_a_folder_of_rgb_pictures_at_64_px(tmp_path, photos, capsys):
+    (tmp_path / "crops").mkdir()
+    folder, out = write_crops(tmp_path / "crops", photos), tmp_path / "rgb"
+    argv = ["diffusion-train", "--dataset", str(folder), "--image-size", "64", "--channels", "3", "--width", "8"]
+    argv += ["--batch-size", "4", "--timesteps", "20", "--iterations", "2", "--no-fid", "--device", "cpu"]
+    code, _, err = run_cli([*argv, "--out", str(out)], capsys)
+    assert code == 0, err
+    array = tmp_path / "rgb.npy"
+    code, stdout, err = run_cli(
+        [
+            "diffusion-sample",
+            "-c",
+            str(out),
+            "-n",
+            "3",
+            "--steps",
+            "2",
+            "--npy",
+            str(array),
+            "--out",
+            str(tmp_path / "rgb.png"),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    samples = np.load(array)
+    assert samples.shape == (3, 64, 64, 3) and samples.dtype == np.uint8
