@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -58,15 +59,16 @@ def test_overfits_the_training_captions_exactly():
 
 
 CELLS = {
-    "lstm": {"cell_type": "lstm", "hidden_dim": 16},
-    "transformer": {"cell_type": "transformer", "num_heads": 2, "ffn_dim": 16},  # with dropout, drawn every step
+    "lstm": {"cell_type": "lstm", "hidden_dim": 16, "lr_decay": 0.9},  # the step schedule
+    # with dropout, drawn every step, and the cosine schedule, computed from the step
+    "transformer": {"cell_type": "transformer", "num_heads": 2, "ffn_dim": 16},
 }
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_a_run_killed_mid_epoch_resumes_exactly(cell, tmp_path):
     data = toy_data(n_images=40)
-    config = TrainConfig(**CELLS[cell], wordvec_dim=8, batch_size=8, epochs=3, lr_decay=0.9)
+    config = TrainConfig(**CELLS[cell], wordvec_dim=8, batch_size=8, epochs=3)
     torch.manual_seed(7)
     whole = train_captioner(data, config, tmp_path / "whole", CPU)
 
@@ -100,3 +102,22 @@ def test_a_run_killed_mid_epoch_resumes_exactly(cell, tmp_path):
         train_captioner(other, config, tmp_path / "cut", CPU, resume=True)
     with pytest.raises(A3Error, match="does not exist"):
         train_captioner(data, config, tmp_path / "nothing", CPU, resume=True)
+
+
+def test_the_cosine_schedule_anneals_to_zero_and_refuses_a_decay_per_epoch(tmp_path):
+    from a3cli.engine.captioning.training import CaptionTraining, resolve_settings
+    from a3cli.engine.distributed import World
+    from a3cli.engine.errors import A3Error
+
+    config = TrainConfig(cell_type="transformer", num_heads=2, ffn_dim=16, wordvec_dim=8, batch_size=8, epochs=2)
+    assert resolve_settings(config, None).lr_schedule == "cosine"
+    training = CaptionTraining(toy_data(n_images=40), config, tmp_path / "run", World(device=CPU))
+    rates = []
+    while training.step < training.total:
+        training.train_step()
+        rates.append(training.optimizer.param_groups[0]["lr"])
+    total = training.total
+    assert rates == pytest.approx([1e-3 * 0.5 * (1 + math.cos(math.pi * k / total)) for k in range(total)])
+    with pytest.raises(A3Error, match="--lr-decay is the step schedule's"):
+        resolve_settings(TrainConfig(cell_type="transformer", lr_decay=0.9), None)
+    assert resolve_settings(TrainConfig(cell_type="lstm"), None).lr_schedule == "step"

@@ -21,6 +21,7 @@ from a3cli.engine.catalogue import (
     CAPTION_SHAPES_SPLITS,
     CELL_OPTIONS,
     KARPATHY_TRAIN_SPLITS,
+    LR_SCHEDULES,
     CaptionCell,
     caption_default,
     caption_default_help,
@@ -211,6 +212,12 @@ class TrainConfig:
         metavar="FLOAT",
         run=True,
     )
+    lr_schedule: str = setting(
+        None,
+        "step: the rate times --lr-decay after each epoch; cosine: from --lr down to 0 over the run.",
+        shown=caption_default_help("lr_schedule"),
+        run=True,
+    )
     batch_size: int = setting(
         None,
         "Captions per batch.",
@@ -286,6 +293,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_limits(self)
+        if self.lr_schedule is not None and self.lr_schedule not in LR_SCHEDULES:
+            raise A3Error(f"--lr-schedule {self.lr_schedule!r}: choose {' or '.join(LR_SCHEDULES)}")
         if self.cell_type is None:  # not given: checked again once the default is filled in
             return
         cell = CAPTION_CELLS.get(self.cell_type)

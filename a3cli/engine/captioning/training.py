@@ -45,7 +45,8 @@ def resolve_settings(config: TrainConfig, saved: Optional[dict[str, Any]]) -> Tr
     only epochs may change on resume."""
     names = [name for name in run_settings(config) if name not in ("epochs", "max_length")]
     if saved is not None:
-        saved = {"cell_positions": False, **saved}  # runs from before cell positions existed had none
+        # runs from before cell positions and schedules existed had none, and the assignment's step schedule
+        saved = {"cell_positions": False, "lr_schedule": "step", **saved}
     values = merge_settings({name: getattr(config, name) for name in names}, saved)
     cell = CAPTION_CELLS[values["cell_type"] or CAPTION_DEFAULTS["cell_type"]]
     values = {
@@ -54,6 +55,8 @@ def resolve_settings(config: TrainConfig, saved: Optional[dict[str, Any]]) -> Tr
         else value
         for name, value in values.items()
     }
+    if config.lr_decay is not None and values["lr_schedule"] == "cosine":
+        raise A3Error("--lr-decay is the step schedule's factor per epoch: add --lr-schedule step, or leave it out")
     epochs = config.epochs or (saved or {}).get("epochs") or caption_default("epochs", cell)
     return dataclasses.replace(config, **values, epochs=epochs)
 
@@ -192,6 +195,9 @@ class CaptionTraining:
         loss = self.loss(train.features[train.image_idxs[share]].to(self.device), train.captions[share].to(self.device))
         if self.world.distributed:
             loss = loss * weight
+        if s.lr_schedule == "cosine":  # from the step, so that a resumed run continues the curve
+            for group in self.optimizer.param_groups:
+                group["lr"] = s.lr * 0.5 * (1 + math.cos(math.pi * self.step / self.total))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if s.grad_clip > 0:
@@ -208,8 +214,9 @@ class CaptionTraining:
             if "val" in self.data.splits and len(self.data.splits["val"]):
                 state["val_loss"].append(split_loss(model, self.data.splits["val"], self.device))
             model.train()
-            for group in self.optimizer.param_groups:
-                group["lr"] *= s.lr_decay
+            if s.lr_schedule == "step":
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= s.lr_decay
             state.update(epoch=state["epoch"] + 1, position=0, perm=None)
         return shown
 
