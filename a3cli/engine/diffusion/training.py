@@ -38,7 +38,7 @@ from a3cli.engine.errors import A3Error
 from a3cli.engine.files import write_json
 from a3cli.engine.generative.data import BatchOrder, FolderBatches, ImageFolder, ImageSet, load_dataset
 from a3cli.engine.generative.ema import ema_decay, update_ema
-from a3cli.engine.generative.folder import BEST_NAME, run_files
+from a3cli.engine.generative.folder import BEST_NAME, run_files, write_stopped_metrics
 from a3cli.engine.generative.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
 from a3cli.engine.generative.pictures import grid_path, save_grid, write_pictures
 from a3cli.engine.generative.quality import Quality
@@ -284,8 +284,8 @@ class DiffusionTraining:
         self.save_grid()
         self.write_pictures()
         if self.world.main:
-            so_far = {"frechet_history": self.frechet_history, "best": self.best, "files": run_files(self.out)}
-            write_json(self.out / "metrics.json", {**self.run_metrics(), "interrupted": True, **so_far})
+            so_far = {"interrupted": True, "frechet_history": self.frechet_history, "best": self.best}
+            write_stopped_metrics(self.out, {**self.run_metrics(), **so_far})
 
     def write_pictures(self) -> None:
         if self.world.main:
