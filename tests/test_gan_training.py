@@ -3,6 +3,7 @@ generator, its pictures, its length, non-finite losses."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -78,32 +79,35 @@ def same_state(a: dict, b: dict) -> bool:
     "variant, changes", [("dcgan", {}), pytest.param("wgan-gp", {"n_critic": 2}, marks=pytest.mark.slow)]
 )
 def test_resume_after_ctrl_c_continues_the_same_run(tmp_path, classifier, variant, changes):
-    straight = train(tracked(tmp_path, "straight", classifier, variant=variant, iterations=4, **changes))
-    assert straight["iterations"] == 4
+    straight = train(tracked(tmp_path, "straight", classifier, variant=variant, iterations=6, **changes))
+    assert straight["iterations"] == 6
 
     def interrupt_at_two(step, metrics):
         if step == 2:
             os.kill(os.getpid(), signal.SIGINT)  # held until the iteration ends, then checkpointed
 
     with pytest.raises(KeyboardInterrupt):
-        train(tracked(tmp_path, "split", classifier, variant=variant, iterations=4, **changes), interrupt_at_two)
+        train(tracked(tmp_path, "split", classifier, variant=variant, iterations=6, **changes), interrupt_at_two)
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt", kind="gan")["step"] == 2
     seed_everything(123)  # a resumed run takes every RNG state from the checkpoint
-    # Without --iterations, the run goes on to its own target (4), not to a default length.
-    resumed = train_gan(tracked(tmp_path, "split", classifier, resume=True))
+    # With the folder alone the run goes on to its own target (6), measuring and drawing on its own schedule.
+    folder_alone = GanConfig(out=tmp_path / "split", resume=True, data_root=tmp_path / "no-data", download=False)
+    resumed = train_gan(dataclasses.replace(folder_alone, classifier=classifier, fid_samples=60))
     a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
-    assert a["step"] == b["step"] == b["total"] == 4 and b["run"]["variant"] == variant
+    assert a["step"] == b["step"] == b["total"] == 6 and b["run"]["variant"] == variant
     assert b["run"]["ema"] == 0.999 and "ema_generator" in b
     for key in ("generator", "discriminator", "g_optimizer", "d_optimizer", "ema_generator", "history"):
         assert same_state(a[key], b[key]), key
     # The Fréchet history, the best and best.pt are those of the straight run, exactly.
-    assert [row["iteration"] for row in b["frechet_history"]] == [2, 4]
+    assert [row["iteration"] for row in b["frechet_history"]] == [2, 4, 6]
     assert a["frechet_history"] == b["frechet_history"] and a["best"] == b["best"]
     best_a, best_b = (load_checkpoint(tmp_path / run / "best.pt", kind="gan") for run in ("straight", "split"))
     assert best_a["step"] == best_b["step"] == a["best"]["iteration"] and same_state(best_a, best_b)
     for key in ("frechet_distance", "ema_frechet_distance", "best_frechet_distance", "frechet_history"):
         assert straight[key] == resumed[key], key
+    grids = [sorted(p.name for p in (tmp_path / run / "samples").iterdir()) for run in ("straight", "split")]
+    assert grids[0] == grids[1] == [f"iter_{i:06d}.png" for i in (0, 2, 4, 6)]  # every 2, as the run was started
 
 
 def test_outputs_and_metrics(tmp_path):

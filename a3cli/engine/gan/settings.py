@@ -50,8 +50,11 @@ def resolve_settings(config: GanConfig, saved: dict[str, Any] | None) -> tuple[G
         seed=saved["seed"] if saved is not None else config.seed,
         # A run made before augmentation existed has none; a new one's default depends on its data.
         augment=default("augment", "none" if saved is not None else None),
-        eval_every=GAN_DEFAULTS["eval_every"] if config.eval_every is None else config.eval_every,
-        eval_samples=config.eval_samples or GAN_DEFAULTS["eval_samples"],
+        # The measuring and picture schedule: a resumed run keeps its own (one made before it was stored
+        # takes the defaults).
+        sample_every=default("sample_every", GAN_DEFAULTS["sample_every"]),
+        eval_every=default("eval_every", GAN_DEFAULTS["eval_every"]),
+        eval_samples=default("eval_samples", GAN_DEFAULTS["eval_samples"]),
     )  # checked again as it is made (GanConfig.__post_init__)
     if settings.augment is not None:
         parse_policy(settings.augment, settings.channels)
