@@ -321,17 +321,24 @@ def test_the_shipped_checkpoint_captions_shapes(tmp_path, capsys):
 
 @pytest.mark.parametrize("beam_size", ["1", "3"])
 def test_the_shipped_captioner_repeats_no_word_on_photos_and_notes_only_them(beam_size, tmp_path, capsys):
+    from a3cli.engine.captioning.checkpoint import read_caption_checkpoint
+    from a3cli.engine.captioning.sampling import repeat_limits
     from a3cli.engine.files import SHIPPED_CAPTIONER
 
     if not SHIPPED_CAPTIONER.is_file():
         pytest.skip("weights/caption_shapes.pt not built (make weights)")
+    word_to_idx = read_caption_checkpoint(SHIPPED_CAPTIONER).word_to_idx
     photos = sorted(map(str, EXAMPLES.glob("*.jpg")))
     code, stdout, err = run(["caption-sample", *photos, "--beam-size", beam_size, "--device", "cpu"], capsys)
     assert code == 0, err
     captions = [line.split(": ", 1)[1].split() for line in stdout.splitlines() if ".jpg: " in line]
     assert len(captions) == len(photos) and all(captions)
+    limits = repeat_limits(read_caption_checkpoint(SHIPPED_CAPTIONER))
+    assert limits is not None
     for words in captions:  # a shapes caption never says a word twice in a row, so neither may these
         assert all(word != after for word, after in zip(words, words[1:])), " ".join(words)
+        # nor "above" more often than a caption of three shapes, its most (the astronaut loops without the limit)
+        assert words.count("above") <= limits.words[word_to_idx["above"]] == 2, " ".join(words)
     (note,) = [line for line in err.splitlines() if line.startswith("note: ")]
     assert all(f"{photo} (distance " in note for photo in photos)
     assert "are far from what this captioner was trained on (shapes pictures ≤ " in note

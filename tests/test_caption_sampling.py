@@ -14,10 +14,14 @@ from a3cli.engine.captioning.data import CaptionData, Split, longest_word_run
 from a3cli.engine.captioning.decoding import Decoding, generate_captions
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN
+from a3cli.engine.captioning.repeats import LONGEST_NGRAM, RepeatLimits, repeat_limits_of, repeated_too_often
 from a3cli.engine.captioning.sampling import (
     SHAPES_FAR,
     SHAPES_NEAR,
     UNRECORDED_WORD_RUN,
+    far_from_training,
+    repeat_limits,
+    shown_caption,
     training_note,
     word_run_limit,
 )
@@ -109,6 +113,55 @@ def test_the_repeat_limit_comes_from_the_training_captions():
     assert word_run_limit(coco) == UNRECORDED_WORD_RUN == 2
 
 
+def ngram_counts(words: list) -> dict[tuple, int]:
+    """Every n-gram (n up to LONGEST_NGRAM) of `words` and how often it comes: counted the plain way."""
+    counts: dict[tuple, int] = {}
+    for n in range(1, LONGEST_NGRAM + 1):
+        for i in range(len(words) - n + 1):
+            counts[tuple(words[i : i + n])] = counts.get(tuple(words[i : i + n]), 0) + 1
+    return counts
+
+
+def test_repeats_are_counted_within_each_training_caption():
+    word_to_idx = {"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3, "b": 4, "c": 5}
+    captions = torch.tensor([[1, 3, 4, 3, 4, 2, 0], [1, 5, 5, 5, 2, 0, 0], [1, 3, 4, 5, 3, 2, 0]])
+    limits = repeat_limits_of(captions, word_to_idx)
+    # a b a b: a, b and "a b" twice; c c c: c three times and "c c" twice; no 3- or 4-gram comes twice
+    assert limits == RepeatLimits({3: 2, 4: 2, 5: 3}, [2, 1, 1])
+    assert limits.allowed((5,)) == 3 and limits.allowed((2,)) == 1 and limits.allowed((3, 3)) == 2
+    assert RepeatLimits.of(limits.as_dict()) == limits
+
+
+def test_the_words_that_would_repeat_too_often_match_a_plain_count():
+    generator = torch.Generator().manual_seed(0)
+    vocabulary = 5
+    words = torch.randint(0, vocabulary, (40, 9), generator=generator)
+    limits = RepeatLimits({1: 3, 2: 2}, [2, 1, 2])
+    for t in range(words.shape[1] + 1):
+        blocked = repeated_too_often(words[:, :t], limits, vocabulary)
+        for row, so_far in enumerate(words[:, :t].tolist()):
+            for word in range(vocabulary):
+                counts = ngram_counts(so_far + [word])
+                ending = [tuple((so_far + [word])[-n:]) for n in range(1, min(LONGEST_NGRAM, t + 1) + 1)]
+                too_often = any(counts[gram] > limits.allowed(gram) for gram in ending)
+                assert bool(blocked[row, word]) == too_often, (so_far, word)
+
+
+@pytest.mark.parametrize("cell_type", ["lstm", "transformer"])
+def test_no_decoder_repeats_a_word_or_an_ngram_more_often_than_the_training_captions(cell_type):
+    model, features = repeating_model(cell_type)
+    word_to_idx = model.word_to_idx
+    green, red = word_to_idx["green"], word_to_idx["red"]
+    model.repeat_limits = RepeatLimits({green: 3, red: 2}, [1, 1, 1])
+    decodings = [Decoding(max_length=12), Decoding(beam_size=3, max_length=12), Decoding(temperature=1e-3)]
+    for decoding in decodings:
+        for caption in generate_captions(model, features, decoding, torch.Generator().manual_seed(0)):
+            ids = [word_to_idx[word] for word in caption.split()]
+            assert caption.startswith("green"), caption
+            assert ids.count(green) == 3 and ids.count(red) == 2, caption
+            assert all(times <= model.repeat_limits.allowed(gram) for gram, times in ngram_counts(ids).items())
+
+
 def test_training_records_the_repeat_limit(tmp_path):
     word_to_idx, idx_to_word = shapes_vocab()
     captions = torch.tensor([encode(words.split(), word_to_idx, 6) for words in ("a red red red circle", "a square")])
@@ -117,6 +170,23 @@ def test_training_records_the_repeat_limit(tmp_path):
     config = TrainConfig(cell_type="rnn", hidden_dim=8, wordvec_dim=4, epochs=1, batch_size=2)
     training = CaptionTraining(data, config, tmp_path / "run", World(device=torch.device("cpu")))
     assert training.model.max_word_run == 3 and training.checkpoint().max_word_run == 3
+    assert training.model.repeat_limits == RepeatLimits({word_to_idx["red"]: 3}, [2, 1, 1])
+    assert training.checkpoint().repeat_limits == training.model.repeat_limits.as_dict()
+    shapes = repeat_limits(CaptionCheckpoint(source="shapes", word_to_idx=word_to_idx))  # counted when unrecorded
+    assert shapes is not None and shapes.words[word_to_idx["above"]] == 2 and shapes.words[word_to_idx["a"]] == 3
+    assert repeat_limits(CaptionCheckpoint(source="coco_json", word_to_idx=word_to_idx)) is None
+
+
+def test_a_caption_cut_at_the_cap_and_a_far_picture_say_so_beside_the_caption():
+    assert shown_caption("a red circle", 4) == "a red circle"
+    assert shown_caption("a red circle above", 4) == "a red circle above … (cut at the 4-word cap, --max-length)"
+    shapes = CaptionCheckpoint(source="shapes")
+    assert far_from_training(shapes, [0.9, 2.057]) == [
+        None,
+        "far from the shapes pictures: distance 2.06 (they lie ≤ 1.23)",
+    ]
+    assert far_from_training(CaptionCheckpoint(source="coco_json"), [9.0]) == [None]
+    assert far_from_training(shapes, None) == []
 
 
 def test_the_shapes_note_is_for_pictures_far_from_the_shapes_features():

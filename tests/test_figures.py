@@ -28,6 +28,15 @@ def test_captions_without_truths_are_plain(tmp_path, monkeypatch):
     assert figure["title"] == "" and figure["axes"][0] == ("a caption", "black") and figure["texts"] == []
 
 
+def test_captions_figure_has_a_column_per_picture_and_their_notes_under_them(tmp_path, monkeypatch):
+    figures = capture_figures(monkeypatch)
+    pictures = [Image.new("RGB", (40, 40)), Image.new("RGB", (40, 40))]
+    path = captions_figure(pictures, ["a caption", "another"], tmp_path / "c.png", notes=[None, "far away"])
+    (figure,) = figures
+    assert len(figure["axes"]) == 2 and figure["texts"] == ["far away"]  # two pictures, two columns
+    assert Image.open(path).width < Image.open(captions_figure(pictures * 2, ["a"] * 4, tmp_path / "d.png")).width
+
+
 def test_frechet_sample_counts_name_both_counts_only_when_they_differ():
     assert sample_counts(1000, 5000) == "each point: 1,000 generated images; the final report measures 5,000"
     assert sample_counts(500, 500) == "each point and the final report: 500 generated images"

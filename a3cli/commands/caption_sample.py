@@ -41,7 +41,14 @@ def caption_sample(
 ) -> None:
     """Caption images with a trained captioner; or compare with the truth on a data set's split."""
     from a3cli.engine.captioning.config import check_one_source
-    from a3cli.engine.captioning.sampling import caption_coco_split, caption_pictures, load_captioner, training_note
+    from a3cli.engine.captioning.sampling import (
+        caption_coco_split,
+        caption_pictures,
+        far_from_training,
+        load_captioner,
+        shown_caption,
+        training_note,
+    )
     from a3cli.engine.images import load_image
 
     check_one_source(images, config)
@@ -61,10 +68,12 @@ def caption_sample(
     if config.dataset is not None:
         pictures, truths, names = shapes_pictures(config)
     captioned = caption_pictures(model, ckpt, pictures, decoding, config.seed, attention=attention, truths=truths)
+    notes = far_from_training(ckpt, captioned.distances) if config.dataset is None else None
     if config.dataset is None and (note := training_note(ckpt, names, captioned.distances)):
         print(note, file=sys.stderr)
-    show_captions(names, captioned.captions, truths, captioned.agreement)
-    write_figures(pictures, names, captioned, truths, config.out, config.attention_maps)
+    shown = [shown_caption(caption, decoding.max_length) for caption in captioned.captions]
+    show_captions(names, shown, truths, captioned.agreement)
+    write_figures(pictures, names, captioned, shown, truths, notes, config)
 
 
 def shapes_pictures(config: CaptionSampleConfig) -> tuple[list[Image.Image], list[str], list[str]]:
@@ -104,15 +113,18 @@ def write_figures(
     pictures: list[Image.Image],
     names: list[str],
     captioned: CaptionedPictures,
+    shown: list[str],
     truths: Optional[list[str]],
-    out: Optional[Path],
-    attention_maps: Optional[Path],
+    notes: Optional[list[Optional[str]]],
+    config: CaptionSampleConfig,
 ) -> None:
-    """The pictures with their captions (--out) and where the first caption's words looked (--attention-maps)."""
+    """The pictures with their captions as shown and each one's note (--out), and where the first caption's
+    words looked (--attention-maps)."""
+    out, attention_maps = config.out, config.attention_maps
     if out is not None:
         from a3cli.engine.figures import captions_figure
 
-        captions_figure(pictures, captioned.captions, out, truths)
+        captions_figure(pictures, shown, out, truths, notes=notes)
         say(f"wrote {out}")
     if attention_maps is not None:
         from a3cli.engine.figures import attention_figure

@@ -100,14 +100,17 @@ def captions_figure(
     path: str | Path,
     truths: Sequence[str] | None = None,
     columns: int = 3,
+    notes: Sequence[str | None] | None = None,
 ) -> Path:
     """Images in a grid, each titled with its generated caption.
 
     Given the truths, a right caption is drawn in green and a wrong one in red with the truth under the
-    picture, and the title counts the right ones: a mistake shows at a glance.
+    picture, and the title counts the right ones: a mistake shows at a glance. A picture's note (how far it
+    lies from the captioner's data) goes under it, in red.
     """
     plt = pyplot()
 
+    columns = max(1, min(columns, len(images)))  # no empty columns beside two pictures
     rows = math.ceil(len(images) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 4.5 * rows), squeeze=False)
     for ax in axes.flat:
@@ -118,6 +121,10 @@ def captions_figure(
             ax.set_title(_wrapped(caption), fontsize=8.5)
         else:
             _mark_caption(ax, caption, truths[k])
+        if notes is not None and (note := notes[k]) is not None:
+            ax.text(
+                0.5, -0.03, _wrapped(note), transform=ax.transAxes, ha="center", va="top", fontsize=8.5, color=WRONG
+            )
     if truths is not None:
         right = sum(is_right(caption, truth) for caption, truth in zip(captions, truths))
         fig.suptitle(f"{right} of {len(captions)} captions exactly right: green right, red wrong (truth below)")

@@ -33,6 +33,7 @@ class CaptionCheckpoint:
     feature_spec: dict[str, Any] = field(default_factory=dict)  # how its features are made (FeatureSpec, or h5's)
     feature_norm: Optional[dict[str, torch.Tensor]] = None  # the training features' mean and std, if standardised
     max_word_run: Optional[int] = None  # the most times its training captions repeat a word; None: not recorded
+    repeat_limits: Optional[dict[str, Any]] = None  # RepeatLimits.as_dict of its training captions; None: same
     source: Optional[str] = None  # the kind of data it was trained on: shapes, coco_h5, coco_json, ...
     data: Optional[dict[str, Any]] = None  # the data options (CaptionSource.settings()); None: data given loaded
     seed: Optional[int] = None
@@ -53,6 +54,7 @@ class CaptionCheckpoint:
             feature_spec=state["feature_spec"],
             feature_norm=state.get("feature_norm"),
             max_word_run=state.get("max_word_run"),
+            repeat_limits=state.get("repeat_limits"),
             source=state.get("source"),
             data=state.get("data"),
             seed=state.get("seed"),
@@ -75,6 +77,8 @@ class CaptionCheckpoint:
         }
         if self.max_word_run is not None:
             state["max_word_run"] = self.max_word_run
+        if self.repeat_limits is not None:
+            state["repeat_limits"] = self.repeat_limits
         state.update(source=self.source, data=self.data, seed=self.seed, config=self.settings)
         if self.optimizer is not None:
             state["optimizer"] = self.optimizer

@@ -17,8 +17,9 @@ keeps the K best partial captions (with length normalisation); `sample_random` d
 words with a temperature and optional top-k. With `max_word_run` set (a loaded
 checkpoint sets it to the longest run of one word in its training captions), no
 decoder repeats a word more times in a row: greedy and drawn captions end there
-(<END>), beam search drops such continuations. Far from its training pictures a
-captioner otherwise tends to say one word over and over to the last step.
+(<END>), beam search drops such continuations. With `repeat_limits` set (captioning/repeats.py),
+no decoder repeats a word or an n-gram more often than the training captions do: such a word is masked.
+Far from its training pictures a captioner otherwise tends to loop to the last step.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from torch import Tensor, nn
 
 from a3cli.engine.captioning.cells import CELLS, Cell, State
 from a3cli.engine.captioning.checkpoint import CaptionCheckpoint
+from a3cli.engine.captioning.repeats import RepeatLimits, repeated_too_often
 from a3cli.engine.captioning.vocab import END, NULL, START, UNK
 from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_SAMPLE_DEFAULTS
 from a3cli.engine.errors import A3Error
@@ -75,6 +77,7 @@ class CaptioningRNN(nn.Module):
         self.grid_cells = grid_cells if record.tokens else 1
         self.cell_positions = cell_positions and self.grid_cells > 1  # one token has no place to learn
         self.max_word_run: int | None = None  # decoding repeats no word more times in a row (None: no limit)
+        self.repeat_limits: RepeatLimits | None = None  # nor an n-gram more often than they allow (None: no limit)
         self.word_to_idx = dict(word_to_idx)
         words = {i: w for w, i in word_to_idx.items()}
         self.idx_to_word = [words.get(i, UNK) for i in range(len(word_to_idx))]  # the word of each id it emits
@@ -209,7 +212,7 @@ class CaptioningRNN(nn.Module):
         done = torch.zeros(N, dtype=torch.bool, device=features.device)
         for t in range(max_length):
             scores, state = self._step(words, state)
-            picked = pick(scores)
+            picked = pick(self._without_repeats(scores, captions[:, :t]))
             run = torch.where(picked == words, run + 1, 1)
             words = torch.where(self._too_long(run), end, picked)  # one repeat too many ends the caption
             captions[:, t] = torch.where(done, torch.full_like(words, self._null), words)
@@ -247,7 +250,9 @@ class CaptioningRNN(nn.Module):
         words = torch.full((1,), start, dtype=torch.long, device=feature.device)
         for _ in range(max_length):
             scores, state = self._step(words, state)
-            total = (logp[:, None] + self._without_long_runs(scores.log_softmax(dim=1), beams)).flatten()
+            so_far = torch.tensor(beams, dtype=torch.long, device=feature.device)  # (beams, words so far)
+            allowed = self._without_repeats(self._without_long_runs(scores.log_softmax(dim=1), beams), so_far)
+            total = (logp[:, None] + allowed).flatten()
             best, flat = total.topk(min(K, total.numel()))
             V = scores.shape[1]
             keep_rows, keep_words, keep_logp = [], [], []
@@ -272,6 +277,17 @@ class CaptioningRNN(nn.Module):
         if not finished:  # nothing ended within max_length: take the best unfinished one
             finished = [(float(logp[0]) / max(len(beams[0]), 1) ** alpha, beams[0])]
         return max(finished, key=lambda item: item[0])[1][:max_length]
+
+    def _without_repeats(self, scores: Tensor, so_far: Tensor) -> Tensor:
+        """Next-word scores (N, V) with -inf for the words that would repeat an n-gram of the captions so far
+        (N, t) more often than the training captions do, and for <NULL> and <START>, which no caption holds
+        (a masked word's score must not fall to them); <END> always stays."""
+        if self.repeat_limits is None:
+            return scores
+        blocked = repeated_too_often(so_far, self.repeat_limits, scores.shape[1])
+        blocked[:, [self._null, self._start]] = True
+        blocked[:, self._end] = False
+        return scores.masked_fill(blocked, float("-inf"))
 
     def _without_long_runs(self, logp: Tensor, beams: list[list[int]]) -> Tensor:
         """Next-word log-probabilities (beams, V) with -inf where a beam would repeat its last word too often."""

@@ -17,6 +17,7 @@ from a3cli.engine.captioning.decoding import Decoding, generate_captions
 from a3cli.engine.captioning.evaluation import Agreement, agreement, shapes_agreement
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN, model_from_checkpoint
+from a3cli.engine.captioning.repeats import RepeatLimits, repeat_limits_of
 from a3cli.engine.captioning.shapes import SHAPES_SPLITS, draw_scene, shapes_captions, shapes_split
 from a3cli.engine.captioning.vocab import NULL, decode, encode
 from a3cli.engine.device import seeded_generator
@@ -42,6 +43,7 @@ def load_captioner(
             f"with --cell-type attention); '{path}' is {what}"
         )
     model.max_word_run = word_run_limit(ckpt)
+    model.repeat_limits = repeat_limits(ckpt)
     return model, ckpt
 
 
@@ -63,6 +65,24 @@ def word_run_limit(ckpt: CaptionCheckpoint) -> int:
         word_to_idx = ckpt.word_to_idx
         return longest_word_run(shapes_captions(shapes_split("train"), word_to_idx), word_to_idx[NULL])
     return UNRECORDED_WORD_RUN
+
+
+def repeat_limits(ckpt: CaptionCheckpoint) -> RepeatLimits | None:
+    """How often a caption may repeat a word or an n-gram (repeats.py): as its training captions do, recorded
+    in the checkpoint; for a shapes captioner without the record, counted in the shapes training captions;
+    else no limit."""
+    if ckpt.repeat_limits is not None:
+        return RepeatLimits.of(ckpt.repeat_limits)
+    if ckpt.source == "shapes":
+        return repeat_limits_of(shapes_captions(shapes_split("train"), ckpt.word_to_idx), ckpt.word_to_idx)
+    return None
+
+
+def shown_caption(caption: str, max_length: int) -> str:
+    """The caption as a3 shows it: one that reached the length cap without <END> says it was cut there."""
+    if len(caption.split()) < max_length:
+        return caption
+    return f"{caption} … (cut at the {max_length}-word cap, --max-length)"
 
 
 def picture_features(
@@ -137,15 +157,27 @@ SHAPES_NEAR = 1.23  # the farthest of the shapes pictures
 SHAPES_FAR = 1.4
 
 
+def far_from_training(ckpt: CaptionCheckpoint, distances: Sequence[float] | None) -> list[str | None]:
+    """Per picture, what its figure says beside the caption when the picture lies far from the shapes pictures
+    a shapes captioner knows (None: near, or nothing to say)."""
+    if ckpt.source != "shapes" or distances is None:
+        return [None] * len(distances or [])
+    return [
+        f"far from the shapes pictures: distance {distance:.2f} (they lie ≤ {SHAPES_NEAR:.2f})"
+        if distance > SHAPES_FAR
+        else None
+        for distance in distances
+    ]
+
+
 def training_note(ckpt: CaptionCheckpoint, names: Sequence[str], distances: Sequence[float] | None) -> str | None:
     """What someone captioning other pictures with the synthetic shapes captioner should know (None: nothing).
 
     Said when a picture's features lie far from the shapes pictures' (feature_distance), so it names
     those pictures and how far they are.
     """
-    if ckpt.source != "shapes" or distances is None:
-        return None
-    far = [f"{name} (distance {distance:.2f})" for name, distance in zip(names, distances) if distance > SHAPES_FAR]
+    notes = far_from_training(ckpt, distances)
+    far = [f"{name} (distance {d:.2f})" for name, d, note in zip(names, distances or [], notes) if note is not None]
     if not far:
         return None
     which = f"{far[0]} is" if len(far) == 1 else f"{', '.join(far[:-1])} and {far[-1]} are"

@@ -25,6 +25,7 @@ from a3cli.engine.captioning.data import CaptionData, longest_word_run
 from a3cli.engine.captioning.evaluation import evaluate, split_loss
 from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN, model_config
+from a3cli.engine.captioning.repeats import repeat_limits_of
 from a3cli.engine.captioning.sources import feature_spec, load_source
 from a3cli.engine.captioning.vocab import NULL
 from a3cli.engine.catalogue import CAPTION_CELLS, CAPTION_DEFAULTS, CELL_OPTIONS, caption_default
@@ -148,8 +149,10 @@ class CaptionTraining:
             cell_positions=s.cell_positions,
             **{name: getattr(s, name) for name in self.cell.options},
         ).to(self.device)
-        # Its captions, here and once loaded, repeat no word in a row more often than the training captions do.
+        # Its captions, here and once loaded, repeat no word in a row, nor any n-gram, more often than the
+        # training captions do.
         model.max_word_run = longest_word_run(self.train_split.captions, data.word_to_idx[NULL])
+        model.repeat_limits = repeat_limits_of(self.train_split.captions, data.word_to_idx)
         return model
 
     def restore(self, saved: CaptionCheckpoint) -> None:
@@ -172,6 +175,7 @@ class CaptionTraining:
             feature_spec=data.feature_spec,
             feature_norm=data.feature_norm,
             max_word_run=self.model.max_word_run,
+            repeat_limits=self.model.repeat_limits.as_dict() if self.model.repeat_limits else None,
             source=data.source,
             data=self.source_settings,
             seed=self.seed,
