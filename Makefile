@@ -6,7 +6,8 @@ A3     := $(VENV)/bin/a3
 OUT    ?= out/demo
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-quick lint format demo demo-classify demo-caption demo-visualize demo-stylize demo-gan bench weights clean
+.PHONY: setup test test-quick lint format demo demo-classify demo-caption demo-visualize demo-stylize demo-gan \
+	demo-diffusion bench weights clean
 
 setup: $(STAMP)
 
@@ -35,7 +36,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix a3cli tests benchmarks
 	$(VENV)/bin/ruff format a3cli tests benchmarks
 
-demo: demo-classify demo-caption demo-visualize demo-stylize demo-gan
+demo: demo-classify demo-caption demo-visualize demo-stylize demo-gan demo-diffusion
 
 demo-classify: setup
 	$(A3) info
@@ -76,6 +77,15 @@ demo-gan: setup weights/mnist_classifier.pt
 		--augment none --out $(OUT)/gan
 	$(A3) gan-sample --checkpoint $(OUT)/gan -n 64 --out $(OUT)/gan-samples.png
 
+# Digits from the shipped diffusion model (unconditional, then sevens by classifier-free guidance), and a
+# short run that shows training: PLACEHOLDER
+demo-diffusion: setup weights/diffusion_digits.pt weights/mnist_classifier.pt
+	$(A3) diffusion-sample -n 64 --out $(OUT)/diffusion-samples.png
+	$(A3) diffusion-sample --class 7 -n 16 --out $(OUT)/diffusion-sevens.png
+	rm -rf $(OUT)/diffusion
+	$(A3) diffusion-train --iterations 200 --eval-every 200 --eval-samples 500 --fid-samples 500 --sample-every 50 \
+		--no-download --out $(OUT)/diffusion
+
 # Small weights the project trains itself with its own code (weights/README.md says how).
 WEIGHTS :=
 # MNIST classifier whose features give the GANs' Fréchet distance (built only when missing).
@@ -89,6 +99,13 @@ WEIGHTS += $(CAPTION_WEIGHTS)
 $(CAPTION_WEIGHTS): | $(STAMP)
 	rm -rf out/caption_shapes
 	$(A3) caption-train --dataset shapes --cell-type attention --device cpu --out out/caption_shapes --export $@
+# The digits diffusion model that diffusion-sample uses by default: diffusion-train's defaults, with --classes.
+DIFFUSION_WEIGHTS := weights/diffusion_digits.pt
+WEIGHTS += $(DIFFUSION_WEIGHTS)
+$(DIFFUSION_WEIGHTS): | $(STAMP) $(GAN_CLASSIFIER)
+	rm -rf out/diffusion_digits
+	$(A3) diffusion-train --classes --no-download --out out/diffusion_digits
+	cp out/diffusion_digits/best.pt $@
 weights: $(WEIGHTS)
 
 # OpenBLAS variables that this machine may set slow NumPy down; unset them so the

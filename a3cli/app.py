@@ -102,7 +102,10 @@ ModelOption = Annotated[str, option("--model", "-m", help="ImageNet backbone (a3
 WeightsOption = Annotated[
     Optional[Path], option("--weights", help="The backbone's weights from this state_dict file.", panel=MODEL)
 ]
-JsonOption = Annotated[Optional[Path], option("--json", help="Also write the numbers as JSON.", panel=INPUTS)]
+JsonOption = Annotated[
+    Optional[Path], option("--json", help="Also write the numbers as JSON (-: on stdout).", panel=INPUTS)
+]
+STDOUT = Path("-")  # --json -: the JSON alone on stdout, every other line on stderr
 SeedOption = field_option(Seeded, "seed")
 DeviceOption = field_option(Machine, "device")
 ThreadsOption = field_option(Machine, "threads")
@@ -165,7 +168,8 @@ def seeded_device(device: str | Machine, seed: int, threads: Optional[int] = Non
 def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: str = "--out") -> None:
     """Refuse an output that cannot be written, before the work rather than after it.
 
-    kind: "file" (JSON, weights), "image" (a type Pillow writes), "png", or "folder" (a run folder).
+    kind: "file" (weights, arrays), "json" (a file, or - for stdout), "image" (a type Pillow writes), "png",
+    or "folder" (a run folder).
     A temporary file is made and removed where the output goes: permission bits alone pass a read-only
     or special file system (/proc), and root has every permission.
     """
@@ -175,6 +179,9 @@ def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: 
     from a3cli.engine.files import probe_folder
 
     if path is None:
+        return
+    if kind == "json" and path == STDOUT:
+        console.file = sys.stderr  # stdout carries the JSON alone
         return
     if kind == "png" and path.suffix.lower() != ".png":
         raise A3Error(f"{flag} must name a .png file{why}, not '{path}'")
@@ -198,6 +205,19 @@ def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: 
     failure = probe_folder(existing)
     if failure is not None:
         raise A3Error(f"cannot write '{path}': {failure} (no file can be made in '{existing}')")
+
+
+def save_json(path: Optional[Path], data: Any) -> None:
+    """The numbers as JSON (when asked for): written to `path` and said, or printed alone on stdout (-)."""
+    import json
+
+    from a3cli.engine.files import write_json
+
+    if path == STDOUT:
+        print(json.dumps(data, indent=2), file=sys.stdout, flush=True)
+    elif path is not None:
+        write_json(path, data)
+        say(f"wrote {path}")
 
 
 @contextmanager

@@ -23,7 +23,7 @@ import typer
 # (2-10x faster beside one busy process; docs/results.md). OpenMP reads it once, when torch loads: here, first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from a3cli.app import app
+from a3cli.app import app, console
 
 # The command modules register their commands on import, in the order of the assignment's parts (and of --help).
 COMMANDS = (
@@ -160,4 +160,6 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         say_interrupted()
         code = 130
+    finally:
+        console.file = None  # type: ignore[assignment]  # back to stdout, should --json - have moved it
     sys.exit(code if isinstance(code, int) else 0)

@@ -79,6 +79,18 @@ def test_classify_names_the_espresso(photos, tmp_path, capsys):
         assert picture.format == "PNG" and picture.width > 300 and picture.height > 300
 
 
+def test_json_dash_prints_the_json_alone_on_stdout(photos, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["classify", str(photos["coffee"]), "--top", "2", "--device", "cpu", "--out", "pred.png", "--json", "-"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    (result,) = json.loads(out)  # nothing else on stdout
+    assert result["top"][0]["class"] == "espresso" and "espresso" in err and "wrote pred.png" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.png"]  # no file named "-"
+    code, out, err = run(["classify", str(photos["coffee"]), "--device", "cpu"], capsys)
+    assert code == 0 and "espresso" in out  # the next command's lines are on stdout again
+
+
 def test_examples_writes_the_bundled_photos_and_keeps_what_is_there(tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -22,6 +22,7 @@ from a3cli.app import (
     configured,
     console,
     option,
+    save_json,
     say,
     seeded_device,
     top_records,
@@ -130,7 +131,7 @@ def classify(
 
     torch_device = seeded_device(machine, seed)
     check_output(out, "png")
-    check_output(json_out)
+    check_output(json_out, "json")
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
     backbone = load_backbone(model, torch_device, weights)
     results = []
@@ -143,8 +144,4 @@ def classify(
 
         predictions_figure(pictures, [str(p.name) for p in images], all_predictions, out)
         console.print(f"wrote {out}")
-    if json_out is not None:
-        from a3cli.engine.files import write_json
-
-        write_json(json_out, results)
-        console.print(f"wrote {json_out}")
+    save_json(json_out, results)

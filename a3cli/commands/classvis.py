@@ -21,6 +21,7 @@ from a3cli.app import (
     option,
     picture_kept_on_interrupt,
     progress_bar,
+    save_json,
     seeded_device,
     top_records,
     top_table,
@@ -69,7 +70,7 @@ def classvis(
 
     torch_device = seeded_device(machine, seed)
     check_output(out, "png")
-    check_output(json_out)
+    check_output(json_out, "json")
     frame_dir = out.with_name(f"{out.stem}_frames")
     if config.save_every:
         check_output(frame_dir, "folder")
@@ -150,7 +151,6 @@ def write_classvis_json(
     json_out: Optional[Path], numbers: dict[str, Any], out: Path, frames: list[Any], frame_dir: Path
 ) -> None:
     """The animation of the frames (when kept) and the numbers as JSON (when asked for)."""
-    from a3cli.engine.files import write_json
     from a3cli.engine.images import save_gif
 
     if frames:
@@ -158,6 +158,4 @@ def write_classvis_json(
         save_gif(frames, gif, duration_ms=120)
         numbers["frames"], numbers["gif"] = str(frame_dir), str(gif)
         console.print(f"wrote {len(frames)} frames to {frame_dir}/ and {gif}")
-    if json_out is not None:
-        write_json(json_out, numbers)
-        console.print(f"wrote {json_out}")
+    save_json(json_out, numbers)

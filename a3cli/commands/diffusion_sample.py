@@ -10,11 +10,11 @@ from a3cli.engine.options import Machine
 
 EPILOG = """Examples:
 
-  a3 diffusion-sample --checkpoint runs/diffusion -n 64 --out samples.png
+  a3 diffusion-sample -n 64 --out samples.png
+
+  a3 diffusion-sample --class 7 --guidance 2 --out sevens.png
 
   a3 diffusion-sample --checkpoint runs/diffusion --sampler ddpm --out ancestral.png
-
-  a3 diffusion-sample --checkpoint runs/digits --class 7 --guidance 2 --out sevens.png
 
   a3 diffusion-sample --checkpoint runs/diffusion --chain --out chain.png
 

@@ -22,6 +22,7 @@ from a3cli.app import (
     option,
     picture_kept_on_interrupt,
     progress_bar,
+    save_json,
     seeded_device,
 )
 from a3cli.engine.options import Machine
@@ -69,7 +70,7 @@ def fool(
 
     torch_device = seeded_device(machine, seed)
     check_output(out, "png", why=" (a lossy format would undo the change)")
-    check_output(json_out)
+    check_output(json_out, "json")
     picture = load_image(image)
     backbone = load_backbone(model, torch_device, weights)
     fooling = FoolingImage(backbone, picture, config)  # resolves the target on the model's classes
@@ -99,11 +100,7 @@ def run_with_progress(fooling: FoolingImage, classes: list[str], out: Path) -> F
 
 def write_numbers(json_out: Optional[Path], numbers: dict[str, Any]) -> None:
     """The numbers as JSON, when asked for."""
-    from a3cli.engine.files import write_json
-
-    if json_out is not None:
-        write_json(json_out, numbers)
-        console.print(f"wrote {json_out}")
+    save_json(json_out, numbers)
 
 
 def say_not_fooled(config: FoolConfig) -> None:

@@ -21,6 +21,7 @@ from a3cli.app import (
     console,
     option,
     progress_bar,
+    save_json,
     seeded_device,
     top_records,
     top_table,
@@ -82,13 +83,12 @@ def saliency(
     """
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
-    from a3cli.engine.files import write_json
     from a3cli.engine.images import load_image
     from a3cli.engine.visualize.saliency import for_backbone, saliency_for_backbone, total_passes
 
     torch_device = seeded_device(machine, seed)
     check_output(out, "png")
-    check_output(json_out)
+    check_output(json_out, "json")
     pictures = [load_image(path) for path in images]  # fail on a bad file before loading the model
     backbone = load_backbone(model, torch_device, weights)
     backbone.check_resizable(pictures)
@@ -101,9 +101,7 @@ def saliency(
         show_completeness(images, result.numbers, config)
     if result.curves is not None:
         write_faithfulness(images, result, records, out)
-    if json_out is not None:
-        write_json(json_out, records)
-        console.print(f"wrote {json_out}")
+    save_json(json_out, records)
 
 
 def write_saliency_maps(

@@ -26,6 +26,7 @@ from a3cli.app import (
     option,
     picture_kept_on_interrupt,
     progress_bar,
+    save_json,
     seeded_device,
 )
 from a3cli.engine.catalogue import STYLE_PRESETS
@@ -48,7 +49,9 @@ CompareOption = Annotated[
     Optional[Path],
     option("--compare", help="Also write content, styles and result in a row.", panel=INPUTS),
 ]
-JsonOutOption = Annotated[Optional[Path], option("--json", help="Settings and loss terms as JSON.", panel=INPUTS)]
+JsonOutOption = Annotated[
+    Optional[Path], option("--json", help="Settings and loss terms as JSON (-: on stdout).", panel=INPUTS)
+]
 
 EPILOG = """Examples:
 
@@ -93,7 +96,7 @@ def stylize_command(
     content_path, style_paths = content_and_styles(images)
     check_output(out, "image")
     check_output(compare, "image")
-    check_output(json_out)
+    check_output(json_out, "json")
     settings = resolve_settings(model, preset, config)
     content = load_image(content_path)
     styles = [load_image(path) for path in style_paths]
@@ -163,9 +166,7 @@ def write_style_json(
 ) -> None:
     from dataclasses import asdict
 
-    from a3cli.engine.files import write_json
-
-    write_json(
+    save_json(
         path,
         {
             "content": str(images[0]),
@@ -179,4 +180,3 @@ def write_style_json(
             "size": [result.image.shape[2], result.image.shape[1]],
         },
     )
-    console.print(f"wrote {path}")

@@ -33,6 +33,7 @@ WEIGHTS_DIR = shipped_dir("weights")
 EXAMPLES_DIR = shipped_dir("examples")
 SHIPPED_CAPTIONER = WEIGHTS_DIR / "caption_shapes.pt"  # caption-sample's default (make weights)
 SHIPPED_MNIST_CLASSIFIER = WEIGHTS_DIR / "mnist_classifier.pt"  # the GANs' Fréchet distance (make weights)
+SHIPPED_DIFFUSION = WEIGHTS_DIR / "diffusion_digits.pt"  # diffusion-sample's default (make weights)
 
 
 def not_a_file(path: str | Path) -> Optional[str]:

@@ -9,12 +9,13 @@ refused when changed. Plain data (no torch): `a3 --help` reads it.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from a3cli.engine.catalogue import DIFFUSION_DEFAULTS, DIFFUSION_OBJECTIVES, DIFFUSION_SCHEDULES, PRECISIONS
 from a3cli.engine.errors import A3Error
+from a3cli.engine.files import SHIPPED_DIFFUSION
 from a3cli.engine.generative.settings import (
     FRECHET,
     batch_size_setting,
@@ -159,7 +160,12 @@ class DiffusionSampleConfig:
     """The options of `a3 diffusion-sample`: which model, how it samples, and what it draws."""
 
     checkpoint: Path = setting(
-        MISSING, "A diffusion-train run folder (its best.pt), or a checkpoint.", "--checkpoint", "-c", panel=INPUTS
+        SHIPPED_DIFFUSION,
+        "A diffusion-train run folder (its best.pt), or a checkpoint.",
+        "--checkpoint",
+        "-c",
+        panel=INPUTS,
+        shown="shipped digits model, trained with --classes",
     )
     n: int = setting(64, "How many samples.", "-n", "--num", panel=INPUTS, min=1, max=100000, metavar="N")
     out: Path = setting(Path("samples.png"), "The grid (PNG).", "--out", "-o", panel=INPUTS)

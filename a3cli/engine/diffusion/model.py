@@ -19,6 +19,7 @@ from a3cli.engine.device import autocast, seeded_generator
 from a3cli.engine.diffusion.gaussian import GaussianDiffusion
 from a3cli.engine.diffusion.unet import UNet
 from a3cli.engine.errors import A3Error
+from a3cli.engine.files import SHIPPED_DIFFUSION
 from a3cli.engine.generative.folder import model_file
 
 KIND = "diffusion"  # the checkpoints' kind
@@ -89,6 +90,8 @@ def load_diffusion(path: str | Path, device: torch.device | str = "cpu") -> tupl
     """The model of a diffusion-train run (folder or file) on `device`, in eval mode, and facts about it: the
     run's settings plus "step", "source" (ema or model) and "file". A whole run's checkpoint gives its averaged
     model when it has one."""
+    if Path(path) == SHIPPED_DIFFUSION and not SHIPPED_DIFFUSION.is_file():
+        raise A3Error(f"the shipped model '{path}' is missing: run 'make weights' or pass --checkpoint")
     file = model_file(path, "diffusion-train")
     saved = load_checkpoint(file, kind=KIND, required=("run", "step"))
     if "ema_model" in saved:
