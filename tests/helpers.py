@@ -28,7 +28,8 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 
 def capture_figures(monkeypatch) -> list[dict]:
     """What every figure a3 saves from now on says, read before it is closed: its title ("" if none), each
-    picture's title and colour (axes titles, in order), the other texts drawn on it, and its colour bars' labels."""
+    picture's title and colour (axes titles, in order), the other texts drawn on it, its colour bars' labels and
+    its legends' entries."""
     from a3cli.engine import figures
 
     seen: list[dict] = []
@@ -43,6 +44,7 @@ def capture_figures(monkeypatch) -> list[dict]:
                 "axes": [(ax.get_title(), ax.title.get_color()) for ax in plots],
                 "texts": [t.get_text() for ax in plots for t in ax.texts],
                 "colorbars": [ax.get_ylabel() for ax in every if hasattr(ax, "_colorbar")],
+                "legends": [t.get_text() for ax in plots if ax.get_legend() for t in ax.get_legend().get_texts()],
             }
         )
         return save(fig, path)

@@ -14,7 +14,7 @@ from a3cli.engine.captioning.vocab import decode
 from a3cli.engine.checkpoints import load_checkpoint
 from a3cli.engine.errors import A3Error
 from a3cli.engine.runs import CHECKPOINT_NAME as CHECKPOINT
-from tests.helpers import toy_data
+from tests.helpers import capture_figures, toy_data
 
 CPU = torch.device("cpu")
 
@@ -22,7 +22,8 @@ CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_training_learns_and_writes_its_files(tmp_path):
+def test_training_learns_and_writes_its_files(tmp_path, monkeypatch):
+    figures = capture_figures(monkeypatch)
     torch.manual_seed(0)
     data = toy_data(n_images=64)
     config = TrainConfig(cell_type="lstm", hidden_dim=32, wordvec_dim=16, lr=1e-2, batch_size=16, epochs=15)
@@ -33,6 +34,10 @@ def test_training_learns_and_writes_its_files(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["train_loss"] == losses and set(saved["bleu"]["val"]) == {"bleu1", "bleu2", "bleu3", "bleu4"}
     assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    (loss,) = figures  # both losses, and the validation split's scores in the title
+    assert loss["legends"] == ["training loss (mean of 2)", "validation loss"]
+    bleu4 = metrics["bleu"]["val"]["bleu4"]
+    assert f"validation split: BLEU-4 {bleu4:.3f}, CIDEr-D {metrics['cider']['val']:.3f}" in loss["axes"][0][0]
     model, ckpt = load_captioner(tmp_path / CHECKPOINT)
     raw = load_checkpoint(tmp_path / CHECKPOINT)
     assert raw["kind"] == "captioner" and ckpt.progress["epoch"] == 15 and ckpt.optimizer is not None

@@ -63,9 +63,14 @@ def predictions_figure(
 
 
 def loss_curves_figure(
-    curves: dict[str, Sequence[float]], path: str | Path, xlabel: str = "iteration", title: str = ""
+    curves: dict[str, Sequence[float]],
+    path: str | Path,
+    xlabel: str = "iteration",
+    title: str = "",
+    measured: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
 ) -> Path:
-    """Training curves, one line per named series (raw, with a moving average when long)."""
+    """Training curves, one line per named series (raw, with a moving average when long), and losses measured
+    now and then (`measured`: name -> iterations, values), as points."""
     plt = pyplot()
     import numpy as np
 
@@ -84,6 +89,9 @@ def loss_curves_figure(
             ax.plot(
                 np.arange(width, len(series) + 1), smooth, color=line.get_color(), label=f"{name} (mean of {width})"
             )
+    for name, (at, values) in (measured or {}).items():
+        if len(values):
+            ax.plot(at, values, "o-", label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     if title:

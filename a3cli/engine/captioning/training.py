@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,7 +23,7 @@ import torch
 from a3cli.engine.captioning.checkpoint import KIND, RESUMED, SCORES, CaptionCheckpoint
 from a3cli.engine.captioning.config import CaptionSource, TrainConfig
 from a3cli.engine.captioning.data import CaptionData, longest_word_run
-from a3cli.engine.captioning.evaluation import evaluate, split_loss
+from a3cli.engine.captioning.evaluation import Scores, evaluate, split_loss
 from a3cli.engine.captioning.features import grid_cells
 from a3cli.engine.captioning.model import CaptioningRNN, model_config
 from a3cli.engine.captioning.repeats import repeat_limits_of
@@ -256,13 +257,22 @@ class CaptionTraining:
             "val_loss": state["val_loss"],
         }
 
-    def draw_losses(self) -> None:
+    def draw_losses(self, scores: Optional[Mapping[str, Scores]] = None) -> None:
+        """loss.png: the training loss per iteration, the validation loss at each epoch's end, and the final
+        scores of the validation split in the title when measured."""
         from a3cli.engine.figures import loss_curves_figure
 
+        val = self.state["val_loss"]
+        title = f"{self.settings.cell_type.upper()} captioner, {self.data.source}"
+        if scores is not None and "val" in scores:
+            score = scores["val"]
+            exact = f"{score.exact['correct']}/{score.exact['total']} exactly right"
+            title += f"\nvalidation split: BLEU-4 {score.bleu['bleu4']:.3f}, CIDEr-D {score.cider:.3f}, {exact}"
         loss_curves_figure(
             {"training loss": self.state["train_loss"]},
             self.out / "loss.png",
-            title=f"{self.settings.cell_type.upper()} captioner, {self.data.source}",
+            title=title,
+            measured={"validation loss": ([self.per_epoch * (k + 1) for k in range(len(val))], val)},
         )
 
     def train(
@@ -275,7 +285,7 @@ class CaptionTraining:
         model, data = self.model.eval(), self.data
         if not self.world.main:
             return {}
-        scores = {
+        scores: dict[str, Scores] = {
             split: evaluate(model, data, split, self.device, self.settings.max_length)
             for split in ("val", "test")
             if split in data.splits and len(data.splits[split])
@@ -288,7 +298,7 @@ class CaptionTraining:
             "exact_match": {split: score.exact for split, score in scores.items()},
         }
         write_json(self.out / "metrics.json", metrics)
-        self.draw_losses()
+        self.draw_losses(scores)
         if export is not None:  # for sampling only: no optimiser
             kept = {name: metrics[name] for name in SCORES}
             exported = dataclasses.replace(self.checkpoint(), progress={"epoch": metrics["epochs"]}, scores=kept)
