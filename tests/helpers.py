@@ -53,6 +53,9 @@ def capture_figures(monkeypatch) -> list[dict]:
     return seen
 
 
+TITLE_LINE = 24  # px: the white strip of a one-line title on a picture (images.titled)
+
+
 def assert_crisp(picture, factor: int) -> None:
     """The picture is a smaller one enlarged `factor` times by nearest neighbour: each pixel a square of one colour."""
     pixels = np.asarray(picture.convert("RGB"))

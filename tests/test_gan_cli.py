@@ -13,6 +13,7 @@ from PIL import Image
 from a3cli.engine.generative.classifier import MnistClassifier, save_classifier
 from a3cli.engine.generative.pictures import GRID_MIN_WIDTH
 from tests.helpers import (
+    TITLE_LINE,
     assert_crisp,
     quick_batchnorm_fit,
     run_cli,
@@ -86,9 +87,10 @@ def test_gan_train_and_sample_end_to_end(tmp_path, classifier, capsys, monkeypat
         assert code == 0, err
         assert used in stdout
         with Image.open(tmp_path / "s.png") as grid:
-            # 4 x 4 digits of 28 px with 2 px between them are 122 px, enlarged 5 times to reach 512
-            assert grid.size == (5 * 122, 5 * 122) and grid.width >= GRID_MIN_WIDTH > 4 * 122
-            assert_crisp(grid, 5)
+            # 4 x 4 digits of 28 px with 2 px between them are 122 px, enlarged 5 times to reach 512, under
+            # a line of title
+            assert grid.size == (5 * 122, 5 * 122 + TITLE_LINE) and grid.width >= GRID_MIN_WIDTH > 4 * 122
+            assert_crisp(grid.crop((0, TITLE_LINE, grid.width, grid.height)), 5)
     assert "averaged generator at iteration 3" in stdout
     code, stdout, err = run_cli(
         [
@@ -140,13 +142,13 @@ def test_gan_train_and_sample_end_to_end(tmp_path, classifier, capsys, monkeypat
     assert code == 0, err
     assert "3 latent walks of 8 steps" in stdout
     with Image.open(walk) as grid:
-        assert abs(grid.size[0] / grid.size[1] - 8 / 3) < 0.1  # 3 rows of 8
+        assert grid.size == (3 * 242, 3 * 92 + TITLE_LINE)  # 3 rows of 8 digits (28 px, 2 between), 3 times, titled
     argv = ["gan-sample", "-c", str(out), "--nearest", "--out", str(near), "--data-root", str(tmp_path)]
     code, stdout, err = run_cli(argv, capsys)
     assert code == 0, err
     assert "16 samples of" in stdout and "offline fallback" in stdout and "MNIST classifier" in stdout
     with Image.open(near) as grid:
-        assert abs(grid.size[0] / grid.size[1] - 8 / 4) < 0.1  # 16 pairs, 4 to a row
+        assert grid.width == 3 * 242 and grid.height - 3 * 122 in (TITLE_LINE, TITLE_LINE + 20)  # 16 pairs, 4 a row
     code, stdout, err = run_cli(["gan-sample", "-c", str(out), "--nearest", "--interpolate", "2"], capsys)
     assert code == 2 and "give one of them" in err
 

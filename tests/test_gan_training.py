@@ -22,7 +22,7 @@ from a3cli.engine.gan.networks import LOSSES
 from a3cli.engine.gan.training import GanConfig, prepare_gan
 from a3cli.engine.generative.pictures import GRID_MIN_WIDTH
 from a3cli.engine.progress import Progress
-from tests.helpers import assert_crisp, capture_figures, quick_batchnorm_fit, untrained_classifier
+from tests.helpers import TITLE_LINE, assert_crisp, capture_figures, quick_batchnorm_fit, untrained_classifier
 
 
 def config(tmp_path, out: str, **changes) -> GanConfig:
@@ -119,11 +119,11 @@ def test_outputs_and_metrics(tmp_path):
         "iter_000004.png",
     ]
     with Image.open(out / "samples.gif") as gif:  # 8 x 8 digits: 242 px, enlarged 3 times to reach 512
-        assert gif.n_frames == 3 and gif.size == (3 * 242, 3 * 242) and gif.width >= GRID_MIN_WIDTH
+        assert gif.n_frames == 3 and gif.size == (3 * 242, 3 * 242 + TITLE_LINE) and gif.width >= GRID_MIN_WIDTH
     for grid in (out / "samples.png", out / "samples" / "iter_000004.png"):
-        with Image.open(grid) as picture:
-            assert picture.size == (3 * 242, 3 * 242)
-            assert_crisp(picture, 3)
+        with Image.open(grid) as picture:  # under a line of title
+            assert picture.size == (3 * 242, 3 * 242 + TITLE_LINE)
+            assert_crisp(picture.crop((0, TITLE_LINE, picture.width, picture.height)), 3)
     with Image.open(out / "losses.png") as curves:
         assert curves.format == "PNG"
     saved = json.loads((out / "metrics.json").read_text())

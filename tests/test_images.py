@@ -452,3 +452,38 @@ def test_side_by_side():
     small = side_by_side([a, b], padding=0, height=100)
     assert small.shape == (3, 100, 150 + 150)
     assert mean_diff(small[:, :, :150], torch.nn.functional.avg_pool2d(a[None], 4)[0]) < 0.02
+
+
+def test_a_title_and_labels_sit_in_a_white_strip_above_the_picture_untouched():
+    from a3cli.engine.images import side_by_side, tile_numbers, titled
+    from tests.helpers import TITLE_LINE
+
+    picture = torch.rand(3, 40, 300)
+    one = titled(picture, "iteration 4,000, Fréchet distance 15.6")
+    assert one.shape == (3, 40 + TITLE_LINE, 300) and torch.equal(one[:, TITLE_LINE:], picture)
+    strip = one[:, :TITLE_LINE]
+    assert strip.max() == 1 and 0 < (strip < 0.5).float().mean() < 0.5  # dark letters on white
+    wrapped = titled(picture[:, :, :100], "a title far too long for one line of a narrow picture")
+    assert wrapped.shape[1] > 40 + TITLE_LINE  # wrapped over more lines, never cut
+    row = side_by_side([torch.zeros(3, 30, 30), torch.zeros(3, 30, 30)], labels=["content", "result"])
+    assert row.shape[1] == 30 + 8 + TITLE_LINE
+    left, right = row[:, :TITLE_LINE, :34], row[:, :TITLE_LINE, 34:]
+    assert (left < 0.5).any() and (right < 0.5).any()  # each panel's label above it
+    grid = torch.zeros(3, 2 + 2 * 66, 2 + 2 * 66)
+    numbered = tile_numbers(grid, [3, 7, 11, 15], 2, 64)
+    for x, y in ((2, 2), (68, 2), (2, 68), (68, 68)):  # a white box in each tile's corner
+        assert numbered[:, y : y + 8, x : x + 8].max() == 1
+    assert numbered[:, 40:60, 40:60].max() == 0  # the rest of the tiles untouched
+
+
+def test_a_model_grid_says_which_model_iteration_and_distance():
+    from a3cli.engine.generative.pictures import distance_at, model_title
+
+    history = [
+        {"iteration": 500, "ema": {"frechet_distance": 30.0}},
+        {"iteration": 1000, "ema": {"frechet_distance": 15.56}},
+    ]
+    assert distance_at(history, 1000, "ema") == 15.56 and distance_at(history, 1500, "ema") is None
+    assert distance_at(history, 1000, "generator") is None and distance_at([], 0, "ema") is None
+    assert model_title("dcgan", 1000, 15.56, 1000) == "dcgan, iteration 1,000, Fréchet distance 15.6 (1,000 samples)"
+    assert model_title("diffusion", 3, None) == "diffusion, iteration 3"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -12,8 +13,8 @@ from a3cli.engine.catalogue import BACKBONES
 from a3cli.engine.catalogue import STYLE_PRESETS as PRESETS
 from a3cli.engine.style.config import StyleConfig
 from a3cli.engine.style.settings import resolve_settings
+from tests.helpers import TITLE_LINE, torch_free_help
 from tests.helpers import run_cli as run
-from tests.helpers import torch_free_help
 
 TINY = ["--image-size", "32", "--iterations", "3", "--device", "cpu"]
 
@@ -46,8 +47,10 @@ def test_stylize_writes_the_picture_keeping_the_aspect_ratio(photos, tmp_path, c
     with Image.open(out) as picture:
         assert picture.format == "PNG" and picture.height == 32 and picture.width == round(32 * 451 / 300)
     assert (tmp_path / "cat_0002.png").is_file() and not (tmp_path / "cat_0004.png").exists()
-    with Image.open(compare) as picture:
-        assert picture.width > 3 * 32
+    with Image.open(compare) as picture:  # content, style and result at 32 px, framed, under their labels
+        assert picture.width > 3 * 32 and picture.height == 32 + 8 + TITLE_LINE
+        labels = np.asarray(picture.convert("L"))[:TITLE_LINE]
+        assert labels.max() == 255 and (labels < 128).any()
     data = json.loads(report.read_text())
     assert set(data["start"]) == {"content", "style", "tv", "total"}
     assert data["end"]["total"] < data["start"]["total"]

@@ -362,7 +362,12 @@ def test_classvis_draws_a_sheet_of_channels_and_a_neuron(tmp_path, capsys):
     assert numbers["objective"] == {"kind": "channel", "layer": "block4", "channels": [0, 1, 2, 3]}
     assert [p["name"] for p in numbers["pictures"]] == ["block4:0", "block4:1", "block4:2", "block4:3"]
     assert 0 <= numbers["diagonal_share"]["channels"] <= 1 and numbers["settings"]["param"] == "fourier"
-    assert Image.open(out).size == (2 * 48 + 6, 2 * 48 + 6)  # one grid: 2×2 pictures, 2-px padding
+    sheet = Image.open(out)
+    assert sheet.size == (2 * 48 + 6, 2 * 48 + 6)  # one grid: 2×2 pictures, 2-px padding
+    pixels = np.asarray(sheet.convert("RGB")).astype(int)
+    for y, x in ((2, 2), (2, 52), (52, 2), (52, 52)):  # each picture's channel number, black on white in its corner
+        corner = pixels[y : y + 14, x : x + 14].reshape(-1, 3)
+        assert (corner == 255).all(axis=1).any() and (corner <= 40).all(axis=1).any()
     assert sorted(p.name for p in (tmp_path / "sheet_frames").iterdir()) == ["00001.png", "00002.png"]
     assert "excited most by their own picture" in " ".join(stdout.split())
     code, stdout, err = run(

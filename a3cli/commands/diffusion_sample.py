@@ -35,7 +35,14 @@ def diffusion_sample(config: DiffusionSampleConfig, machine: Machine) -> None:
     """
     from a3cli.engine.device import seeded_generator
     from a3cli.engine.diffusion.model import load_diffusion
-    from a3cli.engine.diffusion.sampling import check_request, draw, save_chain, save_samples, show_nearest
+    from a3cli.engine.diffusion.sampling import (
+        check_request,
+        draw,
+        save_chain,
+        save_samples,
+        sheet_title,
+        show_nearest,
+    )
 
     torch_device = seeded_device(machine, config.seed)
     check_output(config.out, "image")
@@ -56,5 +63,5 @@ def diffusion_sample(config: DiffusionSampleConfig, machine: Machine) -> None:
         say(found.summary())
         return
     images = draw(diffusion, run, request, config.n, generator)
-    for path in save_samples(images, config.out, config.nrow, config.npy):
+    for path in save_samples(images, config.out, config.nrow, config.npy, sheet_title(run, request)):
         say(f"wrote {path}: {config.n} samples of {drawn}")

@@ -31,7 +31,7 @@ def gan_sample(config: GanSampleConfig, machine: Machine) -> None:
     from a3cli.engine.gan.networks import generate_images, sample_noise
     from a3cli.engine.gan.outputs import load_generator
     from a3cli.engine.generative.inspection import nearest_training_images
-    from a3cli.engine.generative.pictures import sample_grid, save_npy
+    from a3cli.engine.generative.pictures import model_title, sample_grid, save_npy
     from a3cli.engine.images import save_image
 
     torch_device = seeded_device(machine, config.seed)
@@ -42,19 +42,20 @@ def gan_sample(config: GanSampleConfig, machine: Machine) -> None:
     G, run = load_generator(config.checkpoint, torch_device)
     which = "averaged generator" if run["source"] == "ema" else "generator"
     drawn = f"the {run['variant']} {which} at iteration {run['step']} (from {run['file']})"
+    title = model_title(f"{run['variant']} {which}", run["step"], run["frechet_distance"])
     if config.interpolate is not None:
         walks = latent_walk(G, config.interpolate, run["noise_dim"], seeded_generator(config.seed))
-        save_image(sample_grid(walks, WALK_STEPS), out)
+        save_image(sample_grid(walks, WALK_STEPS, f"latent walks of the {title}"), out)
         say(f"wrote {out}: {config.interpolate} latent walks of {WALK_STEPS} steps, {drawn}")
     elif config.nearest:
         noise = sample_noise(NEAREST_SAMPLES, run["noise_dim"], generator=seeded_generator(config.seed))
         found = nearest_training_images(generate_images(G, noise), run, torch_device, config.data_root)
-        save_image(sample_grid(found.pictures, 8), out)
+        save_image(sample_grid(found.pictures, 8, f"samples, each beside its nearest training image: {title}"), out)
         say(f"wrote {out}: {NEAREST_SAMPLES} samples of {drawn}, each beside its nearest training image")
         say(found.summary())
     else:
         images = generate_images(G, sample_noise(config.n, run["noise_dim"]))
-        save_image(sample_grid(images, config.nrow), out)
+        save_image(sample_grid(images, config.nrow, title), out)
         say(f"wrote {out}: {config.n} samples of {drawn}")
         if config.npy is not None:
             say(f"wrote {save_npy(images, config.npy)}: the {config.n} samples as a uint8 array")

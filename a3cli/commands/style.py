@@ -151,7 +151,8 @@ def write_comparison(content: Any, styles: list[Any], result: StyleResult, path:
     from a3cli.engine.images import save_image, side_by_side, to_tensor
 
     panels = [to_tensor(content)] + [to_tensor(s) for s in styles] + [result.image]
-    save_image(side_by_side(panels, height=result.image.shape[1]), path)
+    names = ["style"] if len(styles) == 1 else [f"style {k}" for k in range(1, len(styles) + 1)]
+    save_image(side_by_side(panels, height=result.image.shape[1], labels=["content", *names, "result"]), path)
     console.print(f"wrote {path}")
 
 

@@ -287,11 +287,12 @@ def side_by_side(
     images: list[torch.Tensor],
     padding: int = 4,
     height: int | None = None,
+    labels: list[str] | None = None,
 ) -> torch.Tensor:
     """Place images (3, H, W) of any sizes in one row, each resized to a common height.
 
     The height defaults to the tallest image; widths keep each aspect ratio.
-    Panels are separated and framed by `padding` white pixels.
+    Panels are separated and framed by `padding` white pixels; `labels` name them above.
     """
     if not images:
         raise ValueError("side_by_side needs at least one image")
@@ -309,8 +310,64 @@ def side_by_side(
         resized.append(p)
     total = sum(p.shape[2] for p in resized) + padding * (len(resized) + 1)
     out = torch.ones(3, height + 2 * padding, total, device=device)
-    x = padding
+    x, starts = padding, []
     for p in resized:
         out[:, padding : padding + height, x : x + p.shape[2]] = p
+        starts.append(x)
         x += p.shape[2] + padding
-    return out
+    return titled(out, "", list(zip(starts, labels))) if labels else out
+
+
+LABEL_SIZE = 14  # px: the text of titles and labels drawn on pictures
+
+
+def _label_font(size: int = LABEL_SIZE):
+    """DejaVu Sans, which matplotlib ships (Pillow's own default font lacks letters such as é)."""
+    import matplotlib
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
+
+
+def _wrapped_lines(text: str, width: int, font) -> list[str]:
+    """`text` broken at spaces into lines that fit `width` px."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def titled(image: torch.Tensor, title: str, labels: list[tuple[int, str]] | None = None) -> torch.Tensor:
+    """The picture (3, H, W) under a white strip that holds `title` (wrapped to its width), and under that
+    `labels`, each (x, text), at their x: what a figure says about itself, drawn into it."""
+    from PIL import ImageDraw
+
+    font, line = _label_font(), LABEL_SIZE + 6
+    lines = _wrapped_lines(title, image.shape[-1] - 8, font) if title else []
+    strip = Image.new("RGB", (image.shape[-1], (len(lines) + bool(labels)) * line + 4), "white")
+    draw = ImageDraw.Draw(strip)
+    for k, text in enumerate(lines):
+        draw.text((4, 3 + k * line), text, fill="black", font=font)
+    for x, text in labels or []:
+        draw.text((x, 3 + len(lines) * line), text, fill="black", font=font)
+    return torch.cat([to_tensor(strip).to(image.device), _three_channels(image)], dim=1)
+
+
+def tile_numbers(grid: torch.Tensor, numbers: list[int], nrow: int, tile: int, padding: int = 2) -> torch.Tensor:
+    """The grid (3, H, W) of make_grid (tiles `tile` px, `nrow` a row) with each tile's number in its corner,
+    black on a white box: which channel each picture of a sheet is."""
+    from PIL import ImageDraw
+
+    picture = to_pil(grid)
+    draw = ImageDraw.Draw(picture)
+    font = _label_font(max(10, min(LABEL_SIZE, tile // 5)))
+    for k, number in enumerate(numbers):
+        x = padding + (k % nrow) * (tile + padding)
+        y = padding + (k // nrow) * (tile + padding)
+        box = draw.textbbox((x + 2, y + 1), str(number), font=font)
+        draw.rectangle(box, fill="white")
+        draw.text((x + 2, y + 1), str(number), fill="black", font=font)
+    return to_tensor(picture).to(grid.device)

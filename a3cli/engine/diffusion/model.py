@@ -102,5 +102,11 @@ def load_diffusion(path: str | Path, device: torch.device | str = "cpu") -> tupl
         raise A3Error(f"'{file}' holds no model weights")
     diffusion = build_diffusion(saved["run"])
     load_state(diffusion.model, weights, f"the model in '{file}'")
-    facts = {**saved["run"], "step": int(saved["step"]), "source": source, "file": str(file)}
+    facts = {
+        **saved["run"],
+        "step": int(saved["step"]),
+        "source": source,
+        "file": str(file),
+        "frechet_distance": saved.get("frechet_distance"),
+    }
     return diffusion.to(device).eval(), facts

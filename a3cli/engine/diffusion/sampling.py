@@ -16,7 +16,7 @@ from a3cli.engine.diffusion.gaussian import GaussianDiffusion
 from a3cli.engine.diffusion.model import NUM_CLASSES, draw_images
 from a3cli.engine.errors import A3Error
 from a3cli.engine.generative.inspection import Nearest, nearest_training_images
-from a3cli.engine.generative.pictures import sample_grid, save_npy
+from a3cli.engine.generative.pictures import model_title, sample_grid, save_npy
 from a3cli.engine.images import save_gif, save_image
 
 CHUNK = 500  # pictures denoised at once
@@ -65,6 +65,12 @@ def check_request(config: DiffusionSampleConfig, run: dict[str, Any]) -> Request
     return Request(steps, config.eta, config.sample_class, guidance, timesteps)
 
 
+def sheet_title(run: dict[str, Any], request: Request) -> str:
+    """What a sheet of a loaded model says of it: the model, its iteration and distance, how it sampled."""
+    which = "averaged diffusion model" if run["source"] == "ema" else "diffusion model"
+    return f"{model_title(which, run['step'], run.get('frechet_distance'))}; {request.describe()}"
+
+
 def initial(n: int, run: dict[str, Any], generator: torch.Generator) -> Tensor:
     return torch.randn(n, run["channels"], run["image_size"], run["image_size"], generator=generator)
 
@@ -85,9 +91,9 @@ def draw(
     return torch.cat(chunks)
 
 
-def save_samples(images: Tensor, out: Path, nrow: Optional[int], npy: Optional[Path]) -> list[Path]:
+def save_samples(images: Tensor, out: Path, nrow: Optional[int], npy: Optional[Path], title: str) -> list[Path]:
     """The grid (PNG), and with `npy` the array too."""
-    paths = [save_image(sample_grid(images, nrow), out)]
+    paths = [save_image(sample_grid(images, nrow, title), out)]
     if npy is not None:
         paths.append(save_npy(images, npy))
     return paths
@@ -113,7 +119,8 @@ def save_chain(
     pictures = [moment.add(1).div(2).clamp(0, 1) for moment in moments]
     picked = torch.linspace(0, len(pictures) - 1, frames).round().long().tolist()
     strip = torch.stack([pictures[i] for i in picked], dim=1).flatten(0, 1)  # row by row: one picture's moments
-    save_image(sample_grid(strip, frames), out)
+    title = f"denoising, noise (left) to sample (right): {sheet_title(run, request)}"
+    save_image(sample_grid(strip, frames, title), out)
     every = max(1, len(pictures) // 100)  # at most about 100 frames
     shown = pictures[::every] + ([pictures[-1]] if (len(pictures) - 1) % every else [])
     animation = save_gif([sample_grid(frame, samples) for frame in shown], out.with_suffix(".gif"), duration_ms=80)
@@ -131,5 +138,6 @@ def show_nearest(
     """NEAREST_SAMPLES samples beside their nearest training images, saved at `config.out`."""
     samples = draw(diffusion, run, request, NEAREST_SAMPLES, generator)
     found = nearest_training_images(samples, run, device, config.data_root)
-    save_image(sample_grid(found.pictures, 8), config.out)
+    title = f"samples, each beside its nearest training image: {sheet_title(run, request)}"
+    save_image(sample_grid(found.pictures, 8, title), config.out)
     return found

@@ -40,7 +40,7 @@ from a3cli.engine.generative.data import BatchOrder, FolderBatches, ImageFolder,
 from a3cli.engine.generative.ema import ema_decay, update_ema
 from a3cli.engine.generative.folder import BEST_NAME, run_files, write_stopped_metrics
 from a3cli.engine.generative.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
-from a3cli.engine.generative.pictures import grid_path, save_grid, write_pictures
+from a3cli.engine.generative.pictures import distance_at, grid_path, model_title, save_grid, write_pictures
 from a3cli.engine.generative.quality import Quality
 from a3cli.engine.options import run_settings
 from a3cli.engine.progress import Progress
@@ -220,7 +220,10 @@ class DiffusionTraining:
             images = draw_images(
                 self.sampling_model, self.fixed_noise, self.settings.eval_steps, classes=classes, guidance=guidance
             )
-            save_grid(images, grid_path(self.out, self.step))
+            distance = distance_at(self.frechet_history, self.step, self.source)
+            name = "diffusion, a row per class" if classes is not None else "diffusion"
+            title = model_title(name, self.step, distance, self.settings.eval_samples)
+            save_grid(images, grid_path(self.out, self.step), title)
 
     def draw(self, noise: Tensor) -> Tensor:
         """The judge's pictures: unconditional DDIM samples in `eval_steps` steps (η = 0)."""

@@ -59,7 +59,7 @@ from a3cli.engine.generative.data import Batches, FolderBatches, ImageFolder, Im
 from a3cli.engine.generative.ema import ema_decay, update_ema
 from a3cli.engine.generative.folder import BEST_NAME, run_files, write_stopped_metrics
 from a3cli.engine.generative.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
-from a3cli.engine.generative.pictures import grid_path, save_grid, write_pictures
+from a3cli.engine.generative.pictures import distance_at, grid_path, model_title, save_grid, write_pictures
 from a3cli.engine.generative.quality import Quality
 from a3cli.engine.layers.losses import gradient_penalty
 from a3cli.engine.options import run_settings
@@ -326,7 +326,11 @@ class GanTraining:
 
     def save_grid(self) -> None:
         if self.world.main:
-            save_grid(generate_images(self.sampling_generator(), self.nets.fixed_noise), grid_path(self.out, self.step))
+            source = "generator" if self.nets.ema is None else "ema"
+            distance = distance_at(self.frechet_history, self.step, source)
+            title = model_title(self.settings.variant, self.step, distance, self.settings.eval_samples)
+            images = generate_images(self.sampling_generator(), self.nets.fixed_noise)
+            save_grid(images, grid_path(self.out, self.step), title)
 
     def evaluate(self, judge: Judge) -> Measurement:
         """Measure G (and the averaged G) on `eval_samples` images; keep the best in best.pt."""

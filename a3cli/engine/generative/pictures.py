@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from a3cli.engine.files import atomic_write
-from a3cli.engine.images import enlarged, make_grid, save_gif, save_image
+from a3cli.engine.images import enlarged, make_grid, save_gif, save_image, titled
 
 GRIDS = "samples"  # the run folder's sub-folder of grids, one per sampled iteration
 # What write_pictures leaves in the run folder.
@@ -23,14 +23,30 @@ def grid_path(out: Path, step: int) -> Path:
     return out / GRIDS / f"iter_{step:06d}.png"
 
 
-def sample_grid(images: Tensor, nrow: int | None = None) -> Tensor:
-    """Samples (N, C, H, W) tiled into one picture at least GRID_MIN_WIDTH wide, each pixel a crisp square."""
-    return enlarged(make_grid(images, nrow=nrow), GRID_MIN_WIDTH)
+def sample_grid(images: Tensor, nrow: int | None = None, title: str = "") -> Tensor:
+    """Samples (N, C, H, W) tiled into one picture at least GRID_MIN_WIDTH wide, each pixel a crisp square,
+    under its title."""
+    grid = enlarged(make_grid(images, nrow=nrow), GRID_MIN_WIDTH)
+    return titled(grid, title) if title else grid
 
 
-def save_grid(images: Tensor, path: Path) -> Path:
+def save_grid(images: Tensor, path: Path, title: str = "") -> Path:
     """Samples (N, C, H, W) in [0, 1] as one grid picture."""
-    return save_image(sample_grid(images), path)
+    return save_image(sample_grid(images, title=title), path)
+
+
+def model_title(name: str, step: int, frechet_distance: float | None, samples: int | None = None) -> str:
+    """'dcgan, iteration 4,000, Fréchet distance 15.6 (1,000 samples)': what a grid of a model says of it."""
+    title = f"{name}, iteration {step:,}"
+    if frechet_distance is not None:
+        title += f", Fréchet distance {frechet_distance:.1f}" + (f" ({samples:,} samples)" if samples else "")
+    return title
+
+
+def distance_at(frechet_history: list[dict[str, Any]], step: int, source: str) -> float | None:
+    """The Fréchet distance of the `source` model measured at `step`, if it was."""
+    row = frechet_history[-1] if frechet_history else {}
+    return row[source]["frechet_distance"] if row.get("iteration") == step and source in row else None
 
 
 def write_pictures(

@@ -35,7 +35,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 from a3cli.engine.backbones.registry import Backbone, Prediction
 from a3cli.engine.device import seeded_generator
-from a3cli.engine.images import make_grid, quantize, to_tensor
+from a3cli.engine.images import make_grid, quantize, tile_numbers, to_tensor
 from a3cli.engine.progress import Progress, report
 from a3cli.engine.visualize.classvis_config import ClassVisConfig
 from a3cli.engine.visualize.objectives import ChannelObjective, Objective, diagonal_share
@@ -130,9 +130,14 @@ class ClassVisualization:
         )
 
     def current_image(self) -> torch.Tensor:
-        """The picture so far, (3, H, W) in [0, 1]; a sheet (several pictures) as one grid."""
+        """The picture so far, (3, H, W) in [0, 1]; a sheet (several pictures) as one grid, each picture
+        numbered with its channel."""
         images = self.current_images()
-        return images[0] if len(images) == 1 else make_grid(images, padding=2)
+        if len(images) == 1:
+            return images[0]
+        nrow = math.ceil(math.sqrt(len(images)))
+        channels = list(getattr(self.objective, "channels", range(len(images))))
+        return tile_numbers(make_grid(images, nrow=nrow, padding=2), channels, nrow, images.shape[-1])
 
     def run(
         self, progress: Progress | None = None, on_frame: Callable[[int, torch.Tensor], None] | None = None
