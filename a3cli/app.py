@@ -24,6 +24,7 @@ from rich.table import Table
 
 from a3cli.engine.catalogue import DEFAULT_BACKBONE, show
 from a3cli.engine.options import INPUTS, LOSS, METHOD, MODEL, OPTIMISATION, RUN, Machine, Option, Seeded
+from a3cli.engine.progress import MEASURING_LEFT, MEASURING_SPENT, TIMINGS
 
 app = typer.Typer(
     help="Hands-on tools for the ideas of CS231n Assignment 3: captioning, saliency, fooling images, "
@@ -264,33 +265,38 @@ def duration(seconds: float) -> str:
 
 
 class Estimate:
-    """Time left from the speed measured on this machine after a warm-up, with whatever else it is running;
-    said once in words when the speed is first known and the run is long."""
+    """Time left from the speed measured on this machine after a warm-up, with whatever else it is running,
+    plus the measuring still to come that the trainer reports (engine/progress.py TIMINGS); said once in
+    words when the speed is first known and the run is long."""
 
     def __init__(self, total: Optional[int]) -> None:
         self.total, self.announced = total, False
         self.first: Optional[int] = None
-        self.warm_at: Optional[tuple[float, int]] = None  # (time, step) when the warm-up ended
+        self.warm_at: Optional[tuple[float, int, float]] = None  # (time, step, measuring spent) after the warm-up
 
-    def update(self, step: int) -> tuple[str, Optional[str]]:
-        """(the bar's time-left text, a line to print once or None)."""
+    def update(self, step: int, measuring: float = 0.0, measuring_left: float = 0.0) -> tuple[str, Optional[str]]:
+        """(the bar's time-left text, a line to print once or None). `measuring`: seconds spent measuring so
+        far, which the steps' speed leaves out; `measuring_left`: seconds of it still to come."""
         now = time.monotonic()
         if self.first is None:
             self.first = step
         if self.warm_at is None and step >= self.first + WARM_UP_STEPS:
-            self.warm_at = (now, step)
+            self.warm_at = (now, step, measuring)
         if self.total is not None and step >= self.total:  # the end, maybe of a resumed run's last few steps
-            return "", None
+            return (f"measuring, {duration(measuring_left)} left" if measuring_left >= 1 else ""), None
         if self.total is None or self.warm_at is None or step < self.warm_at[1] + WARM_UP_STEPS // 2:
             return ("estimating" if self.total else ""), None
-        rate = (step - self.warm_at[1]) / max(now - self.warm_at[0], 1e-9)
-        seconds = (self.total - step) / rate
+        stepping = max(now - self.warm_at[0] - (measuring - self.warm_at[2]), 1e-9)
+        rate = (step - self.warm_at[1]) / stepping
+        seconds = (self.total - step) / rate + measuring_left
         left = duration(seconds)
         if self.announced or seconds < ANNOUNCED_AFTER:
             return f"{left} left", None
         self.announced = True
         speed = f"{rate:.1f} steps/s" if rate >= 1 else f"{1 / rate:.1f} s per step"
-        return f"{left} left", f"measured {speed} on this machine: about {left} to go of {self.total:,} steps"
+        measuring_too = ", measuring included" if measuring_left else ""
+        line = f"measured {speed} on this machine: about {left} to go of {self.total:,} steps{measuring_too}"
+        return f"{left} left", line
 
 
 @contextmanager
@@ -314,9 +320,9 @@ def progress_bar(total: Optional[int], description: str) -> Iterator[Callable[[i
         task = bar.add_task(description, total=total, metrics="", left="")
 
         def report(step: int, metrics: Mapping[str, float]) -> None:
-            shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
-            left, line = estimate.update(step)
-            if line is not None:
+            shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items() if name not in TIMINGS)
+            left, line = estimate.update(step, metrics.get(MEASURING_SPENT, 0.0), metrics.get(MEASURING_LEFT, 0.0))
+            if line is not None and not bar.console.is_terminal:  # a live bar shows the estimate; a log gets a line
                 bar.console.print(line, highlight=False)
             bar.update(task, completed=step, metrics=shown, left=left)
 

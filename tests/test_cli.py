@@ -164,6 +164,36 @@ def test_time_left_is_measured_after_the_warm_up_and_announced_once(monkeypatch)
     assert app.duration(45) == "45 s" and app.duration(4000) == "67 min" and app.duration(7500) == "2 h 5 min"
 
 
+def test_time_left_counts_the_measuring_to_come_and_leaves_out_the_measuring_done(monkeypatch):
+    from a3cli import app
+
+    # 2 steps/s, but 100 s of measuring at step 15 and another 300 s of it still to come.
+    times = {step: 0.5 * step + (100.0 if step >= 15 else 0.0) for step in range(0, 40)}
+    now = {"t": 0.0}
+    monkeypatch.setattr(app.time, "monotonic", lambda: now["t"])
+    estimate = app.Estimate(total=1000)
+    for step in range(0, 40):
+        now["t"] = times[step]
+        spent = 100.0 if step >= 15 else 0.0
+        left, line = estimate.update(step, spent, 300.0)
+    assert left == "13 min left"  # (1000 - 39) / 2 s of steps + 300 s of measuring, not the 100 s pause's pace
+    assert estimate.update(1000, 100.0, 42.0)[0] == "measuring, 42 s left"  # the steps are done, the end is not
+    assert estimate.update(1000, 100.0, 0.0)[0] == ""
+
+
+def test_measuring_to_come_is_the_evaluations_left_and_the_final_measurement():
+    from a3cli.engine.generative.estimates import measuring_times
+    from a3cli.engine.progress import MEASURING_LEFT, MEASURING_SPENT
+
+    assert measuring_times(500, 6000, 1000, 1000, 5000, 0.0, 0) == {MEASURING_SPENT: 0.0}  # no cost known yet
+    # 2 evaluations took 60 s: 30 s each; to come at 2000..6000 (5), and the final on 5 times the images, twice
+    assert measuring_times(1500, 6000, 1000, 1000, 5000, 60.0, 2)[MEASURING_LEFT] == 5 * 30 + 2 * 5 * 30
+    # a length that is no multiple of eval_every is measured at its end too; eval_every 0: only there
+    assert measuring_times(1500, 5500, 1000, 1000, 1000, 60.0, 2)[MEASURING_LEFT] == 5 * 30 + 2 * 30
+    assert measuring_times(10, 300, 0, 500, 500, 20.0, 1)[MEASURING_LEFT] == 20 + 2 * 20
+    assert measuring_times(300, 300, 100, 500, 500, 60.0, 3)[MEASURING_LEFT] == 2 * 20  # the final alone
+
+
 def test_threads_reach_torch(capsys):
     before = torch.get_num_threads()
     try:

@@ -12,6 +12,12 @@ from typing import Optional
 
 Progress = Callable[[int, Mapping[str, float]], None]
 
+# Seconds a trainer spends measuring besides its steps, reported beside its losses (and not shown as
+# numbers) so that the time left counts them: spent so far, and still to come, the remaining evaluations
+# and the final measurement, from their cost measured so far.
+MEASURING_SPENT, MEASURING_LEFT = "measuring_seconds", "measuring_seconds_left"
+TIMINGS = (MEASURING_SPENT, MEASURING_LEFT)
+
 
 def report(progress: Optional[Progress], step: int, metrics: Mapping[str, float]) -> None:
     """Call `progress` if there is one."""

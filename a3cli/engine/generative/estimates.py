@@ -1,0 +1,21 @@
+"""How long a generative run will still spend measuring: what the time left on its bar adds to its steps."""
+
+from __future__ import annotations
+
+from a3cli.engine.progress import MEASURING_LEFT, MEASURING_SPENT
+
+
+def measuring_times(
+    step: int, total: int, eval_every: int, eval_samples: int, fid_samples: int, spent: float, measured: int
+) -> dict[str, float]:
+    """Seconds spent measuring so far (`spent`, over `measured` evaluations of `eval_samples` images) and
+    the seconds still to come: the evaluations left (every `eval_every` iterations and at the last) and the
+    final measurement on `fid_samples` images, of the same models and of best.pt once more (at most twice
+    an evaluation's models). Before the first evaluation nothing is known of the cost: spent alone."""
+    if not measured:
+        return {MEASURING_SPENT: spent}
+    per_evaluation = spent / measured
+    later = total // eval_every - step // eval_every if eval_every else 0  # multiples of eval_every to come
+    later += step < total and (not eval_every or total % eval_every != 0)  # and the last iteration
+    final = 2 * per_evaluation * fid_samples / eval_samples
+    return {MEASURING_SPENT: spent, MEASURING_LEFT: later * per_evaluation + final}
