@@ -78,7 +78,7 @@ def train_and_show(source: CaptionSource, config: TrainConfig, run: CaptionRun, 
     extract, close = lazy_progress_bar("features")
     try:
         training = CaptionTraining(
-            source, config, run.out, world, run.resume, run.seed, extract if world.main else None
+            source, config, run.out, world, run.resume, run.seed, extract if world.main else None, run.tensorboard
         )
     finally:
         close()

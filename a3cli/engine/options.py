@@ -84,6 +84,15 @@ def checkpoint_every_setting(unit: str, shown: str) -> Any:
     return setting(None, f"Checkpoint every N {unit}", panel=RUN, shown=shown, min=1, metavar="N")
 
 
+def tensorboard_setting() -> Any:
+    return setting(
+        True,
+        "Write TensorBoard event files into the run folder (with the tensorboard package installed).",
+        "--tensorboard/--no-tensorboard",
+        panel=RUN,
+    )
+
+
 def optional_path(help: str, *flags: str, panel: str = INPUTS) -> Optional[Path]:
     return setting(None, help, *flags, panel=panel)
 

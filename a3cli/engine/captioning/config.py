@@ -40,6 +40,7 @@ from a3cli.engine.options import (
     run_folder_setting,
     seed_setting,
     setting,
+    tensorboard_setting,
 )
 
 
@@ -324,6 +325,7 @@ class CaptionRun:
     out: Path = run_folder_setting("out/caption", "checkpoint.pt, metrics.json, loss.png")
     resume: bool = resume_setting()
     checkpoint_every: Optional[int] = checkpoint_every_setting("iterations", "every epoch")
+    tensorboard: bool = tensorboard_setting()
     export: Optional[Path] = optional_path("Also write a small sampling-only checkpoint here.")
     seed: int = seed_setting()
 

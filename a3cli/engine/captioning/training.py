@@ -38,6 +38,7 @@ from a3cli.engine.files import write_json
 from a3cli.engine.options import run_settings
 from a3cli.engine.progress import Progress
 from a3cli.engine.runs import checkpoint_path, merge_settings, open_run, save_run, train_loop
+from a3cli.engine.tensorboard import RunLog
 
 __all__ = ["CaptionTraining", "TrainConfig", "resolve_settings", "train_captioner"]
 
@@ -93,6 +94,7 @@ class CaptionTraining:
         resume: bool = False,
         seed: int = 0,
         extract_progress: Progress | None = None,
+        tensorboard: bool = True,
     ) -> None:
         self.out, self.world, self.device = Path(out), world, world.device
         state = open_run(self.out, KIND, resume, world, required=RESUMED)
@@ -114,6 +116,7 @@ class CaptionTraining:
         self.total = self.settings.epochs * self.per_epoch
         self.step = self.state["epoch"] * self.per_epoch + self.state["position"]
         self.started = time.perf_counter() - self.state["seconds"]
+        self.log = RunLog(self.out, tensorboard, world.main, self.step)
 
     def load_data(
         self, data: CaptionData | CaptionSource, saved: Optional[CaptionCheckpoint], progress: Progress | None
@@ -211,6 +214,7 @@ class CaptionTraining:
         state["train_loss"].append(self.world.average([loss.item()])[0])
         state["position"] = it + 1
         self.step += 1
+        self.log.scalars(self.step, {"training": state["train_loss"][-1]}, "loss")
         shown = {"loss": state["train_loss"][-1], "epoch": state["epoch"] + 1}
         if state["val_loss"]:
             shown["val"] = state["val_loss"][-1]
@@ -218,6 +222,7 @@ class CaptionTraining:
             model.eval()
             if "val" in self.data.splits and len(self.data.splits["val"]):
                 state["val_loss"].append(split_loss(model, self.data.splits["val"], self.device))
+                self.log.scalars(self.step, {"validation": state["val_loss"][-1]}, "loss")
             model.train()
             if s.lr_schedule == "step":
                 for group in self.optimizer.param_groups:
@@ -238,6 +243,7 @@ class CaptionTraining:
         if self.world.main:
             write_json(self.out / "metrics.json", {**self.run_metrics(), "interrupted": True})
             self.draw_losses()
+        self.log.close()
 
     def run_metrics(self) -> dict[str, Any]:
         """What the run did so far: data, model, settings, length, time, losses (metrics.json, also when stopped)."""
@@ -299,6 +305,9 @@ class CaptionTraining:
         }
         write_json(self.out / "metrics.json", metrics)
         self.draw_losses(scores)
+        for split, score in scores.items():
+            self.log.scalars(self.step, {**score.bleu, "cider_d": score.cider, "exact": score.exact["rate"]}, split)
+        self.log.close()
         if export is not None:  # for sampling only: no optimiser
             kept = {name: metrics[name] for name in SCORES}
             exported = dataclasses.replace(self.checkpoint(), progress={"epoch": metrics["epochs"]}, scores=kept)

@@ -48,6 +48,7 @@ from a3cli.engine.options import (
     run_folder_setting,
     seed_setting,
     setting,
+    tensorboard_setting,
 )
 
 D = DIFFUSION_DEFAULTS
@@ -122,6 +123,7 @@ class DiffusionConfig:
     iterations: Optional[int] = iterations_setting("Training steps", D["iterations"])
     sample_every: int = sample_every_setting(None, D["sample_every"], run=True)
     checkpoint_every: Optional[int] = checkpoint_every_setting("iterations", "--sample-every")
+    tensorboard: bool = tensorboard_setting()
     fid: bool = fid_setting()
     eval_every: int = eval_every_setting(D["eval_every"], run=True)
     eval_samples: int = eval_samples_setting(D["eval_samples"], run=True)

@@ -41,11 +41,19 @@ from a3cli.engine.generative.ema import ema_decay, update_ema
 from a3cli.engine.generative.estimates import measuring_times
 from a3cli.engine.generative.folder import BEST_NAME, run_files, write_stopped_metrics
 from a3cli.engine.generative.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
-from a3cli.engine.generative.pictures import distance_at, grid_path, model_title, save_grid, write_pictures
+from a3cli.engine.generative.pictures import (
+    distance_at,
+    grid_path,
+    log_measurement,
+    model_title,
+    save_grid,
+    write_pictures,
+)
 from a3cli.engine.generative.quality import Quality
 from a3cli.engine.options import run_settings
 from a3cli.engine.progress import Progress
 from a3cli.engine.runs import open_run, save_run, train_loop
+from a3cli.engine.tensorboard import RunLog
 
 GRID_ROWS = 8  # the grids: 8 × 8 samples of fixed noise; a model with classes: a row per class
 CHECKPOINT_KEYS = ("run", "step", "seconds", "model", "optimizer", "fixed_noise", "history", "rng")
@@ -162,6 +170,7 @@ class DiffusionTraining:
         if saved is not None:
             self.restore(saved)
         self.total = target_iterations(self.settings, saved.get("total") if saved else None, self.batches.per_epoch)
+        self.log = RunLog(self.out, config.tensorboard, world.main, self.step)
 
     def restore(self, saved: dict[str, Any]) -> None:
         load_state(self.diffusion.model, saved["model"], f"the model of the checkpoint in '{self.out}'")
@@ -224,7 +233,7 @@ class DiffusionTraining:
             distance = distance_at(self.frechet_history, self.step, self.source)
             name = "diffusion, a row per class" if classes is not None else "diffusion"
             title = model_title(name, self.step, distance, self.settings.eval_samples)
-            save_grid(images, grid_path(self.out, self.step), title)
+            save_grid(images, grid_path(self.out, self.step), title, self.log, self.step)
 
     def draw(self, noise: Tensor) -> Tensor:
         """The judge's pictures: unconditional DDIM samples in `eval_steps` steps (η = 0)."""
@@ -235,6 +244,7 @@ class DiffusionTraining:
         started = time.perf_counter()
         measured = judge(self.draw, self.settings.eval_samples)
         self.frechet_history.append({"iteration": self.step, self.source: measured})
+        log_measurement(self.log, self.step, self.frechet_history[-1])
         distance = measured["frechet_distance"]
         if self.best is None or distance < self.best["frechet_distance"]:
             self.best = {"iteration": self.step, "source": self.source, "frechet_distance": distance}
@@ -275,6 +285,7 @@ class DiffusionTraining:
         self.step += 1
         self.seconds += time.perf_counter() - started
         self.history["loss"].append(value)
+        self.log.scalars(self.step, {"loss": value}, "loss")
         if not math.isfinite(value):
             return {"loss": value}  # train_loop stops the run
         last = self.step == self.total
@@ -298,6 +309,7 @@ class DiffusionTraining:
         if self.world.main:
             so_far = {"interrupted": True, "frechet_history": self.frechet_history, "best": self.best}
             write_stopped_metrics(self.out, {**self.run_metrics(), **so_far})
+        self.log.close()
 
     def write_pictures(self) -> None:
         if self.world.main:
@@ -345,9 +357,12 @@ class DiffusionTraining:
         metrics = {**self.run_metrics(), "interrupted": False}
         if settings.fid:
             metrics.update(self.final_report())
+            ends: dict[str, Any] = {model: metrics[model] for model in ("final", "ema", "best") if model in metrics}
+            log_measurement(self.log, self.step, ends, "final report")
         metrics["files"] = run_files(self.out)
         if self.world.main:
             write_json(self.out / "metrics.json", metrics)
+        self.log.close()
         return DiffusionResult(
             metrics,
             settings,

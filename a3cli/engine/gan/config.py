@@ -53,6 +53,7 @@ from a3cli.engine.options import (
     run_folder_setting,
     seed_setting,
     setting,
+    tensorboard_setting,
 )
 
 
@@ -105,6 +106,7 @@ class GanConfig:
     iterations: Optional[int] = iterations_setting("Generator steps", GAN_DEFAULTS["iterations"])
     sample_every: int = sample_every_setting(None, GAN_DEFAULTS["sample_every"], run=True)
     checkpoint_every: Optional[int] = checkpoint_every_setting("iterations", "--sample-every")
+    tensorboard: bool = tensorboard_setting()
     fid: bool = fid_setting()
     eval_every: int = eval_every_setting(GAN_DEFAULTS["eval_every"], run=True)
     eval_samples: int = eval_samples_setting(GAN_DEFAULTS["eval_samples"], run=True)

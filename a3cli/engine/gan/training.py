@@ -60,12 +60,20 @@ from a3cli.engine.generative.ema import ema_decay, update_ema
 from a3cli.engine.generative.estimates import measuring_times
 from a3cli.engine.generative.folder import BEST_NAME, run_files, write_stopped_metrics
 from a3cli.engine.generative.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
-from a3cli.engine.generative.pictures import distance_at, grid_path, model_title, save_grid, write_pictures
+from a3cli.engine.generative.pictures import (
+    distance_at,
+    grid_path,
+    log_measurement,
+    model_title,
+    save_grid,
+    write_pictures,
+)
 from a3cli.engine.generative.quality import Quality
 from a3cli.engine.layers.losses import gradient_penalty
 from a3cli.engine.options import run_settings
 from a3cli.engine.progress import Progress
 from a3cli.engine.runs import open_run, save_run, train_loop
+from a3cli.engine.tensorboard import RunLog
 
 __all__ = [
     "GanConfig",
@@ -267,6 +275,7 @@ class GanTraining:
         if saved is not None:
             self.restore(saved)
         self.total = target_iterations(self.settings, saved.get("total") if saved else None, self.batches.per_epoch)
+        self.log = RunLog(self.out, config.tensorboard, world.main, self.step)
 
     def restore(self, saved: dict[str, Any]) -> None:
         nets = self.nets
@@ -331,7 +340,7 @@ class GanTraining:
             distance = distance_at(self.frechet_history, self.step, source)
             title = model_title(self.settings.variant, self.step, distance, self.settings.eval_samples)
             images = generate_images(self.sampling_generator(), self.nets.fixed_noise)
-            save_grid(images, grid_path(self.out, self.step), title)
+            save_grid(images, grid_path(self.out, self.step), title, self.log, self.step)
 
     def evaluate(self, judge: Judge) -> Measurement:
         """Measure G (and the averaged G) on `eval_samples` images; keep the best in best.pt."""
@@ -344,6 +353,7 @@ class GanTraining:
             **{key: judge(partial(generate_images, G), self.settings.eval_samples) for key, G in generators.items()},
         }
         self.frechet_history.append(row)
+        log_measurement(self.log, self.step, row)
         source = min(reversed(generators), key=lambda key: row[key]["frechet_distance"])  # a tie: the average
         distance = row[source]["frechet_distance"]
         if self.best is None or distance < self.best["frechet_distance"]:
@@ -385,6 +395,7 @@ class GanTraining:
         self.history["d_loss"].append(d_loss)
         self.history["g_loss"].append(g_loss)
         numbers = {"d_loss": d_loss, "g_loss": g_loss}
+        self.log.scalars(self.step, numbers, "loss")
         if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
             return numbers  # train_loop stops the run
         last = self.step == self.total
@@ -408,6 +419,7 @@ class GanTraining:
         if self.world.main:
             so_far = {"interrupted": True, "frechet_history": self.frechet_history, "best": self.best}
             write_stopped_metrics(self.out, {**self.run_metrics(), **so_far})
+        self.log.close()
 
     def write_pictures(self) -> None:
         if self.world.main:
@@ -466,9 +478,12 @@ class GanTraining:
         metrics = {**self.run_metrics(), "interrupted": False}
         if config.fid:
             metrics.update(self.final_report())
+            ends: dict[str, Any] = {model: metrics[model] for model in ("final", "ema", "best") if model in metrics}
+            log_measurement(self.log, self.step, ends, "final report")
         metrics["files"] = run_files(self.out)
         if self.world.main:
             write_json(self.out / "metrics.json", metrics)
+        self.log.close()
         return self.result(metrics)
 
     def result(self, metrics: dict[str, Any]) -> GanResult:

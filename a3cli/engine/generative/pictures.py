@@ -3,6 +3,7 @@ Fréchet curves."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from torch import Tensor
 
 from a3cli.engine.files import atomic_write
 from a3cli.engine.images import enlarged, make_grid, save_gif, save_image, titled
+from a3cli.engine.tensorboard import RunLog
 
 GRIDS = "samples"  # the run folder's sub-folder of grids, one per sampled iteration
 # What write_pictures leaves in the run folder.
@@ -30,9 +32,21 @@ def sample_grid(images: Tensor, nrow: int | None = None, title: str = "") -> Ten
     return titled(grid, title) if title else grid
 
 
-def save_grid(images: Tensor, path: Path, title: str = "") -> Path:
-    """Samples (N, C, H, W) in [0, 1] as one grid picture."""
-    return save_image(sample_grid(images, title=title), path)
+def save_grid(images: Tensor, path: Path, title: str = "", log: RunLog | None = None, step: int = 0) -> Path:
+    """Samples (N, C, H, W) in [0, 1] as one grid picture, also in the run's TensorBoard log."""
+    grid = sample_grid(images, title=title)
+    if log is not None:
+        log.picture(step, GRIDS, grid)
+    return save_image(grid, path)
+
+
+def log_measurement(log: RunLog, step: int, measured: Mapping[str, Any], group: str = "frechet") -> None:
+    """Measurements in the TensorBoard log: each model's numbers (a row of the Fréchet history, or the final
+    report's final, averaged and best models) under group/model."""
+    for model, numbers in measured.items():
+        if isinstance(numbers, dict):
+            values = {name: value for name, value in numbers.items() if isinstance(value, (int, float))}
+            log.scalars(step, values, f"{group}/{model}")
 
 
 def model_title(name: str, step: int, frechet_distance: float | None, samples: int | None = None) -> str:
