@@ -50,7 +50,7 @@ def option(*flags: str, help: str, panel: Optional[str] = OPTIMISATION, shown: o
     """An option: one line of help, in its help panel. `shown`: the default as the help writes it, for an
     option left None so that the engine fills in the default (of the model, the variant or the resumed run)."""
     if shown is not None:
-        help, limits = with_default(help, shown), {"show_default": False, **limits}
+        help, limits = with_default(help, shown), {**limits, "show_default": False}
     return typer.Option(*flags, help=help, rich_help_panel=panel, **limits)
 
 
@@ -307,13 +307,15 @@ def progress_bar(total: Optional[int], description: str) -> Iterator[Callable[[i
     bar shows them beside the count and the time left (`Estimate`). stdout stays free for results.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Column
 
+    folding = Column(overflow="fold")  # at 80 columns a long description or number wraps, never cut
     columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
+        TextColumn("{task.description}", table_column=folding),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[left]}"),
-        TextColumn("{task.fields[metrics]}"),
+        TextColumn("{task.fields[left]}", table_column=Column(overflow="fold")),
+        TextColumn("{task.fields[metrics]}", table_column=Column(overflow="fold")),
     )
     estimate = Estimate(total)
     with Progress(*columns, console=Console(stderr=True)) as bar:

@@ -62,6 +62,29 @@ def flags_without_placeholder(app_command) -> None:
                 param.metavar = ""
 
 
+def help_that_folds() -> None:
+    """--help's option tables break a word too long for a narrow terminal (an option's name, a default such as
+    a list of layers) over lines instead of cutting it with an ellipsis: at 80 columns nothing is hidden."""
+    from rich.table import Table
+    from typer import rich_utils
+
+    class FoldingTable(Table):
+        def add_row(self, *renderables, **options) -> None:
+            while len(self.columns) < len(renderables):
+                self.add_column(overflow="fold")
+            super().add_row(*renderables, **options)
+
+    def folding_help(**options):
+        columns = parameter_help(**options)
+        for item in columns.renderables:
+            item.overflow = "fold"  # its own overflow wins over the table's ellipsis
+        return columns
+
+    parameter_help = rich_utils._get_parameter_help
+    rich_utils.Table = FoldingTable  # type: ignore[misc]
+    rich_utils._get_parameter_help = folding_help
+
+
 def finite_numbers_only(app_command) -> None:
     """Refuse inf and nan for every float option of every command, when the options are parsed, before
     any range check (which would call nan too large or too small)."""
@@ -128,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     finite_numbers_only(command)
     flags_without_placeholder(command)
+    help_that_folds()
     warnings.showwarning = show_notes()
     try:
         signal.signal(signal.SIGTERM, stop_on_sigterm)

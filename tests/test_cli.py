@@ -147,6 +147,21 @@ def test_every_option_has_a_help_line_and_one_way_to_write_defaults(capsys):
         assert "<bool>" not in out and "(default" not in out, command.name
 
 
+def test_at_80_columns_help_cuts_no_option_name_default_or_description(capsys, monkeypatch):
+    from a3cli.cli import COMMANDS  # noqa: F401  (every command registered)
+    from a3cli.app import app as typer_app
+
+    monkeypatch.setenv("COLUMNS", "80")
+    names = [command.name for command in typer_app.registered_commands]
+    assert len(names) >= 14
+    for name in ["", *names]:
+        code, out, err = run([name, "--help"] if name else ["--help"], capsys)
+        assert code == 0, err
+        assert max(len(line) for line in out.splitlines()) <= 80, name
+        assert "…" not in out, f"{name}: {[line for line in out.splitlines() if '…' in line]}"
+    assert "[default: /" not in run(["diffusion-sample", "--help"], capsys)[1]  # the shipped model, by name
+
+
 def test_time_left_is_measured_after_the_warm_up_and_announced_once(monkeypatch):
     from a3cli import app
 
