@@ -148,8 +148,8 @@ def test_every_option_has_a_help_line_and_one_way_to_write_defaults(capsys):
 
 
 def test_at_80_columns_help_cuts_no_option_name_default_or_description(capsys, monkeypatch):
-    from a3cli.cli import COMMANDS  # noqa: F401  (every command registered)
     from a3cli.app import app as typer_app
+    from a3cli.cli import COMMANDS  # noqa: F401  (every command registered)
 
     monkeypatch.setenv("COLUMNS", "80")
     names = [command.name for command in typer_app.registered_commands]
