@@ -23,7 +23,19 @@ from rich.console import Console
 from rich.table import Table
 
 from a3cli.engine.catalogue import DEFAULT_BACKBONE, show
-from a3cli.engine.options import INPUTS, LOSS, METHOD, MODEL, OPTIMISATION, RUN, Machine, Option, Seeded
+from a3cli.engine.options import (
+    IMAGE_SUFFIXES,
+    IMAGE_TYPES,
+    INPUTS,
+    LOSS,
+    METHOD,
+    MODEL,
+    OPTIMISATION,
+    RUN,
+    Machine,
+    Option,
+    Seeded,
+)
 from a3cli.engine.progress import MEASURING_LEFT, MEASURING_SPENT, TIMINGS
 
 app = typer.Typer(
@@ -174,7 +186,6 @@ def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: 
     A temporary file is made and removed where the output goes: permission bits alone pass a read-only
     or special file system (/proc), and root has every permission.
     """
-    from PIL import Image
 
     from a3cli.engine.errors import A3Error
     from a3cli.engine.files import probe_folder
@@ -192,10 +203,8 @@ def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: 
         raise A3Error(f"cannot write '{path}': it is a folder")
     if kind != "folder" and path.exists() and not path.is_file():
         raise A3Error(f"cannot write '{path}': it exists and is not a regular file")
-    if kind in ("image", "png"):
-        Image.init()
-        if Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
-            raise A3Error(f"cannot save image '{path}': unknown image file type '{path.suffix}' (use .png or .jpg)")
+    if kind == "image" and path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise A3Error(f"{flag} must name a {IMAGE_TYPES} file ({', '.join(IMAGE_SUFFIXES)}), not '{path}'")
     existing = path if kind == "folder" else path.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

@@ -30,7 +30,7 @@ from a3cli.app import (
     seeded_device,
 )
 from a3cli.engine.catalogue import STYLE_PRESETS
-from a3cli.engine.options import Machine
+from a3cli.engine.options import IMAGE_TYPES, Machine
 from a3cli.engine.style.config import StyleConfig
 
 if TYPE_CHECKING:  # (the engine imports torch: only for the type checker here)
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # (the engine imports torch: only for the type checker here)
 ImagesArgument = Annotated[
     list[Path], typer.Argument(help="CONTENT STYLE [STYLE...]: the photo, then style images.", show_default=False)
 ]
-OutOption = Annotated[Path, option("--out", "-o", help="The stylised picture (PNG or JPEG).", panel=INPUTS)]
+OutOption = Annotated[Path, option("--out", "-o", help=f"The stylised picture ({IMAGE_TYPES}).", panel=INPUTS)]
 PresetOption = Annotated[Optional[str], option("--preset", help=" | ".join(STYLE_PRESETS), panel=MODEL)]
 SaveEveryOption = Annotated[
     int, option("--save-every", min=0, help="Also write OUT_0050.png ... every K (0: never).", panel=INPUTS)
@@ -95,7 +95,7 @@ def stylize_command(
     torch_device = seeded_device(machine, seed)
     content_path, style_paths = content_and_styles(images)
     check_output(out, "image")
-    check_output(compare, "image")
+    check_output(compare, "image", flag="--compare")
     check_output(json_out, "json")
     settings = resolve_settings(model, preset, config)
     content = load_image(content_path)

@@ -20,6 +20,10 @@ LOSS = "Loss"
 OPTIMISATION = "Optimisation"
 RUN = "Run"
 
+# The picture files that outputs of any image type may be (the others are PNG only), as their help names them.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+IMAGE_TYPES = "PNG, JPEG or WebP"
+
 
 @dataclass(frozen=True)
 class Option:

@@ -37,6 +37,7 @@ from a3cli.engine.generative.settings import (
     sample_every_setting,
 )
 from a3cli.engine.options import (
+    IMAGE_TYPES,
     INPUTS,
     LOSS,
     METHOD,
@@ -170,7 +171,7 @@ class DiffusionSampleConfig:
         shown="shipped digits model, trained with --classes",
     )
     n: int = setting(64, "How many samples.", "-n", "--num", panel=INPUTS, min=1, max=100000, metavar="N")
-    out: Path = setting(Path("samples.png"), "The grid (PNG).", "--out", "-o", panel=INPUTS)
+    out: Path = setting(Path("samples.png"), f"The grid ({IMAGE_TYPES}).", "--out", "-o", panel=INPUTS)
     nrow: Optional[int] = setting(None, "Images per row", panel=INPUTS, shown="√n", min=1, max=10000, metavar="N")
     sampler: str = setting("ddim", "ddim | ddpm (ancestral: all T steps, as the model was trained)", panel=METHOD)
     steps: Optional[int] = setting(None, "DDIM steps", panel=METHOD, shown=D["steps"], min=1, max=10000, metavar="K")

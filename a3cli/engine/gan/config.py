@@ -43,6 +43,7 @@ from a3cli.engine.generative.settings import (
     sample_every_setting,
 )
 from a3cli.engine.options import (
+    IMAGE_TYPES,
     INPUTS,
     LOSS,
     MODEL,
@@ -133,7 +134,7 @@ class GanSampleConfig:
         MISSING, "A gan-train run folder (its best.pt), or a checkpoint.", "--checkpoint", "-c", panel=INPUTS
     )
     n: int = setting(64, "How many samples.", "-n", "--num", panel=INPUTS, min=1, max=10000, metavar="N")
-    out: Path = setting(Path("samples.png"), "The grid (PNG).", "--out", "-o", panel=INPUTS)
+    out: Path = setting(Path("samples.png"), f"The grid ({IMAGE_TYPES}).", "--out", "-o", panel=INPUTS)
     nrow: Optional[int] = setting(None, "Images per row", panel=INPUTS, shown="√n", min=1, max=10000, metavar="N")
     interpolate: Optional[int] = setting(
         None,
