@@ -217,6 +217,16 @@ def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: 
         raise A3Error(f"cannot write '{path}': {failure} (no file can be made in '{existing}')")
 
 
+def check_class_name(spec: Optional[str]) -> None:
+    """A class asked for by name or index, checked against the ImageNet names before torch or a model loads,
+    so that a typo is refused at once (with the closest names)."""
+    if spec is not None:
+        from a3cli.engine.backbones.imagenet_classes import IMAGENET_CLASSES
+        from a3cli.engine.backbones.imagenet_names import resolve_class
+
+        resolve_class(spec, IMAGENET_CLASSES)
+
+
 def save_json(path: Optional[Path], data: Any) -> None:
     """The numbers as JSON (when asked for): written to `path` and said, or printed alone on stdout (-)."""
     import json

@@ -7,6 +7,7 @@ import pytest
 from a3cli.engine.backbones.imagenet_names import imagenet_synonyms, normalize_name, resolve_class
 from a3cli.engine.backbones.registry import imagenet_classes
 from a3cli.engine.errors import A3Error
+from tests.conftest import EXAMPLES
 
 
 def test_lemma_lines_follow_torchvision_order():
@@ -64,3 +65,37 @@ def test_resolve_class_refuses_with_suggestions(spec, parts):
     assert "\n" not in message
     for part in parts:
         assert part in message
+
+
+def test_the_plain_text_class_names_are_torchvisions():
+    from torchvision.models import SqueezeNet1_1_Weights
+
+    from a3cli.engine.backbones.imagenet_classes import IMAGENET_CLASSES
+
+    assert list(IMAGENET_CLASSES) == SqueezeNet1_1_Weights.IMAGENET1K_V1.meta["categories"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fool", str(EXAMPLES / "chelsea.jpg"), "--target", "tarantulla"],
+        ["classvis", "--class", "flamengo"],
+        ["saliency", str(EXAMPLES / "chelsea.jpg"), "--class", "egyptain cat"],
+    ],
+)
+def test_a_mistyped_class_is_refused_before_torch_is_imported(argv):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from a3cli.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as e:\n"
+        "    print('EXIT', e.code)\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["EXIT", "2", "NO-TORCH"], result.stdout
+    assert result.stderr.startswith("error: unknown class") and "closest: " in result.stderr

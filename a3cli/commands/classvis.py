@@ -15,6 +15,7 @@ from a3cli.app import (
     SeedOption,
     WeightsOption,
     app,
+    check_class_name,
     check_output,
     configured,
     console,
@@ -63,6 +64,7 @@ def classvis(
     a channel of a layer instead (its mean activation), one neuron
     (LAYER:C@X,Y) or a sheet of channels (LAYER:C1-C2), one picture each.
     """
+    check_class_name(config.target)
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.images import save_image
     from a3cli.engine.visualize.classvis import ClassVisualization

@@ -16,6 +16,7 @@ from a3cli.app import (
     SeedOption,
     WeightsOption,
     app,
+    check_class_name,
     check_output,
     configured,
     console,
@@ -64,6 +65,7 @@ def fool(
     of the original class until the model predicts any other. Success is
     judged on the saved 8-bit PNG. Distances are in 0-255 pixel units.
     """
+    check_class_name(config.target)
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.images import load_image, save_image
     from a3cli.engine.visualize.fooling import FoolingImage

@@ -16,6 +16,7 @@ from a3cli.app import (
     SeedOption,
     WeightsOption,
     app,
+    check_class_name,
     check_output,
     configured,
     console,
@@ -81,6 +82,7 @@ def saliency(
     The map explains --class, or each image's predicted class; --method
     says how. --faithfulness scores any map by deletion and insertion.
     """
+    check_class_name(target)
     from a3cli.engine.backbones.imagenet_names import resolve_class
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.images import load_image

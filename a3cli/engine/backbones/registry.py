@@ -19,6 +19,7 @@ from PIL import Image
 from torch import nn
 
 from a3cli.engine.backbones.builders import BUILDERS, Stage
+from a3cli.engine.backbones.imagenet_classes import IMAGENET_CLASSES
 from a3cli.engine.backbones.weights import fit_weights, read_state_dict, weights_file
 from a3cli.engine.catalogue import BACKBONES, DEFAULT_BACKBONE, BackboneRecord
 from a3cli.engine.errors import A3Error
@@ -30,9 +31,7 @@ Prediction = tuple[int, str, float]  # (class index, class name, probability)
 @lru_cache(maxsize=1)
 def imagenet_classes() -> list[str]:
     """The 1000 ImageNet class names in torchvision's order (no download needed)."""
-    from torchvision.models import SqueezeNet1_1_Weights
-
-    return list(SqueezeNet1_1_Weights.IMAGENET1K_V1.meta["categories"])
+    return list(IMAGENET_CLASSES)
 
 
 @dataclass
