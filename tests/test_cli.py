@@ -103,6 +103,38 @@ def test_examples_writes_the_bundled_photos_and_keeps_what_is_there(tmp_path, ca
     assert run(["examples", str(folder / "coffee.jpg")], capsys)[0] == 2  # a file, not a folder
 
 
+def test_examples_replaces_links_and_never_writes_through_them(tmp_path, capsys):
+    folder, outside = tmp_path / "photos", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    (outside / "mine.jpg").write_bytes(b"mine")
+    (folder / "coffee.jpg").symlink_to(outside / "gone.jpg")  # dangling
+    (folder / "chelsea.jpg").symlink_to(outside / "mine.jpg")
+    code, out, err = run(["examples", str(folder), "--threads", "1"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in outside.iterdir()) == ["mine.jpg"] and (outside / "mine.jpg").read_bytes() == b"mine"
+    for name in ("coffee.jpg", "chelsea.jpg"):
+        assert not (folder / name).is_symlink() and (folder / name).read_bytes() == (EXAMPLES / name).read_bytes()
+    code, out, err = run(["examples", ""], capsys)
+    assert code == 2 and err.startswith("error: the folder name is empty")
+
+
+def test_examples_on_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    import os
+
+    real_open = os.open
+
+    def full(path, flags, *args):
+        if str(path).endswith(".tmp"):
+            raise OSError(28, "No space left on device")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", full)
+    code, out, err = run(["examples", str(tmp_path / "photos")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+    assert not list(tmp_path.glob("photos/*.jpg"))
+
+
 def test_info_lists_backbones(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     code, out, err = run(["info", "--device", "cpu"], capsys)

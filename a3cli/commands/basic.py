@@ -70,35 +70,39 @@ def info(machine: Machine, seed: SeedOption = 0) -> None:
 
 
 @app.command()
+@configured
 def examples(
+    machine: Machine,
     folder: Annotated[
-        Path, typer.Argument(help="Where to write the photos (made if missing).", show_default=True)
-    ] = Path("examples"),
+        str, typer.Argument(help="Where to write the photos (made if missing).", show_default=True)
+    ] = "examples",
 ) -> None:
     """Write the bundled example photos, which the --help examples name, into a folder.
 
-    Files already there are left as they are.
+    Files already there are left as they are; a link where a photo goes is replaced by the photo, never
+    written through.
 
     Example: a3 examples && a3 classify examples/coffee.jpg
     """
-    import shutil
+    from a3cli.engine.errors import A3Error
+    from a3cli.engine.files import EXAMPLES_DIR, atomic_write
 
-    from a3cli.engine.files import EXAMPLES_DIR
-
-    check_output(folder, "folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.strip():
+        raise A3Error("the folder name is empty: give a folder, e.g. a3 examples photos")
+    target_folder = Path(folder)
+    check_output(target_folder, "folder")
     written, kept = [], []
     for source in sorted(EXAMPLES_DIR.glob("*.jpg")) + [EXAMPLES_DIR / "README.md"]:
-        target = folder / source.name
-        if target.exists():
+        target = target_folder / source.name
+        if target.exists() and not target.is_symlink():
             kept.append(source.name)
-        else:
-            shutil.copyfile(source, target)
+        else:  # written beside and renamed over a link, so a link's target is never touched
+            atomic_write(target, lambda f, source=source: f.write(source.read_bytes()))
             written.append(source.name)
     if written:
-        say(f"wrote {len(written)} files to {folder}: {', '.join(written)}")
+        say(f"wrote {len(written)} files to {target_folder}: {', '.join(written)}")
     if kept:
-        say(f"kept {len(kept)} files already in {folder}: {', '.join(kept)}")
+        say(f"kept {len(kept)} files already in {target_folder}: {', '.join(kept)}")
 
 
 @app.command()
