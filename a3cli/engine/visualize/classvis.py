@@ -35,6 +35,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 from a3cli.engine.backbones.registry import Backbone, Prediction
 from a3cli.engine.device import seeded_generator
+from a3cli.engine.errors import A3Error
 from a3cli.engine.images import make_grid, quantize, tile_numbers, to_tensor
 from a3cli.engine.progress import Progress, report
 from a3cli.engine.visualize.classvis_config import ClassVisConfig
@@ -128,6 +129,8 @@ class ClassVisualization:
         self.step, self.current_images = make(
             backbone, self.config, self.objective, random.Random(seed), seeded_generator(seed)
         )
+        if isinstance(self.objective, ChannelObjective):
+            refuse_dead_channels(backbone, self.objective, self.current_images())
 
     def current_image(self) -> torch.Tensor:
         """The picture so far, (3, H, W) in [0, 1]; a sheet (several pictures) as one grid, each picture
@@ -191,6 +194,23 @@ def _pixel(
         return float(scores.detach().mean())
 
     return step, lambda: backbone.deprocess(img).clamp(0, 1)
+
+
+def refuse_dead_channels(backbone: Backbone, objective: ChannelObjective, pictures: torch.Tensor) -> None:
+    """A channel (or neuron) whose value has no gradient on its starting picture is inactive there (a ReLU
+    at zero, or a head unit the picture does not reach): ascent would leave the picture as it is, so it is
+    refused in one line rather than drawn flat."""
+    x = backbone.normalize(pictures.to(backbone.device)).requires_grad_(True)
+    (grad,) = torch.autograd.grad(objective(backbone, x).sum(), x)
+    dead = [c for c, g in zip(objective.channels, grad.flatten(1).abs().amax(dim=1).tolist()) if g == 0]
+    if dead:
+        one = len(dead) == 1
+        which = f"channel {dead[0]} of {objective.layer} is" if one else f"channels {', '.join(map(str, dead))} of "
+        which += "" if one else f"{objective.layer} are"
+        raise A3Error(
+            f"--objective: {which} inactive on the starting picture (no gradient there), so nothing can be "
+            "drawn; try other channels or another layer"
+        )
 
 
 def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:

@@ -132,15 +132,24 @@ class ChannelObjective:
 Objective = Union[ClassObjective, ChannelObjective]
 
 
+LARGEST_INDEX = 100_000  # beyond any layer's channels or positions
+LARGEST_SHEET = 256  # channels drawn at once: a 16 x 16 sheet
+
+
 def parse_objective(spec: str) -> ChannelObjective:
     """`LAYER:CHANNEL`, `LAYER:FIRST-LAST` or either with `@X,Y` -> the objective (its layer unchecked)."""
     match = SPEC.match(spec.strip())
     if match is None:
         raise A3Error(f"--objective {spec!r}: expected {SYNTAX} (e.g. block4:3, block4:0-15, block4:3@7,7)")
+    numbers = [int(match[key]) for key in ("first", "last", "x", "y") if match[key] is not None]
+    if max(numbers) > LARGEST_INDEX:  # no layer is that wide or that large: refused before any range is made
+        raise A3Error(f"--objective {spec!r}: channels and positions go up to {LARGEST_INDEX:,}")
     first = int(match["first"])
     last = first if match["last"] is None else int(match["last"])
     if last < first:
         raise A3Error(f"--objective {spec!r}: the channel range {first}-{last} is empty")
+    if last - first + 1 > LARGEST_SHEET:
+        raise A3Error(f"--objective {spec!r}: a sheet draws at most {LARGEST_SHEET} channels, not {last - first + 1}")
     position = None if match["x"] is None else (int(match["x"]), int(match["y"]))
     return ChannelObjective(match["layer"], tuple(range(first, last + 1)), position)
 

@@ -69,6 +69,8 @@ class SaliencyConfig:
             raise A3Error(f"unknown --rule {self.rule!r}; choose one of: {', '.join(IG_RULES)}")
         if self.samples < 1 or self.steps < 1 or self.batch_size < 1:
             raise A3Error("--samples, --steps and --batch-size must be at least 1")
+        if self.layer is not None and not self.layer.strip():
+            raise A3Error("--layer is empty: name a stage of the model, or leave it out for its default")
         if self.faithfulness_steps < 1:
             raise A3Error(f"--faithfulness-steps must be at least 1, not {self.faithfulness_steps}")
         if self.noise < 0:
