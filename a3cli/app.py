@@ -119,6 +119,9 @@ JsonOption = Annotated[
     Optional[Path], option("--json", help="Also write the numbers as JSON (-: on stdout).", panel=INPUTS)
 ]
 STDOUT = Path("-")  # --json -: the JSON alone on stdout, every other line on stderr
+PrintJsonOption = Annotated[
+    bool, option("--print-json", help="Print metrics.json on stdout, and the summary on stderr.", panel=INPUTS)
+]
 SeedOption = field_option(Seeded, "seed")
 DeviceOption = field_option(Machine, "device")
 ThreadsOption = field_option(Machine, "threads")
@@ -238,6 +241,18 @@ def save_json(path: Optional[Path], data: Any) -> None:
     elif path is not None:
         write_json(path, data)
         say(f"wrote {path}")
+
+
+@contextmanager
+def metrics_printed_on_interrupt(out: Path, print_json: bool) -> Iterator[None]:
+    """With --print-json, a run stopped by Ctrl-C or SIGTERM still prints the metrics.json it wrote so far."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        metrics = out / "metrics.json"
+        if print_json and metrics.is_file():
+            print(metrics.read_text(encoding="utf-8"), end="", flush=True)
+        raise
 
 
 @contextmanager

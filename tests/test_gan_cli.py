@@ -303,3 +303,30 @@ def test_gray_pictures_at_64_px_train_end_to_end(tmp_path, crops, capsys):
     with Image.open(out / "samples.png") as grid:
         pixels = np.asarray(grid.convert("RGB"), dtype=np.int16)
     assert (pixels[..., 0] == pixels[..., 1]).all() and pixels.std() > 0  # gray samples, not blank
+
+
+@pytest.mark.parametrize("command", ["gan-train", "diffusion-train"])
+def test_print_json_of_a_stopped_run_prints_its_metrics_so_far(command, tmp_path, classifier, capsys, monkeypatch):
+    import os
+    import signal
+
+    from a3cli.engine import runs
+
+    real_report = runs.report
+
+    def stop_at_two(progress, step, metrics):
+        real_report(progress, step, metrics)
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # held until the iteration ends, then checkpointed
+
+    monkeypatch.setattr(runs, "report", stop_at_two)
+    out = tmp_path / "run"
+    small = ["--width", "8", "--timesteps", "50", "--eval-steps", "2"] if command == "diffusion-train" else []
+    argv = [command, "--out", str(out), "--iterations", "4", "--batch-size", "16", "--no-fid", "--print-json"]
+    code, stdout, err = run_cli(
+        [*argv, *small, "--data-root", str(tmp_path), "--no-download", "--device", "cpu"], capsys
+    )
+    assert code == 130, err
+    metrics = json.loads(stdout)  # stdout holds the metrics so far, and nothing else
+    assert metrics["interrupted"] is True and metrics["iterations"] == 2
+    assert metrics == json.loads((out / "metrics.json").read_text())

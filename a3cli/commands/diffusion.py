@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from a3cli.app import INPUTS, app, check_output, configured, option, progress_bar, seeded_device
+from a3cli.app import (
+    PrintJsonOption,
+    app,
+    check_output,
+    configured,
+    metrics_printed_on_interrupt,
+    progress_bar,
+    seeded_device,
+)
 from a3cli.engine.diffusion.config import DiffusionConfig
 from a3cli.engine.options import Machine
 from a3cli.engine.progress import Progress
@@ -38,9 +46,7 @@ A busy machine is slower: the run measures its own speed and says how long it wi
 def diffusion_train(
     config: DiffusionConfig,
     machine: Machine,
-    print_json: Annotated[
-        bool, option("--print-json", help="Print metrics.json on stdout, and the summary on stderr.", panel=INPUTS)
-    ] = False,
+    print_json: PrintJsonOption = False,
 ) -> None:
     """Train a denoising diffusion model (DDPM) on MNIST, Fashion-MNIST or a folder of images; report its
     Fréchet distance on the GANs' judge.
@@ -59,7 +65,9 @@ def diffusion_train(
     if not world.main:  # rank 0 alone speaks and writes
         training.train()
         return
-    show_results(train_with_progress(training), print_json)
+    with metrics_printed_on_interrupt(training.out, print_json):
+        result = train_with_progress(training)
+    show_results(result, print_json)
 
 
 def train_with_progress(training: DiffusionTraining) -> DiffusionResult:

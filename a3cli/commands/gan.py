@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from a3cli.app import INPUTS, app, check_output, configured, option, progress_bar, seeded_device
+from a3cli.app import (
+    PrintJsonOption,
+    app,
+    check_output,
+    configured,
+    metrics_printed_on_interrupt,
+    progress_bar,
+    seeded_device,
+)
 from a3cli.engine.catalogue import gan_duration
 from a3cli.engine.gan.config import GanConfig
 from a3cli.engine.options import Machine
@@ -41,9 +49,7 @@ A busy machine is slower: the run measures its own speed and says how long it wi
 def gan_train(
     config: GanConfig,
     machine: Machine,
-    print_json: Annotated[
-        bool, option("--print-json", help="Print metrics.json on stdout, and the summary on stderr.", panel=INPUTS)
-    ] = False,
+    print_json: PrintJsonOption = False,
 ) -> None:
     """Train a GAN on MNIST, Fashion-MNIST or a folder of images; report its Fréchet distance.
 
@@ -61,7 +67,9 @@ def gan_train(
     if not world.main:  # rank 0 alone speaks and writes
         training.train()
         return
-    show_results(train_with_progress(training), print_json)
+    with metrics_printed_on_interrupt(training.out, print_json):
+        result = train_with_progress(training)
+    show_results(result, print_json)
 
 
 def show_results(result: GanResult, print_json: bool) -> None:
