@@ -256,16 +256,25 @@ def metrics_printed_on_interrupt(out: Path, print_json: bool) -> Iterator[None]:
 
 
 @contextmanager
-def picture_kept_on_interrupt(path: Path, current: Callable[[], Any]) -> Iterator[None]:
-    """On Ctrl-C, save `current()` (the picture so far) to `path`, say so, and stop."""
-    from a3cli.engine.images import save_image
-
+def on_interrupt(keep: Callable[[], None]) -> Iterator[None]:
+    """On Ctrl-C (or SIGTERM), call `keep()`, which writes what the command promised so far, and stop."""
     try:
         yield
     except KeyboardInterrupt:
+        keep()
+        raise
+
+
+def picture_kept_on_interrupt(path: Path, current: Callable[[], Any]):
+    """On Ctrl-C, save `current()` (the picture so far) to `path`, say so, and stop."""
+
+    def keep() -> None:
+        from a3cli.engine.images import save_image
+
         save_image(current(), path)
         print(f"wrote {path} (the picture so far)", file=sys.stderr)
-        raise
+
+    return on_interrupt(keep)
 
 
 def top_table(title: str, top: list[tuple[int, str, float]]) -> Table:

@@ -118,11 +118,17 @@ def test_ctrl_c_writes_the_current_picture(photos, tmp_path, capsys, monkeypatch
         return losses(self, *args)
 
     monkeypatch.setattr(style.StyleTransfer, "losses", interrupting)
-    out = tmp_path / "partial.png"
-    code, _, err = run(["stylize", str(photos["chelsea"]), str(photos["coffee"]), *TINY, "--out", str(out)], capsys)
+    out, compare, report = tmp_path / "partial.png", tmp_path / "compare.png", tmp_path / "partial.json"
+    extras = ["--out", str(out), "--compare", str(compare), "--json", str(report)]
+    code, _, err = run(["stylize", str(photos["chelsea"]), str(photos["coffee"]), *TINY, *extras], capsys)
     assert code == 130 and f"wrote {out} (the picture so far)" in err and err.strip().endswith("interrupted")
     with Image.open(out) as picture:
         assert picture.height == 32
+    with Image.open(compare) as picture:  # the promised outputs too, of the picture so far
+        assert picture.height == 32 + 8 + TITLE_LINE
+    data = json.loads(report.read_text())
+    assert data["interrupted"] is True and set(data["start"]) == {"content", "style", "tv", "total"}
+    assert data["end"] != data["start"]  # the last of the two evaluations made before the stop
 
 
 def test_presets_on_squeezenet_are_the_assignments_numbers():

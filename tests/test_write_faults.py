@@ -4,6 +4,7 @@ it can be known before, and loses nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -286,9 +287,12 @@ def test_ctrl_c_in_fool_writes_the_image_so_far(tmp_path, photos, capsys, monkey
             raise KeyboardInterrupt
 
     monkeypatch.setattr(fooling, "report", interrupt_at_three)
-    out = tmp_path / "fooled.png"
+    out, report = tmp_path / "fooled.png", tmp_path / "fooled.json"
     argv = ["fool", str(photos["coffee"]), "-t", "tarantula", "--max-iter", "50", "--out", str(out), "--device", "cpu"]
-    code, _, err = run_cli(argv, capsys)
+    code, _, err = run_cli([*argv, "--json", str(report)], capsys)
     assert code == 130 and f"wrote {out} (the picture so far)" in err and "interrupted" in err, err
     with Image.open(out) as picture:
         assert picture.size == (224, 224)
+    numbers = json.loads(report.read_text())  # the JSON promised, of the image so far
+    assert numbers["interrupted"] is True and numbers["success"] is False and numbers["iterations"] == 3
+    assert numbers["target"]["class"] == "tarantula" and numbers["out"] == str(out)

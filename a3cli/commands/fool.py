@@ -20,6 +20,7 @@ from a3cli.app import (
     check_output,
     configured,
     console,
+    on_interrupt,
     option,
     picture_kept_on_interrupt,
     progress_bar,
@@ -79,9 +80,12 @@ def fool(
     if fooling.target is not None and fooling.fools():
         say_nothing_to_do(backbone.classes[fooling.target], float(fooling.probabilities()[fooling.target]))
         return
-    result = run_with_progress(fooling, backbone.classes, out)
+    about = {"image": str(image), "model": backbone.name, "out": str(out)}
+    stopped = {**about, "interrupted": True}
+    with on_interrupt(lambda: write_numbers(json_out, {**stopped, **fooling.so_far().numbers(backbone.classes)})):
+        result = run_with_progress(fooling, backbone.classes, out)
     save_image(result.fooled, out)
-    numbers = {"image": str(image), "model": backbone.name, "out": str(out), **result.numbers(backbone.classes)}
+    numbers = {**about, **result.numbers(backbone.classes), "interrupted": False}
     diff_path, panel_path = write_difference_and_panel(result, numbers, out)
     show_fooling(result, numbers, config.epsilon)
     console.print(f"wrote {out}, {diff_path}, {panel_path}")

@@ -7,6 +7,7 @@ data in the catalogue (a3cli/engine/catalogue.py), so `--help` can show them ins
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -23,6 +24,7 @@ from a3cli.app import (
     check_output,
     configured,
     console,
+    on_interrupt,
     option,
     picture_kept_on_interrupt,
     progress_bar,
@@ -34,8 +36,7 @@ from a3cli.engine.options import IMAGE_TYPES, Machine
 from a3cli.engine.style.config import StyleConfig
 
 if TYPE_CHECKING:  # (the engine imports torch: only for the type checker here)
-    from a3cli.engine.backbones.registry import Backbone
-    from a3cli.engine.style.transfer import StyleResult
+    from a3cli.engine.style.transfer import StyleResult, StyleTransfer
 
 ImagesArgument = Annotated[
     list[Path], typer.Argument(help="CONTENT STYLE [STYLE...]: the photo, then style images.", show_default=False)
@@ -91,6 +92,7 @@ def stylize_command(
     from a3cli.engine.backbones.registry import load_backbone
     from a3cli.engine.images import load_image, save_image
     from a3cli.engine.style.settings import content_and_styles, resolve_settings
+    from a3cli.engine.style.transfer import StyleTransfer
 
     torch_device = seeded_device(machine, seed)
     content_path, style_paths = content_and_styles(images)
@@ -101,38 +103,39 @@ def stylize_command(
     content = load_image(content_path)
     styles = [load_image(path) for path in style_paths]
     backbone = load_backbone(model, torch_device, weights)
-    result, seconds = run_transfer(backbone, content, styles, settings, seed, out, save_every)
+    transfer = StyleTransfer(backbone, content, styles, settings, seed)
+    started = time.perf_counter()
+
+    def write_extras(result: StyleResult, interrupted: bool = False) -> None:
+        """--compare and --json: also for a run stopped early, of the picture so far."""
+        if compare is not None:
+            write_comparison(content, styles, result, compare)
+        if json_out is not None:
+            seconds = time.perf_counter() - started
+            write_style_json(json_out, images, backbone.name, preset, settings, seconds, result, interrupted)
+
+    with on_interrupt(lambda: write_extras(transfer.so_far(), interrupted=True)):
+        result = run_transfer(transfer, out, save_every)
     save_image(result.image, out)
+    seconds = time.perf_counter() - started
     console.print(f"{backbone.name}, {settings.optimizer}, {settings.iterations} iterations, {seconds:.1f} s")
     show_loss_terms(result)
     console.print(f"wrote {out} ({result.image.shape[2]}x{result.image.shape[1]})")
-    if compare is not None:
-        write_comparison(content, styles, result, compare)
-    if json_out is not None:
-        write_style_json(json_out, images, backbone.name, preset, settings, seconds, result)
+    write_extras(result)
 
 
-def run_transfer(
-    backbone: Backbone, content: Any, styles: list[Any], config: StyleConfig, seed: int, out: Path, save_every: int
-) -> tuple[StyleResult, float]:
+def run_transfer(transfer: StyleTransfer, out: Path, save_every: int) -> StyleResult:
     """The optimisation with a progress bar, snapshots every `save_every`, and the picture kept on Ctrl-C."""
-    import time
-
     from a3cli.engine.images import save_image
-    from a3cli.engine.style.transfer import StyleTransfer
-
-    transfer = StyleTransfer(backbone, content, styles, config, seed)
 
     def snapshot(step: int, image) -> None:
         save_image(image, snapshot_path(out, step))
 
-    started = time.perf_counter()
     with (
         picture_kept_on_interrupt(out, transfer.current_image),
-        progress_bar(config.iterations, f"stylize {backbone.name}") as progress,
+        progress_bar(transfer.config.iterations, f"stylize {transfer.backbone.name}") as progress,
     ):
-        result = transfer.run(progress, snapshot, save_every)
-    return result, time.perf_counter() - started
+        return transfer.run(progress, snapshot, save_every)
 
 
 def show_loss_terms(result: StyleResult) -> None:
@@ -164,7 +167,9 @@ def write_style_json(
     config: StyleConfig,
     seconds: float,
     result: StyleResult,
+    interrupted: bool = False,
 ) -> None:
+    """The settings and the loss terms at the start and the end (of a stopped run: its last evaluation)."""
     from dataclasses import asdict
 
     save_json(
@@ -179,5 +184,6 @@ def write_style_json(
             "start": result.start,
             "end": result.end,
             "size": [result.image.shape[2], result.image.shape[1]],
+            "interrupted": interrupted,
         },
     )

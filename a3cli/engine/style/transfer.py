@@ -100,6 +100,7 @@ class StyleTransfer:
             raise A3Error("give at least one style image")
         check_fit(config, backbone, len(styles))
         self.backbone, self.config = backbone, config
+        self.history: list[dict[str, float]] = []  # every evaluation's loss terms so far
         self.content = content.convert("RGB")
         self.styles = [s.convert("RGB") for s in styles]
         if config.original_colors:
@@ -181,6 +182,12 @@ class StyleTransfer:
         image = self.backbone.deprocess(self.image.detach())[0].clamp(0, 1).cpu()
         return keep_colors(image, self.content) if self.config.original_colors else image
 
+    def so_far(self) -> StyleResult:
+        """A run stopped early: the picture so far, and the loss terms of its first and its last evaluation."""
+        history = self.history
+        first, last = (history[0], history[-1]) if history else ({}, {})
+        return StyleResult(image=self.current_image(), start=first, end=last, history=list(history))
+
     def run(
         self, progress: Optional[Progress] = None, snapshot: Optional[Snapshot] = None, save_every: int = 0
     ) -> StyleResult:
@@ -189,7 +196,7 @@ class StyleTransfer:
         # Iterations split over the scales; the finest one takes what does not divide evenly.
         counts = [config.iterations // len(sizes)] * len(sizes)
         counts[-1] += config.iterations - sum(counts)
-        history: list[dict[str, float]] = []
+        history = self.history = []
         done = 0
         for size, count in zip(sizes, counts):
             content, target, grams = self.prepare(size)

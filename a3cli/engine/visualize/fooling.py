@@ -114,6 +114,7 @@ class FoolingImage:
         x0 = backbone.preprocess(image) if isinstance(image, Image.Image) else image.to(backbone.device)
         self.x0 = as_saved(backbone, x0)  # start from exactly what an 8-bit file holds
         self.x = self.x0.clone()
+        self.iterations = 0  # gradient steps taken so far
 
     def current_image(self) -> torch.Tensor:
         """The image so far as its 8-bit file holds it: (3, H, W) in [0, 1]."""
@@ -157,9 +158,16 @@ class FoolingImage:
             (grad,) = torch.autograd.grad(_objective(scores, target, original), x)
             with torch.no_grad():
                 x = self.x = torch.maximum(torch.minimum(x + step(backbone, grad, config.lr), hi), lo)
-            iterations += 1
+            iterations = self.iterations = iterations + 1
             report(progress, iterations, {label: float(scores.detach().softmax(dim=1)[0, watched])})
         return self.result(x, first, iterations, success, watched)
+
+    def so_far(self) -> FoolResult:
+        """A run stopped early: the image so far, judged as the end of a run is (not a success)."""
+        with torch.no_grad():
+            first = self.backbone.logits(self.x0).softmax(dim=1)[0]
+        watched = int(first.argmax()) if self.target is None else self.target
+        return self.result(self.x, first, self.iterations, False, watched)
 
     def result(self, x: torch.Tensor, first: torch.Tensor, iterations: int, success: bool, watched: int) -> FoolResult:
         backbone, config, x0 = self.backbone, self.config, self.x0
