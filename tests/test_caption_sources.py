@@ -126,6 +126,42 @@ def test_karpathy_file_mistakes_are_one_clear_error(tmp_path, photos):
         listed_karpathy(tmp_path / "none.json", tmp_path / "k")
 
 
+def test_hostile_caption_files_are_one_clear_error_or_missing_images(tmp_path, photos, capsys):
+    from a3cli.engine.captioning.coco import read_coco_captions
+    from a3cli.engine.captioning.listed import drop_absent
+
+    file = write_karpathy(tmp_path / "k", photos)
+    data = json.loads(file.read_text())
+    deep = "[" * 200_000 + "]" * 200_000
+    for reader in (lambda f: listed_karpathy(f, tmp_path / "k"), lambda f: read_coco_captions(tmp_path / "k", f)):
+        (tmp_path / "deep.json").write_text(deep)
+        with pytest.raises(A3Error, match="is nested too deeply to read"):
+            reader(tmp_path / "deep.json")
+    for name in ("x\x00y.jpg", ""):  # no file system takes a NUL byte; an empty name is no file
+        file.write_text(json.dumps({"images": [{**data["images"][0], "filepath": "", "filename": name}]}))
+        with pytest.raises(A3Error, match="is not a file name"):
+            listed_karpathy(file, tmp_path / "k")
+    # Links that loop (to itself, between two links, a folder inside itself) are missing images.
+    train = tmp_path / "k" / "train2014"
+    (train / "self.jpg").symlink_to("self.jpg")
+    (train / "one.jpg").symlink_to("two.jpg")
+    (train / "two.jpg").symlink_to("one.jpg")
+    (train / "loop").symlink_to(".")
+    loops = ["self.jpg", "one.jpg", "two.jpg", "loop/" * 50 + "coffee_0.jpg"]
+    looped = [{**data["images"][0], "filename": name} for name in loops]
+    file.write_text(json.dumps({"images": [*data["images"], *looped]}))
+    present = drop_absent(listed_karpathy(file, tmp_path / "k"))
+    assert sorted(path.name for path in present.missing) == ["coffee_0.jpg", "one.jpg", "self.jpg", "two.jpg"]
+    # A training split with no image left is refused before any feature is extracted, by --check too.
+    alone = [image for image in data["images"] if image["split"] not in ("train", "restval")]
+    file.write_text(json.dumps({"images": [*alone, *looped]}))
+    argv = ["caption-train", "--karpathy", str(file), "--images", str(tmp_path / "k"), "--device", "cpu"]
+    for check in (["--check"], []):
+        code, _, err = run([*argv, *check, "--out", str(tmp_path / "run")], capsys)
+        assert code == 2 and err.startswith("error: the training split has no images: all 4 listed"), err
+    assert not list(tmp_path.glob("run/*.pt"))
+
+
 def test_coco_2017_and_2014_layouts_are_found_by_their_names(tmp_path, photos):
     folder = write_coco(tmp_path / "coco2017", photos)
     listed = listed_coco_layout(folder)
@@ -198,7 +234,7 @@ def test_check_reports_and_extracts_nothing(tmp_path, photos, monkeypatch, capsy
     assert lines[2].startswith("missing: 1 listed images (") and "training skips them" in lines[2]
     assert "vocabulary: " in lines[3] and "--min-count 1" in lines[3] and "features 96-d" in lines[3]
     assert "MiB" in lines[3] and "nothing extracted" in lines[4]
-    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+    assert not list(tmp_path.glob("run/*.pt")) and not (tmp_path / "cache").exists()
 
 
 @pytest.mark.parametrize("layout", ["karpathy", "coco"])

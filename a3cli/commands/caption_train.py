@@ -106,6 +106,7 @@ def show_training_data(training: CaptionTraining) -> None:
 
 def show_check(source: CaptionSource, device: torch.device) -> None:
     """What training on `source` would read and cost: counts, unusable files, words, extraction time, cache."""
+    from a3cli.engine.captioning.listed import some_paths
     from a3cli.engine.captioning.sources import check_files
 
     started = time.perf_counter()
@@ -115,8 +116,7 @@ def show_check(source: CaptionSource, device: torch.device) -> None:
     effect = "stops training" if source.kind() == "coco_json" else "training skips them and their captions"
     for what, paths in (("missing", found.missing), ("unreadable", found.unreadable)):
         if paths:
-            shown = ", ".join(f"'{p}'" for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-            say(f"{what}: {len(paths)} listed images ({shown}); {effect}")
+            say(f"{what}: {len(paths)} listed images ({some_paths(paths)}); {effect}")
     extraction = "cached already" if found.cached else f"about {found.extraction_minutes:.1f} min on {device}"
     say(
         f"vocabulary: {found.words} words at --min-count {found.min_count}; "

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
-from a3cli.engine.errors import WriteError
+from a3cli.engine.errors import A3Error, WriteError
 
 
 def shipped_dir(name: str) -> Path:
@@ -111,6 +111,36 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
         if cause is not None:  # disk full, file too large, permission denied, path is a folder
             raise cannot_write(path, cause) from None
         raise
+    return path
+
+
+MAX_JSON_BYTES = 4 * 2**30  # the largest JSON file read: COCO's and Karpathy's caption files are under 200 MB
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file, read defensively: one that is missing, too large, not UTF-8, not JSON or nested deeper
+    than Python's parser goes is an A3Error that names it (`what`: how the user gave it, e.g. "--karpathy")."""
+    if not path.is_file():
+        raise A3Error(f"{what} '{path}': no such file")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise A3Error(f"{what} '{path}' is larger than {MAX_JSON_BYTES // 2**30} GiB: not a caption file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise A3Error(f"{what} '{path}' is not valid JSON: {error}") from None
+    except RecursionError:
+        raise A3Error(f"{what} '{path}' is nested too deeply to read: not a caption file") from None
+
+
+def inside_folder(folder: Path, name: str, listed_in: Path) -> Path:
+    """folder/name for a file name a list gives, refused in one line when it is no file name (empty, or with a
+    NUL byte, which no file system takes) or leads outside `folder`; links are followed without failing
+    on a loop (a looping link is then a missing image)."""
+    if not name or "\x00" in name:
+        raise A3Error(f"'{listed_in}': image {name!r} is not a file name")
+    path = folder / name
+    if Path(name).is_absolute() or not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
+        raise A3Error(f"'{listed_in}': image {name!r} points outside --images '{folder}'")
     return path
 
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from a3cli.engine.captioning.listed import ListedCaptions, ListedImage, load_lis
 from a3cli.engine.captioning.vocab import END, NULL, START, tokenize
 from a3cli.engine.catalogue import CAPTION_JSON_DEFAULTS
 from a3cli.engine.errors import A3Error
+from a3cli.engine.files import inside_folder, read_json
 from a3cli.engine.progress import Progress
 
 
@@ -45,15 +45,6 @@ def _read_h5(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
         raise A3Error(f"cannot read HDF5 file '{path}': {reason}") from None
 
 
-def _read_json(path: Path) -> object:
-    if not path.is_file():
-        raise A3Error(f"missing file '{path}'")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise A3Error(f"'{path}' is not valid JSON: {error}") from None
-
-
 def load_coco_h5(folder: str | Path, pca: bool = True, max_train: int | None = None, seed: int = 0) -> CaptionData:
     """The assignment's `load_coco_data`: captions, features, vocabulary and URLs of train and val.
 
@@ -66,7 +57,7 @@ def load_coco_h5(folder: str | Path, pca: bool = True, max_train: int | None = N
     caps = _read_h5(
         folder / "coco2014_captions.h5", ("train_captions", "train_image_idxs", "val_captions", "val_image_idxs")
     )
-    vocab = _read_json(folder / "coco2014_vocab.json")
+    vocab = read_json(folder / "coco2014_vocab.json", "the vocabulary")
     if not (
         isinstance(vocab, dict)
         and isinstance(vocab.get("idx_to_word"), list)
@@ -122,13 +113,6 @@ def is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def inside(folder: Path, file_name: str, annotations: Path) -> str:
-    """A file name that stays inside the images folder: no absolute paths, no '..' out of it."""
-    if Path(file_name).is_absolute() or not (folder / file_name).resolve().is_relative_to(folder.resolve()):
-        raise A3Error(f"'{annotations}': image file_name {file_name!r} points outside --images '{folder}'")
-    return file_name
-
-
 def read_coco_captions(
     images_dir: Path, annotations: Path, least: int = 2
 ) -> tuple[dict[int, str], dict[int, list[list[str]]]]:
@@ -138,7 +122,7 @@ def read_coco_captions(
     """
     if not images_dir.is_dir():
         raise A3Error(f"--images '{images_dir}' is not a folder")
-    data = _read_json(annotations)
+    data = read_json(annotations, "--annotations")
     if not (
         isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list)
     ):
@@ -150,7 +134,8 @@ def read_coco_captions(
                 f"'{annotations}': every image needs 'id' and 'file_name' (an integer and a name; "
                 f"found {str(entry)[:80]})"
             )
-        files[entry["id"]] = inside(images_dir, entry["file_name"], annotations)
+        inside_folder(images_dir, entry["file_name"], annotations)
+        files[entry["id"]] = entry["file_name"]
     by_image: dict[int, list[list[str]]] = {}
     for entry in data["annotations"]:
         if not isinstance(entry, dict) or not is_id(entry.get("image_id")) or not isinstance(entry.get("caption"), str):

@@ -8,7 +8,6 @@ val and test are a3's val and test.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from a3cli.engine.captioning.listed import ListedCaptions, ListedImage
 from a3cli.engine.captioning.vocab import tokenize
 from a3cli.engine.catalogue import KARPATHY_SPLITS, KARPATHY_TRAIN_SPLITS
 from a3cli.engine.errors import A3Error
+from a3cli.engine.files import inside_folder, read_json
 
 
 def train_splits(spec: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -48,8 +48,7 @@ def read_entry(entry: object, images_dir: Path, file: Path) -> tuple[str, Listed
             f"found {str(entry)[:80]}"
         )
     relative = Path(str(entry.get("filepath") or "")) / entry["filename"]
-    if relative.is_absolute() or not (images_dir / relative).resolve().is_relative_to(images_dir.resolve()):
-        raise A3Error(f"'{file}': image {str(relative)!r} points outside --images '{images_dir}'")
+    inside_folder(images_dir, str(relative) if entry["filename"] else "", file)
     sentences = entry.get("sentences")
     captions = [sentence_tokens(s) for s in sentences] if isinstance(sentences, list) else [None]
     if not captions or any(c is None for c in captions):
@@ -64,12 +63,7 @@ def listed_karpathy(
     file, images_dir = Path(file), Path(images_dir)
     if not images_dir.is_dir():
         raise A3Error(f"--images '{images_dir}' is not a folder")
-    if not file.is_file():
-        raise A3Error(f"--karpathy '{file}': no such file")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise A3Error(f"--karpathy '{file}' is not valid JSON: {error}") from None
+    data = read_json(file, "--karpathy")
     if not (isinstance(data, dict) and isinstance(data.get("images"), list)):
         raise A3Error(f"--karpathy '{file}' is not a Karpathy split file: it needs an 'images' list")
     splits: dict[str, list[ListedImage]] = {"train": [], "val": [], "test": []}

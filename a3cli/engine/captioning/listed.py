@@ -9,7 +9,7 @@ says what loading would find and cost, without extracting.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from a3cli.engine.captioning.data import CaptionData, Split, standardize
 from a3cli.engine.captioning.features import FeatureSpec, cache_path, cached_features, extract_features, features_of
 from a3cli.engine.captioning.vocab import build_vocab, encode
 from a3cli.engine.device import seeded_generator
+from a3cli.engine.errors import A3Error
 from a3cli.engine.images import load_image
 from a3cli.engine.progress import Progress
 
@@ -50,6 +51,12 @@ def unreadable(path: Path) -> bool:
     return False
 
 
+def some_paths(paths: Sequence[Path | str], shown: int = 3) -> str:
+    """Files named in a message: 'a.jpg', 'b.jpg', 'c.jpg' and 12 more."""
+    named = ", ".join(f"'{path}'" for path in paths[:shown])
+    return named + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
+
+
 def drop_absent(listed: ListedCaptions) -> ListedCaptions:
     """The images that exist and open; the others are counted in `missing` and `unreadable`, their captions dropped."""
     missing, bad = [], []
@@ -64,6 +71,12 @@ def drop_absent(listed: ListedCaptions) -> ListedCaptions:
             else:
                 kept.append(image)
         splits[name] = kept
+    if listed.splits.get("train") and not splits.get("train"):  # refused before any feature is extracted
+        absent = [image.path for image in listed.splits["train"]]
+        raise A3Error(
+            f"the training split has no images: all {len(absent)} listed are missing or unreadable "
+            f"({some_paths(absent)})"
+        )
     return ListedCaptions(listed.source, splits, listed.missing + missing, listed.unreadable + bad)
 
 
