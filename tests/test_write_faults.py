@@ -296,3 +296,16 @@ def test_ctrl_c_in_fool_writes_the_image_so_far(tmp_path, photos, capsys, monkey
     numbers = json.loads(report.read_text())  # the JSON promised, of the image so far
     assert numbers["interrupted"] is True and numbers["success"] is False and numbers["iterations"] == 3
     assert numbers["target"]["class"] == "tarantula" and numbers["out"] == str(out)
+
+
+def test_a_full_disk_at_the_run_folders_lock_is_one_line(tmp_path, capsys, monkeypatch):
+    from a3cli.engine import runs
+
+    def full(fd, data, offset):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs.os, "pwrite", full)
+    argv = ["caption-train", "--dataset", "shapes", "--train-images", "20", "--epochs", "1", "--device", "cpu"]
+    code, out, err = run_cli([*argv, "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("error: cannot write") and ".a3-run.lock': No space left on device" in err

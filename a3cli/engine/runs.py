@@ -68,12 +68,10 @@ def lock_run_folder(out: str | Path) -> None:
         raise A3Error(
             f"'{out}' is in use by another a3 run (process {owner}); wait for it to end, or choose another --out"
         ) from None
-    try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-    except OSError as error:  # a full disk: refused before any work
+    try:  # unbuffered, so that a full disk fails here and not again when the file is closed
+        os.ftruncate(handle.fileno(), 0)
+        os.pwrite(handle.fileno(), str(os.getpid()).encode(), 0)
+    except OSError as error:  # a full disk or a file-size limit: refused before any work
         handle.close()
         raise cannot_write(folder / LOCK_NAME, error) from None
     _held_locks[folder] = handle
