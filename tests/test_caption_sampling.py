@@ -215,3 +215,14 @@ def test_shapes_pictures_lie_near_the_shipped_captioners_training_features_and_p
     far = sampling.caption_pictures(model, ckpt, shots, Decoding())
     assert near.distances is not None and far.distances is not None
     assert max(near.distances) <= SHAPES_NEAR < SHAPES_FAR < min(far.distances)
+
+
+def test_a_captioner_of_other_words_is_refused_on_the_shapes_split():
+    from a3cli.engine.captioning.sampling import shapes_examples
+
+    shapes_words = shapes_vocab()[0]
+    pictures, truths = shapes_examples("test", 2, CaptionCheckpoint(source="shapes", word_to_idx=shapes_words))
+    assert len(pictures) == len(truths) == 2
+    photos = CaptionCheckpoint(source="karpathy", word_to_idx={"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3, "dog": 4})
+    with pytest.raises(A3Error, match="trained on karpathy, whose words are not the shapes'"):
+        shapes_examples("test", 2, photos)

@@ -15,6 +15,7 @@ from a3cli.engine.options import Machine
 if TYPE_CHECKING:  # a3 --help imports no torch
     from PIL import Image
 
+    from a3cli.engine.captioning.checkpoint import CaptionCheckpoint
     from a3cli.engine.captioning.evaluation import Agreement
     from a3cli.engine.captioning.sampling import CaptionedPictures, CaptionedSplit
 
@@ -66,7 +67,7 @@ def caption_sample(
         return
     names, truths = [str(path) for path in images or []], None
     if config.dataset is not None:
-        pictures, truths, names = shapes_pictures(config)
+        pictures, truths, names = shapes_pictures(config, ckpt)
     captioned = caption_pictures(model, ckpt, pictures, decoding, config.seed, attention=attention, truths=truths)
     notes = far_from_training(ckpt, captioned.distances) if config.dataset is None else None
     if config.dataset is None and (note := training_note(ckpt, names, captioned.distances)):
@@ -76,11 +77,13 @@ def caption_sample(
     write_figures(pictures, names, captioned, shown, truths, notes, config)
 
 
-def shapes_pictures(config: CaptionSampleConfig) -> tuple[list[Image.Image], list[str], list[str]]:
+def shapes_pictures(
+    config: CaptionSampleConfig, ckpt: CaptionCheckpoint
+) -> tuple[list[Image.Image], list[str], list[str]]:
     """The pictures of the shapes split, their true captions and their names (written with --save-images)."""
     from a3cli.engine.captioning.sampling import shapes_examples
 
-    pictures, truths = shapes_examples(config.split, config.num)
+    pictures, truths = shapes_examples(config.split, config.num, ckpt)
     return pictures, truths, shapes_names(pictures, config.split, config.save_images)
 
 

@@ -18,7 +18,7 @@ from a3cli.engine.captioning.evaluation import Agreement, agreement, shapes_agre
 from a3cli.engine.captioning.features import FeatureSpec, features_of
 from a3cli.engine.captioning.model import CaptioningRNN, model_from_checkpoint
 from a3cli.engine.captioning.repeats import RepeatLimits, repeat_limits_of
-from a3cli.engine.captioning.shapes import SHAPES_SPLITS, draw_scene, shapes_captions, shapes_split
+from a3cli.engine.captioning.shapes import SHAPES_SPLITS, draw_scene, shapes_captions, shapes_split, shapes_vocab
 from a3cli.engine.captioning.vocab import NULL, decode, encode
 from a3cli.engine.device import seeded_generator
 from a3cli.engine.errors import A3Error
@@ -242,10 +242,16 @@ def caption_coco_split(
     )
 
 
-def shapes_examples(split: str, num: int) -> tuple[list[Image.Image], list[str]]:
-    """The first `num` pictures of a shapes split, with their true captions."""
+def shapes_examples(split: str, num: int, ckpt: CaptionCheckpoint) -> tuple[list[Image.Image], list[str]]:
+    """The first `num` pictures of a shapes split, with their true captions; refused for a captioner of other
+    words, whose captions could never match the truth."""
     if split not in SHAPES_SPLITS:
         raise A3Error(f"--split {split!r}: shapes has {', '.join(SHAPES_SPLITS)}")
+    if not set(shapes_vocab()[0]) <= set(ckpt.word_to_idx):
+        raise A3Error(
+            f"--dataset shapes: this captioner was trained on {ckpt.source or 'other data'}, whose words are not "
+            "the shapes' (a, small, red, circle, left of, above ...): its captions cannot be compared with the truth"
+        )
     scenes = shapes_split(split, min(num, SHAPES_SPLITS[split]))
     return [draw_scene(scene) for scene in scenes], [scene.caption() for scene in scenes]
 
