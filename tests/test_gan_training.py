@@ -220,3 +220,16 @@ def test_resume_refuses_other_settings_and_fresh_runs_refuse_an_existing_one(tmp
         train(config(tmp_path, "r", iterations=2, resume=True, variant="dcgan"))
     with pytest.raises(A3Error, match="already holds a run"):
         train(config(tmp_path, "r", iterations=2))
+
+
+def test_the_checkpoint_is_written_once_per_save_not_again_after_the_last(tmp_path, monkeypatch):
+    """A write that fails after the last checkpoint must not claim the run lost it: nothing rewrites it."""
+    from a3cli.engine.gan import training as gan_training
+
+    written = []
+    save_run = gan_training.save_run
+    monkeypatch.setattr(
+        gan_training, "save_run", lambda out, kind, state: written.append(state["step"]) or save_run(out, kind, state)
+    )
+    train(config(tmp_path, "run", iterations=4, sample_every=2))
+    assert written == [2, 4]

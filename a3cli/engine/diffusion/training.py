@@ -351,8 +351,7 @@ class DiffusionTraining:
         settings = self.settings
         if self.step == 0:
             self.save_grid()
-        train_loop(self, self.total, settings.checkpoint_every or settings.sample_every, progress, self.world)
-        self.save()
+        train_loop(self, self.total, settings.checkpoint_every or settings.sample_every, progress, self.world)  # its last checkpoint included
         self.write_pictures()
         metrics = {**self.run_metrics(), "interrupted": False}
         if settings.fid:
