@@ -351,7 +351,8 @@ class DiffusionTraining:
         settings = self.settings
         if self.step == 0:
             self.save_grid()
-        train_loop(self, self.total, settings.checkpoint_every or settings.sample_every, progress, self.world)  # its last checkpoint included
+        # The loop writes the last checkpoint too: nothing rewrites it after.
+        train_loop(self, self.total, settings.checkpoint_every or settings.sample_every, progress, self.world)
         self.write_pictures()
         metrics = {**self.run_metrics(), "interrupted": False}
         if settings.fid:
