@@ -106,11 +106,13 @@ def finite_numbers_only(app_command) -> None:
 
 
 def out_of_memory(error: BaseException) -> bool:
-    """numpy's MemoryError, torch's CPU allocator (a RuntimeError) and CUDA's OutOfMemoryError."""
+    """numpy's MemoryError, torch's CPU allocator (a RuntimeError), CUDA's OutOfMemoryError, and a library
+    that cannot be mapped into memory as it is imported (an ImportError under an address-space limit)."""
     return (
         isinstance(error, MemoryError)
         or type(error).__name__ == "OutOfMemoryError"
         or "can't allocate memory" in str(error)
+        or "failed to map segment" in str(error)
     )
 
 
@@ -176,10 +178,14 @@ def main(argv: list[str] | None = None) -> None:
     except A3Error as error:
         print(f"error: {error}", file=sys.stderr)
         code = 2
-    except (MemoryError, RuntimeError) as error:
+    except (MemoryError, RuntimeError, ImportError) as error:
         if not out_of_memory(error):
             raise
-        print("error: out of memory: the sizes asked for do not fit in free memory; ask for less", file=sys.stderr)
+        print(
+            "error: out of memory: the sizes asked for do not fit in the memory this process may use; ask for "
+            "less, or fewer --threads",
+            file=sys.stderr,
+        )
         code = 2
     except (typer.Abort, KeyboardInterrupt):
         say_interrupted()

@@ -253,6 +253,18 @@ def test_threads_reach_torch(capsys):
         torch.set_num_threads(before)
 
 
+def test_far_more_threads_than_cores_are_refused_and_memory_failures_named(capsys, monkeypatch):
+    from a3cli import cli
+    from a3cli.engine import device
+
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    code, out, err = run(["info", "--device", "cpu", "--threads", "1000"], capsys)
+    assert code == 2 and err.startswith("error: --threads 1000: this process may run on 2 core(s); more than 8")
+    # Under an address-space limit a library that cannot be mapped is memory, not a broken install.
+    unmapped = ImportError("numpy/random/_generator.so: failed to map segment from shared object")
+    assert cli.out_of_memory(unmapped) and not cli.out_of_memory(ImportError("No module named 'nope'"))
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -75,19 +75,33 @@ def resolve_device(spec: str = "auto") -> torch.device:
     raise A3Error(f"--device {spec!r} is not one of {DEVICE_CHOICES}")
 
 
+THREADS_PER_CORE = 4  # --threads beyond this many per core only wait on each other, and each reserves memory
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity, which containers and `taskset` narrow."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_threads() -> int:
-    """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow), at most
-    torch's own choice of one thread per physical core; under torchrun, OMP_NUM_THREADS where it is set."""
+    """The available cores, at most torch's own choice of one thread per physical core; under torchrun,
+    OMP_NUM_THREADS where it is set."""
     if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
         return int(os.environ["OMP_NUM_THREADS"])
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(available, TORCH_THREADS))
+    return max(1, min(available_cores(), TORCH_THREADS))
 
 
 def use_threads(threads: int | None = None) -> int:
     """torch's intra-op threads: `threads` (--threads), else `default_threads()`. The CLI also makes idle
     OpenMP threads sleep rather than spin (OMP_WAIT_POLICY=PASSIVE, a3cli/cli.py), so that a busy machine's
-    other programs and a3 do not fight over the cores."""
+    other programs and a3 do not fight over the cores. Far more threads than cores are refused: starting
+    them can exhaust the memory a process may map, and everything after would fail for that reason."""
+    cores = available_cores()
+    if threads is not None and threads > THREADS_PER_CORE * cores:
+        raise A3Error(
+            f"--threads {threads}: this process may run on {cores} core(s); more than {THREADS_PER_CORE * cores} "
+            "threads only wait on each other, and each reserves memory"
+        )
     count = threads or default_threads()
     torch.set_num_threads(count)
     return count
