@@ -487,3 +487,9 @@ def test_a_model_grid_says_which_model_iteration_and_distance():
     assert distance_at(history, 1000, "generator") is None and distance_at([], 0, "ema") is None
     assert model_title("dcgan", 1000, 15.56, 1000) == "dcgan, iteration 1,000, Fréchet distance 15.6 (1,000 samples)"
     assert model_title("diffusion", 3, None) == "diffusion, iteration 3"
+
+
+def test_a_good_picture_that_does_not_fit_in_memory_is_not_called_corrupt(monkeypatch):
+    monkeypatch.setattr(Image.Image, "load", lambda self: (_ for _ in ()).throw(MemoryError()))
+    with pytest.raises(MemoryError):  # the CLI says "out of memory"; never "corrupt or unsupported image"
+        load_image(data.data_dir + "/coffee.png")

@@ -68,6 +68,8 @@ def load_image(path: str | os.PathLike, max_pixels: int = 100_000_000) -> Image.
         raise fail("no such file") from None
     except PermissionError:
         raise fail("permission denied") from None
+    except MemoryError:
+        raise  # not the picture's fault: the CLI names it as memory
     except Exception as e:  # Pillow signals bad data with many exception types
         raise fail(f"corrupt or unsupported image ({e or type(e).__name__})") from None
 
