@@ -93,7 +93,7 @@ def test_a_run_killed_mid_epoch_resumes_exactly(cell, tmp_path):
     assert so_far["interrupted"] is True and (so_far["iterations"], so_far["total_iterations"]) == (7, 15)
     assert so_far["train_loss"] == ckpt["train_loss"] and "bleu" not in so_far
     torch.manual_seed(12345)  # the resumed run takes its RNG state from the checkpoint
-    resumed = train_captioner(data, config, tmp_path / "cut", CPU, resume=True)
+    resumed = train_captioner(data, TrainConfig(), tmp_path / "cut", CPU, resume=True)  # its settings: the run's
     assert resumed["train_loss"] == whole["train_loss"] and resumed["val_loss"] == whole["val_loss"]
     a, _ = load_captioner(tmp_path / "whole" / CHECKPOINT)
     b, _ = load_captioner(tmp_path / "cut" / CHECKPOINT)
