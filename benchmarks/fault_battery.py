@@ -150,7 +150,38 @@ def fixtures(tmp: Path) -> dict[str, Path]:
     f["zero"] = tmp / "zero.pt"
     Image.new("RGB", (40000, 1), "white").save(tmp / "line.png")
     f["line"] = tmp / "line.png"
+    hostile_caption_files(tmp, f)
     return f
+
+
+def hostile_caption_files(tmp: Path, f: dict[str, Path]) -> None:
+    """Caption files that are hostile rather than wrong: nested 200,000 deep, a NUL in a file name, images
+    that are link loops (to itself, two links, a looping folder), a training split whose images are all gone."""
+    deep = "[" * 200_000 + "]" * 200_000
+    for name in ("karpathy_deep", "ann_deep"):
+        (tmp / f"{name}.json").write_text(deep)
+        f[name] = tmp / f"{name}.json"
+    (tmp / "imgs" / "self.jpg").symlink_to("self.jpg")
+    (tmp / "imgs" / "one.jpg").symlink_to("two.jpg")
+    (tmp / "imgs" / "two.jpg").symlink_to("one.jpg")
+    (tmp / "imgs" / "loop").symlink_to(".")
+
+    def karpathy(name: str, train: list[str]) -> None:
+        entries = [{"filename": file, "split": "train", "sentences": [{"tokens": ["a", "cup"]}]} for file in train]
+        entries.append({"filename": "b.jpg", "split": "val", "sentences": [{"tokens": ["a", "mug"]}]})
+        (tmp / f"{name}.json").write_text(json.dumps({"images": entries}))
+        f[name] = tmp / f"{name}.json"
+
+    karpathy("karpathy_nul", ["a.jpg", "x\x00y.jpg"])
+    karpathy("karpathy_loops", ["a.jpg", "self.jpg", "one.jpg", "loop/loop/loop/a.jpg/.."])
+    karpathy("karpathy_gone", ["self.jpg", "one.jpg", "nope.jpg"])
+    annotations = [{"image_id": 1, "caption": "a cup"}, {"image_id": 2, "caption": "a mug"}]
+    images = [{"id": 1, "file_name": "a\x00.jpg"}, {"id": 2, "file_name": "b.jpg"}]
+    (tmp / "ann_nul.json").write_text(json.dumps({"images": images, "annotations": annotations}))
+    f["ann_nul"] = tmp / "ann_nul.json"
+    (tmp / "dangling").mkdir()
+    (tmp / "dangling" / "coffee.jpg").symlink_to(tmp / "outside.jpg")
+    f["dangling"] = tmp / "dangling"
 
 
 BAD_IMAGES = ["empty", "text", "truncated", "bomb", "missing", "folder"]
@@ -314,6 +345,36 @@ def cases() -> list[tuple[str, list[str], str]]:
         ["caption-train", "--lr", "nan"],
     ):
         out.append(("bad folder, special file, nan", argv, "refuse"))
+    return out + hostile_cases()
+
+
+def hostile_cases() -> list[tuple[str, list[str], str]]:
+    """Hostile caption data, ranges that overflow, channels that cannot be drawn, thread counts, links."""
+    out = []
+    karpathy = ["caption-train", "--images", "{tmp}/imgs", "--karpathy"]
+    for check in ([], ["--check"]):
+        for argv in (
+            [*karpathy, "{karpathy_deep}"],
+            [*karpathy, "{karpathy_nul}"],
+            [*karpathy, "{karpathy_gone}"],
+            ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_deep}"],
+            ["caption-train", "--images", "{tmp}/imgs", "--annotations", "{ann_nul}"],
+        ):
+            out.append(("hostile caption data", [*argv, *check, "--out", "{tmp}/c_hostile"], "refuse"))
+    out.append(("hostile caption data", [*karpathy, "{karpathy_loops}", "--check"], "ok"))
+    for argv in (
+        ["classvis", "--objective", "block10:0-99999999999999999999999"],
+        ["classvis", "--objective", "block10:3@99999999999999999999,1"],
+        ["classvis", "--objective", "head:1279", "--iterations", "2", "--out", "{tmp}/cv_dead.png"],
+        ["classvis", "--objective", "head:5", "--iterations", "2", "--out", "{tmp}/cv_dead.png"],
+        ["saliency", "{photo}", "--method", "gradcam", "--layer", ""],
+        ["classify", "{photo}", "--threads", "1000"],
+        ["gan-train", "--threads", "1000", "--no-download", "--out", "{tmp}/g_threads"],
+        ["examples", ""],
+        ["stylize", "{photo}", "{photo}", "--out", "{tmp}/st.gif"],
+    ):
+        out.append(("objectives, threads, names", argv, "refuse"))
+    out.append(("objectives, threads, names", ["examples", "{dangling}"], "ok"))
     return out
 
 
@@ -361,6 +422,22 @@ def write_fault_cases(tmp: Path) -> list[tuple[str, str, bool]]:
             outcome = "noisy"
         lost = (run / "checkpoint.pt").read_bytes() != before or bool(list(run.glob(".*.tmp")))
         results.append((outcome, f"ulimit -f {limit // 1024}k; a3 " + " ".join(again), lost))
+    # First writes with no room at all (a 0-byte limit): the run folder's lock, the example photos.
+    for argv in (
+        ["caption-train", "--dataset", "shapes", "--train-images", "20", "--out", str(tmp / "fsize_first")],
+        ["examples", str(tmp / "fsize_examples")],
+    ):
+        faulted = subprocess.run(
+            [sys.executable, "-m", "a3cli", *argv],
+            env=env,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0)),
+            capture_output=True,
+            text=True,
+        )
+        lines = [line for line in faulted.stderr.splitlines() if line.strip() and not line.startswith("note:")]
+        one = faulted.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:")
+        outcome = "traceback" if "Traceback" in faulted.stderr else ("refused" if one else "noisy")
+        results.append((outcome, "ulimit -f 0; a3 " + " ".join(argv), False))
     return results
 
 
@@ -407,6 +484,7 @@ def main_battery() -> None:
         for category, counts in by_category.items():
             print(f"  {category:32s} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         print(f"malicious pickles ran code: {'YES' if f['marker'].exists() else 'no'}")
+        print(f"a write followed a link out of its folder: {'YES' if (tmp / 'outside.jpg').exists() else 'no'}")
         lost = []
         for outcome, argv, data_lost in write_fault_cases(tmp):
             totals[outcome] += 1
