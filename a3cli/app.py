@@ -368,7 +368,7 @@ def progress_bar(total: Optional[int], description: str) -> Iterator[Callable[[i
             shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items() if name not in TIMINGS)
             left, line = estimate.update(step, metrics.get(MEASURING_SPENT, 0.0), metrics.get(MEASURING_LEFT, 0.0))
             if line is not None and not bar.console.is_terminal:  # a live bar shows the estimate; a log gets a line
-                bar.console.print(line, highlight=False)
+                bar.console.print(line, highlight=False, soft_wrap=True)
             bar.update(task, completed=step, metrics=shown, left=left)
 
         yield report
