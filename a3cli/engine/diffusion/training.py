@@ -38,7 +38,7 @@ from a3cli.engine.errors import A3Error
 from a3cli.engine.files import write_json
 from a3cli.engine.generative.data import BatchOrder, FolderBatches, ImageFolder, ImageSet, load_dataset
 from a3cli.engine.generative.ema import ema_decay, update_ema
-from a3cli.engine.generative.estimates import measuring_times
+from a3cli.engine.generative.estimates import measuring_of
 from a3cli.engine.generative.folder import BEST_NAME, run_files, write_stopped_metrics
 from a3cli.engine.generative.judge import PHOTO_FEATURES, Judge, digit_judge, judge_classifier, photo_judge
 from a3cli.engine.generative.pictures import (
@@ -293,15 +293,7 @@ class DiffusionTraining:
             self.evaluate(self.judge)
         if self.step % self.settings.sample_every == 0 or last:
             self.save_grid()
-        return {"loss": value, **self.measuring()}
-
-    def measuring(self) -> dict[str, float]:
-        """The time spent and still to come measuring, for the bar's time left."""
-        if self.judge is None:
-            return {}
-        s = self.settings
-        spent, measured = self.eval_seconds, len(self.frechet_history)
-        return measuring_times(self.step, self.total, s.eval_every, s.eval_samples, s.fid_samples, spent, measured)
+        return {"loss": value, **measuring_of(self)}
 
     def stopped(self) -> None:
         self.save_grid()

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any, Optional, Protocol
+
 from a3cli.engine.progress import MEASURING_LEFT, MEASURING_SPENT
+
+
+class MeasuredRun(Protocol):
+    """What a generative trainer (gan/, diffusion/) has that its measuring time is read from."""
+
+    step: int
+    total: int
+    eval_seconds: float
+    frechet_history: list[dict[str, Any]]
+    judge: Optional[Any]
+    settings: Any
+
+
+def measuring_of(run: MeasuredRun) -> dict[str, float]:
+    """The run's time spent and still to come measuring (none without a judge), for the bar's time left."""
+    if run.judge is None:
+        return {}
+    s = run.settings
+    spent, measured = run.eval_seconds, len(run.frechet_history)
+    return measuring_times(run.step, run.total, s.eval_every, s.eval_samples, s.fid_samples, spent, measured)
 
 
 def measuring_times(
