@@ -231,8 +231,11 @@ class DiffusionTraining:
                 self.sampling_model, self.fixed_noise, self.settings.eval_steps, classes=classes, guidance=guidance
             )
             distance = distance_at(self.frechet_history, self.step, self.source)
-            name = "diffusion, a row per class" if classes is not None else "diffusion"
-            title = model_title(name, self.step, distance, self.settings.eval_samples)
+            if classes is None:
+                title = model_title("diffusion", self.step, distance, self.settings.eval_samples)
+            else:  # the judge measures unguided samples
+                title = model_title(f"diffusion, a row per class by guidance {guidance:g}", self.step, None)
+                title += f"; unguided, Fréchet distance {distance:.1f}" if distance is not None else ""
             save_grid(images, grid_path(self.out, self.step), title, self.log, self.step)
 
     def draw(self, noise: Tensor) -> Tensor:
