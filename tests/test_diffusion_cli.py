@@ -235,3 +235,25 @@ def test_a_folder_of_rgb_pictures_at_64_px(tmp_path, photos, capsys):
     assert code == 0, err
     samples = np.load(array)
     assert samples.shape == (3, 64, 64, 3) and samples.dtype == np.uint8
+
+
+def test_the_shipped_model_draws_the_digit_asked_for(tmp_path, capsys):
+    """Without --checkpoint, diffusion-sample takes weights/diffusion_digits.pt (make weights); guided by its
+    label, nearly every sample is read as that digit by the digit classifier, which did not make them."""
+    import torch
+
+    from a3cli.engine.files import SHIPPED_DIFFUSION, SHIPPED_MNIST_CLASSIFIER
+    from a3cli.engine.generative.classifier import load_classifier
+
+    if not (SHIPPED_DIFFUSION.is_file() and SHIPPED_MNIST_CLASSIFIER.is_file()):
+        pytest.skip("weights/diffusion_digits.pt or the MNIST classifier not built (make weights)")
+    out, array = tmp_path / "sevens.png", tmp_path / "sevens.npy"
+    argv = ["diffusion-sample", "--class", "7", "-n", "16", "--steps", "20", "--out", str(out), "--npy", str(array)]
+    code, stdout, err = run_cli([*argv, "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "diffusion_digits.pt" in stdout and "class 7 with guidance 2" in stdout
+    pictures = torch.from_numpy(np.load(array)).float().div(255).unsqueeze(1)
+    classifier, _ = load_classifier(SHIPPED_MNIST_CLASSIFIER)
+    with torch.no_grad():
+        read = classifier(pictures).argmax(dim=1)
+    assert (read == 7).sum() >= 15, read.tolist()
