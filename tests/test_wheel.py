@@ -81,7 +81,8 @@ def test_the_wheel_holds_every_module_and_the_shipped_weights(installed):
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "a3cli").rglob("*.py")}
     assert modules - names == set()  # pyproject.toml lists the packages: a new one must be added there
-    assert {"a3cli/weights/caption_shapes.pt", "a3cli/weights/mnist_classifier.pt"} <= names
+    shipped = {"caption_shapes.pt", "mnist_classifier.pt", "diffusion_digits.pt"}
+    assert {f"a3cli/weights/{name}" for name in shipped} <= names
     photos = {f"a3cli/examples/{p.name}" for p in (ROOT / "examples").iterdir()}
     assert photos <= names and "a3cli/examples/chelsea.jpg" in photos
 
