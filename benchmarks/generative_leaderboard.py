@@ -112,10 +112,10 @@ def guided_row(run: Path, model, facts: dict[str, Any], images: Tensor, args) ->
         return draw_images(model, noise, steps, classes=classes, guidance=w)
 
     noise = partial(initial_noise, run=facts, seed=SEED + 2)
-    judged = digit_judge(CLASSIFIER, images, noise, SEED, args.samples)(draw, args.samples)
-    result = row(
-        f"diffusion ({run.name}), guided w {w:g}, DDIM {steps}", judged, training_seconds(run), None, args.samples
-    )
+    timed = Timed(draw)
+    judged = digit_judge(CLASSIFIER, images, noise, SEED, args.samples)(timed, args.samples)
+    name = f"diffusion ({run.name}), guided w {w:g}, DDIM {steps}"
+    result = row(name, judged, training_seconds(run), timed.per_1000, args.samples)
     if args.per_class:
         accuracy = []
         for digit in range(10):
