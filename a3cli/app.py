@@ -184,12 +184,11 @@ def seeded_device(device: str | Machine, seed: int, threads: Optional[int] = Non
 def check_output(path: Optional[Path], kind: str = "file", why: str = "", flag: str = "--out") -> None:
     """Refuse an output that cannot be written, before the work rather than after it.
 
-    kind: "file" (weights, arrays), "json" (a file, or - for stdout), "image" (a type Pillow writes), "png",
+    kind: "file" (weights, arrays), "json" (a file, or - for stdout), "image" (PNG, JPEG or WebP), "png",
     or "folder" (a run folder).
     A temporary file is made and removed where the output goes: permission bits alone pass a read-only
     or special file system (/proc), and root has every permission.
     """
-
     from a3cli.engine.errors import A3Error
     from a3cli.engine.files import probe_folder
 
@@ -244,18 +243,6 @@ def save_json(path: Optional[Path], data: Any) -> None:
 
 
 @contextmanager
-def metrics_printed_on_interrupt(out: Path, print_json: bool) -> Iterator[None]:
-    """With --print-json, a run stopped by Ctrl-C or SIGTERM still prints the metrics.json it wrote so far."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        metrics = out / "metrics.json"
-        if print_json and metrics.is_file():
-            print(metrics.read_text(encoding="utf-8"), end="", flush=True)
-        raise
-
-
-@contextmanager
 def on_interrupt(keep: Callable[[], None]) -> Iterator[None]:
     """On Ctrl-C (or SIGTERM), call `keep()`, which writes what the command promised so far, and stop."""
     try:
@@ -263,6 +250,17 @@ def on_interrupt(keep: Callable[[], None]) -> Iterator[None]:
     except KeyboardInterrupt:
         keep()
         raise
+
+
+def metrics_printed_on_interrupt(out: Path, print_json: bool):
+    """With --print-json, a run stopped by Ctrl-C or SIGTERM still prints the metrics.json it wrote so far."""
+
+    def keep() -> None:
+        metrics = out / "metrics.json"
+        if print_json and metrics.is_file():
+            print(metrics.read_text(encoding="utf-8"), end="", flush=True)
+
+    return on_interrupt(keep)
 
 
 def picture_kept_on_interrupt(path: Path, current: Callable[[], Any]):
