@@ -229,16 +229,25 @@ def test_time_left_counts_the_measuring_to_come_and_leaves_out_the_measuring_don
 
 
 def test_measuring_to_come_is_the_evaluations_left_and_the_final_measurement():
-    from a3cli.engine.generative.estimates import measuring_times
+    from a3cli.engine.generative.estimates import best_measured_again, measuring_times
     from a3cli.engine.progress import MEASURING_LEFT, MEASURING_SPENT
 
     assert measuring_times(500, 6000, 1000, 1000, 5000, 0.0, 0) == {MEASURING_SPENT: 0.0}  # no cost known yet
-    # 2 evaluations took 60 s: 30 s each; to come at 2000..6000 (5), and the final on 5 times the images, twice
-    assert measuring_times(1500, 6000, 1000, 1000, 5000, 60.0, 2)[MEASURING_LEFT] == 5 * 30 + 2 * 5 * 30
+    # 2 evaluations took 60 s: 30 s each; to come at 2000..6000 (5), and the final on 5 times the images
+    assert measuring_times(1500, 6000, 1000, 1000, 5000, 60.0, 2)[MEASURING_LEFT] == 5 * 30 + 5 * 30
+    # best.pt from an earlier evaluation of two models is measured once more: half an evaluation's models
+    assert measuring_times(1500, 6000, 1000, 1000, 5000, 60.0, 2, 0.5)[MEASURING_LEFT] == 5 * 30 + 1.5 * 5 * 30
     # a length that is no multiple of eval_every is measured at its end too; eval_every 0: only there
-    assert measuring_times(1500, 5500, 1000, 1000, 1000, 60.0, 2)[MEASURING_LEFT] == 5 * 30 + 2 * 30
-    assert measuring_times(10, 300, 0, 500, 500, 20.0, 1)[MEASURING_LEFT] == 20 + 2 * 20
-    assert measuring_times(300, 300, 100, 500, 500, 60.0, 3)[MEASURING_LEFT] == 2 * 20  # the final alone
+    assert measuring_times(1500, 5500, 1000, 1000, 1000, 60.0, 2)[MEASURING_LEFT] == 5 * 30 + 30
+    assert measuring_times(10, 300, 0, 500, 500, 20.0, 1)[MEASURING_LEFT] == 20 + 20
+    assert measuring_times(300, 300, 100, 500, 500, 60.0, 3)[MEASURING_LEFT] == 20  # the final alone
+
+    # two models measured (GAN): best.pt from the latest evaluation costs nothing more, an earlier one half
+    history = [{"iteration": 100, "generator": {}, "ema": {}}, {"iteration": 200, "generator": {}, "ema": {}}]
+    assert best_measured_again(history, {"iteration": 200}) == 0.0
+    assert best_measured_again(history, {"iteration": 100}) == 0.5
+    assert best_measured_again([{"iteration": 100, "ema": {}}], {"iteration": 50}) == 1.0  # one model (diffusion)
+    assert best_measured_again([], None) == 0.0
 
 
 def test_threads_reach_torch(capsys):

@@ -14,6 +14,7 @@ class MeasuredRun(Protocol):
     total: int
     eval_seconds: float
     frechet_history: list[dict[str, Any]]
+    best: Optional[dict[str, Any]]
     judge: Optional[Any]
     settings: Any
 
@@ -24,20 +25,36 @@ def measuring_of(run: MeasuredRun) -> dict[str, float]:
         return {}
     s = run.settings
     spent, measured = run.eval_seconds, len(run.frechet_history)
-    return measuring_times(run.step, run.total, s.eval_every, s.eval_samples, s.fid_samples, spent, measured)
+    again = best_measured_again(run.frechet_history, run.best)
+    return measuring_times(run.step, run.total, s.eval_every, s.eval_samples, s.fid_samples, spent, measured, again)
+
+
+def best_measured_again(history: list[dict[str, Any]], best: Optional[dict[str, Any]]) -> float:
+    """The share of an evaluation's models that the final measurement adds for best.pt: none while best.pt
+    holds weights of the latest evaluation (the final report reuses their numbers), else one model."""
+    if not history or best is None or best["iteration"] == history[-1]["iteration"]:
+        return 0.0
+    return 1 / (len(history[-1]) - 1)  # an entry: its iteration and each model measured
 
 
 def measuring_times(
-    step: int, total: int, eval_every: int, eval_samples: int, fid_samples: int, spent: float, measured: int
+    step: int,
+    total: int,
+    eval_every: int,
+    eval_samples: int,
+    fid_samples: int,
+    spent: float,
+    measured: int,
+    again: float = 0.0,
 ) -> dict[str, float]:
     """Seconds spent measuring so far (`spent`, over `measured` evaluations of `eval_samples` images) and
     the seconds still to come: the evaluations left (every `eval_every` iterations and at the last) and the
-    final measurement on `fid_samples` images, of the same models and of best.pt once more (at most twice
-    an evaluation's models). Before the first evaluation nothing is known of the cost: spent alone."""
+    final measurement on `fid_samples` images, of the same models and, `again` (`best_measured_again`), of
+    best.pt. Before the first evaluation nothing is known of the cost: spent alone."""
     if not measured:
         return {MEASURING_SPENT: spent}
     per_evaluation = spent / measured
     later = total // eval_every - step // eval_every if eval_every else 0  # multiples of eval_every to come
     later += step < total and (not eval_every or total % eval_every != 0)  # and the last iteration
-    final = 2 * per_evaluation * fid_samples / eval_samples
+    final = (1 + again) * per_evaluation * fid_samples / eval_samples
     return {MEASURING_SPENT: spent, MEASURING_LEFT: later * per_evaluation + final}
