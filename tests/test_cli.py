@@ -241,6 +241,8 @@ def test_measuring_to_come_is_the_evaluations_left_and_the_final_measurement():
     assert measuring_times(1500, 5500, 1000, 1000, 1000, 60.0, 2)[MEASURING_LEFT] == 5 * 30 + 30
     assert measuring_times(10, 300, 0, 500, 500, 20.0, 1)[MEASURING_LEFT] == 20 + 20
     assert measuring_times(300, 300, 100, 500, 500, 60.0, 3)[MEASURING_LEFT] == 20  # the final alone
+    # diffusion's final measurement takes the last evaluation's 1,000 pictures again: 4,000 left to draw
+    assert measuring_times(6000, 6000, 1000, 1000, 5000, 300.0, 6, 0.0, 1000)[MEASURING_LEFT] == 4 * 50
 
     # two models measured (GAN): best.pt from the latest evaluation costs nothing more, an earlier one half
     history = [{"iteration": 100, "generator": {}, "ema": {}}, {"iteration": 200, "generator": {}, "ema": {}}]

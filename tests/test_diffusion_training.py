@@ -92,3 +92,21 @@ def test_resume_refuses_other_settings(tmp_path):
         prepare_diffusion(config(tmp_path, "r", resume=True, objective="x0"))
     with pytest.raises(A3Error, match="already holds a run"):
         prepare_diffusion(started(tmp_path, "r"))
+
+
+def test_the_final_measurement_draws_only_what_the_last_evaluation_did_not(tmp_path, monkeypatch):
+    from a3cli.engine.diffusion import training
+
+    drawn: list[int] = []
+    draw_images = training.draw_images
+
+    def counted(diffusion, noise, *args, **kwargs):
+        drawn.append(len(noise))
+        return draw_images(diffusion, noise, *args, **kwargs)
+
+    monkeypatch.setattr(training, "draw_images", counted)
+    metrics = train(started(tmp_path, "run", iterations=2, eval_samples=20, fid_samples=50, sample_every=100))
+    grids = training.GRID_ROWS**2
+    # the evaluation at the last iteration drew 20; the final measurement of the same weights draws the other 30
+    assert [n for n in drawn if n != grids] == [20, 30]
+    assert metrics["best_iteration"] == 2 and metrics["best"]["frechet_distance"] == metrics["frechet_distance"]

@@ -137,6 +137,7 @@ class DiffusionTraining:
     """
 
     command = "diffusion-train"
+    final_reuses_evaluation = True  # `draw` takes the last evaluation's pictures again
 
     def __init__(self, config: DiffusionConfig, world: World = World()) -> None:
         self.out, self.world = Path(config.out), world
@@ -167,6 +168,7 @@ class DiffusionTraining:
         self.frechet_history: list[dict[str, Any]] = []
         self.best: Optional[dict[str, Any]] = None  # iteration, source, frechet_distance of best.pt
         self.measured: Optional[dict[str, Any]] = None  # the latest measurement while training
+        self.kept: dict[int, list[tuple[Tensor, Tensor]]] = {}  # iteration → the noise and pictures measured there
         if saved is not None:
             self.restore(saved)
         self.total = target_iterations(self.settings, saved.get("total") if saved else None, self.batches.per_epoch)
@@ -239,13 +241,25 @@ class DiffusionTraining:
             save_grid(images, grid_path(self.out, self.step), title, self.log, self.step)
 
     def draw(self, noise: Tensor) -> Tensor:
-        """The judge's pictures: unconditional DDIM samples in `eval_steps` steps (η = 0)."""
+        """The judge's pictures: unconditional DDIM samples in `eval_steps` steps (η = 0). Those the latest
+        evaluation drew from the same noise with the same weights are taken again, not drawn: the final
+        measurement's noise begins with the last evaluation's."""
+        for known, images in self.kept.get(self.step, []):
+            if len(known) <= len(noise) and torch.equal(known, noise[: len(known)]):
+                rest = noise[len(known) :]
+                return torch.cat([images, self.draw(rest)]) if len(rest) else images
         return draw_images(self.sampling_model, noise, self.settings.eval_steps)
+
+    def draw_and_keep(self, noise: Tensor) -> Tensor:
+        images = self.draw(noise)
+        self.kept[self.step].append((noise, images))
+        return images
 
     def evaluate(self, judge: Judge) -> dict[str, Any]:
         """Measure the sampling model on `eval_samples` pictures; keep the best in best.pt."""
         started = time.perf_counter()
-        measured = judge(self.draw, self.settings.eval_samples)
+        self.kept = {self.step: []}
+        measured = judge(self.draw_and_keep, self.settings.eval_samples)
         self.frechet_history.append({"iteration": self.step, self.source: measured})
         log_measurement(self.log, self.step, self.frechet_history[-1])
         distance = measured["frechet_distance"]

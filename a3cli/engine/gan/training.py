@@ -246,6 +246,7 @@ class GanTraining:
     """
 
     command = "gan-train"
+    final_reuses_evaluation = False  # its pictures are cheap to draw again
 
     def __init__(self, config: GanConfig, world: World = World()) -> None:
         self.out, self.world = Path(config.out), world

@@ -17,6 +17,7 @@ class MeasuredRun(Protocol):
     best: Optional[dict[str, Any]]
     judge: Optional[Any]
     settings: Any
+    final_reuses_evaluation: bool  # the final measurement begins with the last evaluation's pictures
 
 
 def measuring_of(run: MeasuredRun) -> dict[str, float]:
@@ -26,7 +27,10 @@ def measuring_of(run: MeasuredRun) -> dict[str, float]:
     s = run.settings
     spent, measured = run.eval_seconds, len(run.frechet_history)
     again = best_measured_again(run.frechet_history, run.best)
-    return measuring_times(run.step, run.total, s.eval_every, s.eval_samples, s.fid_samples, spent, measured, again)
+    reused = min(s.eval_samples, s.fid_samples) if run.final_reuses_evaluation else 0
+    return measuring_times(
+        run.step, run.total, s.eval_every, s.eval_samples, s.fid_samples, spent, measured, again, reused
+    )
 
 
 def best_measured_again(history: list[dict[str, Any]], best: Optional[dict[str, Any]]) -> float:
@@ -46,15 +50,17 @@ def measuring_times(
     spent: float,
     measured: int,
     again: float = 0.0,
+    reused: int = 0,
 ) -> dict[str, float]:
     """Seconds spent measuring so far (`spent`, over `measured` evaluations of `eval_samples` images) and
     the seconds still to come: the evaluations left (every `eval_every` iterations and at the last) and the
     final measurement on `fid_samples` images, of the same models and, `again` (`best_measured_again`), of
-    best.pt. Before the first evaluation nothing is known of the cost: spent alone."""
+    best.pt, less the `reused` pictures it takes from the last evaluation. Before the first evaluation nothing
+    is known of the cost: spent alone."""
     if not measured:
         return {MEASURING_SPENT: spent}
     per_evaluation = spent / measured
     later = total // eval_every - step // eval_every if eval_every else 0  # multiples of eval_every to come
     later += step < total and (not eval_every or total % eval_every != 0)  # and the last iteration
-    final = (1 + again) * per_evaluation * fid_samples / eval_samples
+    final = per_evaluation * ((1 + again) * fid_samples - reused) / eval_samples
     return {MEASURING_SPENT: spent, MEASURING_LEFT: later * per_evaluation + final}
