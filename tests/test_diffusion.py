@@ -124,6 +124,21 @@ def test_guidance_is_one_plus_w_conditional_minus_w_unconditional():
     torch.testing.assert_close(d.model_output(x, t, c, 0.0), model(x, t, c))  # w = 0: the conditional alone
 
 
+def test_autoguidance_is_one_plus_a_model_minus_a_guide_and_gives_way_to_class_guidance():
+    d = diffusion()
+    x, t, c = torch.randn(2, 1, 4, 4, dtype=torch.float64), torch.tensor([5, 50]), torch.tensor([3, 7])
+    f, g = d.model, Affine(a=0.2, b=0.003)
+    d.guide = g
+    for a in (0.0, 1.0, 2.5):
+        d.autoguidance = a
+        for classes in (None, c):  # unconditional, and a class without classifier-free guidance
+            torch.testing.assert_close(d.model_output(x, t, classes), (1 + a) * f(x, t, classes) - a * g(x, t, classes))
+    d.autoguidance = 1.0  # classifier-free guidance takes the model's own unconditional output, not the guide's
+    torch.testing.assert_close(d.model_output(x, t, c, 2.0), 3 * f(x, t, c) - 2 * f(x, t, torch.full_like(c, 10)))
+    d.guide = None
+    torch.testing.assert_close(d.model_output(x, t), f(x, t))  # no guide: the model alone
+
+
 def test_ddim_at_eta_zero_is_deterministic_and_ends_in_range():
     d = diffusion(schedule="cosine")
     noise = torch.randn(3, 1, 4, 4, dtype=torch.float64)

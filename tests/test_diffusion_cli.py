@@ -165,10 +165,13 @@ def test_sampling_mistakes_are_one_line(run, tmp_path, capsys, argv, message):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_guidance_needs_a_model_that_learnt_classes(tmp_path, capsys):
+def test_guidance_needs_a_model_that_learnt_classes_and_autoguidance_a_guide(tmp_path, capsys):
     out = tmp_path / "plain"
-    code, _, err = train(tmp_path, capsys, out, *TINY, "--iterations", "1", "--no-fid")
+    code, _, err = train(tmp_path, capsys, out, *TINY, "--iterations", "1", "--no-fid", "--autoguidance", "0")
     assert code == 0, err
+    sample = ["diffusion-sample", "--checkpoint", str(out), "--device", "cpu", "--out", str(tmp_path / "x.png")]
+    code, _, err = run_cli([*sample, "--autoguidance", "1"], capsys)
+    assert code == 2 and "this one has no guide" in err and err.count("\n") == 1
     code, _, err = run_cli(
         [
             "diffusion-sample",

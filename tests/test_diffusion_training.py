@@ -110,3 +110,17 @@ def test_the_final_measurement_draws_only_what_the_last_evaluation_did_not(tmp_p
     # the evaluation at the last iteration drew 20; the final measurement of the same weights draws the other 30
     assert [n for n in drawn if n != grids] == [20, 30]
     assert metrics["best_iteration"] == 2 and metrics["best"]["frechet_distance"] == metrics["frechet_distance"]
+
+
+def test_the_guide_is_the_averaged_model_at_a_quarter_of_the_run(tmp_path):
+    metrics = train(started(tmp_path, "guided", classes=False, iterations=8))
+    early = train(started(tmp_path, "early", classes=False, iterations=2))  # the same first two iterations
+    guided, stopped = (load_checkpoint(tmp_path / run / "checkpoint.pt") for run in ("guided", "early"))
+    assert guided["guide_iteration"] == 2 and same(guided["guide_model"], stopped["ema_model"])
+    assert not same(guided["guide_model"], guided["ema_model"])
+    best = load_checkpoint(tmp_path / "guided" / "best.pt")
+    assert ("guide_model" in best) == (best["step"] >= 2)
+    assert metrics["sampler"] == "DDIM, 2 steps, eta 0, autoguidance 1 by the model of iteration 2"
+    assert early["sampler"] == "DDIM, 2 steps, eta 0, autoguidance 1 by the model of iteration 1"
+    train(started(tmp_path, "plain", classes=False, iterations=8, autoguidance=0.0))
+    assert "guide_model" not in load_checkpoint(tmp_path / "plain" / "checkpoint.pt")

@@ -50,6 +50,7 @@ def diffusion_sample(config: DiffusionSampleConfig, machine: Machine) -> None:
         check_output(config.npy, "file", flag="--npy")
     diffusion, run = load_diffusion(config.checkpoint, torch_device)
     request = check_request(config, run)
+    diffusion.autoguidance = request.autoguidance
     which = "averaged model" if run["source"] == "ema" else "model"
     drawn = f"the diffusion {which} at iteration {run['step']} (from {run['file']}), {request.describe()}"
     generator = seeded_generator(config.seed)

@@ -602,7 +602,8 @@ class DiffusionDefaults(TypedDict):
     it at each resolution (28, 14, 7 for the digits; four levels at 64 px); `class_dropout` is how often a
     conditional model's class is hidden while it trains (the assignment's 0.2), so that it also learns the
     unconditional prediction guidance needs. The judge samples with DDIM in `eval_steps` steps; diffusion-sample
-    with `steps`, at `eta` 0 (deterministic)."""
+    with `steps`, at `eta` 0 (deterministic). Autoguidance guides both by the sampling model as it was at
+    `guide_at` of the run, with weight `autoguidance`."""
 
     dataset: str
     out: str
@@ -628,6 +629,8 @@ class DiffusionDefaults(TypedDict):
     fid_samples: int
     steps: int
     guidance: float
+    autoguidance: float
+    guide_at: float
 
 
 DIFFUSION_DEFAULTS = DiffusionDefaults(
@@ -651,10 +654,12 @@ DIFFUSION_DEFAULTS = DiffusionDefaults(
     sample_every=500,
     eval_every=1000,
     eval_samples=1000,
-    eval_steps=20,
+    eval_steps=10,
     fid_samples=5000,
     steps=50,
     guidance=2.0,
+    autoguidance=1.0,
+    guide_at=0.25,
 )
 
 # gan-sample's checks of a generator: pictures per row of a latent walk; samples beside their nearest training image.

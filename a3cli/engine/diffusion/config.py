@@ -104,6 +104,16 @@ class DiffusionConfig:
         run=True,
     )
     ema: float = ema_setting("model", D["ema"])
+    autoguidance: float = setting(
+        None,
+        f"Autoguidance a: the samples are (1 + a)·f − a·g, g the model as it was at {D['guide_at']:.0%} of the run; "
+        "0: none",
+        panel=METHOD,
+        shown=D["autoguidance"],
+        min=0.0,
+        metavar="A",
+        run=True,
+    )
     precision: str = setting(
         None,
         "float32 | bfloat16 (autocast: products and convolutions in bfloat16), training and sampling",
@@ -186,6 +196,14 @@ class DiffusionSampleConfig:
         shown=f"{D['guidance']} with --class",
         min=0.0,
         metavar="W",
+    )
+    autoguidance: Optional[float] = setting(
+        None,
+        "Autoguidance a: (1 + a)·f − a·g, g the run's weaker model (without --guidance)",
+        panel=METHOD,
+        shown="the run's",
+        min=0.0,
+        metavar="A",
     )
     chain: bool = setting(
         False, "Instead: the denoising of a few samples, as a strip (PNG) and an animation (GIF).", panel=INPUTS

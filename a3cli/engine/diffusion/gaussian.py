@@ -10,7 +10,9 @@ reverse process: ancestral DDPM steps through the posterior q(x_{t−1} | x_t, x
 Classifier-free guidance (Ho & Salimans 2021): a conditional model is trained with its class dropped
 (the extra "no class" index) now and then, and sampled as (1 + w) · f(x, c) − w · f(x), where f is the
 network's output: ε, x₀ and v are affine in each other with weights that sum to one, so guiding the output
-is guiding ε.
+is guiding ε. Autoguidance (Karras et al. 2024) guides by a weaker version of the same network instead, a
+`guide` g trained for less long: (1 + a) · f(x) − a · g(x) moves the samples away from what the weaker model
+gets wrong, so fewer come out malformed; it needs no labels.
 
 Timesteps are 0-based, t = 0..T−1, as in the assignment. Schedules are computed in float64 and kept as
 float32 buffers that are not saved: they follow from (schedule, T).
@@ -70,6 +72,8 @@ class GaussianDiffusion(nn.Module):
         self.num_classes = int(getattr(model, "num_classes", 0))  # its "no class" index; 0: unconditional
         self.num_timesteps, self.objective, self.schedule, self.min_snr = timesteps, objective, schedule, min_snr
         self.precision = precision
+        self.guide: Optional[nn.Module] = None  # autoguidance's weaker network, once a run has one
+        self.autoguidance = 0.0  # its weight a
         betas = beta_schedule(schedule, timesteps)
         alphas_cumprod = torch.cumprod(1 - betas, dim=0)
         alphas_cumprod_prev = F.pad(alphas_cumprod[:-1], (1, 0), value=1.0)
@@ -139,9 +143,13 @@ class GaussianDiffusion(nn.Module):
     # ---- the network's predictions ----
 
     def model_output(self, x: Tensor, t: Tensor, classes: Optional[Tensor] = None, guidance: float = 0.0) -> Tensor:
-        """The network's output, guided: (1 + w) · f(x, c) − w · f(x) when w ≠ 0 (one batch of both)."""
+        """The network's output, guided: by the class, (1 + w) · f(x, c) − w · f(x) when w ≠ 0 (one batch of
+        both); else by the guide, (1 + a) · f(x, c) − a · g(x, c) when there is one and a ≠ 0."""
         if classes is None or guidance == 0:
-            return self.model(x, t, classes)
+            output = self.model(x, t, classes)
+            if self.guide is None or self.autoguidance == 0:
+                return output
+            return (1 + self.autoguidance) * output - self.autoguidance * self.guide(x, t, classes)
         null = torch.full_like(classes, self.num_classes)
         conditional, unconditional = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([classes, null])).chunk(
             2

@@ -19,19 +19,20 @@ from a3cli.engine.generative.inspection import Nearest, nearest_training_images
 from a3cli.engine.generative.pictures import model_title, sample_grid, save_npy
 from a3cli.engine.images import save_gif, save_image
 
-CHUNK = 500  # pictures denoised at once
+CHUNK = 500  # pictures whose noise is drawn at once
 
 
 @dataclass(frozen=True)
 class Request:
     """How to sample: DDIM in `steps` steps with noise `eta`, or ancestral DDPM (steps None); one class,
-    guided by `guidance`, or none."""
+    guided by `guidance`, or none; autoguided by the run's guide with weight `autoguidance` (0: not)."""
 
     steps: Optional[int]
     eta: float
     sample_class: Optional[int]
     guidance: float
     timesteps: int
+    autoguidance: float = 0.0
 
     def describe(self) -> str:
         how = (
@@ -41,6 +42,8 @@ class Request:
         )
         if self.sample_class is not None:
             how += f", class {self.sample_class} with guidance {self.guidance:g}"
+        if self.autoguidance:
+            how += f", autoguidance {self.autoguidance:g}"
         return how
 
     def classes(self, n: int) -> Optional[Tensor]:
@@ -62,7 +65,12 @@ def check_request(config: DiffusionSampleConfig, run: dict[str, Any]) -> Request
         if config.sample_class >= NUM_CLASSES:
             raise A3Error(f"--class {config.sample_class}: the model's classes are 0 to {NUM_CLASSES - 1}")
     guidance = DIFFUSION_DEFAULTS["guidance"] if config.guidance is None else config.guidance
-    return Request(steps, config.eta, config.sample_class, guidance, timesteps)
+    if config.autoguidance and run["guide_iteration"] is None:
+        raise A3Error("--autoguidance needs a model trained with it: this one has no guide")
+    autoguidance = run.get("autoguidance", 0.0) if config.autoguidance is None else config.autoguidance
+    if run["guide_iteration"] is None or (config.sample_class is not None and guidance):
+        autoguidance = 0.0  # no guide, or classifier-free guidance instead
+    return Request(steps, config.eta, config.sample_class, guidance, timesteps, autoguidance)
 
 
 def sheet_title(run: dict[str, Any], request: Request) -> str:

@@ -30,7 +30,14 @@ from a3cli.engine.checkpoints import load_state, save_checkpoint
 from a3cli.engine.device import autocast, native_bfloat16, seed_everything, set_rng_state
 from a3cli.engine.diffusion.config import DiffusionConfig
 from a3cli.engine.diffusion.gaussian import GaussianDiffusion
-from a3cli.engine.diffusion.model import KIND, build_diffusion, draw_images, initial_noise, load_diffusion
+from a3cli.engine.diffusion.model import (
+    KIND,
+    attach_guide,
+    build_diffusion,
+    draw_images,
+    initial_noise,
+    load_diffusion,
+)
 from a3cli.engine.diffusion.results import DiffusionResult
 from a3cli.engine.diffusion.settings import resolve_settings, target_iterations
 from a3cli.engine.distributed import World, parallel
@@ -169,6 +176,7 @@ class DiffusionTraining:
         self.best: Optional[dict[str, Any]] = None  # iteration, source, frechet_distance of best.pt
         self.measured: Optional[dict[str, Any]] = None  # the latest measurement while training
         self.kept: dict[int, list[tuple[Tensor, Tensor]]] = {}  # iteration → the noise and pictures measured there
+        self.guide_iteration: Optional[int] = None  # when the sampling model's guide was taken (autoguidance)
         if saved is not None:
             self.restore(saved)
         self.total = target_iterations(self.settings, saved.get("total") if saved else None, self.batches.per_epoch)
@@ -185,6 +193,9 @@ class DiffusionTraining:
         self.history = {name: list(values) for name, values in saved["history"].items()}
         self.frechet_history = list(saved.get("frechet_history", []))
         self.best = saved.get("best")
+        if "guide_model" in saved:
+            attach_guide(self.sampling_model, saved["guide_model"])
+            self.guide_iteration = int(saved["guide_iteration"])
         set_rng_state(saved["rng"])
 
     def save(self) -> None:
@@ -207,8 +218,25 @@ class DiffusionTraining:
                 "history": self.history,
                 "frechet_history": self.frechet_history,
                 "best": self.best,
+                **self.guide_state(),
             },
         )
+
+    def guide_state(self) -> dict[str, Any]:
+        """The guide's weights and iteration, for a checkpoint (nothing before it is taken)."""
+        guide = self.sampling_model.guide
+        if guide is None:
+            return {}
+        return {"guide_model": guide.state_dict(), "guide_iteration": self.guide_iteration}
+
+    def take_guide_when_due(self) -> None:
+        """Autoguidance's weaker model: the sampling model as it is at `guide_at` of the run, kept from then on
+        (taken after that iteration's measurement, which it would not change)."""
+        due = max(1, round(self.total * DIFFUSION_DEFAULTS["guide_at"]))
+        if self.settings.autoguidance and self.sampling_model.guide is None and self.step >= due:
+            attach_guide(self.sampling_model)
+            self.guide_iteration = self.step
+            self.kept = {}  # drawn without the guide
 
     @property
     def sampling_model(self) -> GaussianDiffusion:
@@ -274,6 +302,7 @@ class DiffusionTraining:
                     "model": self.sampling_model.model.state_dict(),
                     "frechet_distance": distance,
                     "frechet_samples": self.settings.eval_samples,
+                    **self.guide_state(),
                 },
                 self.out / BEST_NAME,
             )
@@ -297,7 +326,7 @@ class DiffusionTraining:
         loss.backward()
         self.optimizer.step()
         if self.ema is not None:
-            update_ema(self.ema, self.diffusion, ema_decay(self.settings.ema, self.step + 1))
+            update_ema(self.ema.model, self.diffusion.model, ema_decay(self.settings.ema, self.step + 1))
         (value,) = self.world.average([loss.item()])
         self.step += 1
         self.seconds += time.perf_counter() - started
@@ -310,6 +339,7 @@ class DiffusionTraining:
             self.evaluate(self.judge)
         if self.step % self.settings.sample_every == 0 or last:
             self.save_grid()
+        self.take_guide_when_due()
         return {"loss": value, **measuring_of(self)}
 
     def stopped(self) -> None:
@@ -347,9 +377,16 @@ class DiffusionTraining:
             **measured,
             **self.judge_facts,
             "frechet_samples": {"real": self.judge.n_real, "generated": samples, "tracked": self.settings.eval_samples},
-            "sampler": f"DDIM, {self.settings.eval_steps} steps, eta 0",
+            "sampler": self.sampler(),
             "frechet_history": self.frechet_history,
         }
+
+    def sampler(self) -> str:
+        """How the judge's samples are drawn, in words (metrics.json)."""
+        how = f"DDIM, {self.settings.eval_steps} steps, eta 0"
+        if self.guide_iteration is None:
+            return how
+        return f"{how}, autoguidance {self.settings.autoguidance:g} by the model of iteration {self.guide_iteration}"
 
     def train(self, progress: Progress | None = None) -> DiffusionResult:
         """Train up to `total`; write grids, curves, GIF, checkpoint, best.pt and metrics.json; say what it made.
