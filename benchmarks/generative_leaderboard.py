@@ -8,7 +8,8 @@ Each RUN is a gan-train or diffusion-train run folder (its best.pt). Each row: t
 precision, recall, digits drawn and KL to uniform of `--samples` generated digits against as many real ones
 (the digit classifier's features, as gan-train and diffusion-train measure), the run's training time
 (metrics.json), and the seconds to draw 1,000 pictures. DDIM with 250 steps and ancestral sampling (1,000
-steps) are judged on `--long-samples` pictures (their cost), beside DDIM 50 on as many. A model with classes
+steps) are judged on `--long-samples` pictures (their cost; 0: not at all), beside DDIM 50 on as many. A run
+with a guide samples autoguided, as diffusion-sample does. A model with classes
 is also judged guided (--guidance 2, the ten digits in turn) and, with `--per-class N`, on how many of N
 samples of each digit C the classifier reads as C. Prints a Markdown table.
 """
@@ -90,8 +91,10 @@ def diffusion_rows(run: Path, images: Tensor, args) -> list[dict[str, Any]]:
     if facts["classes"] and args.guided_only:
         return [guided_row(run, model, facts, images, args)]
     # DDIM 50 is judged on the long rows' count too: a Fréchet distance depends on how many samples it takes.
-    plan = [(10, args.samples), (50, args.samples), (50, args.long_samples), (250, args.long_samples)]
-    for steps, samples in dict.fromkeys([*plan, (None, args.long_samples)]):
+    plan = [(10, args.samples), (50, args.samples)]
+    if args.long_samples:
+        plan += [(50, args.long_samples), (250, args.long_samples), (None, args.long_samples)]
+    for steps, samples in dict.fromkeys(plan):
         draw = Timed(partial(draw_images, model, steps=steps))
         judged = digit_judge(CLASSIFIER, images, noise, SEED, samples)(draw, samples)
         how = f"DDIM {steps}" if steps else f"ancestral {facts['timesteps']}"

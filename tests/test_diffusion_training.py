@@ -120,7 +120,7 @@ def test_the_guide_is_the_averaged_model_at_a_quarter_of_the_run(tmp_path):
     assert not same(guided["guide_model"], guided["ema_model"])
     best = load_checkpoint(tmp_path / "guided" / "best.pt")
     assert ("guide_model" in best) == (best["step"] >= 2)
-    assert metrics["sampler"] == "DDIM, 2 steps, eta 0, autoguidance 1 by the model of iteration 2"
-    assert early["sampler"] == "DDIM, 2 steps, eta 0, autoguidance 1 by the model of iteration 1"
+    assert metrics["sampler"] == "DDIM, 2 steps, eta 0, autoguidance 1.25 by the model of iteration 2"
+    assert early["sampler"] == "DDIM, 2 steps, eta 0, autoguidance 1.25 by the model of iteration 1"
     train(started(tmp_path, "plain", classes=False, iterations=8, autoguidance=0.0))
     assert "guide_model" not in load_checkpoint(tmp_path / "plain" / "checkpoint.pt")

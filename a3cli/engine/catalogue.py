@@ -658,7 +658,7 @@ DIFFUSION_DEFAULTS = DiffusionDefaults(
     fid_samples=5000,
     steps=50,
     guidance=2.0,
-    autoguidance=1.0,
+    autoguidance=1.25,
     guide_at=0.25,
 )
 
